@@ -1,0 +1,24 @@
+import type { Engine, StepContext, TuningPlan } from './engine.js';
+import { InputError, UserError } from '../errors.js';
+import { PostgresEngine } from './postgres/index.js';
+
+/** The engine for the inputs' engine kind. Adding an engine means adding a case here and a folder. */
+export function openEngine(ctx: StepContext): Engine {
+  switch (ctx.inputs.engine) {
+    case 'postgres':
+      return new PostgresEngine(ctx);
+    default:
+      throw new UserError(`engine ${ctx.inputs.engine} is not supported by this version of zdm yet: only postgres is`);
+  }
+}
+
+/** Validates the `tuning` input (tune-target's output). */
+export function tuningFromInput(value: unknown, engine: string): TuningPlan | undefined {
+  if (value === undefined) return undefined;
+  const p = value as TuningPlan;
+  if (!p || typeof p !== 'object' || !Array.isArray(p.items) || p.items.some((i) => typeof i?.name !== 'string' || typeof i?.original !== 'string' || typeof i?.value !== 'string')) {
+    throw new InputError('tuning', 'is not the `tuning` output of tune-target: pass `${{ needs.<tune job>.outputs.tuning }}` unchanged');
+  }
+  if (p.engine !== engine) throw new InputError('tuning', `was made for engine ${p.engine}, but this step runs ${engine}`);
+  return p;
+}

@@ -1,0 +1,186 @@
+/**
+ * PostgreSQL cutover: fence the source, prove the target holds its last WAL, promote.
+ *
+ * `shutdown` fence: a fast shutdown sends all WAL, the shutdown checkpoint last, to connected
+ * standbys before the source exits; the proof is that record at the end of the target's WAL.
+ * `read-only` fence: default_transaction_read_only is no barrier on its own (any session can SET
+ * it off), so every other login role is also made NOLOGIN and every client session terminated.
+ */
+import * as path from 'node:path';
+import type { Fence } from '../engine.js';
+import { SafetyError, UserError } from '../../errors.js';
+import { lastLines } from '../../hosts/host.js';
+import { connectPg, one, quoteIdent, rows } from './connect.js';
+import { formatLsn, lsnDiff, parseLsn } from './lsn.js';
+import { passfilePath, pgProgram } from './seed.js';
+import type { PgSession } from './index.js';
+
+interface ReadOnlyUndo {
+  roles: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function fence(s: PgSession): Promise<Fence> {
+  return s.inputs.fence === 'shutdown' ? shutdownFence(s) : readOnlyFence(s);
+}
+
+async function shutdownFence(s: PgSession): Promise<Fence> {
+  const startedAt = Date.now();
+  await s.forget('source');
+  const r = await s.ctx.runnerHost.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
+  const f: Fence = { mode: 'shutdown', startedAt, undo: undefined };
+  if (r.code !== 0) {
+    throw new SafetyError(`source-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
+  }
+  // The command returning is not proof: the source must refuse connections now.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const c = await connectPg(s.inputs.sourceUrl!, { input: 'source-url', timeoutMs: 2000 });
+      await c.end().catch(() => undefined);
+    } catch {
+      return f;
+    }
+    if (Date.now() > deadline) throw new SafetyError('source-stop-command returned but the source still accepts connections after 30 s');
+    await sleep(50);
+  }
+}
+
+async function readOnlyFence(s: PgSession): Promise<Fence> {
+  const src = await s.source();
+  const me = await one<{ user: string; pid: number }>(src, 'SELECT current_user AS user, pg_backend_pid() AS pid');
+  const others = await rows<{ n: number }>(src, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = $1 AND pid <> $2 AND application_name NOT LIKE 'zdm%'", [me.user, me.pid]);
+  if (others[0].n > 0) {
+    throw new UserError(`fence read-only cannot block role "${me.user}" (the role in source-url) while ${others[0].n} other session(s) use it: give zdm an admin role of its own, or use fence: shutdown. Writes were not blocked.`);
+  }
+  const startedAt = Date.now();
+  const undo: ReadOnlyUndo = { roles: [] };
+  const f: Fence = { mode: 'read-only', startedAt, undo };
+  await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
+  await src.query('SELECT pg_reload_conf()');
+  const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname <> current_user AND rolname <> $1 ORDER BY 1', [s.inputs.replicationUser]);
+  for (const r of roles) {
+    await src.query(`ALTER ROLE ${quoteIdent(r.rolname)} NOLOGIN`);
+    undo.roles.push(r.rolname);
+  }
+  // pg_terminate_backend(pid, timeout) waits for each session to be gone.
+  await src.query("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+  const left = await rows<{ pid: number; usename: string }>(src, "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+  if (left.length > 0) {
+    const err = new SafetyError(`sessions still open on the source after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
+    (err as SafetyError & { fence?: Fence }).fence = f;
+    throw err;
+  }
+  return f;
+}
+
+export async function finalPosition(s: PgSession, f: Fence): Promise<string> {
+  if (f.mode === 'read-only') {
+    const { lsn } = await one<{ lsn: string }>(await s.source(), 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    return lsn;
+  }
+  return shutdownCheckpointOnTarget(s);
+}
+
+/** After a shutdown fence: the end of the source's shutdown checkpoint record, found in the target's WAL. */
+async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
+  const tgt = await s.target();
+  // The receiver stops once the source has gone; its received position is then final.
+  let received = '';
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const r = await one<{ receive: string | null; status: string | null }>(tgt, 'SELECT pg_last_wal_receive_lsn()::text AS receive, (SELECT status FROM pg_stat_wal_receiver) AS status');
+    if (r.receive && r.receive === received && r.status !== 'streaming') break;
+    received = r.receive ?? '';
+    if (Date.now() > deadline) throw new SafetyError(`the target's WAL receiver did not settle after the source stopped (status ${r.status}, received ${r.receive})`);
+    await sleep(50);
+  }
+  const facts = await one<{ data_directory: string; seg: string; num: string }>(tgt, "SELECT current_setting('data_directory') AS data_directory, current_setting('wal_segment_size') AS seg, current_setting('server_version_num') AS num");
+  const waldump = await pgProgram(s, Math.floor(Number(facts.num) / 10000), 'pg_waldump');
+  const segBytes = BigInt(parseSize(facts.seg));
+  const end = parseLsn(received);
+  const segStart = ((end - 1n) / segBytes) * segBytes;
+  const walDir = path.join(facts.data_directory, 'pg_wal');
+  for (const start of [segStart > segBytes ? segStart - segBytes : 0n, segStart]) {
+    const r = await s.ctx.targetHost.run([waldump, '-p', walDir, '-s', formatLsn(start > 0n ? start : segStart), '-e', received]);
+    const records = r.stdout.split('\n').filter((l) => l.startsWith('rmgr:'));
+    const last = records[records.length - 1];
+    if (!last) continue;
+    if (/CHECKPOINT_SHUTDOWN/.test(last)) return received;
+    throw new SafetyError(`cannot prove the target holds all of the source's WAL: the last record it received (${received}) is not the source's shutdown checkpoint (${last.replace(/\s+/g, ' ').slice(0, 160)}). The source may not have shut down cleanly, or the connection broke first.`);
+  }
+  throw new SafetyError(`cannot read the target's WAL up to ${received} with pg_waldump to prove it holds the source's shutdown checkpoint`);
+}
+
+function parseSize(text: string): number {
+  const m = /^(\d+)\s*(kB|MB|GB)?$/.exec(text.trim());
+  if (!m) throw new Error(`unexpected size ${text}`);
+  const mult = { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[m[2] as 'kB' | 'MB' | 'GB'] ?? 1;
+  return Number(m[1]) * mult;
+}
+
+export async function waitApplied(s: PgSession, position: string, timeoutMs: number): Promise<void> {
+  const tgt = await s.target();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { replay } = await one<{ replay: string | null }>(tgt, 'SELECT pg_last_wal_replay_lsn()::text AS replay');
+    if (replay && lsnDiff(position, replay) === 0) return;
+    if (Date.now() > deadline) {
+      throw new SafetyError(`the target did not replay the source's final position ${position} within ${timeoutMs} ms (replayed ${replay}, ${replay ? lsnDiff(position, replay) : '?'} bytes behind)`);
+    }
+    await sleep(5);
+  }
+}
+
+export async function promote(s: PgSession, f: Fence): Promise<void> {
+  const tgt = await s.target();
+  await tgt.query('SELECT pg_promote(false)');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { rec } = await one<{ rec: boolean }>(tgt, 'SELECT pg_is_in_recovery() AS rec');
+    if (!rec) break;
+    if (Date.now() > deadline) throw new Error('the target did not leave recovery within 60 s of pg_promote');
+    await sleep(5);
+  }
+  // NOLOGIN is a catalog change, so the fence reached the target through replication: lift it there.
+  if (f.mode === 'read-only') {
+    for (const role of (f.undo as ReadOnlyUndo).roles) await tgt.query(`ALTER ROLE ${quoteIdent(role)} LOGIN`);
+  }
+}
+
+export async function unfence(s: PgSession, f: Fence): Promise<void> {
+  if (f.mode === 'shutdown') {
+    if (!s.inputs.sourceStartCommand) throw new UserError('the source is stopped and no source-start-command was given: start the source yourself to give it its writes back');
+    const r = await s.ctx.runnerHost.shell(s.inputs.sourceStartCommand, { timeoutMs: 300_000 });
+    if (r.code !== 0) throw new UserError(`source-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Start the source yourself.`);
+    return;
+  }
+  const undo = f.undo as ReadOnlyUndo;
+  const src = await s.source();
+  await src.query('ALTER SYSTEM RESET default_transaction_read_only');
+  await src.query('SELECT pg_reload_conf()');
+  for (const role of undo.roles) await src.query(`ALTER ROLE ${quoteIdent(role)} LOGIN`);
+}
+
+/** Removes the standby settings and stored credentials from the new primary, and the slot from the old source. */
+export async function cleanupAfterPromotion(s: PgSession): Promise<string[]> {
+  const notes: string[] = [];
+  const tgt = await s.target();
+  await tgt.query('ALTER SYSTEM RESET primary_conninfo');
+  await tgt.query('ALTER SYSTEM RESET primary_slot_name');
+  await tgt.query('SELECT pg_reload_conf()');
+  const { data_directory } = await one<{ data_directory: string }>(tgt, "SELECT current_setting('data_directory') AS data_directory");
+  await s.ctx.targetHost.remove(passfilePath(data_directory));
+  notes.push('removed the standby connection settings and the replication passfile from the new primary');
+  if (s.inputs.fence === 'read-only') {
+    const src = await s.source();
+    const dropped = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [s.inputs.replicationSlot]);
+    if (dropped.length) notes.push(`dropped replication slot ${s.inputs.replicationSlot} on the old source`);
+  } else {
+    notes.push(`the old source is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`);
+  }
+  const durability = await rows<{ name: string; setting: string }>(tgt, "SELECT name, setting FROM pg_settings WHERE (name = 'fsync' AND setting <> 'on') OR (name = 'synchronous_commit' AND setting = 'off') OR (name = 'full_page_writes' AND setting <> 'on')");
+  for (const d of durability) notes.push(`WARNING: ${d.name} = ${d.setting} on the new primary (set in its own configuration, not by zdm): acknowledged writes can be lost in a crash`);
+  return notes;
+}

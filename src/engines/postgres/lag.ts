@@ -1,0 +1,87 @@
+/** Real lag of a PostgreSQL standby: WAL bytes not replayed, and a heartbeat row's age. */
+import type { Heartbeat, LagSample } from '../engine.js';
+import { connectPg, one, quoteQualified, rows } from './connect.js';
+import { lsnDiff } from './lsn.js';
+import type { PgSession } from './index.js';
+
+export const HEARTBEAT_INTERVAL_MS = 500;
+
+/** Writes the heartbeat row on the source about every 500 ms on a connection of its own. */
+export async function startHeartbeat(s: PgSession): Promise<Heartbeat> {
+  const client = await connectPg(s.inputs.sourceUrl!, { input: 'source-url', applicationName: 'zdm_heartbeat' });
+  const table = quoteQualified(s.inputs.heartbeatTable);
+  let seq = Date.now();
+  let stopped = false;
+  const state = { writes: 0, lastError: undefined as string | undefined };
+  const beat = async () => {
+    try {
+      await client.query(`INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), $1) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts, seq = EXCLUDED.seq`, [++seq]);
+      state.writes++;
+      state.lastError = undefined;
+    } catch (e) {
+      state.lastError = (e as Error).message;
+    }
+  };
+  await beat();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const loop = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = beat().then(loop);
+    }, HEARTBEAT_INTERVAL_MS);
+  };
+  loop();
+  return {
+    get writes() {
+      return state.writes;
+    },
+    get lastError() {
+      return state.lastError;
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+export async function measureLag(s: PgSession): Promise<LagSample> {
+  const at = Date.now();
+  const src = await s.source();
+  const tgt = await s.target();
+  const table = quoteQualified(s.inputs.heartbeatTable);
+  const [so, to] = await Promise.all([
+    one<{ lsn: string; now: Date; sent: string | null; state: string | null; slot_status: string | null }>(
+      src,
+      `SELECT pg_current_wal_lsn()::text AS lsn, clock_timestamp() AS now,
+              (SELECT r.state FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $1) AS state,
+              (SELECT r.sent_lsn::text FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $1) AS sent,
+              (SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1) AS slot_status`,
+      [s.inputs.replicationSlot],
+    ),
+    one<{ rec: boolean; replay: string | null; receive: string | null; status: string | null; last_msg: Date | null }>(
+      tgt,
+      `SELECT pg_is_in_recovery() AS rec, pg_last_wal_replay_lsn()::text AS replay, pg_last_wal_receive_lsn()::text AS receive,
+              (SELECT status FROM pg_stat_wal_receiver) AS status, (SELECT last_msg_receipt_time FROM pg_stat_wal_receiver) AS last_msg`,
+    ),
+  ]);
+  if (!to.rec) {
+    return { at, bytes: 0, seconds: undefined, streaming: false, detail: 'the target is not in recovery', fatal: 'the target is not a standby (it was promoted or never seeded): run seed-replica first' };
+  }
+  let seconds: number | undefined;
+  const hb = await rows<{ ts: Date }>(tgt, `SELECT ts FROM ${table} WHERE id = 1`).catch(() => []);
+  if (hb[0]) seconds = Math.max(0, (so.now.getTime() - hb[0].ts.getTime()) / 1000);
+  const bytes = to.replay ? lsnDiff(so.lsn, to.replay) : Number.MAX_SAFE_INTEGER;
+  const streaming = to.status === 'streaming';
+  const detail = [
+    `source at ${so.lsn}`,
+    `target received ${to.receive ?? 'nothing'}, replayed ${to.replay ?? 'nothing'}`,
+    `wal receiver ${to.status ?? 'not running'}`,
+    `source walsender ${so.state ?? 'not connected'}${so.sent ? ` (sent ${so.sent})` : ''}`,
+  ].join('; ');
+  const fatal = so.slot_status === 'lost' ? `replication slot ${s.inputs.replicationSlot} has lost WAL the target still needs (wal_status = lost): the target cannot catch up and must be seeded again` : undefined;
+  return { at, bytes, seconds, streaming, detail, fatal };
+}

@@ -1,0 +1,311 @@
+/** Seeding a PostgreSQL standby: preflight, pg_basebackup with streamed WAL, standby start. */
+import * as path from 'node:path';
+import type { Check, SeedResult, TuningPlan } from '../engine.js';
+import { SafetyError, UserError } from '../../errors.js';
+import { lastLines, type Host, type OsUser } from '../../hosts/host.js';
+import { formatBytes, formatSeconds, Progress } from '../../log.js';
+import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
+import { STANDBY_MINIMUMS } from './tuning.js';
+import type { PgSession } from './index.js';
+
+export const APPLICATION_NAME = 'zdm_target';
+
+interface ServerFacts {
+  versionNum: number;
+  version: string;
+  sysid: string;
+  dataDirectory: string;
+  configFile: string;
+  inRecovery: boolean;
+  startedAt: string;
+}
+
+async function facts(c: PgClient): Promise<ServerFacts> {
+  const r = await one<Record<string, string | boolean>>(
+    c,
+    `SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version,
+            (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
+            current_setting('data_directory') AS data_directory, current_setting('config_file') AS config_file,
+            pg_is_in_recovery() AS in_recovery, pg_postmaster_start_time()::text AS started`,
+  );
+  return {
+    versionNum: Number(r.num),
+    version: String(r.version),
+    sysid: String(r.sysid),
+    dataDirectory: String(r.data_directory),
+    configFile: String(r.config_file),
+    inRecovery: Boolean(r.in_recovery),
+    startedAt: String(r.started),
+  };
+}
+
+/** host:port at which the target server reaches the source. */
+export function replicationAddress(s: PgSession): { host: string; port: number } {
+  const given = s.inputs.sourceReplicationAddress;
+  if (!given) {
+    const u = s.inputs.sourceUrl!;
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 5432) };
+  }
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(given);
+  if (!m) throw new UserError(`input source-replication-address must be host:port (got ${JSON.stringify(given)})`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+export function passfilePath(dataDir: string): string {
+  return path.join(path.dirname(path.resolve(dataDir)), `.zdm-${path.basename(path.resolve(dataDir))}.pgpass`);
+}
+
+const escPass = (v: string) => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+
+/** Finds a PostgreSQL client program of the given major on the target host. */
+async function findPgProgram(host: Host, major: number, program: string): Promise<string | undefined> {
+  for (const candidate of [`/usr/lib/postgresql/${major}/bin/${program}`, `/usr/pgsql-${major}/bin/${program}`, program]) {
+    const r = await host.run([candidate, '--version']).catch(() => undefined);
+    const m = r && r.code === 0 ? /(\d+)(?:\.\d+)?/.exec(r.stdout) : null;
+    if (m && Number(m[1]) === major) return candidate;
+  }
+  return undefined;
+}
+
+export function pgProgram(s: PgSession, major: number, program: string): Promise<string> {
+  return findPgProgram(s.ctx.targetHost, major, program).then((p) => {
+    if (!p) throw new UserError(`${program} for PostgreSQL ${major} was not found on the target host: install the PostgreSQL ${major} server package (Debian: postgresql-${major}).`);
+    return p;
+  });
+}
+
+function startCommand(s: PgSession): string {
+  return s.inputs.targetStartCommand || 'systemctl start postgresql';
+}
+function stopCommand(s: PgSession): string {
+  return s.inputs.targetStopCommand || 'systemctl stop postgresql';
+}
+
+/** Every check seed-replica makes before it changes anything. */
+export async function preflightSeed(s: PgSession): Promise<Check[]> {
+  const checks: Check[] = [];
+  const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
+  const src = await s.source();
+  const tgt = await s.target();
+  const [sf, tf] = await Promise.all([facts(src), facts(tgt)]);
+  const sMajor = Math.floor(sf.versionNum / 10000);
+  const tMajor = Math.floor(tf.versionNum / 10000);
+  check('source reachable', true, `PostgreSQL ${sf.version}${sf.inRecovery ? ' (a standby)' : ''}`);
+  check('target reachable', true, `PostgreSQL ${tf.version}`);
+  check('same major version', sMajor === tMajor, sMajor === tMajor ? `${sMajor}` : `source is ${sMajor}, target is ${tMajor}: physical replication needs the same major version. Install PostgreSQL ${sMajor} on the target.`);
+
+  const sameServer = sf.sysid === tf.sysid && !tf.inRecovery && sf.startedAt === tf.startedAt && sf.dataDirectory === tf.dataDirectory;
+  check('target is not the source', !sameServer, sameServer ? 'target-url points at the source server itself (same system identifier, data directory and start time). Point target-url at the new server.' : 'distinct servers');
+
+  const dataDir = path.resolve(s.inputs.targetDataDir);
+  const dirMatches = path.resolve(tf.dataDirectory) === dataDir;
+  check('target-data-dir matches target', dirMatches, dirMatches ? dataDir : `target-data-dir is ${dataDir}, but the server at target-url reports its data directory as ${tf.dataDirectory}. Set target-data-dir to the data directory of the target server.`);
+
+  const streaming = tf.inRecovery
+    ? await rows<{ status: string }>(tgt, 'SELECT status FROM pg_stat_wal_receiver')
+    : [];
+  const alreadyReplica = tf.sysid === sf.sysid && streaming.some((r) => r.status === 'streaming');
+  check('target not already a replica', !alreadyReplica, alreadyReplica ? 'the target is already streaming from this source: nothing to seed. Run await-lag-zero, or stop the target server first if you mean to seed it again.' : tf.inRecovery ? 'a standby that is not streaming: it will be replaced' : 'a primary');
+
+  if (!tf.inRecovery) {
+    const dbs = await rows<{ datname: string }>(tgt, "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') ORDER BY 1");
+    check('target holds no databases', dbs.length === 0, dbs.length === 0 ? 'only the default databases' : `the target holds database(s) ${dbs.map((d) => d.datname).join(', ')}; seeding replaces its whole data directory. Drop them, or point target-url at an empty server.`);
+  }
+
+  const settings = Object.fromEntries(
+    (await rows<{ name: string; setting: string }>(src, "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_wal_senders', 'max_replication_slots')")).map((r) => [r.name, r.setting]),
+  );
+  const walOk = settings.wal_level === 'replica' || settings.wal_level === 'logical';
+  check('source wal_level', walOk, walOk ? settings.wal_level : `wal_level is ${settings.wal_level} on the source: set wal_level = replica in its postgresql.conf and restart it.`);
+
+  const { senders } = await one<{ senders: number }>(src, "SELECT count(*)::int AS senders FROM pg_stat_activity WHERE backend_type = 'walsender'");
+  const free = Number(settings.max_wal_senders) - senders;
+  check('source max_wal_senders', free >= 2, free >= 2 ? `${free} of ${settings.max_wal_senders} free` : `only ${free} of max_wal_senders = ${settings.max_wal_senders} free; the copy needs 2. Raise max_wal_senders on the source (restart).`);
+
+  const slot = s.inputs.replicationSlot;
+  const slots = await rows<{ slot_name: string; active: boolean }>(src, 'SELECT slot_name, active FROM pg_replication_slots');
+  const ours = slots.find((r) => r.slot_name === slot);
+  const slotsFree = Number(settings.max_replication_slots) - slots.length + (ours ? 1 : 0);
+  check('replication slot', slotsFree >= 1 && !ours?.active, ours?.active ? `slot ${slot} is in use by another connection on the source; choose another replication-slot or stop the replica that uses it.` : slotsFree >= 1 ? `${slot}${ours ? ' (left by an earlier attempt; it will be recreated)' : ''}` : `no free replication slot (max_replication_slots = ${settings.max_replication_slots}). Raise it on the source (restart).`);
+
+  const user = s.inputs.replicationUser;
+  const role = await rows<{ rolreplication: boolean; rolsuper: boolean; rolcanlogin: boolean }>(src, 'SELECT rolreplication, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1', [user]);
+  const roleOk = role.length === 1 && (role[0].rolreplication || role[0].rolsuper) && role[0].rolcanlogin;
+  check('replication role', roleOk, roleOk ? user : role.length === 0 ? `role "${user}" does not exist on the source. Create it: CREATE ROLE ${user} WITH LOGIN REPLICATION PASSWORD '...'.` : `role "${user}" lacks ${role[0].rolcanlogin ? 'the REPLICATION attribute' : 'LOGIN'}: ALTER ROLE ${user} WITH LOGIN REPLICATION.`);
+
+  if (roleOk) {
+    const addr = replicationAddress(s);
+    const url = new URL(`postgres://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
+    try {
+      const rc = await connectPg(url, { input: 'replication-user/replication-password', user, password: s.inputs.replicationPassword, replication: true });
+      const id = await rc.query('IDENTIFY_SYSTEM').finally(() => rc.end().catch(() => undefined));
+      const sysid = String(id.rows[0]?.systemid ?? '');
+      check('replication connection', sysid === sf.sysid, sysid === sf.sysid ? `${user}@${addr.host}:${addr.port}` : `the replication address ${addr.host}:${addr.port} reaches a different server (system identifier ${sysid}, source is ${sf.sysid}). Check source-replication-address.`);
+    } catch (e) {
+      check('replication connection', false, (e as Error).message);
+    }
+  }
+
+  if (!tf.configFile.startsWith(path.resolve(tf.dataDirectory) + '/')) {
+    const minimums = await Promise.all(
+      [src, tgt].map((c) => rows<{ name: string; setting: string }>(c, 'SELECT name, setting FROM pg_settings WHERE name = ANY($1)', [STANDBY_MINIMUMS])),
+    );
+    const tv = Object.fromEntries(minimums[1].map((r) => [r.name, Number(r.setting)]));
+    const low = minimums[0].filter((r) => (tv[r.name] ?? 0) < Number(r.setting)).map((r) => `${r.name} = ${tv[r.name]} (source: ${r.setting})`);
+    check('standby settings', low.length === 0, low.length === 0 ? 'target >= source' : `a standby needs these at least as large as on the source: ${low.join(', ')}. Raise them in the target's ${tf.configFile}.`);
+  }
+
+  const { bytes } = await one<{ bytes: string }>(src, "SELECT (SELECT sum(pg_database_size(oid)) FROM pg_database) + coalesce((SELECT sum(size) FROM pg_ls_waldir()), 0) AS bytes");
+  const need = Math.ceil(Number(bytes) * 1.1);
+  const host = s.ctx.targetHost;
+  const freeBytes = await host.freeBytes(path.dirname(dataDir));
+  check('disk space on target', freeBytes >= need, `${formatBytes(freeBytes)} free, the copy needs about ${formatBytes(need)}${freeBytes >= need ? '' : ': free space on the target filesystem or use a larger disk'}`);
+
+  const owner = await host.ownerOf(dataDir);
+  const writable = await host.canWrite(path.dirname(dataDir), owner);
+  check('target-data-dir writable', writable, writable ? `by ${owner.name}` : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}: seed-replica replaces ${dataDir} there. Fix the directory's owner or permissions.`);
+
+  const basebackup = await findPgProgram(host, sMajor, 'pg_basebackup');
+  check('pg_basebackup', Boolean(basebackup), basebackup ?? `pg_basebackup ${sMajor} not found on the target host: install postgresql-client-${sMajor}.`);
+  return checks;
+}
+
+async function createHeartbeatTable(s: PgSession): Promise<void> {
+  const t = quoteQualified(s.inputs.heartbeatTable);
+  const src = await s.source();
+  await src.query(`CREATE TABLE IF NOT EXISTS ${t} (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)`);
+  await src.query(`INSERT INTO ${t} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new UserError(`${what} did not happen within ${Math.round(timeoutMs / 1000)} s${last ? `: ${(last as Error).message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function stopTarget(s: PgSession, dataDir: string): Promise<void> {
+  await s.forget('target');
+  const host = s.ctx.targetHost;
+  const r = await host.shell(stopCommand(s), { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
+  await waitFor('the target server stopping (postmaster.pid gone)', 60_000, async () => ((await host.exists(path.join(dataDir, 'postmaster.pid'))) ? undefined : true));
+}
+
+async function startTargetAsStandby(s: PgSession): Promise<void> {
+  const r = await s.ctx.targetHost.shell(startCommand(s), { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new UserError(`target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
+  await waitFor('the target accepting connections as a standby', 120_000, async () => {
+    await s.forget('target');
+    const t = await s.target();
+    const { rec } = await one<{ rec: boolean }>(t, 'SELECT pg_is_in_recovery() AS rec');
+    if (!rec) throw new SafetyError('the target started as a primary, not as a standby: standby.signal was not honoured');
+    return true;
+  });
+}
+
+interface BackupRun {
+  endLsn: string;
+  bytes: number;
+}
+
+async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: OsUser, passfile: string): Promise<BackupRun> {
+  const addr = replicationAddress(s);
+  const progress = new Progress(s.ctx.log);
+  const started = Date.now();
+  let bytes = 0;
+  let stderr = '';
+  const onStderr = (chunk: string) => {
+    stderr += chunk;
+    const all = [...chunk.matchAll(/(\d+)\/(\d+) kB \((\d+)%\)/g)];
+    const m = all[all.length - 1];
+    if (!m) return;
+    const done = Number(m[1]) * 1024;
+    const total = Number(m[2]) * 1024;
+    bytes = done;
+    const secs = (Date.now() - started) / 1000;
+    const rate = secs > 0 ? done / secs : 0;
+    const eta = rate > 0 ? (total - done) / rate : Infinity;
+    progress.report(`copied ${formatBytes(done)} of ${formatBytes(total)} (${m[3]}%), ${formatBytes(rate)}/s, ETA ${formatSeconds(eta)}`);
+  };
+  const args = [bin, '-h', addr.host, '-p', String(addr.port), '-U', s.inputs.replicationUser, '-D', dataDir, '--wal-method=stream', '--checkpoint=fast', '--progress', '--verbose', '--no-password', '--create-slot', '--slot', s.inputs.replicationSlot, '--label', 'zdm seed-replica'];
+  const r = await s.ctx.targetHost.run(args, { user: owner.name, env: { PGPASSFILE: passfile, PGAPPNAME: 'zdm_seed', PGCONNECT_TIMEOUT: '15' }, onStderr });
+  if (r.code !== 0) throw new UserError(`pg_basebackup failed (exit ${r.code}): ${lastLines(stderr || r.stderr, 4)}`);
+  const end = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/i.exec(stderr);
+  if (!end) throw new Error(`pg_basebackup succeeded but printed no end point: ${lastLines(stderr, 3)}`);
+  progress.report(`copy complete: ${formatBytes(bytes)} in ${formatSeconds((Date.now() - started) / 1000)}`, true);
+  return { endLsn: end[1], bytes };
+}
+
+/** Lines appended to postgresql.auto.conf of the fresh copy: standby connection and the tuning. */
+export function standbyConfig(s: PgSession, passfile: string, plan: TuningPlan | undefined): string {
+  const addr = replicationAddress(s);
+  const cq = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const conninfo = [`host=${cq(addr.host)}`, `port=${addr.port}`, `user=${cq(s.inputs.replicationUser)}`, `passfile=${cq(passfile)}`, `application_name=${APPLICATION_NAME}`, 'connect_timeout=10'].join(' ');
+  const lines = ['# Added by zdm seed-replica: streaming replication from the source (password in the passfile only).', `primary_conninfo = ${quoteLiteral(conninfo)}`, `primary_slot_name = ${quoteLiteral(s.inputs.replicationSlot)}`];
+  for (const item of plan?.items ?? []) lines.push(`${item.name} = ${quoteLiteral(item.value)}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Replaces the target's data directory with a hot copy of the source and starts it as a standby. */
+export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): Promise<SeedResult> {
+  const { log, targetHost: host } = s.ctx;
+  const started = Date.now();
+  const src = await s.source();
+  const sf = await facts(src);
+  const major = Math.floor(sf.versionNum / 10000);
+  const bin = await pgProgram(s, major, 'pg_basebackup');
+  const dataDir = path.resolve(s.inputs.targetDataDir);
+  const owner = await host.ownerOf(dataDir);
+  const passfile = passfilePath(dataDir);
+  const addr = replicationAddress(s);
+
+  await createHeartbeatTable(s);
+  const slot = s.inputs.replicationSlot;
+  await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+  await host.writeFile(passfile, `${escPass(addr.host)}:${addr.port}:*:${escPass(s.inputs.replicationUser)}:${escPass(s.inputs.replicationPassword)}\n`, { mode: 0o600, owner });
+
+  log.info(`stopping the target server: ${stopCommand(s)}`);
+  await stopTarget(s, dataDir);
+  const aside = `${dataDir}.zdm-old-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
+  const hadDir = await host.exists(dataDir);
+  if (hadDir) await host.rename(dataDir, aside);
+
+  let backup: BackupRun;
+  try {
+    log.info(`copying the source with pg_basebackup from ${addr.host}:${addr.port} into ${dataDir} (no lock on the source)`);
+    backup = await runBasebackup(s, bin, dataDir, owner, passfile);
+    await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
+    const auto = path.join(dataDir, 'postgresql.auto.conf');
+    const existing = (await host.exists(auto)) ? await host.readFile(auto) : '';
+    await host.writeFile(auto, existing + (existing.endsWith('\n') || !existing ? '' : '\n') + standbyConfig(s, passfile, plan), { mode: 0o600, owner });
+  } catch (e) {
+    log.warn('the copy failed: restoring the target data directory as it was and starting the target again');
+    await host.remove(dataDir);
+    if (hadDir) await host.rename(aside, dataDir);
+    await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]).catch(() => undefined);
+    const r = await host.shell(startCommand(s), { timeoutMs: 300_000 }).catch((err: Error) => ({ code: 1, stderr: err.message, stdout: '' }));
+    if (r.code !== 0) log.warn(`could not start the target again: ${lastLines(r.stderr)}`);
+    throw e;
+  }
+
+  log.info(`starting the target as a standby: ${startCommand(s)}`);
+  await startTargetAsStandby(s);
+  await waitFor('the standby streaming from the source', 60_000, async () => {
+    const r = await rows<{ status: string }>(await s.target(), 'SELECT status FROM pg_stat_wal_receiver');
+    return r[0]?.status === 'streaming' ? true : undefined;
+  });
+  if (hadDir) await host.remove(aside);
+  log.info(`the target is a streaming standby from ${backup.endLsn}`);
+  return { position: backup.endLsn, seconds: (Date.now() - started) / 1000, bytes: backup.bytes, sourceVersion: sf.version };
+}

@@ -1,0 +1,64 @@
+/** Where commands and files of a server live: this machine, or (later) a host reached over SSH. */
+export interface RunOptions {
+  /** Run as this OS user (the data directory's owner, say). */
+  user?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** Called with each chunk of output as it arrives. */
+  onStdout?: (chunk: string) => void;
+  onStderr?: (chunk: string) => void;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface OsUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+export interface Host {
+  readonly name: string;
+  run(argv: string[], opts?: RunOptions): Promise<RunResult>;
+  /** Runs a command line with /bin/sh -c. */
+  shell(command: string, opts?: RunOptions): Promise<RunResult>;
+  readFile(path: string): Promise<string>;
+  writeFile(path: string, data: string, opts: { mode: number; owner?: OsUser }): Promise<void>;
+  exists(path: string): Promise<boolean>;
+  rename(from: string, to: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  /** The owner of `path`, or of its nearest existing parent. */
+  ownerOf(path: string): Promise<OsUser>;
+  /** Whether `user` may create and delete entries in the directory `dir`. */
+  canWrite(dir: string, user: OsUser): Promise<boolean>;
+  freeBytes(path: string): Promise<number>;
+  memoryBytes(): Promise<number>;
+  cpuCount(): Promise<number>;
+}
+
+/** Keeps only the last `limit` characters of a growing output. */
+export class Tail {
+  private text = '';
+  constructor(private readonly limit = 64 * 1024) {}
+  add(chunk: string): void {
+    this.text += chunk;
+    if (this.text.length > this.limit * 2) this.text = this.text.slice(-this.limit);
+  }
+  toString(): string {
+    return this.text.length > this.limit ? this.text.slice(-this.limit) : this.text;
+  }
+}
+
+/** The last non-empty lines of a command's output, for error messages. */
+export function lastLines(text: string, n = 5): string {
+  return text
+    .split(/\r?\n|\r/)
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-n)
+    .join(' | ');
+}

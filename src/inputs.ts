@@ -1,0 +1,428 @@
+/**
+ * The one definition of every input and output of every step. The action entry, the `zdm`
+ * command line, the generated action.yml files and the README tables all read from here, so
+ * they cannot disagree.
+ */
+import { InputError } from './errors.js';
+
+export const STEPS = ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const;
+export type StepName = (typeof STEPS)[number];
+
+export type InputKind = 'string' | 'int' | 'number' | 'bool' | 'choice' | 'bytes' | 'json' | 'url';
+
+export interface InputDef {
+  name: string;
+  description: string;
+  /** Steps that read this input. */
+  steps: readonly StepName[];
+  /** Steps for which the input must be given (no default applies). */
+  requiredFor?: readonly StepName[];
+  default?: string;
+  secret?: boolean;
+  kind: InputKind;
+  choices?: readonly string[];
+}
+
+export interface OutputDef {
+  name: string;
+  description: string;
+  step: StepName;
+}
+
+const ALL = STEPS;
+const CONNECTED: readonly StepName[] = ALL;
+
+export const INPUTS: readonly InputDef[] = [
+  {
+    name: 'engine',
+    kind: 'choice',
+    choices: ['auto', 'postgres', 'mariadb', 'mysql'],
+    default: 'auto',
+    steps: ALL,
+    description:
+      'Database engine. `auto` takes it from the scheme of `source-url` (postgres:// or mysql://, mariadb://).',
+  },
+  {
+    name: 'source-url',
+    kind: 'url',
+    secret: true,
+    steps: CONNECTED,
+    requiredFor: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description:
+      'Admin connection to the live source, e.g. `postgres://admin:PASSWORD@db-old:5432/postgres`. Pass it from a secret; it is masked and never written to outputs or logs.',
+  },
+  {
+    name: 'target-url',
+    kind: 'url',
+    secret: true,
+    steps: CONNECTED,
+    requiredFor: ALL,
+    description:
+      'Admin (superuser) connection to the new target server, e.g. `postgres://postgres:PASSWORD@127.0.0.1:5432/postgres`. Masked.',
+  },
+  {
+    name: 'replication-user',
+    kind: 'string',
+    steps: ['seed-replica'],
+    requiredFor: ['seed-replica'],
+    description:
+      'Role on the source with the REPLICATION attribute (PostgreSQL) that the target streams with.',
+  },
+  {
+    name: 'replication-password',
+    kind: 'string',
+    secret: true,
+    steps: ['seed-replica'],
+    requiredFor: ['seed-replica'],
+    description:
+      'Password of `replication-user`. Masked; on the target it is stored only in a passfile readable by the server user, never in the server configuration.',
+  },
+  {
+    name: 'source-replication-address',
+    kind: 'string',
+    default: '',
+    steps: ['seed-replica'],
+    description:
+      'host:port at which the TARGET SERVER reaches the source for replication, when it differs from the host in `source-url` (e.g. a private address or a tunnel). Empty: the host and port of `source-url`.',
+  },
+  {
+    name: 'target-data-dir',
+    kind: 'string',
+    steps: ['seed-replica'],
+    requiredFor: ['seed-replica'],
+    description:
+      "The target server's data directory, e.g. `/var/lib/postgresql/15/main`. seed-replica replaces its contents with the copy of the source (the old contents are kept aside until the new replica runs).",
+  },
+  {
+    name: 'target-start-command',
+    kind: 'string',
+    default: '',
+    steps: ['seed-replica'],
+    description:
+      'Shell command that starts the target server. Empty: `systemctl start postgresql` (PostgreSQL) or `systemctl start mariadb`.',
+  },
+  {
+    name: 'target-stop-command',
+    kind: 'string',
+    default: '',
+    steps: ['seed-replica'],
+    description:
+      'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`.',
+  },
+  {
+    name: 'target-memory',
+    kind: 'bytes',
+    default: '',
+    steps: ['tune-target'],
+    description:
+      "RAM of the target host used to size the catch-up settings, e.g. `16GB`. Empty: read from the host's /proc/meminfo.",
+  },
+  {
+    name: 'tuning',
+    kind: 'json',
+    default: '',
+    steps: ['seed-replica', 'cutover'],
+    description:
+      'The `tuning` output of tune-target: the settings it changed with their original values. seed-replica re-applies them to the fresh copy; cutover restores the originals.',
+  },
+  {
+    name: 'heartbeat-table',
+    kind: 'string',
+    default: 'public.zdm_heartbeat',
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description:
+      'Table zdm creates on the source and writes a heartbeat row to (about every 500 ms) to measure real replication lag on the target.',
+  },
+  {
+    name: 'replication-slot',
+    kind: 'string',
+    default: 'zdm_replica',
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description:
+      'Physical replication slot created on the source so that it keeps the WAL the target still needs between jobs. Dropped by cutover.',
+  },
+  {
+    name: 'max-lag-bytes',
+    kind: 'bytes',
+    default: '1MB',
+    steps: ['await-lag-zero', 'cutover'],
+    description:
+      'Lag bound in bytes of WAL/binlog not yet applied on the target. await-lag-zero waits until lag stays within it; cutover refuses to fence writes while lag is above it.',
+  },
+  {
+    name: 'max-lag-seconds',
+    kind: 'number',
+    default: '1',
+    steps: ['await-lag-zero', 'cutover'],
+    description:
+      'Lag bound in seconds, measured by the heartbeat row (source clock at write vs. now), used together with `max-lag-bytes`.',
+  },
+  {
+    name: 'settle-seconds',
+    kind: 'number',
+    default: '5',
+    steps: ['await-lag-zero'],
+    description: 'How long lag must stay within both bounds before await-lag-zero succeeds.',
+  },
+  {
+    name: 'timeout-seconds',
+    kind: 'number',
+    default: '3600',
+    steps: ['await-lag-zero'],
+    description:
+      'How long await-lag-zero waits for the target to catch up before it fails with a diagnosis.',
+  },
+  {
+    name: 'fence',
+    kind: 'choice',
+    choices: ['shutdown', 'read-only'],
+    default: 'shutdown',
+    steps: ['cutover'],
+    description:
+      'How cutover blocks writes on the source. `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. `read-only` (PostgreSQL): read-only default, NOLOGIN for every other login role, and all client sessions terminated; the source stays up, but it cannot later rejoin as a standby without pg_rewind.',
+  },
+  {
+    name: 'source-stop-command',
+    kind: 'string',
+    default: '',
+    steps: ['cutover'],
+    description:
+      'Shell command (run on the runner) that performs a fast shutdown of the source server, for `fence: shutdown`, e.g. `ssh db-old sudo systemctl stop postgresql`.',
+  },
+  {
+    name: 'source-start-command',
+    kind: 'string',
+    default: '',
+    steps: ['cutover'],
+    description:
+      'Shell command that starts the source again. Used only to give the source its writes back when a cutover fails after a `shutdown` fence.',
+  },
+  {
+    name: 'apply-timeout-seconds',
+    kind: 'number',
+    default: '10',
+    steps: ['cutover'],
+    description:
+      "Bound on how long cutover waits, with writes blocked, for the target to apply the source's final position. On timeout the source gets its writes back.",
+  },
+  {
+    name: 'endpoint',
+    kind: 'string',
+    default: '',
+    steps: ['cutover'],
+    description:
+      'The address the application should use after cutover (output as `endpoint`). Empty: host:port of `target-url`.',
+  },
+  {
+    name: 'on-promoted-command',
+    kind: 'string',
+    default: '',
+    steps: ['cutover'],
+    description:
+      'Optional shell command run right after the target is promoted, to point the application at it (update a proxy, a DNS record, a service discovery key). `ZDM_ENDPOINT` is set in its environment.',
+  },
+];
+
+export const OUTPUTS: readonly OutputDef[] = [
+  {
+    step: 'tune-target',
+    name: 'tuning',
+    description:
+      'JSON list of the settings changed on the target, each with its original value and why. Pass it to seed-replica and cutover.',
+  },
+  { step: 'tune-target', name: 'engine', description: 'The engine detected (postgres, mariadb or mysql).' },
+  {
+    step: 'seed-replica',
+    name: 'seed-position',
+    description: 'Position the copy was taken at and replication started from (PostgreSQL: the LSN at the end of the backup).',
+  },
+  { step: 'seed-replica', name: 'replication-slot', description: 'The replication slot the target streams from.' },
+  { step: 'seed-replica', name: 'heartbeat-table', description: 'The heartbeat table created on the source.' },
+  { step: 'seed-replica', name: 'seed-seconds', description: 'How long the copy took.' },
+  { step: 'seed-replica', name: 'source-version', description: 'Server version of the source.' },
+  { step: 'await-lag-zero', name: 'lag-bytes', description: 'Replication lag in bytes when the step ended.' },
+  { step: 'await-lag-zero', name: 'lag-seconds', description: 'Heartbeat lag in seconds when the step ended.' },
+  { step: 'await-lag-zero', name: 'waited-seconds', description: 'How long the step waited for the target to catch up.' },
+  { step: 'cutover', name: 'endpoint', description: 'The address of the new primary for the application (no credentials).' },
+  {
+    step: 'cutover',
+    name: 'write-blocked-ms',
+    description: 'Measured write-blocked window: from the moment the fence began to the moment the target accepted writes.',
+  },
+  { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
+  { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only).' },
+];
+
+export function inputsFor(step: StepName): InputDef[] {
+  return INPUTS.filter((i) => i.steps.includes(step));
+}
+
+export function outputsFor(step: StepName): OutputDef[] {
+  return OUTPUTS.filter((o) => o.step === step);
+}
+
+export function isStep(s: string): s is StepName {
+  return (STEPS as readonly string[]).includes(s);
+}
+
+/** Raw values by input name; undefined or '' means "not given". */
+export type RawInputs = (name: string) => string | undefined;
+
+export interface Inputs {
+  step: StepName;
+  engine: 'postgres' | 'mariadb' | 'mysql';
+  sourceUrl?: URL;
+  targetUrl: URL;
+  replicationUser: string;
+  replicationPassword: string;
+  sourceReplicationAddress: string;
+  targetDataDir: string;
+  targetStartCommand: string;
+  targetStopCommand: string;
+  targetMemory?: number;
+  tuning?: unknown;
+  heartbeatTable: string;
+  replicationSlot: string;
+  maxLagBytes: number;
+  maxLagSeconds: number;
+  settleSeconds: number;
+  timeoutSeconds: number;
+  fence: 'shutdown' | 'read-only';
+  sourceStopCommand: string;
+  sourceStartCommand: string;
+  applyTimeoutSeconds: number;
+  endpoint: string;
+  onPromotedCommand: string;
+}
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Parses sizes such as `1MB`, `512 kB`, `16GiB` or plain bytes. Units are powers of 1024. */
+export function parseBytes(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!m) return undefined;
+  const unit = UNITS[m[2].toLowerCase()];
+  if (unit === undefined) return undefined;
+  return Math.round(Number(m[1]) * unit);
+}
+
+function parseOne(def: InputDef, raw: string): unknown {
+  const bad = (what: string) => new InputError(def.name, `${what} (got ${def.secret ? 'a masked value' : JSON.stringify(raw)})`);
+  switch (def.kind) {
+    case 'string':
+      return raw;
+    case 'int':
+    case 'number': {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n < 0 || (def.kind === 'int' && !Number.isInteger(n)))
+        throw bad('must be a non-negative number');
+      return n;
+    }
+    case 'bool':
+      if (/^(true|yes|1|on)$/i.test(raw)) return true;
+      if (/^(false|no|0|off)$/i.test(raw)) return false;
+      throw bad('must be true or false');
+    case 'choice':
+      if (!def.choices!.includes(raw)) throw bad(`must be one of ${def.choices!.join(', ')}`);
+      return raw;
+    case 'bytes': {
+      const n = parseBytes(raw);
+      if (n === undefined) throw bad('must be a size such as 1048576, 512kB, 1MB or 16GB');
+      return n;
+    }
+    case 'json':
+      try {
+        return JSON.parse(raw);
+      } catch {
+        throw bad('must be the JSON text another zdm step printed as an output');
+      }
+    case 'url': {
+      let u: URL;
+      try {
+        u = new URL(raw);
+      } catch {
+        throw bad('must be a URL such as postgres://user:password@host:5432/dbname');
+      }
+      if (!u.hostname) throw bad('must name a host');
+      return u;
+    }
+  }
+}
+
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function engineFromUrl(u: URL | undefined): Inputs['engine'] | undefined {
+  if (!u) return undefined;
+  const scheme = u.protocol.replace(/:$/, '');
+  if (scheme === 'postgres' || scheme === 'postgresql') return 'postgres';
+  if (scheme === 'mariadb') return 'mariadb';
+  if (scheme === 'mysql') return 'mysql';
+  return undefined;
+}
+
+/** Reads, validates and types every input of `step`. Throws InputError naming the input. */
+export function readInputs(step: StepName, raw: RawInputs): Inputs {
+  const out: Record<string, unknown> = { step };
+  for (const def of inputsFor(step)) {
+    const given = raw(def.name)?.trim();
+    const value = given ? given : def.default;
+    if (!value) {
+      if (def.requiredFor?.includes(step))
+        throw new InputError(def.name, `is required by ${step}: ${firstSentence(def.description)}`);
+      continue;
+    }
+    out[camel(def.name)] = parseOne(def, value);
+  }
+  const fromUrl = engineFromUrl((out.sourceUrl as URL | undefined) ?? (out.targetUrl as URL | undefined));
+  if (out.engine === 'auto' || out.engine === undefined) {
+    if (!fromUrl)
+      throw new InputError('engine', 'could not be told from the URL scheme: use postgres://, mysql:// or mariadb:// URLs, or set engine');
+    out.engine = fromUrl;
+  }
+  for (const key of ['sourceUrl', 'targetUrl'] as const) {
+    const u = out[key] as URL | undefined;
+    if (u && !engineFromUrl(u)) {
+      throw new InputError(key === 'sourceUrl' ? 'source-url' : 'target-url', `has an unknown scheme ${u.protocol}: use postgres://, mysql:// or mariadb://`);
+    }
+  }
+  return out as unknown as Inputs;
+}
+
+function firstSentence(text: string): string {
+  const i = text.indexOf('. ');
+  return i < 0 ? text : text.slice(0, i + 1);
+}
+
+/** Every value that must never be printed, from the raw inputs. */
+export function secretValues(step: StepName, raw: RawInputs): string[] {
+  const out: string[] = [];
+  for (const def of inputsFor(step)) {
+    const v = raw(def.name)?.trim();
+    if (!def.secret || !v) continue;
+    out.push(v);
+    if (def.kind === 'url') {
+      try {
+        const u = new URL(v);
+        if (u.password) out.push(u.password, decodeURIComponent(u.password));
+      } catch {
+        /* invalid URLs are reported by readInputs */
+      }
+    }
+  }
+  return [...new Set(out.filter((s) => s.length > 0))];
+}

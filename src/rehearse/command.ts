@@ -1,0 +1,40 @@
+import { promises as fs } from 'node:fs';
+import { UserError } from '../errors.js';
+import { parseBytes } from '../inputs.js';
+import type { Log } from '../log.js';
+import { parseFlags } from '../flags.js';
+import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
+
+export const REHEARSE_HELP = `zdm rehearse flags:
+  --engine postgres            engine to rehearse (postgres; mariadb comes with its issue)
+  --report FILE                write the report as JSON to FILE
+  --size-mb N                  sample data to load into the source [default: 256]
+  --writes-per-second N        steady write load during the whole migration [default: 300]
+  --fence shutdown|read-only   cutover fence [default: shutdown]
+  --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
+  --keep                       keep the servers and their directories afterwards`;
+
+export async function rehearseCommand(args: string[], log: Log): Promise<number> {
+  if (args.includes('--help')) {
+    process.stdout.write(REHEARSE_HELP + '\n');
+    return 0;
+  }
+  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep']);
+  const engine = f.get('engine') ?? 'postgres';
+  if (engine !== 'postgres') throw new UserError(`--engine ${engine} is not supported yet: use --engine postgres`);
+  const num = (name: string, def: number) => {
+    const v = Number(f.get(name) ?? def);
+    if (!Number.isFinite(v) || v <= 0) throw new UserError(`--${name} must be a positive number (got ${JSON.stringify(f.get(name))})`);
+    return v;
+  };
+  const fence = f.get('fence') ?? 'shutdown';
+  if (fence !== 'shutdown' && fence !== 'read-only') throw new UserError(`--fence must be shutdown or read-only (got ${JSON.stringify(fence)})`);
+  const targetMemory = f.get('target-memory') ?? '1GB';
+  if (parseBytes(targetMemory) === undefined) throw new UserError(`--target-memory must be a size such as 1GB (got ${JSON.stringify(targetMemory)})`);
+  const opts: RehearsalOptions = { engine, sizeMb: num('size-mb', 256), writesPerSecond: num('writes-per-second', 300), fence, targetMemory, keep: f.get('keep') === 'true' };
+  const report = await rehearse(opts, log);
+  process.stdout.write(formatReport(report) + '\n');
+  const file = f.get('report');
+  if (file) await fs.writeFile(file, JSON.stringify(report, null, 2) + '\n');
+  return report.ok ? 0 : 1;
+}

@@ -1,0 +1,99 @@
+/** The PostgreSQL side of a rehearsal: a throwaway source and target, sample data, the app's writes. */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startPostgres, type PostgresSandbox } from '../sandbox/postgres.js';
+import type { WriteTarget } from './writer.js';
+
+export interface PgPair {
+  source: PostgresSandbox;
+  target: PostgresSandbox;
+  replicationUser: string;
+  replicationPassword: string;
+  appUser: string;
+  appPassword: string;
+  appDatabase: string;
+  destroy(): Promise<void>;
+}
+
+export async function startPgPair(opts: { major?: number } = {}): Promise<PgPair> {
+  const [source, target] = await Promise.all([startPostgres({ name: 'source', major: opts.major }), startPostgres({ name: 'target', major: opts.major })]);
+  const pair: PgPair = {
+    source,
+    target,
+    replicationUser: 'zdm_repl',
+    replicationPassword: randomBytes(12).toString('hex'),
+    appUser: 'app_writer',
+    appPassword: randomBytes(12).toString('hex'),
+    appDatabase: 'appdb',
+    destroy: async () => {
+      await Promise.all([source.destroy(), target.destroy()]);
+    },
+  };
+  try {
+    await source.query(`CREATE ROLE ${pair.replicationUser} WITH LOGIN REPLICATION PASSWORD '${pair.replicationPassword}'`);
+    await source.query(`CREATE ROLE ${pair.appUser} WITH LOGIN PASSWORD '${pair.appPassword}'`);
+    await source.query(`CREATE DATABASE ${pair.appDatabase} OWNER ${pair.appUser}`);
+  } catch (e) {
+    await pair.destroy();
+    throw e;
+  }
+  return pair;
+}
+
+export function appUrl(p: PgPair, server: PostgresSandbox): string {
+  return server.url({ user: p.appUser, password: p.appPassword, database: p.appDatabase });
+}
+
+async function appClient(p: PgPair, server: PostgresSandbox): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: appUrl(p, server), connectionTimeoutMillis: 2000 });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+/** Creates the writes table and loads about `sizeMb` of sample rows into the source. */
+export async function loadSampleData(p: PgPair, sizeMb: number): Promise<number> {
+  const c = await appClient(p, p.source);
+  try {
+    await c.query('CREATE TABLE writes (client_seq bigint PRIMARY KEY, payload text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
+    await c.query('CREATE TABLE sample (id bigserial PRIMARY KEY, payload text NOT NULL)');
+    // ~200-byte rows, in batches so that progress stays visible and memory small.
+    const rows = Math.max(1, Math.round((sizeMb * 1024 * 1024) / 260));
+    const batch = 200_000;
+    for (let done = 0; done < rows; done += batch) {
+      const n = Math.min(batch, rows - done);
+      await c.query('INSERT INTO sample (payload) SELECT repeat(md5(g::text), 6) FROM generate_series($1::bigint, $2::bigint) g', [done + 1, done + n]);
+    }
+    const { rows: r } = await c.query('SELECT pg_database_size(current_database())::bigint AS b');
+    return Number(r[0].b);
+  } finally {
+    await c.end();
+  }
+}
+
+export function pgWriteTargets(p: PgPair): WriteTarget[] {
+  return (['source', 'target'] as const).map((label) => ({
+    label,
+    connect: async () => {
+      const c = await appClient(p, label === 'source' ? p.source : p.target);
+      return {
+        write: async (seq: number) => {
+          await c.query('INSERT INTO writes (client_seq, payload) VALUES ($1, $2)', [seq, `write ${seq}`]);
+        },
+        close: () => c.end(),
+      };
+    },
+  }));
+}
+
+/** Acknowledged writes not found on `server`. */
+export async function missingWrites(p: PgPair, server: PostgresSandbox, acked: number[]): Promise<number[]> {
+  const c = await appClient(p, server);
+  try {
+    const { rows } = await c.query('SELECT client_seq FROM writes');
+    const present = new Set(rows.map((r: { client_seq: string }) => Number(r.client_seq)));
+    return acked.filter((s) => !present.has(s));
+  } finally {
+    await c.end();
+  }
+}

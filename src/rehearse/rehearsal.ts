@@ -1,0 +1,133 @@
+/**
+ * `zdm rehearse`: a whole migration on throwaway servers under a live write load, through the
+ * same runStep path the actions use, ending with a count of acknowledged writes missing on the target.
+ */
+import * as os from 'node:os';
+import { describeError } from '../errors.js';
+import type { StepName } from '../inputs.js';
+import { TextLog, type Log } from '../log.js';
+import { runStep } from '../run-step.js';
+import { loadSampleData, missingWrites, pgWriteTargets, startPgPair, type PgPair } from './postgres.js';
+import { WriteLoad } from './writer.js';
+
+export interface RehearsalOptions {
+  engine: 'postgres';
+  sizeMb: number;
+  writesPerSecond: number;
+  fence: 'shutdown' | 'read-only';
+  targetMemory: string;
+  keep: boolean;
+}
+
+export interface RehearsalReport {
+  engine: string;
+  serverVersion: string;
+  ok: boolean;
+  transport: 'local';
+  dataBytes: number;
+  machine: { cpus: number; memoryBytes: number };
+  steps: { name: string; seconds: number; ok: boolean; error?: string }[];
+  writes: { acknowledged: number; missingOnTarget: number | null; failed: number; perSecond: number; acknowledgedBySource: number; acknowledgedByTarget: number };
+  cutover: { writeBlockedMs: number | null; clientWriteBlockedMs: number | null; fence: string };
+  outputs: Record<string, Record<string, string>>;
+  error?: string;
+}
+
+export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog()): Promise<RehearsalReport> {
+  const report: RehearsalReport = {
+    engine: opts.engine,
+    serverVersion: '',
+    ok: false,
+    transport: 'local',
+    dataBytes: 0,
+    machine: { cpus: os.availableParallelism(), memoryBytes: os.totalmem() },
+    steps: [],
+    writes: { acknowledged: 0, missingOnTarget: null, failed: 0, perSecond: opts.writesPerSecond, acknowledgedBySource: 0, acknowledgedByTarget: 0 },
+    cutover: { writeBlockedMs: null, clientWriteBlockedMs: null, fence: opts.fence },
+    outputs: {},
+  };
+  log.info(`starting a throwaway ${opts.engine} source and target`);
+  let pair: PgPair | undefined;
+  let load: WriteLoad | undefined;
+  try {
+    pair = await startPgPair();
+    const p = pair;
+    report.serverVersion = String((await p.source.query<{ v: string }>('SHOW server_version'))[0].v);
+    log.info(`loading about ${opts.sizeMb} MB of sample data into the source`);
+    report.dataBytes = await loadSampleData(p, opts.sizeMb);
+    load = new WriteLoad(pgWriteTargets(p), opts.writesPerSecond);
+    load.start();
+    log.info(`write load running: ${opts.writesPerSecond} writes/s, each acknowledgement recorded`);
+
+    const common = { engine: 'postgres', 'source-url': p.source.url(), 'target-url': p.target.url() };
+    const inputs: Record<StepName, Record<string, string>> = {
+      'tune-target': { ...common, 'target-memory': opts.targetMemory },
+      'seed-replica': {
+        ...common,
+        'replication-user': p.replicationUser,
+        'replication-password': p.replicationPassword,
+        'target-data-dir': p.target.dataDir,
+        'target-start-command': p.target.startCommand,
+        'target-stop-command': p.target.stopCommand,
+      },
+      'await-lag-zero': { ...common, 'timeout-seconds': '600', 'settle-seconds': '3' },
+      cutover: { ...common, fence: opts.fence, 'source-stop-command': p.source.stopCommand, 'source-start-command': p.source.startCommand },
+    };
+    for (const step of ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const) {
+      const raw = { ...inputs[step] };
+      if (step === 'seed-replica' || step === 'cutover') raw.tuning = report.outputs['tune-target']?.tuning ?? '';
+      const started = Date.now();
+      const stepLog = new TextLog((l) => log.info(l), `[${step}] `);
+      try {
+        const result = await runStep(step, (n) => raw[n], stepLog);
+        report.outputs[step] = result.outputs;
+        report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: true });
+      } catch (e) {
+        report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: false, error: describeError(e) });
+        throw e;
+      }
+    }
+    // Let the writer land a few writes on the new primary before counting.
+    await new Promise((r) => setTimeout(r, 1000));
+    const stats = await load.stop();
+    load = undefined;
+    fillWrites(report, stats);
+    report.cutover.writeBlockedMs = Number(report.outputs.cutover['write-blocked-ms']);
+    const missing = await missingWrites(p, p.target, stats.ackedSeqs);
+    report.writes.missingOnTarget = missing.length;
+    if (missing.length) log.warn(`acknowledged writes missing on the target: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ' ...' : ''}`);
+    report.ok = missing.length === 0 && report.steps.every((s) => s.ok) && stats.acknowledgedBy.target > 0;
+    if (stats.acknowledgedBy.target === 0) report.error = 'no write was acknowledged by the new primary after cutover';
+  } catch (e) {
+    report.error = describeError(e);
+    log.warn(`rehearsal failed: ${report.error}`);
+  } finally {
+    if (load) fillWrites(report, await load.stop());
+    if (pair && !opts.keep) await pair.destroy();
+    else if (pair) log.info(`kept the servers: source ${pair.source.baseDir}, target ${pair.target.baseDir}`);
+  }
+  return report;
+}
+
+function fillWrites(report: RehearsalReport, stats: Awaited<ReturnType<WriteLoad['stop']>>): void {
+  report.writes.acknowledged = stats.acknowledged;
+  report.writes.failed = stats.failed;
+  report.writes.acknowledgedBySource = stats.acknowledgedBy.source;
+  report.writes.acknowledgedByTarget = stats.acknowledgedBy.target;
+  report.cutover.clientWriteBlockedMs = stats.clientBlockedMs ?? null;
+}
+
+export function formatReport(r: RehearsalReport): string {
+  const lines = [
+    `zdm rehearsal: ${r.engine} ${r.serverVersion}, ${(r.dataBytes / 1024 ** 2).toFixed(0)} MB, ${r.machine.cpus} CPUs`,
+    '',
+    ...r.steps.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name.padEnd(15)} ${s.seconds.toFixed(1).padStart(7)} s${s.error ? `  ${s.error}` : ''}`),
+    '',
+    `  writes acknowledged  ${r.writes.acknowledged} (source ${r.writes.acknowledgedBySource}, new primary ${r.writes.acknowledgedByTarget}), failed attempts ${r.writes.failed}`,
+    `  missing on target    ${r.writes.missingOnTarget ?? 'not checked'}`,
+    `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence})`,
+    '',
+    r.ok ? 'OK: every acknowledged write is on the new primary.' : `NOT OK${r.error ? `: ${r.error}` : ''}`,
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,14 @@
+import type { StepContext } from '../engines/engine.js';
+import type { StepName } from '../inputs.js';
+
+export interface StepResult {
+  outputs: Record<string, string>;
+  /** Markdown for the job summary. */
+  summary: string;
+}
+
+export type Step = (ctx: StepContext) => Promise<StepResult>;
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export type { StepName };
