@@ -16,7 +16,13 @@ export interface PgPair {
 }
 
 export async function startPgPair(opts: { major?: number } = {}): Promise<PgPair> {
-  const [source, target] = await Promise.all([startPostgres({ name: 'source', major: opts.major }), startPostgres({ name: 'target', major: opts.major })]);
+  // As on real hosts, the new server's admin has the same name and password as the source's:
+  // the copy replaces the target's roles with the source's.
+  const adminPassword = randomBytes(12).toString('hex');
+  const [source, target] = await Promise.all([
+    startPostgres({ name: 'source', major: opts.major, password: adminPassword }),
+    startPostgres({ name: 'target', major: opts.major, password: adminPassword }),
+  ]);
   const pair: PgPair = {
     source,
     target,

@@ -42,6 +42,7 @@ describe('inputs', () => {
       } catch (e) {
         return e as InputError;
       }
+      return undefined;
     })();
     expect(err).toBeInstanceOf(InputError);
     expect(err!.message).toMatch(/^input source-url must be a URL/);

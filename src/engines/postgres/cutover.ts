@@ -31,7 +31,8 @@ async function shutdownFence(s: PgSession): Promise<Fence> {
   const r = await s.ctx.runnerHost.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
   const f: Fence = { mode: 'shutdown', startedAt, undo: undefined };
   if (r.code !== 0) {
-    throw new SafetyError(`source-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
+    // The source may be half way down: treat it as fenced, so that cutover starts it again.
+    throw withFence(new SafetyError(`source-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`), f);
   }
   // The command returning is not proof: the source must refuse connections now.
   const deadline = Date.now() + 30_000;
@@ -42,7 +43,7 @@ async function shutdownFence(s: PgSession): Promise<Fence> {
     } catch {
       return f;
     }
-    if (Date.now() > deadline) throw new SafetyError('source-stop-command returned but the source still accepts connections after 30 s');
+    if (Date.now() > deadline) throw withFence(new SafetyError('source-stop-command returned but the source still accepts connections after 30 s'), f);
     await sleep(50);
   }
 }
@@ -54,25 +55,36 @@ async function readOnlyFence(s: PgSession): Promise<Fence> {
   if (others[0].n > 0) {
     throw new UserError(`fence read-only cannot block role "${me.user}" (the role in source-url) while ${others[0].n} other session(s) use it: give zdm an admin role of its own, or use fence: shutdown. Writes were not blocked.`);
   }
+  // This session keeps acting after the fence: a session-level SET beats the reloaded default.
+  await src.query('SET default_transaction_read_only = off');
   const startedAt = Date.now();
   const undo: ReadOnlyUndo = { roles: [] };
   const f: Fence = { mode: 'read-only', startedAt, undo };
-  await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
-  await src.query('SELECT pg_reload_conf()');
-  const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname <> current_user AND rolname <> $1 ORDER BY 1', [s.inputs.replicationUser]);
-  for (const r of roles) {
-    await src.query(`ALTER ROLE ${quoteIdent(r.rolname)} NOLOGIN`);
-    undo.roles.push(r.rolname);
-  }
-  // pg_terminate_backend(pid, timeout) waits for each session to be gone.
-  await src.query("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-  const left = await rows<{ pid: number; usename: string }>(src, "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-  if (left.length > 0) {
-    const err = new SafetyError(`sessions still open on the source after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
-    (err as SafetyError & { fence?: Fence }).fence = f;
-    throw err;
+  try {
+    await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
+    await src.query('SELECT pg_reload_conf()');
+    // The role the target streams with keeps LOGIN, so that a dropped replication connection can come back.
+    const streamer = await rows<{ usename: string }>(src, 'SELECT r.usename FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $1', [s.inputs.replicationSlot]);
+    const keep = [me.user, ...streamer.map((r) => r.usename)];
+    const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT (rolname = ANY($1)) ORDER BY 1', [keep]);
+    for (const r of roles) {
+      await src.query(`ALTER ROLE ${quoteIdent(r.rolname)} NOLOGIN`);
+      undo.roles.push(r.rolname);
+    }
+    // pg_terminate_backend(pid, timeout) waits for each session to be gone.
+    await src.query("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+    const left = await rows<{ pid: number; usename: string }>(src, "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+    if (left.length > 0) throw new SafetyError(`sessions still open on the source after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
+  } catch (e) {
+    throw withFence(e, f);
   }
   return f;
+}
+
+/** Attaches the fence to an error, so that cutover can lift a fence that was half put up. */
+function withFence(e: unknown, f: Fence): unknown {
+  if (e && typeof e === 'object') (e as { fence?: Fence }).fence = f;
+  return e;
 }
 
 export async function finalPosition(s: PgSession, f: Fence): Promise<string> {
@@ -158,6 +170,7 @@ export async function unfence(s: PgSession, f: Fence): Promise<void> {
   }
   const undo = f.undo as ReadOnlyUndo;
   const src = await s.source();
+  await src.query('SET default_transaction_read_only = off');
   await src.query('ALTER SYSTEM RESET default_transaction_read_only');
   await src.query('SELECT pg_reload_conf()');
   for (const role of undo.roles) await src.query(`ALTER ROLE ${quoteIdent(role)} LOGIN`);

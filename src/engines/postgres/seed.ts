@@ -112,6 +112,19 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
     check('target holds no databases', dbs.length === 0, dbs.length === 0 ? 'only the default databases' : `the target holds database(s) ${dbs.map((d) => d.datname).join(', ')}; seeding replaces its whole data directory. Drop them, or point target-url at an empty server.`);
   }
 
+  // The copy brings the source's roles and passwords: target-url must log in with them afterwards.
+  const tu = s.inputs.targetUrl;
+  const asTargetUser = new URL(s.inputs.sourceUrl!.href);
+  asTargetUser.username = tu.username;
+  asTargetUser.password = tu.password;
+  try {
+    const c = await connectPg(asTargetUser, { input: 'target-url', database: 'postgres' });
+    const { su } = await one<{ su: boolean }>(c, 'SELECT rolsuper AS su FROM pg_roles WHERE rolname = current_user').finally(() => c.end().catch(() => undefined));
+    check('target-url credentials after the copy', su, su ? `"${decodeURIComponent(tu.username)}" is a superuser on the source too` : `"${decodeURIComponent(tu.username)}" is not a superuser on the source; after the copy the target has the source's roles, so zdm needs a superuser there. Use a superuser in target-url that exists on the source with the same password.`);
+  } catch (e) {
+    check('target-url credentials after the copy', false, `the copy replaces the target's roles with the source's, so target-url's user and password must also be valid on the source; logging in to the source with them failed (${(e as Error).message}). Create that user on the source with the same password, or use the source's superuser credentials in target-url.`);
+  }
+
   const settings = Object.fromEntries(
     (await rows<{ name: string; setting: string }>(src, "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_wal_senders', 'max_replication_slots')")).map((r) => [r.name, r.setting]),
   );
@@ -177,6 +190,12 @@ async function createHeartbeatTable(s: PgSession): Promise<void> {
   await src.query(`INSERT INTO ${t} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
 }
 
+/** Errors that waiting will not cure: authentication and authorization failures, safety refusals. */
+function hopeless(e: unknown): boolean {
+  const code = ((e as Error).cause as { code?: string } | undefined)?.code;
+  return e instanceof SafetyError || code === '28P01' || code === '28000' || code === '3D000';
+}
+
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -185,6 +204,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
       const v = await probe();
       if (v !== undefined) return v;
     } catch (e) {
+      if (hopeless(e)) throw e;
       last = e;
     }
     if (Date.now() > deadline) {

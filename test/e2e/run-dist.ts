@@ -1,0 +1,59 @@
+/** Runs dist/index.js the way the Actions runner runs a step: INPUT_* environment, output and summary files. */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { inputsFor, type StepName } from '../../src/inputs.js';
+
+export interface DistRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+/** Parses a GITHUB_OUTPUT file (`name<<DELIMITER` blocks, or `name=value` lines). */
+export function parseOutputFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^=<]+)<<(.+)$/.exec(lines[i]);
+    if (m) {
+      const value: string[] = [];
+      for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i]);
+      out[m[1]] = value.join('\n');
+    } else if (lines[i].includes('=')) {
+      const at = lines[i].indexOf('=');
+      out[lines[i].slice(0, at)] = lines[i].slice(at + 1);
+    }
+  }
+  return out;
+}
+
+export async function runDistStep(step: StepName, given: Record<string, string>): Promise<DistRun> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'zdm-runner-'));
+  const outFile = path.join(dir, 'output');
+  const summaryFile = path.join(dir, 'summary');
+  await fs.writeFile(outFile, '');
+  await fs.writeFile(summaryFile, '');
+  // The runner passes every input, with action.yml defaults applied; here the definition's defaults.
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', GITHUB_OUTPUT: outFile, GITHUB_STEP_SUMMARY: summaryFile, GITHUB_ACTIONS: 'true', INPUT_STEP: step };
+  for (const def of inputsFor(step)) env[`INPUT_${def.name.toUpperCase()}`] = given[def.name] ?? def.default ?? '';
+  const entry = path.resolve('dist/index.js');
+  try {
+    return await new Promise<DistRun>((resolve, reject) => {
+      const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => (stdout += c));
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('error', reject);
+      child.on('close', async (code) => {
+        resolve({ code: code ?? 1, stdout, stderr, outputs: parseOutputFile(await fs.readFile(outFile, 'utf8')), summary: await fs.readFile(summaryFile, 'utf8') });
+      });
+    });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
