@@ -52,7 +52,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   try {
     pair = await startPgPair();
     const p = pair;
-    report.serverVersion = String((await p.source.query<{ v: string }>('SHOW server_version'))[0].v);
+    report.serverVersion = String((await p.source.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0].v);
     log.info(`loading about ${opts.sizeMb} MB of sample data into the source`);
     report.dataBytes = await loadSampleData(p, opts.sizeMb);
     load = new WriteLoad(pgWriteTargets(p), opts.writesPerSecond);
