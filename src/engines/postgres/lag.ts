@@ -1,15 +1,22 @@
 /** Real lag of a PostgreSQL standby: WAL bytes not replayed, and a heartbeat row's age. */
 import type { Heartbeat, LagSample } from '../engine.js';
-import { connectPg, one, quoteQualified, rows } from './connect.js';
+import { connectPg, one, quoteQualified, rows, type PgClient } from './connect.js';
 import { lsnDiff } from './lsn.js';
 import type { PgSession } from './index.js';
 
 export const HEARTBEAT_INTERVAL_MS = 500;
 
+/** Creates the heartbeat table and its row on the source, when they are not there yet. */
+export async function ensureHeartbeatTable(c: PgClient, table: string): Promise<void> {
+  await c.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)`);
+  await c.query(`INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
+}
+
 /** Writes the heartbeat row on the source about every 500 ms on a connection of its own. */
 export async function startHeartbeat(s: PgSession): Promise<Heartbeat> {
   const client = await connectPg(s.inputs.sourceUrl!, { input: 'source-url', applicationName: 'zdm_heartbeat' });
   const table = quoteQualified(s.inputs.heartbeatTable);
+  await ensureHeartbeatTable(client, table);
   let seq = Date.now();
   let stopped = false;
   const state = { writes: 0, lastError: undefined as string | undefined };

@@ -6,6 +6,7 @@ import { lastLines, type Host, type OsUser } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress } from '../../log.js';
 import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { STANDBY_MINIMUMS } from './tuning.js';
+import { ensureHeartbeatTable } from './lag.js';
 import type { PgSession } from './index.js';
 
 export const APPLICATION_NAME = 'zdm_target';
@@ -183,13 +184,6 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
   return checks;
 }
 
-async function createHeartbeatTable(s: PgSession): Promise<void> {
-  const t = quoteQualified(s.inputs.heartbeatTable);
-  const src = await s.source();
-  await src.query(`CREATE TABLE IF NOT EXISTS ${t} (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)`);
-  await src.query(`INSERT INTO ${t} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
-}
-
 /** Errors that waiting will not cure: authentication and authorization failures, safety refusals. */
 function hopeless(e: unknown): boolean {
   const code = ((e as Error).cause as { code?: string } | undefined)?.code;
@@ -290,7 +284,7 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
   const passfile = passfilePath(dataDir);
   const addr = replicationAddress(s);
 
-  await createHeartbeatTable(s);
+  await ensureHeartbeatTable(src, quoteQualified(s.inputs.heartbeatTable));
   const slot = s.inputs.replicationSlot;
   await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
   await host.writeFile(passfile, `${escPass(addr.host)}:${addr.port}:*:${escPass(s.inputs.replicationUser)}:${escPass(s.inputs.replicationPassword)}\n`, { mode: 0o600, owner });
