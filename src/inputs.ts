@@ -128,10 +128,10 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'heartbeat-table',
     kind: 'string',
-    default: 'public.zdm_heartbeat',
+    default: '',
     steps: ['seed-replica', 'await-lag-zero', 'cutover'],
     description:
-      'Table zdm creates on the source and writes a heartbeat row to (about every 500 ms) to measure real replication lag on the target.',
+      'Table zdm creates on the source and writes a heartbeat row to (about every 500 ms) to measure real replication lag on the target. Empty: `public.zdm_heartbeat` (PostgreSQL) or `zdm.heartbeat` (MySQL/MariaDB).',
   },
   {
     name: 'replication-slot',
@@ -175,11 +175,11 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'fence',
     kind: 'choice',
-    choices: ['shutdown', 'read-only'],
-    default: 'shutdown',
+    choices: ['auto', 'shutdown', 'read-only'],
+    default: 'auto',
     steps: ['cutover'],
     description:
-      'How cutover blocks writes on the source. `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. `read-only` (PostgreSQL): read-only default, NOLOGIN for every other login role, and all client sessions terminated; the source stays up, but it cannot later rejoin as a standby without pg_rewind.',
+      'How cutover blocks writes on the source. `auto`: `shutdown` for PostgreSQL, `read-only` for MySQL/MariaDB. PostgreSQL `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. PostgreSQL `read-only`: read-only default, NOLOGIN for every other login role, all client sessions terminated; the source stays up but cannot rejoin as a standby without pg_rewind. MySQL/MariaDB `read-only`: FLUSH TABLES WITH READ LOCK held on a session of its own until promotion, plus read_only (super_read_only on MySQL).',
   },
   {
     name: 'source-stop-command',
@@ -204,6 +204,29 @@ export const INPUTS: readonly InputDef[] = [
     steps: ['cutover'],
     description:
       "Bound on how long cutover waits, with writes blocked, for the target to apply the source's final position. On timeout the source gets its writes back.",
+  },
+  {
+    name: 'allow-privileged-writers',
+    kind: 'bool',
+    default: 'false',
+    steps: ['cutover'],
+    description:
+      'MySQL/MariaDB: proceed even when sessions of accounts that can write past read_only (SUPER, READ_ONLY ADMIN) are connected to the source. The read lock held during cutover stops them; read_only afterwards does not.',
+  },
+  {
+    name: 'source-data-dir',
+    kind: 'string',
+    default: '',
+    steps: ['seed-replica'],
+    description: "MySQL/MariaDB: the source server's data directory, read by the physical backup. Empty: the source's own `datadir`.",
+  },
+  {
+    name: 'target-config-file',
+    kind: 'string',
+    default: '',
+    steps: ['tune-target', 'cutover'],
+    description:
+      'MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites it without the relaxed-durability lines. Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).',
   },
   {
     name: 'endpoint',
@@ -288,6 +311,9 @@ export interface Inputs {
   settleSeconds: number;
   timeoutSeconds: number;
   fence: 'shutdown' | 'read-only';
+  allowPrivilegedWriters: boolean;
+  sourceDataDir: string;
+  targetConfigFile: string;
   sourceStopCommand: string;
   sourceStartCommand: string;
   applyTimeoutSeconds: number;
@@ -400,6 +426,13 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
       throw new InputError(key === 'sourceUrl' ? 'source-url' : 'target-url', `has an unknown scheme ${u.protocol}: use postgres://, mysql:// or mariadb://`);
     }
   }
+  const pg = out.engine === 'postgres';
+  if (!out.heartbeatTable) out.heartbeatTable = pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat';
+  if (out.fence === 'auto') out.fence = pg ? 'shutdown' : 'read-only';
+  if (out.fence === 'shutdown' && !pg) {
+    throw new InputError('fence', 'shutdown is the PostgreSQL fence: MySQL/MariaDB cutover fences with FLUSH TABLES WITH READ LOCK and read_only (fence: read-only or auto)');
+  }
+  out.allowPrivilegedWriters ??= false;
   return out as unknown as Inputs;
 }
 

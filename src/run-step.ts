@@ -9,6 +9,6 @@ export async function runStep(step: StepName, raw: RawInputs, log: Log): Promise
   for (const s of secretValues(step, raw)) log.secret(s);
   const inputs = readInputs(step, raw);
   const host = new LocalHost();
-  const ctx: StepContext = { inputs, log, targetHost: host, runnerHost: host };
+  const ctx: StepContext = { inputs, log, targetHost: host, sourceHost: host, runnerHost: host };
   return STEP_RUNNERS[step](ctx);
 }

@@ -73,6 +73,8 @@ export interface StepContext {
   log: Log;
   /** The host the target server runs on (the runner's own machine unless configured otherwise). */
   targetHost: Host;
+  /** The host the source server runs on, where a physical backup reads its files (this machine unless configured otherwise). */
+  sourceHost: Host;
   /** The host source-stop/start commands run on: the runner. */
   runnerHost: Host;
 }

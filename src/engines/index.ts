@@ -1,14 +1,16 @@
 import type { Engine, StepContext, TuningPlan } from './engine.js';
-import { InputError, UserError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { PostgresEngine } from './postgres/index.js';
+import { MysqlEngine } from './mysql/index.js';
 
 /** The engine for the inputs' engine kind. Adding an engine means adding a case here and a folder. */
 export function openEngine(ctx: StepContext): Engine {
   switch (ctx.inputs.engine) {
     case 'postgres':
       return new PostgresEngine(ctx);
-    default:
-      throw new UserError(`engine ${ctx.inputs.engine} is not supported by this version of zdm yet: only postgres is`);
+    case 'mariadb':
+    case 'mysql':
+      return new MysqlEngine(ctx);
   }
 }
 

@@ -21,9 +21,20 @@ export interface OsUser {
   gid: number;
 }
 
+/** A running command whose stdin/stdout carry a data stream (a backup on its way). */
+export interface Spawned {
+  stdin: NodeJS.WritableStream;
+  stdout: NodeJS.ReadableStream;
+  /** Resolves when the command exits; `stdout` of the result is empty (it was the stream). */
+  done: Promise<RunResult>;
+  kill(): void;
+}
+
 export interface Host {
   readonly name: string;
   run(argv: string[], opts?: RunOptions): Promise<RunResult>;
+  /** Starts a command with its stdin and stdout as streams. */
+  spawn(argv: string[], opts?: Omit<RunOptions, 'onStdout'>): Promise<Spawned>;
   /** Runs a command line with /bin/sh -c. */
   shell(command: string, opts?: RunOptions): Promise<RunResult>;
   readFile(path: string): Promise<string>;

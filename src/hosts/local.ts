@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs, constants as fsc } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Host, OsUser, RunOptions, RunResult } from './host.js';
+import type { Host, OsUser, RunOptions, RunResult, Spawned } from './host.js';
 import { Tail } from './host.js';
 
 /** Runs commands and touches files on the machine zdm itself runs on. */
@@ -45,6 +45,27 @@ export class LocalHost implements Host {
         resolve({ code: code ?? (signal ? 128 : 1), stdout: out.toString(), stderr });
       });
     });
+  }
+
+  async spawn(argv: string[], opts: Omit<RunOptions, 'onStdout'> = {}): Promise<Spawned> {
+    const ids = opts.user ? await this.switchTo(opts.user) : undefined;
+    const child = spawn(argv[0], argv.slice(1), {
+      env: { ...process.env, ...(ids ? { HOME: '/tmp', USER: opts.user } : {}), ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(ids ?? {}),
+    });
+    const err = new Tail();
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      err.add(c);
+      opts.onStderr?.(c);
+    });
+    // A reader that stops early must not crash the writer with EPIPE.
+    child.stdin.on('error', () => undefined);
+    const done = new Promise<RunResult>((resolve) => {
+      child.on('error', (e) => resolve({ code: 127, stdout: '', stderr: `could not run ${argv[0]}: ${e.message}` }));
+      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: '', stderr: err.toString() }));
+    });
+    return { stdin: child.stdin, stdout: child.stdout, done, kill: () => child.kill('SIGTERM') };
   }
 
   shell(command: string, opts?: RunOptions): Promise<RunResult> {

@@ -25,6 +25,12 @@ describe('inputs', () => {
     expect(i.engine).toBe('postgres');
     expect(i.sourceUrl?.hostname).toBe('db-old');
     expect(i.heartbeatTable).toBe('public.zdm_heartbeat');
+    const m = readInputs('cutover', (n) => ({ ...base, 'source-url': 'mariadb://root:pw@h:3306/', 'target-url': 'mysql://root:pw@t:3306/' })[n]);
+    expect(m.engine).toBe('mariadb');
+    expect(m.heartbeatTable).toBe('zdm.heartbeat');
+    expect(m.fence).toBe('read-only');
+    expect(readInputs('cutover', (n) => base[n]).fence).toBe('shutdown');
+    expect(() => readInputs('cutover', (n) => ({ ...base, 'source-url': 'mysql://root:pw@h/', fence: 'shutdown' })[n])).toThrow(/input fence shutdown is the PostgreSQL fence/);
     expect(i.replicationSlot).toBe('zdm_replica');
     const a = readInputs('await-lag-zero', (n) => ({ ...base, 'max-lag-bytes': '2MB' })[n]);
     expect(a.maxLagBytes).toBe(2 * 1024 * 1024);
@@ -47,7 +53,7 @@ describe('inputs', () => {
     expect(err).toBeInstanceOf(InputError);
     expect(err!.message).toMatch(/^input source-url must be a URL/);
     expect(err!.message).not.toContain('secret-xyz');
-    expect(() => readInputs('cutover', (n) => ({ ...base, fence: 'nope' })[n])).toThrow(/input fence must be one of shutdown, read-only/);
+    expect(() => readInputs('cutover', (n) => ({ ...base, fence: 'nope' })[n])).toThrow(/input fence must be one of auto, shutdown, read-only/);
     expect(() => readInputs('await-lag-zero', (n) => ({ ...base, 'max-lag-bytes': '1 parsec' })[n])).toThrow(/input max-lag-bytes must be a size/);
     expect(() => readInputs('cutover', (n) => ({ ...base, 'source-url': 'redis://x:1' })[n])).toThrow(/engine/);
   });

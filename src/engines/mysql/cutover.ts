@@ -1,0 +1,120 @@
+/**
+ * MySQL/MariaDB cutover. read_only alone does not stop accounts with SUPER or READ_ONLY ADMIN
+ * (and MariaDB has no super_read_only), so the fence is FLUSH TABLES WITH READ LOCK held on a
+ * session of its own until the target is promoted, plus read_only for what comes after. The final
+ * position is read after the fence from that very session.
+ */
+import type { Fence } from '../engine.js';
+import { SafetyError, UserError } from '../../errors.js';
+import { connectMy, one, rows, variables } from './connect.js';
+import type { MySession } from './index.js';
+
+const LOCK_WAIT_SECONDS = 10;
+
+function withFence(e: unknown, f: Fence): unknown {
+  if (e && typeof e === 'object') (e as { fence?: Fence }).fence = f;
+  return e;
+}
+
+/** Accounts connected to the source that could write past read_only. */
+async function privilegedWriters(s: MySession): Promise<string[]> {
+  const flavor = await s.flavor();
+  if (flavor.bypassReadOnlyPrivileges.length === 0) return [];
+  const src = await s.source();
+  const sessions = await rows<{ USER: string; n: number }>(
+    src,
+    "SELECT USER, COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user') AND COMMAND NOT LIKE 'Binlog Dump%' GROUP BY USER",
+  );
+  if (sessions.length === 0) return [];
+  const grantees = await rows<{ GRANTEE: string }>(src, `SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN (${flavor.bypassReadOnlyPrivileges.map(() => '?').join(',')})`, flavor.bypassReadOnlyPrivileges);
+  const privileged = new Set(grantees.map((g) => /^'(.*)'@'.*'$/.exec(g.GRANTEE)?.[1] ?? g.GRANTEE));
+  return sessions.filter((x) => privileged.has(x.USER)).map((x) => `${x.USER} (${x.n} session${Number(x.n) === 1 ? '' : 's'})`);
+}
+
+export async function fence(s: MySession): Promise<Fence> {
+  const flavor = await s.flavor();
+  const writers = await privilegedWriters(s);
+  if (writers.length > 0 && !s.inputs.allowPrivilegedWriters) {
+    throw new UserError(`sessions of accounts that can write past read_only are connected to the source: ${writers.join(', ')}. Disconnect them (give the application an account without SUPER / READ_ONLY ADMIN), or set allow-privileged-writers: true if you accept that only the read lock held during cutover stops them. Writes were not blocked.`);
+  }
+  const conn = await connectMy(s.inputs.sourceUrl!, { input: 'source-url' });
+  s.fenceConn = conn;
+  await conn.query(`SET SESSION lock_wait_timeout = ${LOCK_WAIT_SECONDS}`);
+  const f: Fence = { mode: 'read-only', startedAt: Date.now(), undo: undefined };
+  try {
+    for (const stmt of flavor.readOnly(true)) await conn.query(stmt);
+    await conn.query('FLUSH TABLES WITH READ LOCK');
+  } catch (e) {
+    const err = e as Error;
+    if (/lock wait timeout/i.test(err.message)) {
+      throw withFence(new SafetyError(`the source did not grant the read lock within ${LOCK_WAIT_SECONDS} s (a long query or transaction holds tables)`, { cause: e }), f);
+    }
+    throw withFence(e, f);
+  }
+  return f;
+}
+
+export async function finalPosition(s: MySession, f: Fence): Promise<string> {
+  const flavor = await s.flavor();
+  const conn = s.fenceConn;
+  if (!conn) throw withFence(new SafetyError('the fence session is gone: the read lock is not held'), f);
+  const { g } = await one<{ g: string | null }>(conn, `SELECT @@GLOBAL.${flavor.gtidExecutedVariable} AS g`);
+  const st = await one(conn, flavor.showBinlogStatus);
+  const gtid = String(g ?? '').replace(/\s+/g, '');
+  return gtid ? `gtid:${gtid}` : `${st.File}:${st.Position}`;
+}
+
+export async function waitApplied(s: MySession, position: string, timeoutMs: number): Promise<void> {
+  const flavor = await s.flavor();
+  const tgt = await s.target();
+  const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+  let r: unknown;
+  if (position.startsWith('gtid:')) {
+    const q = flavor.waitForGtid(position.slice(5), seconds);
+    r = (await one<{ r: unknown }>(tgt, q.sql, q.params)).r;
+    if (Number(r) === 0 && r !== null) return;
+  } else {
+    const at = position.lastIndexOf(':');
+    const q = flavor.waitForPosition(position.slice(0, at), Number(position.slice(at + 1)), seconds);
+    r = (await one<{ r: unknown }>(tgt, q.sql, q.params)).r;
+    if (r !== null && Number(r) >= 0) return;
+  }
+  const st = (await rows(tgt, flavor.showReplicaStatus))[0];
+  const c = flavor.columns;
+  throw new SafetyError(`the target did not apply the source's final position ${position} within ${seconds} s (wait returned ${r}; IO thread ${st?.[c.ioRunning]}, SQL thread ${st?.[c.sqlRunning]}${st?.[c.lastSqlError] ? `, last SQL error: ${st[c.lastSqlError]}` : ''})`);
+}
+
+export async function promote(s: MySession, f: Fence): Promise<void> {
+  const flavor = await s.flavor();
+  const tgt = await s.target();
+  await tgt.query(flavor.stopReplica);
+  await tgt.query(flavor.resetReplicaAll);
+  for (const stmt of flavor.readOnly(false)) await tgt.query(stmt);
+}
+
+export async function unfence(s: MySession, f: Fence): Promise<void> {
+  const flavor = await s.flavor();
+  const conn = s.fenceConn;
+  s.fenceConn = undefined;
+  if (conn) {
+    await conn.query('UNLOCK TABLES').catch(() => undefined);
+    await conn.end().catch(() => undefined);
+  }
+  await s.forget('source');
+  const src = await s.source();
+  for (const stmt of flavor.readOnly(false)) await src.query(stmt);
+}
+
+export async function cleanupAfterPromotion(s: MySession): Promise<string[]> {
+  const notes: string[] = [];
+  if (s.fenceConn) {
+    await s.fenceConn.end().catch(() => undefined);
+    s.fenceConn = undefined;
+    notes.push('released the read lock on the old source; it stays read_only (accounts with SUPER / READ_ONLY ADMIN could still write there: keep the application away from it)');
+  }
+  const v = await variables(await s.target(), ['innodb_flush_log_at_trx_commit', 'sync_binlog', 'read_only']);
+  if (v.innodb_flush_log_at_trx_commit !== '1') notes.push(`WARNING: innodb_flush_log_at_trx_commit = ${v.innodb_flush_log_at_trx_commit} on the new primary: acknowledged writes can be lost in a crash`);
+  if (v.sync_binlog !== '1') notes.push(`WARNING: sync_binlog = ${v.sync_binlog} on the new primary: binlog events of acknowledged writes can be lost in a crash`);
+  notes.push('replication on the new primary was stopped and reset (RESET REPLICA ALL); its stored replication credentials are gone');
+  return notes;
+}

@@ -1,0 +1,164 @@
+/** MysqlEngine: binlog replication for MySQL 8.0, 8.4 and MariaDB; dialects in flavor.ts. */
+import type { Check, Engine, Fence, Heartbeat, LagSample, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
+import { UserError } from '../../errors.js';
+import { diskType } from '../../tuning/disk.js';
+import { connectMy, one, variables, type MyConn } from './connect.js';
+import { detectFlavor, type Flavor } from './flavor.js';
+import { MY_TUNABLE, optionFile, planMysqlTuning } from './tuning.js';
+import { preflightSeed, seedMysql } from './seed.js';
+import { measureLag, startHeartbeat } from './lag.js';
+import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+
+/** The connections and facts every MySQL/MariaDB operation shares. */
+export class MySession {
+  private src?: MyConn;
+  private tgt?: MyConn;
+  private flavorOf?: Flavor;
+  /** The session that holds FLUSH TABLES WITH READ LOCK during cutover. */
+  fenceConn?: MyConn;
+  constructor(readonly ctx: StepContext) {}
+
+  get inputs() {
+    return this.ctx.inputs;
+  }
+
+  async source(): Promise<MyConn> {
+    if (!this.inputs.sourceUrl) throw new UserError('input source-url is required for this step');
+    this.src ??= await connectMy(this.inputs.sourceUrl, { input: 'source-url' });
+    return this.src;
+  }
+
+  async target(): Promise<MyConn> {
+    this.tgt ??= await connectMy(this.inputs.targetUrl, { input: 'target-url' });
+    return this.tgt;
+  }
+
+  /** The target's flavor (the source's must match it, which preflight checks). */
+  async flavor(): Promise<Flavor> {
+    if (!this.flavorOf) {
+      const { v } = await one<{ v: string }>(await this.target(), 'SELECT VERSION() AS v');
+      this.flavorOf = detectFlavor(v);
+    }
+    return this.flavorOf;
+  }
+
+  async forget(which: 'source' | 'target'): Promise<void> {
+    const c = which === 'source' ? this.src : this.tgt;
+    if (which === 'source') this.src = undefined;
+    else this.tgt = undefined;
+    await c?.end().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.forget('source'), this.forget('target'), this.fenceConn?.end().catch(() => undefined)]);
+    this.fenceConn = undefined;
+  }
+}
+
+export function configFile(s: MySession, flavor: Flavor): string {
+  return s.inputs.targetConfigFile || (flavor.name === 'mariadb' ? '/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf' : '/etc/mysql/mysql.conf.d/99-zdm-migration.cnf');
+}
+
+export class MysqlEngine implements Engine {
+  readonly kind;
+  readonly s: MySession;
+
+  constructor(ctx: StepContext) {
+    this.kind = ctx.inputs.engine;
+    this.s = new MySession(ctx);
+  }
+
+  close(): Promise<void> {
+    return this.s.close();
+  }
+
+  async planTuning(resources: { memoryBytes: number; cpus: number }): Promise<TuningPlan> {
+    const t = await this.s.target();
+    const flavor = await this.s.flavor();
+    const current = await variables(t, [...MY_TUNABLE, 'datadir']);
+    const disk = await diskType(this.s.ctx.targetHost, current.datadir);
+    return { engine: this.kind, ...resources, items: planMysqlTuning(current, flavor.name, resources.memoryBytes, resources.cpus, disk) };
+  }
+
+  async applyTuning(plan: TuningPlan): Promise<void> {
+    await this.writeOptionFile(plan.items);
+    await this.setGlobals(plan.items.filter((i) => i.applies === 'reload').map((i) => [i.name, i.value]));
+  }
+
+  async revertTuning(items: TuningItem[]): Promise<void> {
+    await this.setGlobals(items.filter((i) => i.applies === 'reload').map((i) => [i.name, i.original]));
+    // The option file keeps what is not reverted; without anything left it goes.
+    const host = this.s.ctx.targetHost;
+    const file = configFile(this.s, await this.s.flavor());
+    if (!(await host.exists(file))) return;
+    const reverted = new Set(items.map((i) => i.name));
+    const kept = (await host.readFile(file)).split('\n').filter((l) => !reverted.has(l.split('=')[0].trim()));
+    const left = kept.filter((l) => /^\w+\s*=/.test(l));
+    if (left.length === 0) await host.remove(file);
+    else await host.writeFile(file, kept.join('\n'), { mode: 0o644 });
+  }
+
+  private async writeOptionFile(items: TuningItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const file = configFile(this.s, await this.s.flavor());
+    try {
+      await this.s.ctx.targetHost.writeFile(file, optionFile(items), { mode: 0o644 });
+    } catch (e) {
+      throw new UserError(`cannot write the option file ${file} on the target (${(e as Error).message}): set target-config-file to a file the server reads (an !includedir directory of its configuration)`, { cause: e });
+    }
+  }
+
+  private async setGlobals(pairs: [string, string][]): Promise<void> {
+    const t = await this.s.target();
+    for (const [name, value] of pairs) {
+      if (!(MY_TUNABLE as readonly string[]).includes(name)) throw new UserError(`input tuning names a setting zdm does not manage: ${name}`);
+      if (!/^\d+$/.test(value)) throw new UserError(`input tuning has a value zdm did not write for ${name}: ${JSON.stringify(value)}`);
+      await t.query(`SET GLOBAL ${name} = ${value}`);
+    }
+  }
+
+  preflightSeed(): Promise<Check[]> {
+    return preflightSeed(this.s);
+  }
+
+  seed(plan: TuningPlan | undefined): Promise<SeedResult> {
+    return seedMysql(this.s, plan);
+  }
+
+  startHeartbeat(): Promise<Heartbeat> {
+    return startHeartbeat(this.s);
+  }
+
+  measureLag(): Promise<LagSample> {
+    return measureLag(this.s);
+  }
+
+  fence(): Promise<Fence> {
+    return fence(this.s);
+  }
+
+  finalPosition(f: Fence): Promise<string> {
+    return finalPosition(this.s, f);
+  }
+
+  waitApplied(position: string, timeoutMs: number): Promise<void> {
+    return waitApplied(this.s, position, timeoutMs);
+  }
+
+  promote(f: Fence): Promise<void> {
+    return promote(this.s, f);
+  }
+
+  unfence(f: Fence): Promise<void> {
+    return unfence(this.s, f);
+  }
+
+  cleanupAfterPromotion(): Promise<string[]> {
+    return cleanupAfterPromotion(this.s);
+  }
+
+  endpoint(): string {
+    const u = this.s.inputs.targetUrl;
+    return this.s.inputs.endpoint || `${u.hostname}:${u.port || 3306}`;
+  }
+}

@@ -1,0 +1,126 @@
+/** Real lag of a MySQL/MariaDB replica: binlog bytes not applied, a heartbeat row's age, and both threads' state. */
+import type { Heartbeat, LagSample } from '../engine.js';
+import { connectMy, one, rows, type MyConn } from './connect.js';
+import { quoteName } from './flavor.js';
+import type { MySession } from './index.js';
+
+export const HEARTBEAT_INTERVAL_MS = 500;
+
+function qualified(table: string): string {
+  const parts = table.split('.');
+  if (parts.length !== 2) throw new Error(`heartbeat-table must be database.table for MySQL/MariaDB (got ${table})`);
+  return parts.map(quoteName).join('.');
+}
+
+/** Creates the heartbeat database, table and row on the source when they are not there yet. */
+export async function ensureHeartbeatTable(c: MyConn, table: string): Promise<void> {
+  const [db] = table.split('.');
+  await c.query(`CREATE DATABASE IF NOT EXISTS ${quoteName(db)}`);
+  await c.query(`CREATE TABLE IF NOT EXISTS ${qualified(table)} (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL, seq BIGINT NOT NULL) ENGINE=InnoDB`);
+  await c.query(`INSERT IGNORE INTO ${qualified(table)} (id, ts, seq) VALUES (1, UTC_TIMESTAMP(6), 0)`);
+}
+
+export async function startHeartbeat(s: MySession): Promise<Heartbeat> {
+  const client = await connectMy(s.inputs.sourceUrl!, { input: 'source-url' });
+  await ensureHeartbeatTable(client, s.inputs.heartbeatTable);
+  const table = qualified(s.inputs.heartbeatTable);
+  let seq = Date.now();
+  let stopped = false;
+  const state = { writes: 0, lastError: undefined as string | undefined };
+  const beat = async () => {
+    try {
+      await client.query(`UPDATE ${table} SET ts = UTC_TIMESTAMP(6), seq = ? WHERE id = 1`, [++seq]);
+      state.writes++;
+      state.lastError = undefined;
+    } catch (e) {
+      state.lastError = (e as Error).message;
+    }
+  };
+  await beat();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const loop = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = beat().then(loop);
+    }, HEARTBEAT_INTERVAL_MS);
+  };
+  loop();
+  return {
+    get writes() {
+      return state.writes;
+    },
+    get lastError() {
+      return state.lastError;
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+/** Bytes from (fileA, posA) to (fileB, posB) using the source's binlog sizes. */
+export function binlogDistance(logs: { name: string; size: number }[], from: { file: string; pos: number }, to: { file: string; pos: number }): number {
+  if (from.file === to.file) return Math.max(0, to.pos - from.pos);
+  const i = logs.findIndex((l) => l.name === from.file);
+  const j = logs.findIndex((l) => l.name === to.file);
+  if (i < 0 || j < 0 || j < i) return Number.MAX_SAFE_INTEGER;
+  let total = logs[i].size - from.pos;
+  for (let k = i + 1; k < j; k++) total += logs[k].size;
+  return total + to.pos;
+}
+
+/** Replication errors that waiting will not heal, with what to do about them. */
+export function fatalReplicationError(ioErrno: number, ioError: string, sqlErrno: number, sqlError: string, sqlRunning: string): string | undefined {
+  if (sqlErrno && sqlRunning !== 'Yes') {
+    return `the replica's SQL thread stopped on error ${sqlErrno}: ${sqlError}. The target has diverged from the source (a row changed on it, or a statement that cannot apply): find the cause in the target's error log, then seed the target again; zdm will not skip transactions for you.`;
+  }
+  if (ioErrno === 1236) {
+    return `the source cannot send what the replica needs (error 1236: ${ioError}). The source no longer has the binlog or GTID position the target would continue from (purged, or a position the source never had): seed the target again.`;
+  }
+  if (ioErrno === 1045 || ioErrno === 1227) {
+    return `the source refused the replication user (error ${ioErrno}: ${ioError}): check replication-user, its password and its REPLICATION SLAVE privilege, then seed again.`;
+  }
+  return undefined;
+}
+
+export async function measureLag(s: MySession): Promise<LagSample> {
+  const at = Date.now();
+  const flavor = await s.flavor();
+  const c = flavor.columns;
+  const src = await s.source();
+  const tgt = await s.target();
+  const [status, logs, clock] = await Promise.all([
+    one(src, flavor.showBinlogStatus),
+    rows<{ Log_name: string; File_size: string }>(src, 'SHOW BINARY LOGS'),
+    one<{ now: string }>(src, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ') AS now"),
+  ]);
+  const st = (await rows(tgt, flavor.showReplicaStatus))[0];
+  if (!st) {
+    return { at, bytes: 0, seconds: undefined, streaming: false, detail: 'the target has no replication configured', fatal: 'the target is not a replica (no replication configured): run seed-replica first' };
+  }
+  const io = String(st[c.ioRunning]);
+  const sql = String(st[c.sqlRunning]);
+  const bytes = binlogDistance(
+    logs.map((l) => ({ name: l.Log_name, size: Number(l.File_size) })),
+    { file: String(st[c.relaySourceLogFile]), pos: Number(st[c.execSourceLogPos]) },
+    { file: String(status.File), pos: Number(status.Position) },
+  );
+  let seconds: number | undefined;
+  const hb = await rows<{ ts: string }>(tgt, `SELECT DATE_FORMAT(ts, '%Y-%m-%dT%H:%i:%s.%fZ') AS ts FROM ${qualified(s.inputs.heartbeatTable)} WHERE id = 1`).catch(() => []);
+  if (hb[0]) seconds = Math.max(0, (Date.parse(clock.now) - Date.parse(hb[0].ts)) / 1000);
+  const sbm = st[c.secondsBehind];
+  const detail = [
+    `source at ${status.File}:${status.Position}`,
+    `target applied ${st[c.relaySourceLogFile]}:${st[c.execSourceLogPos]}, read ${st[c.sourceLogFile]}:${st[c.readSourceLogPos]}`,
+    `IO thread ${io}, SQL thread ${sql}`,
+    `${c.secondsBehind} ${sbm === null ? 'NULL' : sbm} (shown, not trusted)`,
+    ...(st[c.lastIoError] ? [`last IO error: ${st[c.lastIoError]}`] : []),
+    ...(st[c.lastSqlError] ? [`last SQL error: ${st[c.lastSqlError]}`] : []),
+  ].join('; ');
+  const fatal = fatalReplicationError(Number(st[c.lastIoErrno]), String(st[c.lastIoError] ?? ''), Number(st[c.lastSqlErrno]), String(st[c.lastSqlError] ?? ''), sql);
+  return { at, bytes, seconds, streaming: io === 'Yes' && sql === 'Yes', detail, fatal };
+}

@@ -1,0 +1,47 @@
+/**
+ * The MySQL/MariaDB catch-up profile. Relaxed durability while catching up
+ * (innodb_flush_log_at_trx_commit=2, sync_binlog=0) is what makes a replica apply fast; cutover
+ * restores both before the target takes writes. The binlog stays on: log_bin is not dynamic, and
+ * rollback needs the target's binlog, so sync_binlog=0 is the relaxation rather than skip-log-bin.
+ */
+import type { TuningItem } from '../engine.js';
+import type { DiskType } from '../../tuning/disk.js';
+import { formatBytes } from '../../log.js';
+import type { FlavorName } from './flavor.js';
+
+const MB = 1024 * 1024;
+
+export const MY_TUNABLE = ['innodb_flush_log_at_trx_commit', 'sync_binlog', 'innodb_buffer_pool_size', 'innodb_log_buffer_size', 'innodb_write_io_threads', 'innodb_io_capacity', 'innodb_io_capacity_max'] as const;
+
+const IO_CAPACITY: Record<DiskType, number> = { nvme: 10000, ssd: 2000, rotational: 200, unknown: 1000 };
+
+/** Variables whose runtime change this flavor refuses: they go to the option file and apply at the next start. */
+function restartOnly(flavor: FlavorName): string[] {
+  return flavor === 'mariadb' ? ['innodb_log_buffer_size', 'innodb_write_io_threads'] : ['innodb_write_io_threads'];
+}
+
+export function planMysqlTuning(current: Record<string, string>, flavor: FlavorName, memoryBytes: number, cpus: number, disk: DiskType): TuningItem[] {
+  const items: TuningItem[] = [];
+  const add = (name: string, value: string, reason: string, relaxesDurability: boolean) => {
+    if (current[name] === undefined || current[name] === value) return;
+    const applies = restartOnly(flavor).includes(name) ? 'restart' : 'reload';
+    items.push({ name, original: current[name], value, reason, applies, relaxesDurability, revertAtCutover: relaxesDurability });
+  };
+  add('innodb_flush_log_at_trx_commit', '2', 'write the redo log at each commit but flush it once a second while catching up; restored to 1 before the target takes writes', true);
+  add('sync_binlog', '0', 'let the OS flush the binlog while catching up (the binlog stays on for rollback); restored to 1 before the target takes writes', true);
+  const pool = Math.max(128 * MB, Math.floor((memoryBytes * 0.6) / (128 * MB)) * 128 * MB);
+  add('innodb_buffer_pool_size', String(pool), `about 60% of the target's ${formatBytes(memoryBytes)} RAM, in 128 MB chunks`, false);
+  add('innodb_log_buffer_size', String(64 * MB), 'large transactions from the source apply without flushing the log buffer midway', false);
+  add('innodb_write_io_threads', String(Math.min(16, Math.max(4, cpus))), `one per CPU (${cpus}), 4-16`, false);
+  const io = IO_CAPACITY[disk];
+  add('innodb_io_capacity', String(io), `background flushing sized for ${disk === 'unknown' ? 'an unknown disk (assumed SSD-like)' : `a ${disk} disk`}`, false);
+  add('innodb_io_capacity_max', String(io * 2), 'twice innodb_io_capacity', false);
+  return items;
+}
+
+/** The option file with the plan, so that it holds across restarts (seed-replica restarts the target). */
+export function optionFile(items: TuningItem[]): string {
+  const lines = ['# Written by zdm tune-target: the catch-up profile of a migration target.', '# cutover removes the relaxed-durability lines; delete this file to drop the rest.', '[mysqld]'];
+  for (const i of items) lines.push(`# ${i.reason}`, `${i.name} = ${i.value}`);
+  return lines.join('\n') + '\n';
+}
