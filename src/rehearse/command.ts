@@ -6,11 +6,11 @@ import { parseFlags } from '../flags.js';
 import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
 
 export const REHEARSE_HELP = `zdm rehearse flags:
-  --engine postgres            engine to rehearse (postgres; mariadb comes with its issue)
+  --engine postgres|mariadb    engine to rehearse [default: postgres]
   --report FILE                write the report as JSON to FILE
   --size-mb N                  sample data to load into the source [default: 256]
   --writes-per-second N        steady write load during the whole migration [default: 300]
-  --fence shutdown|read-only   cutover fence [default: shutdown]
+  --fence auto|shutdown|read-only  cutover fence [default: auto: shutdown for postgres, read-only for mariadb]
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
   --keep                       keep the servers and their directories afterwards`;
 
@@ -21,14 +21,14 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   }
   const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep']);
   const engine = f.get('engine') ?? 'postgres';
-  if (engine !== 'postgres') throw new UserError(`--engine ${engine} is not supported yet: use --engine postgres`);
+  if (engine !== 'postgres' && engine !== 'mariadb') throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
   const num = (name: string, def: number) => {
     const v = Number(f.get(name) ?? def);
     if (!Number.isFinite(v) || v <= 0) throw new UserError(`--${name} must be a positive number (got ${JSON.stringify(f.get(name))})`);
     return v;
   };
-  const fence = f.get('fence') ?? 'shutdown';
-  if (fence !== 'shutdown' && fence !== 'read-only') throw new UserError(`--fence must be shutdown or read-only (got ${JSON.stringify(fence)})`);
+  const fence = f.get('fence') ?? 'auto';
+  if (fence !== 'auto' && fence !== 'shutdown' && fence !== 'read-only') throw new UserError(`--fence must be auto, shutdown or read-only (got ${JSON.stringify(fence)})`);
   const targetMemory = f.get('target-memory') ?? '1GB';
   if (parseBytes(targetMemory) === undefined) throw new UserError(`--target-memory must be a size such as 1GB (got ${JSON.stringify(targetMemory)})`);
   const opts: RehearsalOptions = { engine, sizeMb: num('size-mb', 256), writesPerSecond: num('writes-per-second', 300), fence, targetMemory, keep: f.get('keep') === 'true' };

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startPostgres, type PostgresSandbox } from '../sandbox/postgres.js';
 import type { WriteTarget } from './writer.js';
+import type { RehearsalFixture } from './fixture.js';
 
 export interface PgPair {
   source: PostgresSandbox;
@@ -101,5 +102,57 @@ export async function missingWrites(p: PgPair, server: PostgresSandbox, acked: n
     return acked.filter((s) => !present.has(s));
   } finally {
     await c.end();
+  }
+}
+
+/** The PostgreSQL rehearsal: physical streaming replication between two throwaway servers. */
+export class PostgresFixture implements RehearsalFixture {
+  readonly engine = 'postgres' as const;
+  private constructor(readonly pair: PgPair) {}
+
+  static async start(): Promise<PostgresFixture> {
+    return new PostgresFixture(await startPgPair());
+  }
+
+  async serverVersion(): Promise<string> {
+    return String((await this.pair.source.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0].v);
+  }
+
+  loadSampleData(sizeMb: number): Promise<number> {
+    return loadSampleData(this.pair, sizeMb);
+  }
+
+  writeTargets(): WriteTarget[] {
+    return pgWriteTargets(this.pair);
+  }
+
+  stepInputs(opts: { fence: string; targetMemory: string }) {
+    const p = this.pair;
+    const common = { engine: 'postgres', 'source-url': p.source.url(), 'target-url': p.target.url() };
+    return {
+      'tune-target': { ...common, 'target-memory': opts.targetMemory },
+      'seed-replica': {
+        ...common,
+        'replication-user': p.replicationUser,
+        'replication-password': p.replicationPassword,
+        'target-data-dir': p.target.dataDir,
+        'target-start-command': p.target.startCommand,
+        'target-stop-command': p.target.stopCommand,
+      },
+      'await-lag-zero': { ...common, 'timeout-seconds': '600', 'settle-seconds': '3' },
+      cutover: { ...common, fence: opts.fence, 'source-stop-command': p.source.stopCommand, 'source-start-command': p.source.startCommand },
+    };
+  }
+
+  missingOnTarget(acked: number[]): Promise<number[]> {
+    return missingWrites(this.pair, this.pair.target, acked);
+  }
+
+  describe(): string {
+    return `source ${this.pair.source.baseDir}, target ${this.pair.target.baseDir}`;
+  }
+
+  destroy(): Promise<void> {
+    return this.pair.destroy();
   }
 }

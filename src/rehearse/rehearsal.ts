@@ -4,17 +4,19 @@
  */
 import * as os from 'node:os';
 import { describeError } from '../errors.js';
-import type { StepName } from '../inputs.js';
+import { STEPS } from '../inputs.js';
 import { TextLog, type Log } from '../log.js';
 import { runStep } from '../run-step.js';
-import { loadSampleData, missingWrites, pgWriteTargets, startPgPair, type PgPair } from './postgres.js';
+import { PostgresFixture } from './postgres.js';
+import { MariadbFixture } from './mariadb.js';
+import type { RehearsalFixture } from './fixture.js';
 import { WriteLoad } from './writer.js';
 
 export interface RehearsalOptions {
-  engine: 'postgres';
+  engine: 'postgres' | 'mariadb';
   sizeMb: number;
   writesPerSecond: number;
-  fence: 'shutdown' | 'read-only';
+  fence: 'auto' | 'shutdown' | 'read-only';
   targetMemory: string;
   keep: boolean;
 }
@@ -47,34 +49,19 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     outputs: {},
   };
   log.info(`starting a throwaway ${opts.engine} source and target`);
-  let pair: PgPair | undefined;
+  let fx: RehearsalFixture | undefined;
   let load: WriteLoad | undefined;
   try {
-    pair = await startPgPair();
-    const p = pair;
-    report.serverVersion = String((await p.source.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0].v);
+    fx = opts.engine === 'postgres' ? await PostgresFixture.start() : await MariadbFixture.start();
+    report.serverVersion = await fx.serverVersion();
     log.info(`loading about ${opts.sizeMb} MB of sample data into the source`);
-    report.dataBytes = await loadSampleData(p, opts.sizeMb);
-    load = new WriteLoad(pgWriteTargets(p), opts.writesPerSecond);
+    report.dataBytes = await fx.loadSampleData(opts.sizeMb);
+    load = new WriteLoad(fx.writeTargets(), opts.writesPerSecond);
     load.start();
     log.info(`write load running: ${opts.writesPerSecond} writes/s, each acknowledgement recorded`);
-
-    const common = { engine: 'postgres', 'source-url': p.source.url(), 'target-url': p.target.url() };
-    const inputs: Record<StepName, Record<string, string>> = {
-      'tune-target': { ...common, 'target-memory': opts.targetMemory },
-      'seed-replica': {
-        ...common,
-        'replication-user': p.replicationUser,
-        'replication-password': p.replicationPassword,
-        'target-data-dir': p.target.dataDir,
-        'target-start-command': p.target.startCommand,
-        'target-stop-command': p.target.stopCommand,
-      },
-      'await-lag-zero': { ...common, 'timeout-seconds': '600', 'settle-seconds': '3' },
-      cutover: { ...common, fence: opts.fence, 'source-stop-command': p.source.stopCommand, 'source-start-command': p.source.startCommand },
-    };
-    for (const step of ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const) {
-      const raw = { ...inputs[step] };
+    const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
+    for (const step of STEPS) {
+      const raw: Record<string, string> = { ...inputs[step] };
       if (step === 'seed-replica' || step === 'cutover') raw.tuning = report.outputs['tune-target']?.tuning ?? '';
       const started = Date.now();
       const stepLog = new TextLog((l) => log.info(l), `[${step}] `);
@@ -87,13 +74,14 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
         throw e;
       }
     }
+    report.cutover.fence = report.outputs.cutover.fence;
     // Let the writer land a few writes on the new primary before counting.
     await new Promise((r) => setTimeout(r, 1000));
     const stats = await load.stop();
     load = undefined;
     fillWrites(report, stats);
     report.cutover.writeBlockedMs = Number(report.outputs.cutover['write-blocked-ms']);
-    const missing = await missingWrites(p, p.target, stats.ackedSeqs);
+    const missing = await fx.missingOnTarget(stats.ackedSeqs);
     report.writes.missingOnTarget = missing.length;
     if (missing.length) log.warn(`acknowledged writes missing on the target: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ' ...' : ''}`);
     report.ok = missing.length === 0 && report.steps.every((s) => s.ok) && stats.acknowledgedBy.target > 0;
@@ -103,8 +91,8 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     log.warn(`rehearsal failed: ${report.error}`);
   } finally {
     if (load) fillWrites(report, await load.stop());
-    if (pair && !opts.keep) await pair.destroy();
-    else if (pair) log.info(`kept the servers: source ${pair.source.baseDir}, target ${pair.target.baseDir}`);
+    if (fx && !opts.keep) await fx.destroy();
+    else if (fx) log.info(`kept the servers: ${fx.describe()}`);
   }
   return report;
 }

@@ -1,2 +1,3 @@
 export * from './postgres.js';
 export * from './cleanup.js';
+export * from './mariadb.js';

@@ -50,7 +50,7 @@ function stopCommand(s: MySession): string {
 
 async function toolOn(host: Host, names: string[]): Promise<string | undefined> {
   for (const n of names) {
-    const r = await host.run([n, '--version']).catch(() => undefined);
+    const r = await host.run(['/bin/sh', '-c', 'command -v "$0"', n]).catch(() => undefined);
     if (r && r.code === 0) return n;
   }
   return undefined;

@@ -1,0 +1,19 @@
+/** What a rehearsal needs of an engine's throwaway servers; one implementation per engine. */
+import type { StepName } from '../inputs.js';
+import type { WriteTarget } from './writer.js';
+
+export interface RehearsalFixture {
+  readonly engine: 'postgres' | 'mariadb';
+  serverVersion(): Promise<string>;
+  /** Creates the writes table and loads about `sizeMb` of sample rows into the source; returns its size in bytes. */
+  loadSampleData(sizeMb: number): Promise<number>;
+  /** The application's two endpoints, source first. */
+  writeTargets(): WriteTarget[];
+  /** The inputs of each step, as a workflow would give them (without the outputs of earlier steps). */
+  stepInputs(opts: { fence: string; targetMemory: string }): Record<StepName, Record<string, string>>;
+  /** Acknowledged writes not found on the target. */
+  missingOnTarget(acked: number[]): Promise<number[]>;
+  /** Where the servers live, for --keep. */
+  describe(): string;
+  destroy(): Promise<void>;
+}

@@ -1,0 +1,128 @@
+/** The MariaDB rehearsal: binlog replication (GTID) between two throwaway servers, seeded by mariadb-backup. */
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { startMariadb, type MariadbSandbox } from '../sandbox/mariadb.js';
+import type { RehearsalFixture } from './fixture.js';
+import type { WriteTarget } from './writer.js';
+
+const APP_DB = 'appdb';
+
+export class MariadbFixture implements RehearsalFixture {
+  readonly engine = 'mariadb' as const;
+  readonly replicationUser = 'zdm_repl';
+  readonly replicationPassword = randomBytes(12).toString('hex');
+  readonly appUser = 'app_writer';
+  readonly appPassword = randomBytes(12).toString('hex');
+
+  private constructor(
+    readonly source: MariadbSandbox,
+    readonly target: MariadbSandbox,
+  ) {}
+
+  static async start(): Promise<MariadbFixture> {
+    // As on real hosts, the new server's admin has the same password as the source's: the copy brings the source's accounts.
+    const password = randomBytes(12).toString('hex');
+    const [source, target] = await Promise.all([startMariadb({ name: 'source', serverId: 1, password }), startMariadb({ name: 'target', serverId: 2, password })]);
+    const fx = new MariadbFixture(source, target);
+    try {
+      for (const sql of [
+        `CREATE USER '${fx.replicationUser}'@'%' IDENTIFIED BY '${fx.replicationPassword}'`,
+        `GRANT REPLICATION SLAVE ON *.* TO '${fx.replicationUser}'@'%'`,
+        `CREATE DATABASE ${APP_DB}`,
+        `CREATE USER '${fx.appUser}'@'%' IDENTIFIED BY '${fx.appPassword}'`,
+        `GRANT ALL ON ${APP_DB}.* TO '${fx.appUser}'@'%'`,
+      ]) {
+        await source.query(sql);
+      }
+    } catch (e) {
+      await fx.destroy();
+      throw e;
+    }
+    return fx;
+  }
+
+  appUrl(server: MariadbSandbox): string {
+    return server.url({ user: this.appUser, password: this.appPassword, database: APP_DB });
+  }
+
+  private async app(server: MariadbSandbox): Promise<mysql.Connection> {
+    const c = await mysql.createConnection({ uri: this.appUrl(server), connectTimeout: 2000 });
+    c.on('error', () => undefined);
+    return c;
+  }
+
+  async serverVersion(): Promise<string> {
+    return String((await this.source.query<{ v: string }>('SELECT VERSION() AS v'))[0].v);
+  }
+
+  async loadSampleData(sizeMb: number): Promise<number> {
+    const c = await this.app(this.source);
+    try {
+      await c.query('CREATE TABLE writes (client_seq BIGINT PRIMARY KEY, payload VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB');
+      await c.query('CREATE TABLE sample (id BIGINT AUTO_INCREMENT PRIMARY KEY, payload VARCHAR(255) NOT NULL) ENGINE=InnoDB');
+      const rows = Math.max(1, Math.round((sizeMb * 1024 * 1024) / 260));
+      const batch = 100_000;
+      for (let done = 0; done < rows; done += batch) {
+        const n = Math.min(batch, rows - done);
+        // The SEQUENCE engine's seq_1_to_N tables make rows without a client round trip each.
+        await c.query(`INSERT INTO sample (payload) SELECT REPEAT(MD5(seq), 6) FROM seq_1_to_${n}`);
+      }
+      await c.query('ANALYZE TABLE sample, writes');
+      const [r] = await c.query(`SELECT COALESCE(SUM(data_length + index_length), 0) AS b FROM information_schema.TABLES WHERE table_schema = '${APP_DB}'`);
+      return Number((r as { b: string }[])[0].b);
+    } finally {
+      await c.end();
+    }
+  }
+
+  writeTargets(): WriteTarget[] {
+    return (['source', 'target'] as const).map((label) => ({
+      label,
+      connect: async () => {
+        const c = await this.app(label === 'source' ? this.source : this.target);
+        return {
+          write: async (seq: number) => {
+            await c.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?)', [seq, `write ${seq}`]);
+          },
+          close: () => c.end(),
+        };
+      },
+    }));
+  }
+
+  stepInputs(opts: { fence: string; targetMemory: string }) {
+    const common = { engine: 'mariadb', 'source-url': this.source.url(), 'target-url': this.target.url() };
+    return {
+      'tune-target': { ...common, 'target-memory': opts.targetMemory, 'target-config-file': this.target.optionFile },
+      'seed-replica': {
+        ...common,
+        'replication-user': this.replicationUser,
+        'replication-password': this.replicationPassword,
+        'target-data-dir': this.target.dataDir,
+        'target-start-command': this.target.startCommand,
+        'target-stop-command': this.target.stopCommand,
+      },
+      'await-lag-zero': { ...common, 'timeout-seconds': '600', 'settle-seconds': '3' },
+      cutover: { ...common, fence: opts.fence, 'target-config-file': this.target.optionFile },
+    };
+  }
+
+  async missingOnTarget(acked: number[]): Promise<number[]> {
+    const c = await this.app(this.target);
+    try {
+      const [rows] = await c.query('SELECT client_seq FROM writes');
+      const present = new Set((rows as { client_seq: string }[]).map((r) => Number(r.client_seq)));
+      return acked.filter((s) => !present.has(s));
+    } finally {
+      await c.end();
+    }
+  }
+
+  describe(): string {
+    return `source ${this.source.baseDir}, target ${this.target.baseDir}`;
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([this.source.destroy(), this.target.destroy()]);
+  }
+}
