@@ -93,7 +93,7 @@ describe('MariaDB seed-replica refuses bad input, changing nothing', () => {
 });
 
 describe('MariaDB migration and replication errors', () => {
-  it('seeds, catches up, refuses a GTID position the source no longer has, and cuts over with no lost write', async () => {
+  it('seeds, catches up, refuses a purged GTID position and a privileged writer, gives writes back on abort, and cuts over with no lost write', async () => {
     const inputs = fx.stepInputs({ fence: 'auto', targetMemory: '1GB' });
     const tune = await run('tune-target', inputs['tune-target']);
     const plan = JSON.parse(tune.outputs.tuning);
@@ -123,7 +123,30 @@ describe('MariaDB migration and replication errors', () => {
     const seed2 = await run('seed-replica', { ...inputs['seed-replica'], tuning: tune.outputs.tuning });
     expect(seed2.outputs['seed-position']).toMatch(/^gtid:/);
     await run('await-lag-zero', { ...inputs['await-lag-zero'], 'settle-seconds': '1' });
-    for (let i = 2; i <= 50; i++) await app.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?)', [i, 'b']);
+    for (let i = 2; i <= 40; i++) await app.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?)', [i, 'b']);
+
+    // An account that can write past read_only is connected: cutover refuses before blocking anything.
+    const privileged = await mysql.createConnection({ uri: fx.source.url() });
+    const refusal = await failure('cutover', { ...inputs.cutover, tuning: tune.outputs.tuning });
+    await privileged.end();
+    expect(refusal).toMatch(/^sessions of accounts that can write past read_only are connected to the source: root \(1 session\)\..*Writes were not blocked\.$/);
+    expect(Number((await fx.source.query<{ ro: number }>('SELECT @@read_only AS ro'))[0].ro)).toBe(0);
+
+    // The target cannot apply the final position in time (apply delayed): the source gets its writes back.
+    await fx.target.query('STOP REPLICA');
+    await fx.target.query('CHANGE MASTER TO MASTER_DELAY = 30');
+    await fx.target.query('START REPLICA');
+    await app.query("INSERT INTO writes (client_seq, payload) VALUES (41, 'c')");
+    const abort = await failure('cutover', { ...inputs.cutover, tuning: tune.outputs.tuning, 'max-lag-bytes': '1GB', 'max-lag-seconds': '3600', 'apply-timeout-seconds': '1' });
+    expect(abort).toMatch(/^cutover aborted, the source has its writes back and the target is still a replica: the target did not apply the source's final position gtid:/);
+    expect(Number((await fx.source.query<{ ro: number }>('SELECT @@read_only AS ro'))[0].ro)).toBe(0);
+    await app.query("INSERT INTO writes (client_seq, payload) VALUES (42, 'd')");
+    await fx.target.query('STOP REPLICA');
+    await fx.target.query('CHANGE MASTER TO MASTER_DELAY = 0');
+    await fx.target.query('START REPLICA');
+    await run('await-lag-zero', { ...inputs['await-lag-zero'], 'settle-seconds': '1' });
+
+    for (let i = 43; i <= 50; i++) await app.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?)', [i, 'e']);
     await app.end();
     const cut = await run('cutover', { ...inputs.cutover, tuning: tune.outputs.tuning });
     expect(cut.outputs.fence).toBe('read-only');
