@@ -44,9 +44,13 @@ export async function runCli(argv: string[], log = new TextLog()): Promise<numbe
       return 0;
     }
     const defs = inputsFor(command);
-    const flags = parseFlags(rest, defs.map((d) => d.name));
+    const flags = parseFlags(
+      rest,
+      defs.map((d) => d.name),
+    );
     for (const d of defs) {
-      if (d.secret && flags.has(d.name)) log.warn(`--${d.name} on the command line is visible to other users of this machine (ps); prefer the ${envName(d.name)} environment variable`);
+      if (d.secret && flags.has(d.name))
+        log.warn(`--${d.name} on the command line is visible to other users of this machine (ps); prefer the ${envName(d.name)} environment variable`);
     }
     const result = await runStep(command, (name) => flags.get(name) ?? process.env[envName(name)], log);
     for (const [k, v] of Object.entries(result.outputs)) process.stdout.write(`${k}=${v}\n`);

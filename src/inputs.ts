@@ -39,8 +39,7 @@ export const INPUTS: readonly InputDef[] = [
     choices: ['auto', 'postgres', 'mariadb', 'mysql'],
     default: 'auto',
     steps: ALL,
-    description:
-      'Database engine. `auto` takes it from the scheme of `source-url` (postgres:// or mysql://, mariadb://).',
+    description: 'Database engine. `auto` takes it from the scheme of `source-url` (postgres:// or mysql://, mariadb://).',
   },
   {
     name: 'source-url',
@@ -57,16 +56,14 @@ export const INPUTS: readonly InputDef[] = [
     secret: true,
     steps: CONNECTED,
     requiredFor: ALL,
-    description:
-      'Admin (superuser) connection to the new target server, e.g. `postgres://postgres:PASSWORD@127.0.0.1:5432/postgres`. Masked.',
+    description: 'Admin (superuser) connection to the new target server, e.g. `postgres://postgres:PASSWORD@127.0.0.1:5432/postgres`. Masked.',
   },
   {
     name: 'replication-user',
     kind: 'string',
     steps: ['seed-replica'],
     requiredFor: ['seed-replica'],
-    description:
-      'Role on the source with the REPLICATION attribute (PostgreSQL) that the target streams with.',
+    description: 'Role on the source with the REPLICATION attribute (PostgreSQL) that the target streams with.',
   },
   {
     name: 'replication-password',
@@ -98,24 +95,21 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'string',
     default: '',
     steps: ['seed-replica'],
-    description:
-      'Shell command that starts the target server. Empty: `systemctl start postgresql` (PostgreSQL) or `systemctl start mariadb`.',
+    description: 'Shell command that starts the target server. Empty: `systemctl start postgresql` (PostgreSQL) or `systemctl start mariadb`.',
   },
   {
     name: 'target-stop-command',
     kind: 'string',
     default: '',
     steps: ['seed-replica'],
-    description:
-      'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`.',
+    description: 'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`.',
   },
   {
     name: 'target-memory',
     kind: 'bytes',
     default: '',
     steps: ['tune-target'],
-    description:
-      "RAM of the target host used to size the catch-up settings, e.g. `16GB`. Empty: read from the host's /proc/meminfo.",
+    description: "RAM of the target host used to size the catch-up settings, e.g. `16GB`. Empty: read from the host's /proc/meminfo.",
   },
   {
     name: 'tuning',
@@ -138,8 +132,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'string',
     default: 'zdm_replica',
     steps: ['seed-replica', 'await-lag-zero', 'cutover'],
-    description:
-      'Physical replication slot created on the source so that it keeps the WAL the target still needs between jobs. Dropped by cutover.',
+    description: 'Physical replication slot created on the source so that it keeps the WAL the target still needs between jobs. Dropped by cutover.',
   },
   {
     name: 'max-lag-bytes',
@@ -154,8 +147,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'number',
     default: '1',
     steps: ['await-lag-zero', 'cutover'],
-    description:
-      'Lag bound in seconds, measured by the heartbeat row (source clock at write vs. now), used together with `max-lag-bytes`.',
+    description: 'Lag bound in seconds, measured by the heartbeat row (source clock at write vs. now), used together with `max-lag-bytes`.',
   },
   {
     name: 'settle-seconds',
@@ -169,8 +161,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'number',
     default: '3600',
     steps: ['await-lag-zero'],
-    description:
-      'How long await-lag-zero waits for the target to catch up before it fails with a diagnosis.',
+    description: 'How long await-lag-zero waits for the target to catch up before it fails with a diagnosis.',
   },
   {
     name: 'fence',
@@ -194,8 +185,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'string',
     default: '',
     steps: ['cutover'],
-    description:
-      'Shell command that starts the source again. Used only to give the source its writes back when a cutover fails after a `shutdown` fence.',
+    description: 'Shell command that starts the source again. Used only to give the source its writes back when a cutover fails after a `shutdown` fence.',
   },
   {
     name: 'apply-timeout-seconds',
@@ -233,8 +223,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'string',
     default: '',
     steps: ['cutover'],
-    description:
-      'The address the application should use after cutover (output as `endpoint`). Empty: host:port of `target-url`.',
+    description: 'The address the application should use after cutover (output as `endpoint`). Empty: host:port of `target-url`.',
   },
   {
     name: 'on-promoted-command',
@@ -250,8 +239,7 @@ export const OUTPUTS: readonly OutputDef[] = [
   {
     step: 'tune-target',
     name: 'tuning',
-    description:
-      'JSON list of the settings changed on the target, each with its original value and why. Pass it to seed-replica and cutover.',
+    description: 'JSON list of the settings changed on the target, each with its original value and why. Pass it to seed-replica and cutover.',
   },
   { step: 'tune-target', name: 'engine', description: 'The engine detected (postgres, mariadb or mysql).' },
   {
@@ -355,8 +343,7 @@ function parseOne(def: InputDef, raw: string): unknown {
     case 'int':
     case 'number': {
       const n = Number(raw);
-      if (!Number.isFinite(n) || n < 0 || (def.kind === 'int' && !Number.isInteger(n)))
-        throw bad('must be a non-negative number');
+      if (!Number.isFinite(n) || n < 0 || (def.kind === 'int' && !Number.isInteger(n))) throw bad('must be a non-negative number');
       return n;
     }
     case 'bool':
@@ -408,16 +395,14 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
     const given = raw(def.name)?.trim();
     const value = given ? given : def.default;
     if (!value) {
-      if (def.requiredFor?.includes(step))
-        throw new InputError(def.name, `is required by ${step}: ${firstSentence(def.description)}`);
+      if (def.requiredFor?.includes(step)) throw new InputError(def.name, `is required by ${step}: ${firstSentence(def.description)}`);
       continue;
     }
     out[camel(def.name)] = parseOne(def, value);
   }
   const fromUrl = engineFromUrl((out.sourceUrl as URL | undefined) ?? (out.targetUrl as URL | undefined));
   if (out.engine === 'auto' || out.engine === undefined) {
-    if (!fromUrl)
-      throw new InputError('engine', 'could not be told from the URL scheme: use postgres://, mysql:// or mariadb:// URLs, or set engine');
+    if (!fromUrl) throw new InputError('engine', 'could not be told from the URL scheme: use postgres://, mysql:// or mariadb:// URLs, or set engine');
     out.engine = fromUrl;
   }
   for (const key of ['sourceUrl', 'targetUrl'] as const) {
@@ -430,7 +415,10 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
   if (!out.heartbeatTable) out.heartbeatTable = pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat';
   if (out.fence === 'auto') out.fence = pg ? 'shutdown' : 'read-only';
   if (out.fence === 'shutdown' && !pg) {
-    throw new InputError('fence', 'shutdown is the PostgreSQL fence: MySQL/MariaDB cutover fences with FLUSH TABLES WITH READ LOCK and read_only (fence: read-only or auto)');
+    throw new InputError(
+      'fence',
+      'shutdown is the PostgreSQL fence: MySQL/MariaDB cutover fences with FLUSH TABLES WITH READ LOCK and read_only (fence: read-only or auto)',
+    );
   }
   out.allowPrivilegedWriters ??= false;
   return out as unknown as Inputs;

@@ -18,7 +18,12 @@ export function openEngine(ctx: StepContext): Engine {
 export function tuningFromInput(value: unknown, engine: string): TuningPlan | undefined {
   if (value === undefined) return undefined;
   const p = value as TuningPlan;
-  if (!p || typeof p !== 'object' || !Array.isArray(p.items) || p.items.some((i) => typeof i?.name !== 'string' || typeof i?.original !== 'string' || typeof i?.value !== 'string')) {
+  if (
+    !p ||
+    typeof p !== 'object' ||
+    !Array.isArray(p.items) ||
+    p.items.some((i) => typeof i?.name !== 'string' || typeof i?.original !== 'string' || typeof i?.value !== 'string')
+  ) {
     throw new InputError('tuning', 'is not the `tuning` output of tune-target: pass `${{ needs.<tune job>.outputs.tuning }}` unchanged');
   }
   if (p.engine !== engine) throw new InputError('tuning', `was made for engine ${p.engine}, but this step runs ${engine}`);

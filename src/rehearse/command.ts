@@ -21,17 +21,26 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   }
   const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep']);
   const engine = f.get('engine') ?? 'postgres';
-  if (engine !== 'postgres' && engine !== 'mariadb') throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
+  if (engine !== 'postgres' && engine !== 'mariadb')
+    throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
   const num = (name: string, def: number) => {
     const v = Number(f.get(name) ?? def);
     if (!Number.isFinite(v) || v <= 0) throw new UserError(`--${name} must be a positive number (got ${JSON.stringify(f.get(name))})`);
     return v;
   };
   const fence = f.get('fence') ?? 'auto';
-  if (fence !== 'auto' && fence !== 'shutdown' && fence !== 'read-only') throw new UserError(`--fence must be auto, shutdown or read-only (got ${JSON.stringify(fence)})`);
+  if (fence !== 'auto' && fence !== 'shutdown' && fence !== 'read-only')
+    throw new UserError(`--fence must be auto, shutdown or read-only (got ${JSON.stringify(fence)})`);
   const targetMemory = f.get('target-memory') ?? '1GB';
   if (parseBytes(targetMemory) === undefined) throw new UserError(`--target-memory must be a size such as 1GB (got ${JSON.stringify(targetMemory)})`);
-  const opts: RehearsalOptions = { engine, sizeMb: num('size-mb', 256), writesPerSecond: num('writes-per-second', 300), fence, targetMemory, keep: f.get('keep') === 'true' };
+  const opts: RehearsalOptions = {
+    engine,
+    sizeMb: num('size-mb', 256),
+    writesPerSecond: num('writes-per-second', 300),
+    fence,
+    targetMemory,
+    keep: f.get('keep') === 'true',
+  };
   const report = await rehearse(opts, log);
   process.stdout.write(formatReport(report) + '\n');
   const file = f.get('report');

@@ -22,7 +22,10 @@ export class MariadbFixture implements RehearsalFixture {
   static async start(): Promise<MariadbFixture> {
     // As on real hosts, the new server's admin has the same password as the source's: the copy brings the source's accounts.
     const password = randomBytes(12).toString('hex');
-    const [source, target] = await Promise.all([startMariadb({ name: 'source', serverId: 1, password }), startMariadb({ name: 'target', serverId: 2, password })]);
+    const [source, target] = await Promise.all([
+      startMariadb({ name: 'source', serverId: 1, password }),
+      startMariadb({ name: 'target', serverId: 2, password }),
+    ]);
     const fx = new MariadbFixture(source, target);
     try {
       for (const sql of [
@@ -58,7 +61,9 @@ export class MariadbFixture implements RehearsalFixture {
   async loadSampleData(sizeMb: number): Promise<number> {
     const c = await this.app(this.source);
     try {
-      await c.query('CREATE TABLE writes (client_seq BIGINT PRIMARY KEY, payload VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB');
+      await c.query(
+        'CREATE TABLE writes (client_seq BIGINT PRIMARY KEY, payload VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB',
+      );
       await c.query('CREATE TABLE sample (id BIGINT AUTO_INCREMENT PRIMARY KEY, payload VARCHAR(255) NOT NULL) ENGINE=InnoDB');
       const rows = Math.max(1, Math.round((sizeMb * 1024 * 1024) / 260));
       const batch = 100_000;

@@ -29,7 +29,14 @@ export interface RehearsalReport {
   dataBytes: number;
   machine: { cpus: number; memoryBytes: number };
   steps: { name: string; seconds: number; ok: boolean; error?: string }[];
-  writes: { acknowledged: number; missingOnTarget: number | null; failed: number; perSecond: number; acknowledgedBySource: number; acknowledgedByTarget: number };
+  writes: {
+    acknowledged: number;
+    missingOnTarget: number | null;
+    failed: number;
+    perSecond: number;
+    acknowledgedBySource: number;
+    acknowledgedByTarget: number;
+  };
   cutover: { writeBlockedMs: number | null; clientWriteBlockedMs: number | null; fence: string };
   outputs: Record<string, Record<string, string>>;
   error?: string;

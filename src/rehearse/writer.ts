@@ -70,7 +70,9 @@ export class WriteLoad {
         else this.stats.firstTargetAckAt ??= now;
       } catch (e) {
         this.stats.failed++;
-        const key = String((e as Error).message).replace(/\d+/g, 'N').slice(0, 80);
+        const key = String((e as Error).message)
+          .replace(/\d+/g, 'N')
+          .slice(0, 80);
         this.stats.errors[key] = (this.stats.errors[key] ?? 0) + 1;
         await conn?.close().catch(() => undefined);
         conn = undefined;
@@ -87,5 +89,7 @@ export class WriteLoad {
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }

@@ -48,7 +48,9 @@ const TEMPLATE = `${CACHE_DIR}/mariadb-v1`;
 
 async function template(): Promise<string> {
   await buildOnce(TEMPLATE, async (tmp) => {
-    await run('mariadb-install-db', ['--no-defaults', `--datadir=${tmp}/data`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], { timeoutMs: 120_000 });
+    await run('mariadb-install-db', ['--no-defaults', `--datadir=${tmp}/data`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], {
+      timeoutMs: 120_000,
+    });
   });
   return `${TEMPLATE}/data`;
 }
@@ -98,7 +100,9 @@ class MariadbSandboxImpl implements MariadbSandbox, Disposable {
     try {
       await sh(this.startCommand, 150_000);
     } catch (e) {
-      throw new Error(`sandbox ${this.name}: MariaDB did not start: ${(e as Error).message}\n--- ${this.logFile}:\n${await tailOf(this.logFile)}`);
+      throw new Error(`sandbox ${this.name}: MariaDB did not start: ${(e as Error).message}\n--- ${this.logFile}:\n${await tailOf(this.logFile)}`, {
+        cause: e,
+      });
     }
   }
 

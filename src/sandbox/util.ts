@@ -43,10 +43,15 @@ export function currentUser(): Ids {
 /** Runs a program to completion; rejects with its output on a non-zero exit. */
 export function run(file: string, args: string[], opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { uid: opts.uid, gid: opts.gid, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${file} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`.trim()));
-      else resolve(stdout + stderr);
-    });
+    execFile(
+      file,
+      args,
+      { uid: opts.uid, gid: opts.gid, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${file} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`.trim()));
+        else resolve(stdout + stderr);
+      },
+    );
   });
 }
 
@@ -82,7 +87,7 @@ export async function buildOnce(dir: string, build: (tmp: string) => Promise<voi
   }
   await fs.mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
   await fs.chmod(CACHE_DIR, 0o755);
-  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await fs.mkdir(tmp, { mode: 0o755 });
   try {
     await build(tmp);

@@ -31,8 +31,14 @@ export function diagnose(history: LagSample[], inputs: Inputs): string {
   const last = history[history.length - 1];
   const rate = closingRate(history, 60_000);
   const lines = [`last reading: ${describeLag(last)}; ${last.detail}`];
-  if (!last.streaming) lines.push('the target is not streaming from the source: check that the source is up, that the target reaches it (source-replication-address, pg_hba.conf, firewall), and the target server log');
-  else if (rate === undefined || rate <= 0) lines.push('lag is not shrinking: the source writes faster than the target applies. Check the target\'s disk and CPU (iowait), run tune-target, or wait for a quieter period');
+  if (!last.streaming)
+    lines.push(
+      'the target is not streaming from the source: check that the source is up, that the target reaches it (source-replication-address, pg_hba.conf, firewall), and the target server log',
+    );
+  else if (rate === undefined || rate <= 0)
+    lines.push(
+      "lag is not shrinking: the source writes faster than the target applies. Check the target's disk and CPU (iowait), run tune-target, or wait for a quieter period",
+    );
   else lines.push(`lag shrinks at ${formatBytes(rate)}/s; at that rate it needs about ${formatSeconds(last.bytes / rate)} more: raise timeout-seconds`);
   if (last.seconds === undefined) lines.push(`no heartbeat row is visible on the target yet (${inputs.heartbeatTable})`);
   return lines.join('\n');

@@ -36,7 +36,9 @@ async function lagGate(engine: Engine, ctx: StepContext): Promise<string> {
     await sleep(1200);
     const s = await engine.measureLag();
     if (s.fatal || !withinBounds(s, ctx.inputs)) {
-      throw new SafetyError(`lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : '; the target is not streaming'}). Nothing was changed. Run await-lag-zero, then cutover again. ${s.fatal ?? s.detail}`);
+      throw new SafetyError(
+        `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : '; the target is not streaming'}). Nothing was changed. Run await-lag-zero, then cutover again. ${s.fatal ?? s.detail}`,
+      );
     }
     return describeLag(s);
   } finally {
@@ -47,10 +49,13 @@ async function lagGate(engine: Engine, ctx: StepContext): Promise<string> {
 export async function cutover(ctx: StepContext): Promise<StepResult> {
   const { inputs, log } = ctx;
   if (inputs.fence === 'shutdown' && !inputs.sourceStopCommand) {
-    throw new InputError('source-stop-command', 'is required with fence: shutdown (the default): give the command that stops the source (fast shutdown), or choose fence: read-only');
+    throw new InputError(
+      'source-stop-command',
+      'is required with fence: shutdown (the default): give the command that stops the source (fast shutdown), or choose fence: read-only',
+    );
   }
   const plan = tuningFromInput(inputs.tuning, inputs.engine);
-  if (!plan) log.warn('no tuning input: zdm cannot restore settings tune-target changed; pass tune-target\'s `tuning` output');
+  if (!plan) log.warn("no tuning input: zdm cannot restore settings tune-target changed; pass tune-target's `tuning` output");
   const engine = openEngine(ctx);
   const tl = new Timeline(ctx);
   try {
@@ -78,7 +83,10 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
     } catch (e) {
       const fenceOf = fence ?? (e as { fence?: Fence }).fence;
       if (promoted) {
-        throw new UserError(`promotion of the target failed or is uncertain: ${describeError(e)}. The source stays fenced. Check the target: if it is a primary (SELECT pg_is_in_recovery() returns false), point the application at it; if not, lift the fence on the source by hand.`, { cause: e });
+        throw new UserError(
+          `promotion of the target failed or is uncertain: ${describeError(e)}. The source stays fenced. Check the target: if it is a primary (SELECT pg_is_in_recovery() returns false), point the application at it; if not, lift the fence on the source by hand.`,
+          { cause: e },
+        );
       }
       if (fenceOf) {
         log.warn(`cutover aborted after the fence: ${describeError(e)}. Giving the source its writes back.`);
@@ -86,7 +94,10 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
           await engine.unfence(fenceOf);
           tl.mark('source unfenced: it takes writes again');
         } catch (u) {
-          throw new UserError(`cutover aborted (${describeError(e)}) AND giving the source its writes back failed: ${describeError(u)}. The source is still fenced: lift the fence by hand.`, { cause: e });
+          throw new UserError(
+            `cutover aborted (${describeError(e)}) AND giving the source its writes back failed: ${describeError(u)}. The source is still fenced: lift the fence by hand.`,
+            { cause: e },
+          );
         }
         throw new UserError(`cutover aborted, the source has its writes back and the target is still a replica: ${describeError(e)}`, { cause: e });
       }
@@ -101,7 +112,10 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
     const notes: string[] = [];
     if (inputs.onPromotedCommand) {
       const r = await ctx.runnerHost.shell(inputs.onPromotedCommand, { env: { ZDM_ENDPOINT: endpoint }, timeoutMs: 300_000 });
-      if (r.code !== 0) notes.push(`WARNING: on-promoted-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. The target IS the primary now: point the application at ${endpoint} yourself.`);
+      if (r.code !== 0)
+        notes.push(
+          `WARNING: on-promoted-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. The target IS the primary now: point the application at ${endpoint} yourself.`,
+        );
       else tl.mark('on-promoted-command done');
     }
     const rest = plan?.items.filter((i) => i.revertAtCutover && !i.relaxesDurability) ?? [];

@@ -24,9 +24,15 @@ export async function seedReplica(ctx: StepContext): Promise<StepResult> {
     log.info(`seeded ${formatBytes(result.bytes)} in ${formatSeconds(result.seconds)}; replication runs from ${result.position}`);
     const summary =
       heading('zdm seed-replica') +
-      table(['check', 'result', 'detail'], checks.map((c) => [c.name, c.ok ? 'ok' : 'failed', c.detail])) +
+      table(
+        ['check', 'result', 'detail'],
+        checks.map((c) => [c.name, c.ok ? 'ok' : 'failed', c.detail]),
+      ) +
       '\n' +
-      table(['seed position', 'copied', 'time', 'source version'], [[result.position, formatBytes(result.bytes), formatSeconds(result.seconds), result.sourceVersion]]);
+      table(
+        ['seed position', 'copied', 'time', 'source version'],
+        [[result.position, formatBytes(result.bytes), formatSeconds(result.seconds), result.sourceVersion]],
+      );
     return {
       outputs: {
         'seed-position': result.position,

@@ -24,7 +24,14 @@ afterAll(async () => {
 
 function ok(run: DistRun): DistRun {
   if (run.code !== 0) throw new Error(`step failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-  const shown = run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n') + run.stderr + run.summary + JSON.stringify(run.outputs);
+  const shown =
+    run.stdout
+      .split('\n')
+      .filter((l) => !l.startsWith('::add-mask::'))
+      .join('\n') +
+    run.stderr +
+    run.summary +
+    JSON.stringify(run.outputs);
   for (const secret of [fx.source.password, fx.replicationPassword]) expect(shown.includes(secret), 'a secret was printed').toBe(false);
   return run;
 }

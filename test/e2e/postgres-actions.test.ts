@@ -26,8 +26,18 @@ afterAll(async () => {
 
 function expectNoSecrets(run: DistRun) {
   // `::add-mask::VALUE` lines are commands the runner consumes (it then masks VALUE everywhere); nothing else may hold a secret.
-  const masked = run.stdout.split('\n').filter((l) => l.startsWith('::add-mask::')).map((l) => l.slice('::add-mask::'.length));
-  const shown = run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n') + run.stderr + run.summary + JSON.stringify(run.outputs);
+  const masked = run.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('::add-mask::'))
+    .map((l) => l.slice('::add-mask::'.length));
+  const shown =
+    run.stdout
+      .split('\n')
+      .filter((l) => !l.startsWith('::add-mask::'))
+      .join('\n') +
+    run.stderr +
+    run.summary +
+    JSON.stringify(run.outputs);
   for (const s of secrets) {
     expect(shown.includes(s), 'a secret was printed').toBe(false);
     if (run.stdout.includes(s)) expect(masked).toContain(s);
@@ -77,7 +87,12 @@ describe('the four actions through dist/index.js on real PostgreSQL under writes
     expect(Number(wait.outputs['lag-bytes'])).toBeLessThanOrEqual(1024 * 1024);
     expect(wait.stdout).toMatch(/caught up/);
 
-    const cut = await runDistStep('cutover', { ...common, 'source-stop-command': pair.source.stopCommand, 'source-start-command': pair.source.startCommand, tuning: tune.outputs.tuning });
+    const cut = await runDistStep('cutover', {
+      ...common,
+      'source-stop-command': pair.source.stopCommand,
+      'source-start-command': pair.source.startCommand,
+      tuning: tune.outputs.tuning,
+    });
     ok(cut);
     const blocked = Number(cut.outputs['write-blocked-ms']);
     expect(blocked).toBeGreaterThan(0);

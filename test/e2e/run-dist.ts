@@ -38,7 +38,14 @@ export async function runDistStep(step: StepName, given: Record<string, string>)
   await fs.writeFile(outFile, '');
   await fs.writeFile(summaryFile, '');
   // The runner passes every input, with action.yml defaults applied; here the definition's defaults.
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', GITHUB_OUTPUT: outFile, GITHUB_STEP_SUMMARY: summaryFile, GITHUB_ACTIONS: 'true', INPUT_STEP: step };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/root',
+    GITHUB_OUTPUT: outFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    GITHUB_ACTIONS: 'true',
+    INPUT_STEP: step,
+  };
   for (const def of inputsFor(step)) env[`INPUT_${def.name.toUpperCase()}`] = given[def.name] ?? def.default ?? '';
   const entry = path.resolve('dist/index.js');
   try {
@@ -50,7 +57,13 @@ export async function runDistStep(step: StepName, given: Record<string, string>)
       child.stderr.on('data', (c) => (stderr += c));
       child.on('error', reject);
       child.on('close', async (code) => {
-        resolve({ code: code ?? 1, stdout, stderr, outputs: parseOutputFile(await fs.readFile(outFile, 'utf8')), summary: await fs.readFile(summaryFile, 'utf8') });
+        resolve({
+          code: code ?? 1,
+          stdout,
+          stderr,
+          outputs: parseOutputFile(await fs.readFile(outFile, 'utf8')),
+          summary: await fs.readFile(summaryFile, 'utf8'),
+        });
       });
     });
   } finally {

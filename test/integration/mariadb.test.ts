@@ -129,7 +129,9 @@ describe('MariaDB migration and replication errors', () => {
     const privileged = await mysql.createConnection({ uri: fx.source.url() });
     const refusal = await failure('cutover', { ...inputs.cutover, tuning: tune.outputs.tuning });
     await privileged.end();
-    expect(refusal).toMatch(/^sessions of accounts that can write past read_only are connected to the source: root \(1 session\)\..*Writes were not blocked\.$/);
+    expect(refusal).toMatch(
+      /^sessions of accounts that can write past read_only are connected to the source: root \(1 session\)\..*Writes were not blocked\.$/,
+    );
     expect(Number((await fx.source.query<{ ro: number }>('SELECT @@read_only AS ro'))[0].ro)).toBe(0);
 
     // The target cannot apply the final position in time (apply delayed): the source gets its writes back.
@@ -137,8 +139,16 @@ describe('MariaDB migration and replication errors', () => {
     await fx.target.query('CHANGE MASTER TO MASTER_DELAY = 30');
     await fx.target.query('START REPLICA');
     await app.query("INSERT INTO writes (client_seq, payload) VALUES (41, 'c')");
-    const abort = await failure('cutover', { ...inputs.cutover, tuning: tune.outputs.tuning, 'max-lag-bytes': '1GB', 'max-lag-seconds': '3600', 'apply-timeout-seconds': '1' });
-    expect(abort).toMatch(/^cutover aborted, the source has its writes back and the target is still a replica: the target did not apply the source's final position gtid:/);
+    const abort = await failure('cutover', {
+      ...inputs.cutover,
+      tuning: tune.outputs.tuning,
+      'max-lag-bytes': '1GB',
+      'max-lag-seconds': '3600',
+      'apply-timeout-seconds': '1',
+    });
+    expect(abort).toMatch(
+      /^cutover aborted, the source has its writes back and the target is still a replica: the target did not apply the source's final position gtid:/,
+    );
     expect(Number((await fx.source.query<{ ro: number }>('SELECT @@read_only AS ro'))[0].ro)).toBe(0);
     await app.query("INSERT INTO writes (client_seq, payload) VALUES (42, 'd')");
     await fx.target.query('STOP REPLICA');
@@ -152,7 +162,9 @@ describe('MariaDB migration and replication errors', () => {
     expect(cut.outputs.fence).toBe('read-only');
     expect(Number(cut.outputs['write-blocked-ms'])).toBeGreaterThan(0);
     expect(await fx.missingOnTarget(Array.from({ length: 50 }, (_, i) => i + 1))).toEqual([]);
-    const [t] = await fx.target.query<{ ro: number; flush: number; sync: number }>('SELECT @@read_only AS ro, @@innodb_flush_log_at_trx_commit AS flush, @@sync_binlog AS sync');
+    const [t] = await fx.target.query<{ ro: number; flush: number; sync: number }>(
+      'SELECT @@read_only AS ro, @@innodb_flush_log_at_trx_commit AS flush, @@sync_binlog AS sync',
+    );
     expect([Number(t.ro), Number(t.flush), Number(t.sync)]).toEqual([0, 1, 1]);
     const [s] = await fx.source.query<{ ro: number }>('SELECT @@read_only AS ro');
     expect(Number(s.ro)).toBe(1);

@@ -70,8 +70,12 @@ describe('cutover safety on real PostgreSQL', () => {
     try {
       await appWrite('source', 100);
       let message = '';
-      await run('cutover', { ...common(), fence: 'read-only', tuning, 'max-lag-bytes': '1GB', 'max-lag-seconds': '3600', 'apply-timeout-seconds': '1' }).catch((e) => (message = describeError(e)));
-      expect(message).toMatch(/^cutover aborted, the source has its writes back and the target is still a replica: the target did not replay the source's final position/);
+      await run('cutover', { ...common(), fence: 'read-only', tuning, 'max-lag-bytes': '1GB', 'max-lag-seconds': '3600', 'apply-timeout-seconds': '1' }).catch(
+        (e) => (message = describeError(e)),
+      );
+      expect(message).toMatch(
+        /^cutover aborted, the source has its writes back and the target is still a replica: the target did not replay the source's final position/,
+      );
       // The source takes the application's writes again: role LOGIN restored, read-only default lifted.
       await appWrite('source', 101);
       const [{ ro }] = await pair.source.query<{ ro: string }>("SELECT current_setting('default_transaction_read_only') AS ro");

@@ -62,7 +62,9 @@ describe('seed-replica refuses bad input with a clear message', () => {
   it('unreachable host', async () => {
     const port = await freePort();
     const { message } = await failure('seed-replica', seedInputs({ 'source-url': `postgres://postgres:x@127.0.0.1:${port}/postgres` }));
-    expect(message).toBe(`source-url: cannot reach 127.0.0.1:${port}: connection refused. Check the host and port, and that the server is running and listens on that address.`);
+    expect(message).toBe(
+      `source-url: cannot reach 127.0.0.1:${port}: connection refused. Check the host and port, and that the server is running and listens on that address.`,
+    );
     await targetUntouched();
   });
 
@@ -107,9 +109,11 @@ describe('seed-replica refuses bad input with a clear message', () => {
     await targetUntouched();
   });
 
-  it('target-data-dir that is not the target server\'s', async () => {
+  it("target-data-dir that is not the target server's", async () => {
     const { message } = await failure('seed-replica', seedInputs({ 'target-data-dir': '/var/lib/postgresql/15/main' }));
-    expect(message).toContain(`target-data-dir is /var/lib/postgresql/15/main, but the server at target-url reports its data directory as ${pair.target.dataDir}`);
+    expect(message).toContain(
+      `target-data-dir is /var/lib/postgresql/15/main, but the server at target-url reports its data directory as ${pair.target.dataDir}`,
+    );
   });
 
   it('target pointing at the source itself', async () => {

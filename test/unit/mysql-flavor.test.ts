@@ -26,7 +26,16 @@ describe('flavor detection', () => {
 describe('MySQL 8.4 (removed CHANGE MASTER, SLAVE, SHOW MASTER STATUS, RESET MASTER)', () => {
   const f = FLAVORS.mysql84;
   it('uses only statements 8.4 still has', () => {
-    const all = [f.showReplicaStatus, f.showBinlogStatus, f.stopReplica, f.startReplica, f.resetReplicaAll, ...f.changeSource({ ...coords, gtid: 'uuid:1-5' }), ...f.readOnly(true), ...f.readOnly(false)].join('\n');
+    const all = [
+      f.showReplicaStatus,
+      f.showBinlogStatus,
+      f.stopReplica,
+      f.startReplica,
+      f.resetReplicaAll,
+      ...f.changeSource({ ...coords, gtid: 'uuid:1-5' }),
+      ...f.readOnly(true),
+      ...f.readOnly(false),
+    ].join('\n');
     for (const removed of [/CHANGE MASTER/, /\bSLAVE\b/, /SHOW MASTER STATUS/, /RESET MASTER/, /MASTER_/]) expect(all).not.toMatch(removed);
     expect(f.showBinlogStatus).toBe('SHOW BINARY LOG STATUS');
   });

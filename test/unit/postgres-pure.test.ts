@@ -17,7 +17,13 @@ describe('LSN arithmetic', () => {
 });
 
 describe('PostgreSQL tuning plan', () => {
-  const current = { max_wal_size: '1GB', checkpoint_timeout: '5min', checkpoint_completion_target: '0.9', shared_buffers: '128MB', effective_cache_size: '4GB' };
+  const current = {
+    max_wal_size: '1GB',
+    checkpoint_timeout: '5min',
+    checkpoint_completion_target: '0.9',
+    shared_buffers: '128MB',
+    effective_cache_size: '4GB',
+  };
   it('sizes memory settings to the RAM and WAL to the disk, and records originals', () => {
     const items = planPostgresTuning(current, 16 * GB, 500 * GB);
     const by = Object.fromEntries(items.map((i) => [i.name, i]));

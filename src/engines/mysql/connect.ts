@@ -45,7 +45,10 @@ export function explainMyError(e: unknown, input: string, at: string, user: stri
   const msg = err.message ?? String(e);
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new UserError(`${input}: cannot reach ${at}: connection refused. Check the host and port, and that the server is running and listens on that address.`, { cause: e });
+      return new UserError(
+        `${input}: cannot reach ${at}: connection refused. Check the host and port, and that the server is running and listens on that address.`,
+        { cause: e },
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new UserError(`${input}: host of ${at} not found (DNS). Check the host name.`, { cause: e });
@@ -54,10 +57,15 @@ export function explainMyError(e: unknown, input: string, at: string, user: stri
     case 'ENETUNREACH':
       return new UserError(`${input}: cannot reach ${at} (${err.code}). Check the address and any firewall between this runner and the server.`, { cause: e });
     case 'ER_ACCESS_DENIED_ERROR':
-      return new UserError(`${input}: access denied for user "${user}" at ${at}. Check the user name, the password in the secret, and that the account may connect from this host.`, { cause: e });
+      return new UserError(
+        `${input}: access denied for user "${user}" at ${at}. Check the user name, the password in the secret, and that the account may connect from this host.`,
+        { cause: e },
+      );
     case 'ER_DBACCESS_DENIED_ERROR':
     case 'ER_BAD_DB_ERROR':
-      return new UserError(`${input}: cannot use database "${database}" at ${at}: ${msg}. Leave the URL's path empty or name an existing database.`, { cause: e });
+      return new UserError(`${input}: cannot use database "${database}" at ${at}: ${msg}. Leave the URL's path empty or name an existing database.`, {
+        cause: e,
+      });
   }
   return new UserError(`${input}: could not connect to ${at} as "${user}": ${msg}`, { cause: e });
 }

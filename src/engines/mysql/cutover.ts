@@ -26,7 +26,11 @@ async function privilegedWriters(s: MySession): Promise<string[]> {
     "SELECT USER, COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user') AND COMMAND NOT LIKE 'Binlog Dump%' GROUP BY USER",
   );
   if (sessions.length === 0) return [];
-  const grantees = await rows<{ GRANTEE: string }>(src, `SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN (${flavor.bypassReadOnlyPrivileges.map(() => '?').join(',')})`, flavor.bypassReadOnlyPrivileges);
+  const grantees = await rows<{ GRANTEE: string }>(
+    src,
+    `SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN (${flavor.bypassReadOnlyPrivileges.map(() => '?').join(',')})`,
+    flavor.bypassReadOnlyPrivileges,
+  );
   const privileged = new Set(grantees.map((g) => /^'(.*)'@'.*'$/.exec(g.GRANTEE)?.[1] ?? g.GRANTEE));
   return sessions.filter((x) => privileged.has(x.USER)).map((x) => `${x.USER} (${x.n} session${Number(x.n) === 1 ? '' : 's'})`);
 }
@@ -35,7 +39,9 @@ export async function fence(s: MySession): Promise<Fence> {
   const flavor = await s.flavor();
   const writers = await privilegedWriters(s);
   if (writers.length > 0 && !s.inputs.allowPrivilegedWriters) {
-    throw new UserError(`sessions of accounts that can write past read_only are connected to the source: ${writers.join(', ')}. Disconnect them (give the application an account without SUPER / READ_ONLY ADMIN), or set allow-privileged-writers: true if you accept that only the read lock held during cutover stops them. Writes were not blocked.`);
+    throw new UserError(
+      `sessions of accounts that can write past read_only are connected to the source: ${writers.join(', ')}. Disconnect them (give the application an account without SUPER / READ_ONLY ADMIN), or set allow-privileged-writers: true if you accept that only the read lock held during cutover stops them. Writes were not blocked.`,
+    );
   }
   const conn = await connectMy(s.inputs.sourceUrl!, { input: 'source-url' });
   s.fenceConn = conn;
@@ -47,7 +53,10 @@ export async function fence(s: MySession): Promise<Fence> {
   } catch (e) {
     const err = e as Error;
     if (/lock wait timeout/i.test(err.message)) {
-      throw withFence(new SafetyError(`the source did not grant the read lock within ${LOCK_WAIT_SECONDS} s (a long query or transaction holds tables)`, { cause: e }), f);
+      throw withFence(
+        new SafetyError(`the source did not grant the read lock within ${LOCK_WAIT_SECONDS} s (a long query or transaction holds tables)`, { cause: e }),
+        f,
+      );
     }
     throw withFence(e, f);
   }
@@ -81,10 +90,12 @@ export async function waitApplied(s: MySession, position: string, timeoutMs: num
   }
   const st = (await rows(tgt, flavor.showReplicaStatus))[0];
   const c = flavor.columns;
-  throw new SafetyError(`the target did not apply the source's final position ${position} within ${seconds} s (wait returned ${r}; IO thread ${st?.[c.ioRunning]}, SQL thread ${st?.[c.sqlRunning]}${st?.[c.lastSqlError] ? `, last SQL error: ${st[c.lastSqlError]}` : ''})`);
+  throw new SafetyError(
+    `the target did not apply the source's final position ${position} within ${seconds} s (wait returned ${r}; IO thread ${st?.[c.ioRunning]}, SQL thread ${st?.[c.sqlRunning]}${st?.[c.lastSqlError] ? `, last SQL error: ${st[c.lastSqlError]}` : ''})`,
+  );
 }
 
-export async function promote(s: MySession, f: Fence): Promise<void> {
+export async function promote(s: MySession, _f: Fence): Promise<void> {
   const flavor = await s.flavor();
   const tgt = await s.target();
   await tgt.query(flavor.stopReplica);
@@ -92,7 +103,7 @@ export async function promote(s: MySession, f: Fence): Promise<void> {
   for (const stmt of flavor.readOnly(false)) await tgt.query(stmt);
 }
 
-export async function unfence(s: MySession, f: Fence): Promise<void> {
+export async function unfence(s: MySession, _f: Fence): Promise<void> {
   const flavor = await s.flavor();
   const conn = s.fenceConn;
   s.fenceConn = undefined;
@@ -110,11 +121,15 @@ export async function cleanupAfterPromotion(s: MySession): Promise<string[]> {
   if (s.fenceConn) {
     await s.fenceConn.end().catch(() => undefined);
     s.fenceConn = undefined;
-    notes.push('released the read lock on the old source; it stays read_only (accounts with SUPER / READ_ONLY ADMIN could still write there: keep the application away from it)');
+    notes.push(
+      'released the read lock on the old source; it stays read_only (accounts with SUPER / READ_ONLY ADMIN could still write there: keep the application away from it)',
+    );
   }
   const v = await variables(await s.target(), ['innodb_flush_log_at_trx_commit', 'sync_binlog', 'read_only']);
-  if (v.innodb_flush_log_at_trx_commit !== '1') notes.push(`WARNING: innodb_flush_log_at_trx_commit = ${v.innodb_flush_log_at_trx_commit} on the new primary: acknowledged writes can be lost in a crash`);
-  if (v.sync_binlog !== '1') notes.push(`WARNING: sync_binlog = ${v.sync_binlog} on the new primary: binlog events of acknowledged writes can be lost in a crash`);
+  if (v.innodb_flush_log_at_trx_commit !== '1')
+    notes.push(`WARNING: innodb_flush_log_at_trx_commit = ${v.innodb_flush_log_at_trx_commit} on the new primary: acknowledged writes can be lost in a crash`);
+  if (v.sync_binlog !== '1')
+    notes.push(`WARNING: sync_binlog = ${v.sync_binlog} on the new primary: binlog events of acknowledged writes can be lost in a crash`);
   notes.push('replication on the new primary was stopped and reset (RESET REPLICA ALL); its stored replication credentials are gone');
   return notes;
 }

@@ -175,7 +175,8 @@ export function detectFlavor(version: string): Flavor {
 export function parseBinlogInfo(text: string): { file: string; position: number; gtid?: string } {
   // A MySQL GTID set can span several lines ("uuid1:1-5,\nuuid2:1-3"): everything after the position is the set.
   const [file, pos, ...gtid] = text.trim().split('\t');
-  if (!file || file.includes('\n') || !/^\d+\s*$/.test(pos ?? '')) throw new Error(`unexpected binlog info from the backup: ${JSON.stringify(text.slice(0, 200))}`);
+  if (!file || file.includes('\n') || !/^\d+\s*$/.test(pos ?? ''))
+    throw new Error(`unexpected binlog info from the backup: ${JSON.stringify(text.slice(0, 200))}`);
   const g = gtid.join('').replace(/\s+/g, '');
   return { file, position: Number(pos), gtid: g || undefined };
 }

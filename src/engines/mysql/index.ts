@@ -56,7 +56,9 @@ export class MySession {
 }
 
 export function configFile(s: MySession, flavor: Flavor): string {
-  return s.inputs.targetConfigFile || (flavor.name === 'mariadb' ? '/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf' : '/etc/mysql/mysql.conf.d/99-zdm-migration.cnf');
+  return (
+    s.inputs.targetConfigFile || (flavor.name === 'mariadb' ? '/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf' : '/etc/mysql/mysql.conf.d/99-zdm-migration.cnf')
+  );
 }
 
 export class MysqlEngine implements Engine {
@@ -104,7 +106,10 @@ export class MysqlEngine implements Engine {
     try {
       await this.s.ctx.targetHost.writeFile(file, optionFile(items), { mode: 0o644 });
     } catch (e) {
-      throw new UserError(`cannot write the option file ${file} on the target (${(e as Error).message}): set target-config-file to a file the server reads (an !includedir directory of its configuration)`, { cause: e });
+      throw new UserError(
+        `cannot write the option file ${file} on the target (${(e as Error).message}): set target-config-file to a file the server reads (an !includedir directory of its configuration)`,
+        { cause: e },
+      );
     }
   }
 

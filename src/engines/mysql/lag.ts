@@ -100,7 +100,14 @@ export async function measureLag(s: MySession): Promise<LagSample> {
   ]);
   const st = (await rows(tgt, flavor.showReplicaStatus))[0];
   if (!st) {
-    return { at, bytes: 0, seconds: undefined, streaming: false, detail: 'the target has no replication configured', fatal: 'the target is not a replica (no replication configured): run seed-replica first' };
+    return {
+      at,
+      bytes: 0,
+      seconds: undefined,
+      streaming: false,
+      detail: 'the target has no replication configured',
+      fatal: 'the target is not a replica (no replication configured): run seed-replica first',
+    };
   }
   const io = String(st[c.ioRunning]);
   const sql = String(st[c.sqlRunning]);
@@ -110,7 +117,10 @@ export async function measureLag(s: MySession): Promise<LagSample> {
     { file: String(status.File), pos: Number(status.Position) },
   );
   let seconds: number | undefined;
-  const hb = await rows<{ ts: string }>(tgt, `SELECT DATE_FORMAT(ts, '%Y-%m-%dT%H:%i:%s.%fZ') AS ts FROM ${qualified(s.inputs.heartbeatTable)} WHERE id = 1`).catch(() => []);
+  const hb = await rows<{ ts: string }>(
+    tgt,
+    `SELECT DATE_FORMAT(ts, '%Y-%m-%dT%H:%i:%s.%fZ') AS ts FROM ${qualified(s.inputs.heartbeatTable)} WHERE id = 1`,
+  ).catch(() => []);
   if (hb[0]) seconds = Math.max(0, (Date.parse(clock.now) - Date.parse(hb[0].ts)) / 1000);
   const sbm = st[c.secondsBehind];
   const detail = [
@@ -121,6 +131,12 @@ export async function measureLag(s: MySession): Promise<LagSample> {
     ...(st[c.lastIoError] ? [`last IO error: ${st[c.lastIoError]}`] : []),
     ...(st[c.lastSqlError] ? [`last SQL error: ${st[c.lastSqlError]}`] : []),
   ].join('; ');
-  const fatal = fatalReplicationError(Number(st[c.lastIoErrno]), String(st[c.lastIoError] ?? ''), Number(st[c.lastSqlErrno]), String(st[c.lastSqlError] ?? ''), sql);
+  const fatal = fatalReplicationError(
+    Number(st[c.lastIoErrno]),
+    String(st[c.lastIoError] ?? ''),
+    Number(st[c.lastSqlErrno]),
+    String(st[c.lastSqlError] ?? ''),
+    sql,
+  );
   return { at, bytes, seconds, streaming: io === 'Yes' && sql === 'Yes', detail, fatal };
 }

@@ -23,7 +23,10 @@ export function replicationAddress(s: MySession): { host: string; port: number }
 
 /** The privileges the connection's own account holds (information_schema shows one's own). */
 async function ownPrivileges(c: MyConn): Promise<Set<string>> {
-  const r = await rows<{ p: string }>(c, "SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')");
+  const r = await rows<{ p: string }>(
+    c,
+    "SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+  );
   return new Set(r.map((x) => x.p.toUpperCase()));
 }
 
@@ -65,46 +68,108 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
   check('source reachable', true, `${sf.flavor.label} ${sf.version}`);
   check('target reachable', true, `${tf.flavor.label} ${tf.version}`);
   const family = (f: Flavor) => (f.name === 'mariadb' ? 'MariaDB' : 'MySQL');
-  check('compatible servers', family(sf.flavor) === family(tf.flavor), family(sf.flavor) === family(tf.flavor) ? `${family(sf.flavor)} to ${family(tf.flavor)}` : `the source is ${family(sf.flavor)} and the target ${family(tf.flavor)}: a physical copy needs the same server family. Install ${family(sf.flavor)} on the target.`);
+  check(
+    'compatible servers',
+    family(sf.flavor) === family(tf.flavor),
+    family(sf.flavor) === family(tf.flavor)
+      ? `${family(sf.flavor)} to ${family(tf.flavor)}`
+      : `the source is ${family(sf.flavor)} and the target ${family(tf.flavor)}: a physical copy needs the same server family. Install ${family(sf.flavor)} on the target.`,
+  );
 
-  const same = sf.vars.server_uuid ? sf.vars.server_uuid === tf.vars.server_uuid : sf.vars.hostname === tf.vars.hostname && sf.vars.port === tf.vars.port && sameDir(sf.vars.datadir, tf.vars.datadir);
+  const same = sf.vars.server_uuid
+    ? sf.vars.server_uuid === tf.vars.server_uuid
+    : sf.vars.hostname === tf.vars.hostname && sf.vars.port === tf.vars.port && sameDir(sf.vars.datadir, tf.vars.datadir);
   check('target is not the source', !same, same ? 'target-url points at the source server itself. Point target-url at the new server.' : 'distinct servers');
   const dupId = sf.vars.server_id === tf.vars.server_id;
-  check('distinct server_id', !dupId, dupId ? `source and target both have server_id = ${sf.vars.server_id}: replication needs them distinct. Set another server_id in the target's configuration and restart it.` : `source ${sf.vars.server_id}, target ${tf.vars.server_id}`);
+  check(
+    'distinct server_id',
+    !dupId,
+    dupId
+      ? `source and target both have server_id = ${sf.vars.server_id}: replication needs them distinct. Set another server_id in the target's configuration and restart it.`
+      : `source ${sf.vars.server_id}, target ${tf.vars.server_id}`,
+  );
 
   const dataDir = path.resolve(s.inputs.targetDataDir);
   const dirOk = sameDir(tf.vars.datadir, dataDir);
-  check('target-data-dir matches target', dirOk, dirOk ? dataDir : `target-data-dir is ${dataDir}, but the server at target-url reports its datadir as ${tf.vars.datadir}. Set target-data-dir to the target's datadir.`);
+  check(
+    'target-data-dir matches target',
+    dirOk,
+    dirOk
+      ? dataDir
+      : `target-data-dir is ${dataDir}, but the server at target-url reports its datadir as ${tf.vars.datadir}. Set target-data-dir to the target's datadir.`,
+  );
 
   const replica = await rows(tgt, tf.flavor.showReplicaStatus);
   const c = tf.flavor.columns;
   const addr = replicationAddress(s);
   const running = replica[0] && replica[0][c.ioRunning] === 'Yes' && replica[0][c.sqlRunning] === 'Yes';
-  check('target not already a replica', !running, running ? 'the target is already a running replica: nothing to seed. Run await-lag-zero, or STOP REPLICA on it first if you mean to seed it again.' : 'not replicating');
+  check(
+    'target not already a replica',
+    !running,
+    running
+      ? 'the target is already a running replica: nothing to seed. Run await-lag-zero, or STOP REPLICA on it first if you mean to seed it again.'
+      : 'not replicating',
+  );
   if (!replica[0]) {
     const dbs = (await rows<{ Database: string }>(tgt, 'SHOW DATABASES')).map((d) => d.Database).filter((d) => !SYSTEM_SCHEMAS.includes(d));
-    check('target holds no databases', dbs.length === 0, dbs.length === 0 ? 'only the system schemas' : `the target holds database(s) ${dbs.join(', ')}; seeding replaces its whole data directory. Drop them, or point target-url at an empty server.`);
+    check(
+      'target holds no databases',
+      dbs.length === 0,
+      dbs.length === 0
+        ? 'only the system schemas'
+        : `the target holds database(s) ${dbs.join(', ')}; seeding replaces its whole data directory. Drop them, or point target-url at an empty server.`,
+    );
   }
 
   const logBin = sf.vars.log_bin === 'ON' || sf.vars.log_bin === '1';
-  check('source log_bin', logBin, logBin ? 'ON' : 'log_bin is OFF on the source: enable the binary log (log_bin in its configuration) and restart it; replication reads it.');
+  check(
+    'source log_bin',
+    logBin,
+    logBin ? 'ON' : 'log_bin is OFF on the source: enable the binary log (log_bin in its configuration) and restart it; replication reads it.',
+  );
   const row = sf.vars.binlog_format === 'ROW';
-  check('source binlog_format', row, row ? 'ROW' : `binlog_format is ${sf.vars.binlog_format}: set binlog_format = ROW on the source (SET GLOBAL binlog_format = 'ROW' and in its configuration), so that the replica applies exactly the rows the source changed.`);
+  check(
+    'source binlog_format',
+    row,
+    row
+      ? 'ROW'
+      : `binlog_format is ${sf.vars.binlog_format}: set binlog_format = ROW on the source (SET GLOBAL binlog_format = 'ROW' and in its configuration), so that the replica applies exactly the rows the source changed.`,
+  );
   if (sf.flavor.name !== 'mariadb') {
     const gtid = sf.vars.gtid_mode === 'ON';
-    check('source gtid_mode', true, gtid ? 'ON' : `${sf.vars.gtid_mode}: replication will use binlog file and position (GTIDs are safer; consider gtid_mode = ON)`);
+    check(
+      'source gtid_mode',
+      true,
+      gtid ? 'ON' : `${sf.vars.gtid_mode}: replication will use binlog file and position (GTIDs are safer; consider gtid_mode = ON)`,
+    );
   }
 
   const privs = await ownPrivileges(src);
   const monitor = sf.flavor.name === 'mariadb' ? ['BINLOG MONITOR', 'REPLICATION CLIENT'] : ['REPLICATION CLIENT'];
   const missing = [...BACKUP_PRIVILEGES.filter((p) => !privs.has(p)), ...(monitor.some((p) => privs.has(p)) ? [] : [monitor[0]])];
-  check('backup privileges (source-url)', missing.length === 0, missing.length === 0 ? 'RELOAD, PROCESS, LOCK TABLES, ' + monitor[0] : `the account in source-url lacks ${missing.join(', ')}, which the physical backup needs: GRANT ${[...BACKUP_PRIVILEGES, monitor[0]].join(', ')} ON *.* TO that account.`);
+  check(
+    'backup privileges (source-url)',
+    missing.length === 0,
+    missing.length === 0
+      ? 'RELOAD, PROCESS, LOCK TABLES, ' + monitor[0]
+      : `the account in source-url lacks ${missing.join(', ')}, which the physical backup needs: GRANT ${[...BACKUP_PRIVILEGES, monitor[0]].join(', ')} ON *.* TO that account.`,
+  );
 
   try {
-    const rc = await connectMy(new URL(`mysql://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`), { input: 'replication-user/replication-password', user: s.inputs.replicationUser, password: s.inputs.replicationPassword });
+    const rc = await connectMy(new URL(`mysql://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`), {
+      input: 'replication-user/replication-password',
+      user: s.inputs.replicationUser,
+      password: s.inputs.replicationPassword,
+    });
     const rp = await ownPrivileges(rc).finally(() => rc.end().catch(() => undefined));
     const ok = rp.has('REPLICATION SLAVE');
-    check('replication user', ok, ok ? `${s.inputs.replicationUser}@${addr.host}:${addr.port}` : `"${s.inputs.replicationUser}" lacks the REPLICATION SLAVE privilege: GRANT REPLICATION SLAVE ON *.* TO that account.`);
+    check(
+      'replication user',
+      ok,
+      ok
+        ? `${s.inputs.replicationUser}@${addr.host}:${addr.port}`
+        : `"${s.inputs.replicationUser}" lacks the REPLICATION SLAVE privilege: GRANT REPLICATION SLAVE ON *.* TO that account.`,
+    );
   } catch (e) {
     check('replication user', false, (e as Error).message);
   }
@@ -119,23 +184,43 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
     await c2.end().catch(() => undefined);
     check('target-url credentials after the copy', true, `"${decodeURIComponent(tu.username)}" exists on the source too`);
   } catch (e) {
-    check('target-url credentials after the copy', false, `the copy replaces the target's accounts with the source's, so target-url's user and password must also be valid on the source; logging in to the source with them failed (${(e as Error).message}). Create that account on the source with the same password, or use the source's credentials in target-url.`);
+    check(
+      'target-url credentials after the copy',
+      false,
+      `the copy replaces the target's accounts with the source's, so target-url's user and password must also be valid on the source; logging in to the source with them failed (${(e as Error).message}). Create that account on the source with the same password, or use the source's credentials in target-url.`,
+    );
   }
 
   const { bytes } = await one<{ bytes: string }>(src, 'SELECT COALESCE(SUM(data_length + index_length), 0) AS bytes FROM information_schema.TABLES');
   const need = Math.ceil(Number(bytes) * 1.2) + 256 * 1024 * 1024;
   const host = s.ctx.targetHost;
   const free = await host.freeBytes(path.dirname(dataDir));
-  check('disk space on target', free >= need, `${formatBytes(free)} free, the copy needs about ${formatBytes(need)}${free >= need ? '' : ': free space on the target filesystem or use a larger disk'}`);
+  check(
+    'disk space on target',
+    free >= need,
+    `${formatBytes(free)} free, the copy needs about ${formatBytes(need)}${free >= need ? '' : ': free space on the target filesystem or use a larger disk'}`,
+  );
 
   const owner = await host.ownerOf(dataDir);
   const writable = await host.canWrite(path.dirname(dataDir), owner);
-  check('target-data-dir writable', writable, writable ? `by ${owner.name}` : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}. Fix the directory's owner or permissions.`);
+  check(
+    'target-data-dir writable',
+    writable,
+    writable
+      ? `by ${owner.name}`
+      : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}. Fix the directory's owner or permissions.`,
+  );
 
   const tools = sf.flavor.name === 'mariadb' ? [['mariadb-backup', 'mariabackup'], ['mbstream']] : [['xtrabackup'], ['xbstream']];
   const backup = await toolOn(s.ctx.targetHost, tools[0]);
   const extract = await toolOn(s.ctx.targetHost, tools[1]);
-  check('backup tools', Boolean(backup && extract), backup && extract ? `${backup}, ${extract}` : `${tools[0][0]} and ${tools[1][0]} are needed on the source and target hosts: install ${sf.flavor.name === 'mariadb' ? 'mariadb-backup' : 'percona-xtrabackup-80 (or -84)'}.`);
+  check(
+    'backup tools',
+    Boolean(backup && extract),
+    backup && extract
+      ? `${backup}, ${extract}`
+      : `${tools[0][0]} and ${tools[1][0]} are needed on the source and target hosts: install ${sf.flavor.name === 'mariadb' ? 'mariadb-backup' : 'percona-xtrabackup-80 (or -84)'}.`,
+  );
   return checks;
 }
 
@@ -150,7 +235,8 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
       if (hopeless?.(e)) throw e;
       last = e;
     }
-    if (Date.now() > deadline) throw new UserError(`${what} did not happen within ${Math.round(timeoutMs / 1000)} s${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new UserError(`${what} did not happen within ${Math.round(timeoutMs / 1000)} s${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -161,7 +247,8 @@ const authFailed = (e: unknown) => /access denied/i.test(String((e as Error).mes
 async function stopTarget(s: MySession): Promise<void> {
   await s.forget('target');
   const r = await s.ctx.targetHost.shell(stopCommand(s), { timeoutMs: 300_000 });
-  if (r.code !== 0) throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
+  if (r.code !== 0)
+    throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
   await waitFor('the target server stopping', 120_000, async () => {
     try {
       const c = await connectMy(s.inputs.targetUrl, { input: 'target-url', timeoutMs: 2000 });
@@ -190,7 +277,17 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
   let backup: Spawned | undefined;
   let extract: Spawned | undefined;
   try {
-    backup = await srcHost.spawn([tool, `--defaults-extra-file=${creds}`, '--backup', '--stream=xbstream', `--host=${host}`, `--port=${port}`, `--datadir=${sourceDataDir}`, `--target-dir=${tmpDir}`, '--parallel=2']);
+    backup = await srcHost.spawn([
+      tool,
+      `--defaults-extra-file=${creds}`,
+      '--backup',
+      '--stream=xbstream',
+      `--host=${host}`,
+      `--port=${port}`,
+      `--datadir=${sourceDataDir}`,
+      `--target-dir=${tmpDir}`,
+      '--parallel=2',
+    ]);
     extract = await tgtHost.spawn([flavor.streamExtractor, '-x', '-C', dataDir]);
     const progress = new Progress(log);
     const started = Date.now();
@@ -217,7 +314,7 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
   }
 }
 
-export async function seedMysql(s: MySession, plan: TuningPlan | undefined): Promise<SeedResult> {
+export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Promise<SeedResult> {
   const { log, targetHost: host } = s.ctx;
   const started = Date.now();
   const src = await s.source();
@@ -234,14 +331,15 @@ export async function seedMysql(s: MySession, plan: TuningPlan | undefined): Pro
   const aside = `${dataDir}.zdm-old-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
   const hadDir = await host.exists(dataDir);
   if (hadDir) await host.rename(dataDir, aside);
-  let bytes = 0;
+  let bytes: number;
   let coords: ReturnType<typeof parseBinlogInfo>;
   try {
     await host.run(['mkdir', '-m', '0750', dataDir]);
     log.info(`streaming a hot physical backup of the source (${flavor.backupTool}, no lock beyond its brief commit lock) into ${dataDir}`);
     bytes = await streamBackup(s, flavor, dataDir, sourceDataDir, Number(estimate));
     const prep = await host.run([flavor.backupTool, '--prepare', `--target-dir=${dataDir}`]);
-    if (prep.code !== 0 || !/completed OK!/.test(prep.stderr)) throw new UserError(`${flavor.backupTool} --prepare failed (exit ${prep.code}): ${lastLines(prep.stderr, 4)}`);
+    if (prep.code !== 0 || !/completed OK!/.test(prep.stderr))
+      throw new UserError(`${flavor.backupTool} --prepare failed (exit ${prep.code}): ${lastLines(prep.stderr, 4)}`);
     const info = (await host.exists(path.join(dataDir, 'mariadb_backup_binlog_info'))) ? 'mariadb_backup_binlog_info' : 'xtrabackup_binlog_info';
     coords = parseBinlogInfo(await host.readFile(path.join(dataDir, info)));
     await host.run(['chown', '-R', `${owner.uid}:${owner.gid}`, dataDir]);
@@ -257,29 +355,44 @@ export async function seedMysql(s: MySession, plan: TuningPlan | undefined): Pro
   log.info(`starting the target: ${startCommand(s)}`);
   const r = await host.shell(startCommand(s), { timeoutMs: 300_000 });
   if (r.code !== 0) throw new UserError(`target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
-  const tgt = await waitFor('the target accepting connections', 120_000, async () => {
-    await s.forget('target');
-    return s.target();
-  }, authFailed);
+  const tgt = await waitFor(
+    'the target accepting connections',
+    120_000,
+    async () => {
+      await s.forget('target');
+      return s.target();
+    },
+    authFailed,
+  );
 
   const addr = replicationAddress(s);
   await tgt.query(flavor.stopReplica).catch(() => undefined);
   await tgt.query(flavor.resetReplicaAll).catch(() => undefined);
-  for (const stmt of flavor.changeSource({ ...addr, user: s.inputs.replicationUser, password: s.inputs.replicationPassword, ...(coords.gtid ? { gtid: coords.gtid } : { file: coords.file, position: coords.position }) })) {
+  for (const stmt of flavor.changeSource({
+    ...addr,
+    user: s.inputs.replicationUser,
+    password: s.inputs.replicationPassword,
+    ...(coords.gtid ? { gtid: coords.gtid } : { file: coords.file, position: coords.position }),
+  })) {
     await tgt.query(stmt);
   }
   await tgt.query(flavor.startReplica);
   // Stray writes on the replica would diverge it; replication itself is not bound by read_only.
   for (const stmt of flavor.readOnly(true)) await tgt.query(stmt);
   const c = flavor.columns;
-  await waitFor('both replication threads running', 60_000, async () => {
-    const st = (await rows(tgt, flavor.showReplicaStatus))[0];
-    if (!st) return undefined;
-    if (Number(st[c.lastIoErrno]) || Number(st[c.lastSqlErrno])) {
-      throw new SafetyError(`replication did not start: ${st[c.lastIoError] || st[c.lastSqlError]}`);
-    }
-    return st[c.ioRunning] === 'Yes' && st[c.sqlRunning] === 'Yes' ? true : undefined;
-  }, (e) => e instanceof SafetyError);
+  await waitFor(
+    'both replication threads running',
+    60_000,
+    async () => {
+      const st = (await rows(tgt, flavor.showReplicaStatus))[0];
+      if (!st) return undefined;
+      if (Number(st[c.lastIoErrno]) || Number(st[c.lastSqlErrno])) {
+        throw new SafetyError(`replication did not start: ${st[c.lastIoError] || st[c.lastSqlError]}`);
+      }
+      return st[c.ioRunning] === 'Yes' && st[c.sqlRunning] === 'Yes' ? true : undefined;
+    },
+    (e) => e instanceof SafetyError,
+  );
   if (hadDir) await host.remove(aside);
   const position = coords.gtid ? `gtid:${coords.gtid}` : `${coords.file}:${coords.position}`;
   log.info(`the target replicates from ${position} (backup ended at ${coords.file}:${coords.position})`);

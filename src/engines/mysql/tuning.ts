@@ -11,7 +11,15 @@ import type { FlavorName } from './flavor.js';
 
 const MB = 1024 * 1024;
 
-export const MY_TUNABLE = ['innodb_flush_log_at_trx_commit', 'sync_binlog', 'innodb_buffer_pool_size', 'innodb_log_buffer_size', 'innodb_write_io_threads', 'innodb_io_capacity', 'innodb_io_capacity_max'] as const;
+export const MY_TUNABLE = [
+  'innodb_flush_log_at_trx_commit',
+  'sync_binlog',
+  'innodb_buffer_pool_size',
+  'innodb_log_buffer_size',
+  'innodb_write_io_threads',
+  'innodb_io_capacity',
+  'innodb_io_capacity_max',
+] as const;
 
 const IO_CAPACITY: Record<DiskType, number> = { nvme: 10000, ssd: 2000, rotational: 200, unknown: 1000 };
 
@@ -27,8 +35,18 @@ export function planMysqlTuning(current: Record<string, string>, flavor: FlavorN
     const applies = restartOnly(flavor).includes(name) ? 'restart' : 'reload';
     items.push({ name, original: current[name], value, reason, applies, relaxesDurability, revertAtCutover: relaxesDurability });
   };
-  add('innodb_flush_log_at_trx_commit', '2', 'write the redo log at each commit but flush it once a second while catching up; restored to 1 before the target takes writes', true);
-  add('sync_binlog', '0', 'let the OS flush the binlog while catching up (the binlog stays on for rollback); restored to 1 before the target takes writes', true);
+  add(
+    'innodb_flush_log_at_trx_commit',
+    '2',
+    'write the redo log at each commit but flush it once a second while catching up; restored to 1 before the target takes writes',
+    true,
+  );
+  add(
+    'sync_binlog',
+    '0',
+    'let the OS flush the binlog while catching up (the binlog stays on for rollback); restored to 1 before the target takes writes',
+    true,
+  );
   const pool = Math.max(128 * MB, Math.floor((memoryBytes * 0.6) / (128 * MB)) * 128 * MB);
   add('innodb_buffer_pool_size', String(pool), `about 60% of the target's ${formatBytes(memoryBytes)} RAM, in 128 MB chunks`, false);
   add('innodb_log_buffer_size', String(64 * MB), 'large transactions from the source apply without flushing the log buffer midway', false);
@@ -41,7 +59,11 @@ export function planMysqlTuning(current: Record<string, string>, flavor: FlavorN
 
 /** The option file with the plan, so that it holds across restarts (seed-replica restarts the target). */
 export function optionFile(items: TuningItem[]): string {
-  const lines = ['# Written by zdm tune-target: the catch-up profile of a migration target.', '# cutover removes the relaxed-durability lines; delete this file to drop the rest.', '[mysqld]'];
+  const lines = [
+    '# Written by zdm tune-target: the catch-up profile of a migration target.',
+    '# cutover removes the relaxed-durability lines; delete this file to drop the rest.',
+    '[mysqld]',
+  ];
   for (const i of items) lines.push(`# ${i.reason}`, `${i.name} = ${i.value}`);
   return lines.join('\n') + '\n';
 }

@@ -62,24 +62,33 @@ export function explainPgError(e: unknown, w: Where): Error {
   const msg = err.message ?? String(e);
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new UserError(`${w.input}: cannot reach ${at}: connection refused. Check the host and port, and that the server is running and listens on that address.`, { cause: e });
+      return new UserError(
+        `${w.input}: cannot reach ${at}: connection refused. Check the host and port, and that the server is running and listens on that address.`,
+        { cause: e },
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new UserError(`${w.input}: host ${w.host} not found (DNS). Check the host name.`, { cause: e });
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new UserError(`${w.input}: cannot reach ${at} (${err.code}). Check the address and any firewall between this runner and the server.`, { cause: e });
+      return new UserError(`${w.input}: cannot reach ${at} (${err.code}). Check the address and any firewall between this runner and the server.`, {
+        cause: e,
+      });
     case '28P01':
       return new UserError(`${w.input}: password authentication failed for user "${w.user}" at ${at}. Check the password in the secret.`, { cause: e });
     case '28000':
       return new UserError(
         `${w.input}: the server at ${at} refused user "${w.user}"${w.replication ? ' for replication' : ''}: ${msg}. ` +
-          (w.replication ? 'Add a pg_hba.conf line such as `host replication <user> <target-address>/32 scram-sha-256` on the source and reload it.' : 'Check pg_hba.conf and the user name.'),
+          (w.replication
+            ? 'Add a pg_hba.conf line such as `host replication <user> <target-address>/32 scram-sha-256` on the source and reload it.'
+            : 'Check pg_hba.conf and the user name.'),
         { cause: e },
       );
     case '3D000':
-      return new UserError(`${w.input}: database "${w.database}" does not exist at ${at}. Put an existing database in the URL's path (e.g. /postgres).`, { cause: e });
+      return new UserError(`${w.input}: database "${w.database}" does not exist at ${at}. Put an existing database in the URL's path (e.g. /postgres).`, {
+        cause: e,
+      });
     case '57P03':
       return new UserError(`${w.input}: the server at ${at} is starting up or shutting down; try again when it is up.`, { cause: e });
   }

@@ -51,9 +51,15 @@ async function shutdownFence(s: PgSession): Promise<Fence> {
 async function readOnlyFence(s: PgSession): Promise<Fence> {
   const src = await s.source();
   const me = await one<{ user: string; pid: number }>(src, 'SELECT current_user AS user, pg_backend_pid() AS pid');
-  const others = await rows<{ n: number }>(src, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = $1 AND pid <> $2 AND application_name NOT LIKE 'zdm%'", [me.user, me.pid]);
+  const others = await rows<{ n: number }>(
+    src,
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = $1 AND pid <> $2 AND application_name NOT LIKE 'zdm%'",
+    [me.user, me.pid],
+  );
   if (others[0].n > 0) {
-    throw new UserError(`fence read-only cannot block role "${me.user}" (the role in source-url) while ${others[0].n} other session(s) use it: give zdm an admin role of its own, or use fence: shutdown. Writes were not blocked.`);
+    throw new UserError(
+      `fence read-only cannot block role "${me.user}" (the role in source-url) while ${others[0].n} other session(s) use it: give zdm an admin role of its own, or use fence: shutdown. Writes were not blocked.`,
+    );
   }
   // This session keeps acting after the fence: a session-level SET beats the reloaded default.
   await src.query('SET default_transaction_read_only = off');
@@ -64,7 +70,11 @@ async function readOnlyFence(s: PgSession): Promise<Fence> {
     await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
     await src.query('SELECT pg_reload_conf()');
     // The role the target streams with keeps LOGIN, so that a dropped replication connection can come back.
-    const streamer = await rows<{ usename: string }>(src, 'SELECT r.usename FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $1', [s.inputs.replicationSlot]);
+    const streamer = await rows<{ usename: string }>(
+      src,
+      'SELECT r.usename FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $1',
+      [s.inputs.replicationSlot],
+    );
     const keep = [me.user, ...streamer.map((r) => r.usename)];
     const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT (rolname = ANY($1)) ORDER BY 1', [keep]);
     for (const r of roles) {
@@ -73,8 +83,12 @@ async function readOnlyFence(s: PgSession): Promise<Fence> {
     }
     // pg_terminate_backend(pid, timeout) waits for each session to be gone.
     await src.query("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-    const left = await rows<{ pid: number; usename: string }>(src, "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-    if (left.length > 0) throw new SafetyError(`sessions still open on the source after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
+    const left = await rows<{ pid: number; usename: string }>(
+      src,
+      "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    );
+    if (left.length > 0)
+      throw new SafetyError(`sessions still open on the source after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
   } catch (e) {
     throw withFence(e, f);
   }
@@ -102,13 +116,20 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
   let received = '';
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const r = await one<{ receive: string | null; status: string | null }>(tgt, 'SELECT pg_last_wal_receive_lsn()::text AS receive, (SELECT status FROM pg_stat_wal_receiver) AS status');
+    const r = await one<{ receive: string | null; status: string | null }>(
+      tgt,
+      'SELECT pg_last_wal_receive_lsn()::text AS receive, (SELECT status FROM pg_stat_wal_receiver) AS status',
+    );
     if (r.receive && r.receive === received && r.status !== 'streaming') break;
     received = r.receive ?? '';
-    if (Date.now() > deadline) throw new SafetyError(`the target's WAL receiver did not settle after the source stopped (status ${r.status}, received ${r.receive})`);
+    if (Date.now() > deadline)
+      throw new SafetyError(`the target's WAL receiver did not settle after the source stopped (status ${r.status}, received ${r.receive})`);
     await sleep(50);
   }
-  const facts = await one<{ data_directory: string; seg: string; num: string }>(tgt, "SELECT current_setting('data_directory') AS data_directory, current_setting('wal_segment_size') AS seg, current_setting('server_version_num') AS num");
+  const facts = await one<{ data_directory: string; seg: string; num: string }>(
+    tgt,
+    "SELECT current_setting('data_directory') AS data_directory, current_setting('wal_segment_size') AS seg, current_setting('server_version_num') AS num",
+  );
   const waldump = await pgProgram(s, Math.floor(Number(facts.num) / 10000), 'pg_waldump');
   const segBytes = BigInt(parseSize(facts.seg));
   const end = parseLsn(received);
@@ -120,7 +141,9 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
     const last = records[records.length - 1];
     if (!last) continue;
     if (/CHECKPOINT_SHUTDOWN/.test(last)) return received;
-    throw new SafetyError(`cannot prove the target holds all of the source's WAL: the last record it received (${received}) is not the source's shutdown checkpoint (${last.replace(/\s+/g, ' ').slice(0, 160)}). The source may not have shut down cleanly, or the connection broke first.`);
+    throw new SafetyError(
+      `cannot prove the target holds all of the source's WAL: the last record it received (${received}) is not the source's shutdown checkpoint (${last.replace(/\s+/g, ' ').slice(0, 160)}). The source may not have shut down cleanly, or the connection broke first.`,
+    );
   }
   throw new SafetyError(`cannot read the target's WAL up to ${received} with pg_waldump to prove it holds the source's shutdown checkpoint`);
 }
@@ -139,7 +162,9 @@ export async function waitApplied(s: PgSession, position: string, timeoutMs: num
     const { replay } = await one<{ replay: string | null }>(tgt, 'SELECT pg_last_wal_replay_lsn()::text AS replay');
     if (replay && lsnDiff(position, replay) === 0) return;
     if (Date.now() > deadline) {
-      throw new SafetyError(`the target did not replay the source's final position ${position} within ${timeoutMs} ms (replayed ${replay}, ${replay ? lsnDiff(position, replay) : '?'} bytes behind)`);
+      throw new SafetyError(
+        `the target did not replay the source's final position ${position} within ${timeoutMs} ms (replayed ${replay}, ${replay ? lsnDiff(position, replay) : '?'} bytes behind)`,
+      );
     }
     await sleep(5);
   }
@@ -163,7 +188,8 @@ export async function promote(s: PgSession, f: Fence): Promise<void> {
 
 export async function unfence(s: PgSession, f: Fence): Promise<void> {
   if (f.mode === 'shutdown') {
-    if (!s.inputs.sourceStartCommand) throw new UserError('the source is stopped and no source-start-command was given: start the source yourself to give it its writes back');
+    if (!s.inputs.sourceStartCommand)
+      throw new UserError('the source is stopped and no source-start-command was given: start the source yourself to give it its writes back');
     const r = await s.ctx.runnerHost.shell(s.inputs.sourceStartCommand, { timeoutMs: 300_000 });
     if (r.code !== 0) throw new UserError(`source-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Start the source yourself.`);
     return;
@@ -188,12 +214,20 @@ export async function cleanupAfterPromotion(s: PgSession): Promise<string[]> {
   notes.push('removed the standby connection settings and the replication passfile from the new primary');
   if (s.inputs.fence === 'read-only') {
     const src = await s.source();
-    const dropped = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [s.inputs.replicationSlot]);
+    const dropped = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [
+      s.inputs.replicationSlot,
+    ]);
     if (dropped.length) notes.push(`dropped replication slot ${s.inputs.replicationSlot} on the old source`);
   } else {
-    notes.push(`the old source is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`);
+    notes.push(
+      `the old source is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`,
+    );
   }
-  const durability = await rows<{ name: string; setting: string }>(tgt, "SELECT name, setting FROM pg_settings WHERE (name = 'fsync' AND setting <> 'on') OR (name = 'synchronous_commit' AND setting = 'off') OR (name = 'full_page_writes' AND setting <> 'on')");
-  for (const d of durability) notes.push(`WARNING: ${d.name} = ${d.setting} on the new primary (set in its own configuration, not by zdm): acknowledged writes can be lost in a crash`);
+  const durability = await rows<{ name: string; setting: string }>(
+    tgt,
+    "SELECT name, setting FROM pg_settings WHERE (name = 'fsync' AND setting <> 'on') OR (name = 'synchronous_commit' AND setting = 'off') OR (name = 'full_page_writes' AND setting <> 'on')",
+  );
+  for (const d of durability)
+    notes.push(`WARNING: ${d.name} = ${d.setting} on the new primary (set in its own configuration, not by zdm): acknowledged writes can be lost in a crash`);
   return notes;
 }

@@ -22,7 +22,10 @@ export async function startHeartbeat(s: PgSession): Promise<Heartbeat> {
   const state = { writes: 0, lastError: undefined as string | undefined };
   const beat = async () => {
     try {
-      await client.query(`INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), $1) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts, seq = EXCLUDED.seq`, [++seq]);
+      await client.query(
+        `INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), $1) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts, seq = EXCLUDED.seq`,
+        [++seq],
+      );
       state.writes++;
       state.lastError = undefined;
     } catch (e) {
@@ -76,7 +79,14 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
     ),
   ]);
   if (!to.rec) {
-    return { at, bytes: 0, seconds: undefined, streaming: false, detail: 'the target is not in recovery', fatal: 'the target is not a standby (it was promoted or never seeded): run seed-replica first' };
+    return {
+      at,
+      bytes: 0,
+      seconds: undefined,
+      streaming: false,
+      detail: 'the target is not in recovery',
+      fatal: 'the target is not a standby (it was promoted or never seeded): run seed-replica first',
+    };
   }
   let seconds: number | undefined;
   const hb = await rows<{ ts: Date }>(tgt, `SELECT ts FROM ${table} WHERE id = 1`).catch(() => []);
@@ -89,6 +99,9 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
     `wal receiver ${to.status ?? 'not running'}`,
     `source walsender ${so.state ?? 'not connected'}${so.sent ? ` (sent ${so.sent})` : ''}`,
   ].join('; ');
-  const fatal = so.slot_status === 'lost' ? `replication slot ${s.inputs.replicationSlot} has lost WAL the target still needs (wal_status = lost): the target cannot catch up and must be seeded again` : undefined;
+  const fatal =
+    so.slot_status === 'lost'
+      ? `replication slot ${s.inputs.replicationSlot} has lost WAL the target still needs (wal_status = lost): the target cannot catch up and must be seeded again`
+      : undefined;
   return { at, bytes, seconds, streaming, detail, fatal };
 }

@@ -70,7 +70,10 @@ async function findPgProgram(host: Host, major: number, program: string): Promis
 
 export function pgProgram(s: PgSession, major: number, program: string): Promise<string> {
   return findPgProgram(s.ctx.targetHost, major, program).then((p) => {
-    if (!p) throw new UserError(`${program} for PostgreSQL ${major} was not found on the target host: install the PostgreSQL ${major} server package (Debian: postgresql-${major}).`);
+    if (!p)
+      throw new UserError(
+        `${program} for PostgreSQL ${major} was not found on the target host: install the PostgreSQL ${major} server package (Debian: postgresql-${major}).`,
+      );
     return p;
   });
 }
@@ -93,24 +96,54 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
   const tMajor = Math.floor(tf.versionNum / 10000);
   check('source reachable', true, `PostgreSQL ${sf.version}${sf.inRecovery ? ' (a standby)' : ''}`);
   check('target reachable', true, `PostgreSQL ${tf.version}`);
-  check('same major version', sMajor === tMajor, sMajor === tMajor ? `${sMajor}` : `source is ${sMajor}, target is ${tMajor}: physical replication needs the same major version. Install PostgreSQL ${sMajor} on the target.`);
+  check(
+    'same major version',
+    sMajor === tMajor,
+    sMajor === tMajor
+      ? `${sMajor}`
+      : `source is ${sMajor}, target is ${tMajor}: physical replication needs the same major version. Install PostgreSQL ${sMajor} on the target.`,
+  );
 
   const sameServer = sf.sysid === tf.sysid && !tf.inRecovery && sf.startedAt === tf.startedAt && sf.dataDirectory === tf.dataDirectory;
-  check('target is not the source', !sameServer, sameServer ? 'target-url points at the source server itself (same system identifier, data directory and start time). Point target-url at the new server.' : 'distinct servers');
+  check(
+    'target is not the source',
+    !sameServer,
+    sameServer
+      ? 'target-url points at the source server itself (same system identifier, data directory and start time). Point target-url at the new server.'
+      : 'distinct servers',
+  );
 
   const dataDir = path.resolve(s.inputs.targetDataDir);
   const dirMatches = path.resolve(tf.dataDirectory) === dataDir;
-  check('target-data-dir matches target', dirMatches, dirMatches ? dataDir : `target-data-dir is ${dataDir}, but the server at target-url reports its data directory as ${tf.dataDirectory}. Set target-data-dir to the data directory of the target server.`);
+  check(
+    'target-data-dir matches target',
+    dirMatches,
+    dirMatches
+      ? dataDir
+      : `target-data-dir is ${dataDir}, but the server at target-url reports its data directory as ${tf.dataDirectory}. Set target-data-dir to the data directory of the target server.`,
+  );
 
-  const streaming = tf.inRecovery
-    ? await rows<{ status: string }>(tgt, 'SELECT status FROM pg_stat_wal_receiver')
-    : [];
+  const streaming = tf.inRecovery ? await rows<{ status: string }>(tgt, 'SELECT status FROM pg_stat_wal_receiver') : [];
   const alreadyReplica = tf.sysid === sf.sysid && streaming.some((r) => r.status === 'streaming');
-  check('target not already a replica', !alreadyReplica, alreadyReplica ? 'the target is already streaming from this source: nothing to seed. Run await-lag-zero, or stop the target server first if you mean to seed it again.' : tf.inRecovery ? 'a standby that is not streaming: it will be replaced' : 'a primary');
+  check(
+    'target not already a replica',
+    !alreadyReplica,
+    alreadyReplica
+      ? 'the target is already streaming from this source: nothing to seed. Run await-lag-zero, or stop the target server first if you mean to seed it again.'
+      : tf.inRecovery
+        ? 'a standby that is not streaming: it will be replaced'
+        : 'a primary',
+  );
 
   if (!tf.inRecovery) {
     const dbs = await rows<{ datname: string }>(tgt, "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') ORDER BY 1");
-    check('target holds no databases', dbs.length === 0, dbs.length === 0 ? 'only the default databases' : `the target holds database(s) ${dbs.map((d) => d.datname).join(', ')}; seeding replaces its whole data directory. Drop them, or point target-url at an empty server.`);
+    check(
+      'target holds no databases',
+      dbs.length === 0,
+      dbs.length === 0
+        ? 'only the default databases'
+        : `the target holds database(s) ${dbs.map((d) => d.datname).join(', ')}; seeding replaces its whole data directory. Drop them, or point target-url at an empty server.`,
+    );
   }
 
   // The copy brings the source's roles and passwords: target-url must log in with them afterwards.
@@ -120,32 +153,79 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
   asTargetUser.password = tu.password;
   try {
     const c = await connectPg(asTargetUser, { input: 'target-url', database: 'postgres' });
-    const { su } = await one<{ su: boolean }>(c, 'SELECT rolsuper AS su FROM pg_roles WHERE rolname = current_user').finally(() => c.end().catch(() => undefined));
-    check('target-url credentials after the copy', su, su ? `"${decodeURIComponent(tu.username)}" is a superuser on the source too` : `"${decodeURIComponent(tu.username)}" is not a superuser on the source; after the copy the target has the source's roles, so zdm needs a superuser there. Use a superuser in target-url that exists on the source with the same password.`);
+    const { su } = await one<{ su: boolean }>(c, 'SELECT rolsuper AS su FROM pg_roles WHERE rolname = current_user').finally(() =>
+      c.end().catch(() => undefined),
+    );
+    check(
+      'target-url credentials after the copy',
+      su,
+      su
+        ? `"${decodeURIComponent(tu.username)}" is a superuser on the source too`
+        : `"${decodeURIComponent(tu.username)}" is not a superuser on the source; after the copy the target has the source's roles, so zdm needs a superuser there. Use a superuser in target-url that exists on the source with the same password.`,
+    );
   } catch (e) {
-    check('target-url credentials after the copy', false, `the copy replaces the target's roles with the source's, so target-url's user and password must also be valid on the source; logging in to the source with them failed (${(e as Error).message}). Create that user on the source with the same password, or use the source's superuser credentials in target-url.`);
+    check(
+      'target-url credentials after the copy',
+      false,
+      `the copy replaces the target's roles with the source's, so target-url's user and password must also be valid on the source; logging in to the source with them failed (${(e as Error).message}). Create that user on the source with the same password, or use the source's superuser credentials in target-url.`,
+    );
   }
 
   const settings = Object.fromEntries(
-    (await rows<{ name: string; setting: string }>(src, "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_wal_senders', 'max_replication_slots')")).map((r) => [r.name, r.setting]),
+    (
+      await rows<{ name: string; setting: string }>(
+        src,
+        "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_wal_senders', 'max_replication_slots')",
+      )
+    ).map((r) => [r.name, r.setting]),
   );
   const walOk = settings.wal_level === 'replica' || settings.wal_level === 'logical';
-  check('source wal_level', walOk, walOk ? settings.wal_level : `wal_level is ${settings.wal_level} on the source: set wal_level = replica in its postgresql.conf and restart it.`);
+  check(
+    'source wal_level',
+    walOk,
+    walOk ? settings.wal_level : `wal_level is ${settings.wal_level} on the source: set wal_level = replica in its postgresql.conf and restart it.`,
+  );
 
   const { senders } = await one<{ senders: number }>(src, "SELECT count(*)::int AS senders FROM pg_stat_activity WHERE backend_type = 'walsender'");
   const free = Number(settings.max_wal_senders) - senders;
-  check('source max_wal_senders', free >= 2, free >= 2 ? `${free} of ${settings.max_wal_senders} free` : `only ${free} of max_wal_senders = ${settings.max_wal_senders} free; the copy needs 2. Raise max_wal_senders on the source (restart).`);
+  check(
+    'source max_wal_senders',
+    free >= 2,
+    free >= 2
+      ? `${free} of ${settings.max_wal_senders} free`
+      : `only ${free} of max_wal_senders = ${settings.max_wal_senders} free; the copy needs 2. Raise max_wal_senders on the source (restart).`,
+  );
 
   const slot = s.inputs.replicationSlot;
   const slots = await rows<{ slot_name: string; active: boolean }>(src, 'SELECT slot_name, active FROM pg_replication_slots');
   const ours = slots.find((r) => r.slot_name === slot);
   const slotsFree = Number(settings.max_replication_slots) - slots.length + (ours ? 1 : 0);
-  check('replication slot', slotsFree >= 1 && !ours?.active, ours?.active ? `slot ${slot} is in use by another connection on the source; choose another replication-slot or stop the replica that uses it.` : slotsFree >= 1 ? `${slot}${ours ? ' (left by an earlier attempt; it will be recreated)' : ''}` : `no free replication slot (max_replication_slots = ${settings.max_replication_slots}). Raise it on the source (restart).`);
+  check(
+    'replication slot',
+    slotsFree >= 1 && !ours?.active,
+    ours?.active
+      ? `slot ${slot} is in use by another connection on the source; choose another replication-slot or stop the replica that uses it.`
+      : slotsFree >= 1
+        ? `${slot}${ours ? ' (left by an earlier attempt; it will be recreated)' : ''}`
+        : `no free replication slot (max_replication_slots = ${settings.max_replication_slots}). Raise it on the source (restart).`,
+  );
 
   const user = s.inputs.replicationUser;
-  const role = await rows<{ rolreplication: boolean; rolsuper: boolean; rolcanlogin: boolean }>(src, 'SELECT rolreplication, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1', [user]);
+  const role = await rows<{ rolreplication: boolean; rolsuper: boolean; rolcanlogin: boolean }>(
+    src,
+    'SELECT rolreplication, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1',
+    [user],
+  );
   const roleOk = role.length === 1 && (role[0].rolreplication || role[0].rolsuper) && role[0].rolcanlogin;
-  check('replication role', roleOk, roleOk ? user : role.length === 0 ? `role "${user}" does not exist on the source. Create it: CREATE ROLE ${user} WITH LOGIN REPLICATION PASSWORD '...'.` : `role "${user}" lacks ${role[0].rolcanlogin ? 'the REPLICATION attribute' : 'LOGIN'}: ALTER ROLE ${user} WITH LOGIN REPLICATION.`);
+  check(
+    'replication role',
+    roleOk,
+    roleOk
+      ? user
+      : role.length === 0
+        ? `role "${user}" does not exist on the source. Create it: CREATE ROLE ${user} WITH LOGIN REPLICATION PASSWORD '...'.`
+        : `role "${user}" lacks ${role[0].rolcanlogin ? 'the REPLICATION attribute' : 'LOGIN'}: ALTER ROLE ${user} WITH LOGIN REPLICATION.`,
+  );
 
   if (roleOk) {
     const addr = replicationAddress(s);
@@ -154,7 +234,13 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
       const rc = await connectPg(url, { input: 'replication-user/replication-password', user, password: s.inputs.replicationPassword, replication: true });
       const id = await rc.query('IDENTIFY_SYSTEM').finally(() => rc.end().catch(() => undefined));
       const sysid = String(id.rows[0]?.systemid ?? '');
-      check('replication connection', sysid === sf.sysid, sysid === sf.sysid ? `${user}@${addr.host}:${addr.port}` : `the replication address ${addr.host}:${addr.port} reaches a different server (system identifier ${sysid}, source is ${sf.sysid}). Check source-replication-address.`);
+      check(
+        'replication connection',
+        sysid === sf.sysid,
+        sysid === sf.sysid
+          ? `${user}@${addr.host}:${addr.port}`
+          : `the replication address ${addr.host}:${addr.port} reaches a different server (system identifier ${sysid}, source is ${sf.sysid}). Check source-replication-address.`,
+      );
     } catch (e) {
       check('replication connection', false, (e as Error).message);
     }
@@ -166,18 +252,37 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
     );
     const tv = Object.fromEntries(minimums[1].map((r) => [r.name, Number(r.setting)]));
     const low = minimums[0].filter((r) => (tv[r.name] ?? 0) < Number(r.setting)).map((r) => `${r.name} = ${tv[r.name]} (source: ${r.setting})`);
-    check('standby settings', low.length === 0, low.length === 0 ? 'target >= source' : `a standby needs these at least as large as on the source: ${low.join(', ')}. Raise them in the target's ${tf.configFile}.`);
+    check(
+      'standby settings',
+      low.length === 0,
+      low.length === 0
+        ? 'target >= source'
+        : `a standby needs these at least as large as on the source: ${low.join(', ')}. Raise them in the target's ${tf.configFile}.`,
+    );
   }
 
-  const { bytes } = await one<{ bytes: string }>(src, "SELECT (SELECT sum(pg_database_size(oid)) FROM pg_database) + coalesce((SELECT sum(size) FROM pg_ls_waldir()), 0) AS bytes");
+  const { bytes } = await one<{ bytes: string }>(
+    src,
+    'SELECT (SELECT sum(pg_database_size(oid)) FROM pg_database) + coalesce((SELECT sum(size) FROM pg_ls_waldir()), 0) AS bytes',
+  );
   const need = Math.ceil(Number(bytes) * 1.1);
   const host = s.ctx.targetHost;
   const freeBytes = await host.freeBytes(path.dirname(dataDir));
-  check('disk space on target', freeBytes >= need, `${formatBytes(freeBytes)} free, the copy needs about ${formatBytes(need)}${freeBytes >= need ? '' : ': free space on the target filesystem or use a larger disk'}`);
+  check(
+    'disk space on target',
+    freeBytes >= need,
+    `${formatBytes(freeBytes)} free, the copy needs about ${formatBytes(need)}${freeBytes >= need ? '' : ': free space on the target filesystem or use a larger disk'}`,
+  );
 
   const owner = await host.ownerOf(dataDir);
   const writable = await host.canWrite(path.dirname(dataDir), owner);
-  check('target-data-dir writable', writable, writable ? `by ${owner.name}` : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}: seed-replica replaces ${dataDir} there. Fix the directory's owner or permissions.`);
+  check(
+    'target-data-dir writable',
+    writable,
+    writable
+      ? `by ${owner.name}`
+      : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}: seed-replica replaces ${dataDir} there. Fix the directory's owner or permissions.`,
+  );
 
   const basebackup = await findPgProgram(host, sMajor, 'pg_basebackup');
   check('pg_basebackup', Boolean(basebackup), basebackup ?? `pg_basebackup ${sMajor} not found on the target host: install postgresql-client-${sMajor}.`);
@@ -212,8 +317,11 @@ async function stopTarget(s: PgSession, dataDir: string): Promise<void> {
   await s.forget('target');
   const host = s.ctx.targetHost;
   const r = await host.shell(stopCommand(s), { timeoutMs: 120_000 });
-  if (r.code !== 0) throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
-  await waitFor('the target server stopping (postmaster.pid gone)', 60_000, async () => ((await host.exists(path.join(dataDir, 'postmaster.pid'))) ? undefined : true));
+  if (r.code !== 0)
+    throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
+  await waitFor('the target server stopping (postmaster.pid gone)', 60_000, async () =>
+    (await host.exists(path.join(dataDir, 'postmaster.pid'))) ? undefined : true,
+  );
 }
 
 async function startTargetAsStandby(s: PgSession): Promise<void> {
@@ -252,7 +360,27 @@ async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: 
     const eta = rate > 0 ? (total - done) / rate : Infinity;
     progress.report(`copied ${formatBytes(done)} of ${formatBytes(total)} (${m[3]}%), ${formatBytes(rate)}/s, ETA ${formatSeconds(eta)}`);
   };
-  const args = [bin, '-h', addr.host, '-p', String(addr.port), '-U', s.inputs.replicationUser, '-D', dataDir, '--wal-method=stream', '--checkpoint=fast', '--progress', '--verbose', '--no-password', '--create-slot', '--slot', s.inputs.replicationSlot, '--label', 'zdm seed-replica'];
+  const args = [
+    bin,
+    '-h',
+    addr.host,
+    '-p',
+    String(addr.port),
+    '-U',
+    s.inputs.replicationUser,
+    '-D',
+    dataDir,
+    '--wal-method=stream',
+    '--checkpoint=fast',
+    '--progress',
+    '--verbose',
+    '--no-password',
+    '--create-slot',
+    '--slot',
+    s.inputs.replicationSlot,
+    '--label',
+    'zdm seed-replica',
+  ];
   const r = await s.ctx.targetHost.run(args, { user: owner.name, env: { PGPASSFILE: passfile, PGAPPNAME: 'zdm_seed', PGCONNECT_TIMEOUT: '15' }, onStderr });
   if (r.code !== 0) throw new UserError(`pg_basebackup failed (exit ${r.code}): ${lastLines(stderr || r.stderr, 4)}`);
   const end = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/i.exec(stderr);
@@ -265,8 +393,19 @@ async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: 
 export function standbyConfig(s: PgSession, passfile: string, plan: TuningPlan | undefined): string {
   const addr = replicationAddress(s);
   const cq = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  const conninfo = [`host=${cq(addr.host)}`, `port=${addr.port}`, `user=${cq(s.inputs.replicationUser)}`, `passfile=${cq(passfile)}`, `application_name=${APPLICATION_NAME}`, 'connect_timeout=10'].join(' ');
-  const lines = ['# Added by zdm seed-replica: streaming replication from the source (password in the passfile only).', `primary_conninfo = ${quoteLiteral(conninfo)}`, `primary_slot_name = ${quoteLiteral(s.inputs.replicationSlot)}`];
+  const conninfo = [
+    `host=${cq(addr.host)}`,
+    `port=${addr.port}`,
+    `user=${cq(s.inputs.replicationUser)}`,
+    `passfile=${cq(passfile)}`,
+    `application_name=${APPLICATION_NAME}`,
+    'connect_timeout=10',
+  ].join(' ');
+  const lines = [
+    '# Added by zdm seed-replica: streaming replication from the source (password in the passfile only).',
+    `primary_conninfo = ${quoteLiteral(conninfo)}`,
+    `primary_slot_name = ${quoteLiteral(s.inputs.replicationSlot)}`,
+  ];
   for (const item of plan?.items ?? []) lines.push(`${item.name} = ${quoteLiteral(item.value)}`);
   return lines.join('\n') + '\n';
 }
@@ -287,7 +426,10 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
   await ensureHeartbeatTable(src, quoteQualified(s.inputs.heartbeatTable));
   const slot = s.inputs.replicationSlot;
   await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-  await host.writeFile(passfile, `${escPass(addr.host)}:${addr.port}:*:${escPass(s.inputs.replicationUser)}:${escPass(s.inputs.replicationPassword)}\n`, { mode: 0o600, owner });
+  await host.writeFile(passfile, `${escPass(addr.host)}:${addr.port}:*:${escPass(s.inputs.replicationUser)}:${escPass(s.inputs.replicationPassword)}\n`, {
+    mode: 0o600,
+    owner,
+  });
 
   log.info(`stopping the target server: ${stopCommand(s)}`);
   await stopTarget(s, dataDir);

@@ -16,7 +16,13 @@ const GB = 1024 * MB;
 export const TUNABLE = ['max_wal_size', 'checkpoint_timeout', 'checkpoint_completion_target', 'shared_buffers', 'effective_cache_size'] as const;
 
 /** Settings that replay needs as large on the standby as on the primary, or it refuses to start. */
-export const STANDBY_MINIMUMS = ['max_connections', 'max_worker_processes', 'max_wal_senders', 'max_prepared_transactions', 'max_locks_per_transaction'] as const;
+export const STANDBY_MINIMUMS = [
+  'max_connections',
+  'max_worker_processes',
+  'max_wal_senders',
+  'max_prepared_transactions',
+  'max_locks_per_transaction',
+] as const;
 
 function pgSize(bytes: number): string {
   return bytes % GB === 0 ? `${bytes / GB}GB` : `${Math.floor(bytes / MB)}MB`;
@@ -31,11 +37,29 @@ export function planPostgresTuning(current: Record<string, string>, memoryBytes:
   };
   // WAL between restartpoints: a tenth of the free disk, between 2 GB and 16 GB.
   const walBytes = Math.min(16 * GB, Math.max(2 * GB, Math.floor(freeDiskBytes / 10 / GB) * GB));
-  add('max_wal_size', pgSize(walBytes), `fewer restartpoints while replaying a backlog (a tenth of the ${formatBytes(freeDiskBytes)} free on the target's disk, 2-16 GB)`, 'reload', true);
-  add('checkpoint_timeout', '30min', 'restartpoints at most every 30 minutes while catching up; crash recovery of the standby may take longer meanwhile', 'reload', true);
+  add(
+    'max_wal_size',
+    pgSize(walBytes),
+    `fewer restartpoints while replaying a backlog (a tenth of the ${formatBytes(freeDiskBytes)} free on the target's disk, 2-16 GB)`,
+    'reload',
+    true,
+  );
+  add(
+    'checkpoint_timeout',
+    '30min',
+    'restartpoints at most every 30 minutes while catching up; crash recovery of the standby may take longer meanwhile',
+    'reload',
+    true,
+  );
   add('checkpoint_completion_target', '0.9', 'spreads restartpoint writes over the interval', 'reload', true);
   const shared = Math.max(128 * MB, Math.min(32 * GB, Math.floor((memoryBytes * 0.25) / MB) * MB));
-  add('shared_buffers', pgSize(shared), `25% of the target's ${formatBytes(memoryBytes)} RAM (takes effect when seed-replica starts the target)`, 'restart', false);
+  add(
+    'shared_buffers',
+    pgSize(shared),
+    `25% of the target's ${formatBytes(memoryBytes)} RAM (takes effect when seed-replica starts the target)`,
+    'restart',
+    false,
+  );
   const cache = Math.max(256 * MB, Math.floor((memoryBytes * 0.75) / MB) * MB);
   add('effective_cache_size', pgSize(cache), `75% of the target's ${formatBytes(memoryBytes)} RAM, for the planner once the target serves`, 'reload', false);
   return items;
