@@ -1,3 +1,4 @@
 export * from './postgres.js';
 export * from './cleanup.js';
 export * from './mariadb.js';
+export * from './sshd.js';

@@ -65,6 +65,19 @@ describe('cutover safety on real PostgreSQL', () => {
     }
   }, 60_000);
 
+  it('await-lag-zero fails on timeout with a diagnosis when the target does not replay', async () => {
+    await pair.target.query('SELECT pg_wal_replay_pause()');
+    try {
+      for (let i = 30; i <= 40; i++) await appWrite('source', i);
+      let message = '';
+      await run('await-lag-zero', { ...common(), 'timeout-seconds': '2' }).catch((e) => (message = describeError(e)));
+      expect(message).toMatch(/^the target did not catch up within timeout-seconds \(2 s\):\nlast reading: .* behind/);
+      expect(message).toMatch(/lag is not shrinking: the source writes faster than the target applies/);
+    } finally {
+      await pair.target.query('SELECT pg_wal_replay_resume()');
+    }
+  }, 60_000);
+
   it('gives the source its writes back when the target cannot prove it applied the last write', async () => {
     await pair.target.query('SELECT pg_wal_replay_pause()');
     try {
