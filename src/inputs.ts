@@ -196,6 +196,23 @@ export const INPUTS: readonly InputDef[] = [
       "Bound on how long cutover waits, with writes blocked, for the target to apply the source's final position. On timeout the source gets its writes back.",
   },
   {
+    name: 'seed-method',
+    kind: 'choice',
+    choices: ['physical', 'logical'],
+    default: 'physical',
+    steps: ['seed-replica'],
+    description:
+      'MySQL/MariaDB: `physical` streams a hot physical backup (mariadb-backup / XtraBackup), the way to seed anything but a small database. `logical` (MariaDB) loads a consistent `mariadb-dump --single-transaction` into the running target, refused above `logical-max-size`.',
+  },
+  {
+    name: 'logical-max-size',
+    kind: 'bytes',
+    default: '5GB',
+    steps: ['seed-replica'],
+    description:
+      'Largest source that `seed-method: logical` accepts. A dump rebuilds every table and index through SQL on the target: about 4x slower than a physical copy here, and hours for large databases, while the source keeps binlogs for the replica to catch up with.',
+  },
+  {
     name: 'allow-privileged-writers',
     kind: 'bool',
     default: 'false',
@@ -300,6 +317,8 @@ export interface Inputs {
   timeoutSeconds: number;
   fence: 'shutdown' | 'read-only';
   allowPrivilegedWriters: boolean;
+  seedMethod: 'physical' | 'logical';
+  logicalMaxSize: number;
   sourceDataDir: string;
   targetConfigFile: string;
   sourceStopCommand: string;

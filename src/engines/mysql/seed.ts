@@ -211,6 +211,21 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
       : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}. Fix the directory's owner or permissions.`,
   );
 
+  if (s.inputs.seedMethod === 'logical') {
+    const small = Number(bytes) <= s.inputs.logicalMaxSize;
+    check(
+      'logical seed size',
+      small && sf.flavor.name === 'mariadb',
+      sf.flavor.name !== 'mariadb'
+        ? 'seed-method: logical is implemented for MariaDB only: use seed-method: physical (XtraBackup) for MySQL.'
+        : small
+          ? `${formatBytes(Number(bytes))} <= logical-max-size ${formatBytes(s.inputs.logicalMaxSize)}`
+          : `the source holds ${formatBytes(Number(bytes))}, above logical-max-size (${formatBytes(s.inputs.logicalMaxSize)}): a logical dump rebuilds every table and index through SQL and would take hours while the source keeps binlogs for the replica. Use seed-method: physical.`,
+    );
+    const dumpTools = (await toolOn(host, ['mariadb-dump'])) && (await toolOn(host, ['mariadb']));
+    check('dump tools', Boolean(dumpTools), dumpTools ? 'mariadb-dump, mariadb' : 'mariadb-dump and mariadb are needed on the runner: install mariadb-client.');
+    return checks;
+  }
   const tools = sf.flavor.name === 'mariadb' ? [['mariadb-backup', 'mariabackup'], ['mbstream']] : [['xtrabackup'], ['xbstream']];
   const backup = await toolOn(s.ctx.targetHost, tools[0]);
   const extract = await toolOn(s.ctx.targetHost, tools[1]);
@@ -267,11 +282,7 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
   const srcHost = s.ctx.sourceHost;
   const tgtHost = s.ctx.targetHost;
   const { host, port } = hostPort(s.inputs.sourceUrl!);
-  const creds = `/tmp/.zdm-backup-${process.pid}-${Date.now()}.cnf`;
-  const user = decodeURIComponent(s.inputs.sourceUrl!.username || 'root');
-  const pw = decodeURIComponent(s.inputs.sourceUrl!.password);
-  const esc = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-  await srcHost.writeFile(creds, `[client]\nuser=${esc(user)}\npassword=${esc(pw)}\n`, { mode: 0o600 });
+  const creds = await credentialsFile(srcHost, s.inputs.sourceUrl!);
   const tool = flavor.backupTool;
   const tmpDir = `/tmp/.zdm-backup-tmp-${process.pid}`;
   let backup: Spawned | undefined;
@@ -314,6 +325,104 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
   }
 }
 
+/** Points the fresh copy at the source from the copy's coordinates and waits for both threads to run. */
+async function startReplication(s: MySession, flavor: Flavor, tgt: MyConn, coords: ReturnType<typeof parseBinlogInfo>): Promise<void> {
+  const addr = replicationAddress(s);
+  await tgt.query(flavor.stopReplica).catch(() => undefined);
+  await tgt.query(flavor.resetReplicaAll).catch(() => undefined);
+  for (const stmt of flavor.changeSource({
+    ...addr,
+    user: s.inputs.replicationUser,
+    password: s.inputs.replicationPassword,
+    ...(coords.gtid ? { gtid: coords.gtid } : { file: coords.file, position: coords.position }),
+  })) {
+    await tgt.query(stmt);
+  }
+  await tgt.query(flavor.startReplica);
+  // Stray writes on the replica would diverge it; replication itself is not bound by read_only.
+  for (const stmt of flavor.readOnly(true)) await tgt.query(stmt);
+  const c = flavor.columns;
+  await waitFor(
+    'both replication threads running',
+    60_000,
+    async () => {
+      const st = (await rows(tgt, flavor.showReplicaStatus))[0];
+      if (!st) return undefined;
+      if (Number(st[c.lastIoErrno]) || Number(st[c.lastSqlErrno])) {
+        throw new SafetyError(`replication did not start: ${st[c.lastIoError] || st[c.lastSqlError]}`);
+      }
+      return st[c.ioRunning] === 'Yes' && st[c.sqlRunning] === 'Yes' ? true : undefined;
+    },
+    (e) => e instanceof SafetyError,
+  );
+}
+
+/** Credentials for a client program, in an option file only the runner's user can read (never on a command line). */
+async function credentialsFile(host: Host, url: URL): Promise<string> {
+  const file = `/tmp/.zdm-${process.pid}-${Math.random().toString(36).slice(2)}.cnf`;
+  const esc = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  await host.writeFile(file, `[client]\nuser=${esc(decodeURIComponent(url.username || 'root'))}\npassword=${esc(decodeURIComponent(url.password))}\n`, {
+    mode: 0o600,
+  });
+  return file;
+}
+
+/** MariaDB, small databases only: a consistent dump loaded into the running target, replication from the dump's GTID. */
+async function seedLogical(s: MySession, flavor: Flavor, estimate: number): Promise<{ bytes: number; coords: ReturnType<typeof parseBinlogInfo> }> {
+  const runner = s.ctx.runnerHost;
+  const src = hostPort(s.inputs.sourceUrl!);
+  const tgt = hostPort(s.inputs.targetUrl);
+  const [srcCreds, tgtCreds] = await Promise.all([credentialsFile(runner, s.inputs.sourceUrl!), credentialsFile(runner, s.inputs.targetUrl)]);
+  let dump: Spawned | undefined;
+  let load: Spawned | undefined;
+  try {
+    dump = await runner.spawn([
+      'mariadb-dump',
+      `--defaults-extra-file=${srcCreds}`,
+      `--host=${src.host}`,
+      `--port=${src.port}`,
+      '--single-transaction',
+      '--master-data=2',
+      '--gtid',
+      '--all-databases',
+      '--routines',
+      '--events',
+      '--triggers',
+      '--flush-privileges',
+    ]);
+    load = await runner.spawn(['mariadb', `--defaults-extra-file=${tgtCreds}`, `--host=${tgt.host}`, `--port=${tgt.port}`]);
+    const progress = new Progress(s.ctx.log);
+    const started = Date.now();
+    let bytes = 0;
+    let tail = '';
+    let gtid: string | undefined;
+    let file: string | undefined;
+    let position: number | undefined;
+    dump.stdout.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      // The coordinates are comments in the dump: the binlog position near the top, the GTID state at the end.
+      const text = tail + chunk.toString('latin1');
+      for (const m of text.matchAll(/^-- SET GLOBAL gtid_slave_pos='([^']*)'/gm)) gtid = m[1];
+      for (const m of text.matchAll(/^-- CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)/gm)) [file, position] = [m[1], Number(m[2])];
+      tail = text.slice(-4096);
+      const secs = (Date.now() - started) / 1000;
+      progress.report(`dumped ${formatBytes(bytes)} (data about ${formatBytes(estimate)}), ${formatBytes(secs > 0 ? bytes / secs : 0)}/s`);
+    });
+    dump.stdout.pipe(load.stdin);
+    const [d, l] = await Promise.all([dump.done, load.done]);
+    if (d.code !== 0) throw new UserError(`mariadb-dump failed (exit ${d.code}): ${lastLines(d.stderr, 4)}`);
+    if (l.code !== 0) throw new UserError(`loading the dump into the target failed (exit ${l.code}): ${lastLines(l.stderr, 4)}`);
+    if (!file || position === undefined)
+      throw new SafetyError('the dump holds no binlog coordinates: replication cannot start from the exact point of the copy');
+    progress.report(`dump loaded: ${formatBytes(bytes)} in ${formatSeconds((Date.now() - started) / 1000)}`, true);
+    return { bytes, coords: { file, position, gtid: gtid || undefined } };
+  } finally {
+    dump?.kill();
+    load?.kill();
+    await Promise.all([runner.remove(srcCreds), runner.remove(tgtCreds)]);
+  }
+}
+
 export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Promise<SeedResult> {
   const { log, targetHost: host } = s.ctx;
   const started = Date.now();
@@ -325,6 +434,16 @@ export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Pr
   const sourceDataDir = s.inputs.sourceDataDir || sf.vars.datadir;
   const { bytes: estimate } = await one<{ bytes: string }>(src, 'SELECT COALESCE(SUM(data_length + index_length), 0) AS bytes FROM information_schema.TABLES');
   await ensureHeartbeatTable(src, s.inputs.heartbeatTable);
+
+  if (s.inputs.seedMethod === 'logical') {
+    log.info('loading a consistent logical dump of the source (mariadb-dump --single-transaction) into the target');
+    const { bytes, coords } = await seedLogical(s, flavor, Number(estimate));
+    await s.forget('target'); // the dump replaced the target's accounts with the source's
+    await startReplication(s, flavor, await s.target(), coords);
+    const position = coords.gtid ? `gtid:${coords.gtid}` : `${coords.file}:${coords.position}`;
+    log.info(`the target replicates from ${position}`);
+    return { position, seconds: (Date.now() - started) / 1000, bytes, sourceVersion: sf.version };
+  }
 
   log.info(`stopping the target server: ${stopCommand(s)}`);
   await stopTarget(s);
@@ -365,34 +484,7 @@ export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Pr
     authFailed,
   );
 
-  const addr = replicationAddress(s);
-  await tgt.query(flavor.stopReplica).catch(() => undefined);
-  await tgt.query(flavor.resetReplicaAll).catch(() => undefined);
-  for (const stmt of flavor.changeSource({
-    ...addr,
-    user: s.inputs.replicationUser,
-    password: s.inputs.replicationPassword,
-    ...(coords.gtid ? { gtid: coords.gtid } : { file: coords.file, position: coords.position }),
-  })) {
-    await tgt.query(stmt);
-  }
-  await tgt.query(flavor.startReplica);
-  // Stray writes on the replica would diverge it; replication itself is not bound by read_only.
-  for (const stmt of flavor.readOnly(true)) await tgt.query(stmt);
-  const c = flavor.columns;
-  await waitFor(
-    'both replication threads running',
-    60_000,
-    async () => {
-      const st = (await rows(tgt, flavor.showReplicaStatus))[0];
-      if (!st) return undefined;
-      if (Number(st[c.lastIoErrno]) || Number(st[c.lastSqlErrno])) {
-        throw new SafetyError(`replication did not start: ${st[c.lastIoError] || st[c.lastSqlError]}`);
-      }
-      return st[c.ioRunning] === 'Yes' && st[c.sqlRunning] === 'Yes' ? true : undefined;
-    },
-    (e) => e instanceof SafetyError,
-  );
+  await startReplication(s, flavor, tgt, coords);
   if (hadDir) await host.remove(aside);
   const position = coords.gtid ? `gtid:${coords.gtid}` : `${coords.file}:${coords.position}`;
   log.info(`the target replicates from ${position} (backup ended at ${coords.file}:${coords.position})`);
