@@ -4,6 +4,7 @@ import { inputsFor, isStep, outputsFor, STEPS, type StepName } from './inputs.js
 import { TextLog } from './log.js';
 import { runStep } from './run-step.js';
 import { parseFlags } from './flags.js';
+import { readTunnelStatus, runTunnelDaemon, stopSupervisedTunnel } from './hosts/supervised-tunnel.js';
 import { rehearseCommand, REHEARSE_HELP } from './rehearse/command.js';
 
 export function envName(input: string): string {
@@ -27,8 +28,30 @@ Usage:
   zdm rehearse [--engine postgres] [--report FILE] ...   full local rehearsal on throwaway servers
   zdm <step> [flags]                                     run one step: ${STEPS.join(', ')}
   zdm <step> --help                                      the flags of a step
+  zdm tunnel status|stop --name NAME [--dir DIR]         the supervised replication tunnel
 
 ${REHEARSE_HELP}`;
+
+/** `zdm tunnel run --config FILE` (the supervised daemon), `status` and `stop` (--dir, --name). */
+async function tunnelCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const f = parseFlags(rest, ['config', 'dir', 'name']);
+  if (sub === 'run' && f.get('config')) {
+    await runTunnelDaemon(f.get('config')!);
+    return 0;
+  }
+  const dir = f.get('dir') ?? '/var/lib/zdm/tunnels';
+  const name = f.get('name');
+  if (!name || (sub !== 'status' && sub !== 'stop'))
+    throw new UserError('usage: zdm tunnel status|stop --name NAME [--dir DIR], or zdm tunnel run --config FILE');
+  if (sub === 'stop') {
+    process.stdout.write((await stopSupervisedTunnel(dir, name)) ? `stopped ${name}\n` : `${name} was not running\n`);
+    return 0;
+  }
+  const st = readTunnelStatus(dir, name);
+  process.stdout.write(st ? JSON.stringify(st) + '\n' : `${name} is not running\n`);
+  return st?.state === 'up' ? 0 : 1;
+}
 
 export async function runCli(argv: string[], log = new TextLog()): Promise<number> {
   const [command, ...rest] = argv;
@@ -38,6 +61,7 @@ export async function runCli(argv: string[], log = new TextLog()): Promise<numbe
       return command ? 0 : 2;
     }
     if (command === 'rehearse') return await rehearseCommand(rest, log);
+    if (command === 'tunnel') return await tunnelCommand(rest);
     if (!isStep(command)) throw new UserError(`unknown command ${JSON.stringify(command)}. Commands: rehearse, ${STEPS.join(', ')}`);
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(stepHelp(command) + '\n');

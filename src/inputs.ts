@@ -178,14 +178,15 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['cutover'],
     description:
-      'Shell command (run on the runner) that performs a fast shutdown of the source server, for `fence: shutdown`, e.g. `ssh db-old sudo systemctl stop postgresql`.',
+      'Shell command that performs a fast shutdown of the source server, for `fence: shutdown`, e.g. `sudo systemctl stop postgresql`. It runs on the source host over SSH when source-ssh-host is set, else on the runner (then e.g. `ssh db-old sudo systemctl stop postgresql`).',
   },
   {
     name: 'source-start-command',
     kind: 'string',
     default: '',
     steps: ['cutover'],
-    description: 'Shell command that starts the source again. Used only to give the source its writes back when a cutover fails after a `shutdown` fence.',
+    description:
+      'Shell command that starts the source again (where source-stop-command runs). Used only to give the source its writes back when a cutover fails after a `shutdown` fence.',
   },
   {
     name: 'apply-timeout-seconds',
@@ -234,6 +235,68 @@ export const INPUTS: readonly InputDef[] = [
     steps: ['tune-target', 'cutover'],
     description:
       'MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites it without the relaxed-durability lines. Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).',
+  },
+  {
+    name: 'source-ssh-host',
+    kind: 'string',
+    default: '',
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description:
+      "Reach the source through SSH: `host` or `host:port` of its SSH server. zdm's own SQL then goes through a tunnel (source-url names the database as seen from that host, e.g. 127.0.0.1:5432), the MySQL/MariaDB backup runs there, and seed-replica starts a supervised replication tunnel on the target host. Empty: connect directly.",
+  },
+  {
+    name: 'source-ssh-user',
+    kind: 'string',
+    default: 'root',
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description: 'SSH user on the source host (root, or a user with passwordless sudo for the backup and the server commands).',
+  },
+  {
+    name: 'source-ssh-key',
+    kind: 'string',
+    secret: true,
+    default: '',
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description: 'OpenSSH private key text for source-ssh-user. Masked; the replication tunnel keeps a copy readable only by root in tunnel-dir until cutover.',
+  },
+  {
+    name: 'source-ssh-passphrase',
+    kind: 'string',
+    secret: true,
+    default: '',
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description: 'Passphrase of source-ssh-key, when it is encrypted. Masked.',
+  },
+  {
+    name: 'source-ssh-host-key',
+    kind: 'string',
+    default: '',
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description:
+      "The source SSH server's host key: its SHA256 fingerprint (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) or a known_hosts line. Always verified; required unless source-ssh-insecure-accept-any-host-key is true.",
+  },
+  {
+    name: 'source-ssh-insecure-accept-any-host-key',
+    kind: 'bool',
+    default: 'false',
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    description:
+      'Connect without verifying the host key (logged loudly as a warning). Only for throwaway test hosts: anyone in the middle could read and change the database traffic.',
+  },
+  {
+    name: 'replication-tunnel-port',
+    kind: 'int',
+    default: '',
+    steps: ['seed-replica', 'cutover'],
+    description:
+      'Local port on the target host where the supervised replication tunnel listens (the target server replicates from 127.0.0.1:<port>). Empty: 15432 (PostgreSQL) or 13306 (MySQL/MariaDB).',
+  },
+  {
+    name: 'tunnel-dir',
+    kind: 'string',
+    default: '/var/lib/zdm/tunnels',
+    steps: ['seed-replica', 'cutover'],
+    description: "Directory (mode 700) for the replication tunnel's pid file, status, log and key copy.",
   },
   {
     name: 'endpoint',
@@ -318,6 +381,14 @@ export interface Inputs {
   fence: 'shutdown' | 'read-only';
   allowPrivilegedWriters: boolean;
   seedMethod: 'physical' | 'logical';
+  sourceSshHost: string;
+  sourceSshUser: string;
+  sourceSshKey: string;
+  sourceSshPassphrase: string;
+  sourceSshHostKey: string;
+  sourceSshInsecureAcceptAnyHostKey: boolean;
+  replicationTunnelPort: number;
+  tunnelDir: string;
   logicalMaxSize: number;
   sourceDataDir: string;
   targetConfigFile: string;
@@ -440,6 +511,20 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
     );
   }
   out.allowPrivilegedWriters ??= false;
+  out.sourceSshInsecureAcceptAnyHostKey ??= false;
+  out.replicationTunnelPort ??= pg ? 15432 : 13306;
+  for (const k of [
+    'sourceSshHost',
+    'sourceSshKey',
+    'sourceSshPassphrase',
+    'sourceSshHostKey',
+    'sourceReplicationAddress',
+    'sourceDataDir',
+    'targetConfigFile',
+  ] as const)
+    out[k] ??= '';
+  if (out.sourceSshHost && !out.sourceSshKey)
+    throw new InputError('source-ssh-key', 'is required with source-ssh-host: the OpenSSH private key text, from a secret');
   return out as unknown as Inputs;
 }
 
@@ -455,6 +540,8 @@ export function secretValues(step: StepName, raw: RawInputs): string[] {
     const v = raw(def.name)?.trim();
     if (!def.secret || !v) continue;
     out.push(v);
+    // A multi-line secret (a private key) is masked line by line too.
+    if (v.includes('\n')) for (const line of v.split('\n')) if (line.trim().length >= 8) out.push(line.trim());
     if (def.kind === 'url') {
       try {
         const u = new URL(v);

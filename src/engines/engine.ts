@@ -3,6 +3,7 @@
  * SQL; each engine (src/engines/<engine>/) holds every statement for its database.
  */
 import type { Host } from '../hosts/host.js';
+import type { SshContext } from '../hosts/transport.js';
 import type { Inputs } from '../inputs.js';
 import type { Log } from '../log.js';
 
@@ -75,8 +76,10 @@ export interface StepContext {
   targetHost: Host;
   /** The host the source server runs on, where a physical backup reads its files (this machine unless configured otherwise). */
   sourceHost: Host;
-  /** The host source-stop/start commands run on: the runner. */
+  /** The runner's own machine. */
   runnerHost: Host;
+  /** Set when the source is reached through SSH. */
+  ssh?: SshContext;
 }
 
 export interface Engine {

@@ -12,6 +12,7 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --writes-per-second N        steady write load during the whole migration [default: 300]
   --fence auto|shutdown|read-only  cutover fence [default: auto: shutdown for postgres, read-only for mariadb]
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
+  --ssh                        reach the source only through a real sshd on loopback (tunnels, remote backup)
   --keep                       keep the servers and their directories afterwards`;
 
 export async function rehearseCommand(args: string[], log: Log): Promise<number> {
@@ -19,7 +20,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     process.stdout.write(REHEARSE_HELP + '\n');
     return 0;
   }
-  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep']);
+  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep', 'ssh']);
   const engine = f.get('engine') ?? 'postgres';
   if (engine !== 'postgres' && engine !== 'mariadb')
     throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
@@ -40,6 +41,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     fence,
     targetMemory,
     keep: f.get('keep') === 'true',
+    ssh: f.get('ssh') === 'true',
   };
   const report = await rehearse(opts, log);
   process.stdout.write(formatReport(report) + '\n');

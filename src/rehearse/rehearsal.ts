@@ -11,6 +11,15 @@ import { PostgresFixture } from './postgres.js';
 import { MariadbFixture } from './mariadb.js';
 import type { RehearsalFixture } from './fixture.js';
 import { WriteLoad } from './writer.js';
+import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
+import { freePort } from '../sandbox/util.js';
+import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
+import { readdir } from 'node:fs/promises';
+
+async function listTunnels(dir: string): Promise<string[]> {
+  const files = await readdir(dir).catch(() => [] as string[]);
+  return [...new Set(files.filter((f) => f.endsWith('.json') && !f.endsWith('.status.json')).map((f) => f.slice(0, -5)))];
+}
 
 export interface RehearsalOptions {
   engine: 'postgres' | 'mariadb';
@@ -19,13 +28,15 @@ export interface RehearsalOptions {
   fence: 'auto' | 'shutdown' | 'read-only';
   targetMemory: string;
   keep: boolean;
+  /** Reach the source only through a real sshd on loopback. */
+  ssh?: boolean;
 }
 
 export interface RehearsalReport {
   engine: string;
   serverVersion: string;
   ok: boolean;
-  transport: 'local';
+  transport: 'local' | 'ssh';
   dataBytes: number;
   machine: { cpus: number; memoryBytes: number };
   steps: { name: string; seconds: number; ok: boolean; error?: string }[];
@@ -47,7 +58,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     engine: opts.engine,
     serverVersion: '',
     ok: false,
-    transport: 'local',
+    transport: opts.ssh ? 'ssh' : 'local',
     dataBytes: 0,
     machine: { cpus: os.availableParallelism(), memoryBytes: os.totalmem() },
     steps: [],
@@ -58,6 +69,8 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   log.info(`starting a throwaway ${opts.engine} source and target`);
   let fx: RehearsalFixture | undefined;
   let load: WriteLoad | undefined;
+  let sshd: SshdSandbox | undefined;
+  let tunnelDir: string | undefined;
   try {
     fx = opts.engine === 'postgres' ? await PostgresFixture.start() : await MariadbFixture.start();
     report.serverVersion = await fx.serverVersion();
@@ -67,6 +80,20 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     load.start();
     log.info(`write load running: ${opts.writesPerSecond} writes/s, each acknowledgement recorded`);
     const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
+    if (opts.ssh) {
+      sshd = await startSshd({ name: 'source-ssh' });
+      log.info(`the source is reached only through sshd on 127.0.0.1:${sshd.port} (host key ${sshd.hostKeyFingerprint})`);
+      tunnelDir = `${sshd.baseDir}/tunnels`;
+      const ssh = {
+        'source-ssh-host': `127.0.0.1:${sshd.port}`,
+        'source-ssh-user': sshd.user,
+        'source-ssh-key': sshd.privateKey,
+        'source-ssh-host-key': sshd.hostKeyFingerprint,
+        'replication-tunnel-port': String(await freePort()),
+        'tunnel-dir': tunnelDir,
+      };
+      for (const step of ['seed-replica', 'await-lag-zero', 'cutover'] as const) Object.assign(inputs[step], ssh);
+    }
     for (const step of STEPS) {
       const raw: Record<string, string> = { ...inputs[step] };
       if (step === 'seed-replica' || step === 'cutover') raw.tuning = report.outputs['tune-target']?.tuning ?? '';
@@ -98,6 +125,8 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     log.warn(`rehearsal failed: ${report.error}`);
   } finally {
     if (load) fillWrites(report, await load.stop());
+    if (tunnelDir) for (const name of await listTunnels(tunnelDir)) await stopSupervisedTunnel(tunnelDir, name);
+    await sshd?.destroy();
     if (fx && !opts.keep) await fx.destroy();
     else if (fx) log.info(`kept the servers: ${fx.describe()}`);
   }

@@ -85,7 +85,7 @@ export async function startSshd(opts: { name?: string } = {}): Promise<SshdSandb
       'PermitRootLogin prohibit-password',
       'AllowTcpForwarding yes',
       'UsePAM no',
-      'LogLevel INFO',
+      'LogLevel DEBUG1', // logs each forwarded channel's target, which the tests read
     ].join('\n');
     await fs.writeFile(`${baseDir}/sshd_config`, config + '\n');
     const log = await fs.open(sb.logFile, 'a');

@@ -7,6 +7,7 @@ import { openEngine, tuningFromInput } from '../engines/index.js';
 import type { Engine, Fence, StepContext } from '../engines/engine.js';
 import { InputError, SafetyError, UserError, describeError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
+import { stopReplicationTunnel } from '../hosts/transport.js';
 import { heading, table } from '../report/markdown.js';
 import { describeLag, withinBounds } from './await-lag-zero.js';
 import { sleep, type StepResult } from './step.js';
@@ -124,6 +125,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       tl.mark(`catch-up settings restored: ${rest.map((i) => `${i.name}=${i.original}`).join(', ')}`);
     }
     notes.push(...(await engine.cleanupAfterPromotion()));
+    if (inputs.sourceSshHost && (await stopReplicationTunnel(inputs))) notes.push('stopped the replication tunnel');
     for (const n of notes) (n.startsWith('WARNING') ? log.warn : log.info).call(log, n);
 
     const summary =

@@ -5,11 +5,21 @@ import { UserError } from '../errors.js';
 import { formatBytes, formatSeconds } from '../log.js';
 import { heading, table } from '../report/markdown.js';
 import type { StepResult } from './step.js';
+import { ensureReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
 
-export async function seedReplica(ctx: StepContext): Promise<StepResult> {
+export async function seedReplica(given: StepContext): Promise<StepResult> {
+  let ctx = given;
+  const plan = tuningFromInput(ctx.inputs.tuning, ctx.inputs.engine);
+  let tunnelStarted = false;
+  if (ctx.ssh && !ctx.inputs.sourceReplicationAddress) {
+    // The target's server replicates through a tunnel of its own that outlives this job.
+    const address = await ensureReplicationTunnel(ctx.ssh, ctx.inputs, ctx.log);
+    tunnelStarted = true;
+    ctx = { ...ctx, inputs: { ...ctx.inputs, sourceReplicationAddress: address } };
+  }
   const { inputs, log } = ctx;
-  const plan = tuningFromInput(inputs.tuning, inputs.engine);
   const engine = openEngine(ctx);
+  let ok = false;
   try {
     const checks = await log.group('Preflight', async () => {
       const c = await engine.preflightSeed();
@@ -33,7 +43,7 @@ export async function seedReplica(ctx: StepContext): Promise<StepResult> {
         ['seed position', 'copied', 'time', 'source version'],
         [[result.position, formatBytes(result.bytes), formatSeconds(result.seconds), result.sourceVersion]],
       );
-    return {
+    const result2: StepResult = {
       outputs: {
         'seed-position': result.position,
         'replication-slot': inputs.replicationSlot,
@@ -43,7 +53,10 @@ export async function seedReplica(ctx: StepContext): Promise<StepResult> {
       },
       summary,
     };
+    ok = true;
+    return result2;
   } finally {
     await engine.close();
+    if (!ok && tunnelStarted) await stopReplicationTunnel(inputs).catch(() => undefined);
   }
 }

@@ -281,7 +281,8 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
   const { log } = s.ctx;
   const srcHost = s.ctx.sourceHost;
   const tgtHost = s.ctx.targetHost;
-  const { host, port } = hostPort(s.inputs.sourceUrl!);
+  // The backup runs where the source's files are, and connects to the server as that host sees it.
+  const { host, port } = s.ctx.ssh?.dbAddress ?? hostPort(s.inputs.sourceUrl!);
   const creds = await credentialsFile(srcHost, s.inputs.sourceUrl!);
   const tool = flavor.backupTool;
   const tmpDir = `/tmp/.zdm-backup-tmp-${process.pid}`;

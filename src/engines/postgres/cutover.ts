@@ -28,7 +28,7 @@ export async function fence(s: PgSession): Promise<Fence> {
 async function shutdownFence(s: PgSession): Promise<Fence> {
   const startedAt = Date.now();
   await s.forget('source');
-  const r = await s.ctx.runnerHost.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
+  const r = await s.ctx.sourceHost.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
   const f: Fence = { mode: 'shutdown', startedAt, undo: undefined };
   if (r.code !== 0) {
     // The source may be half way down: treat it as fenced, so that cutover starts it again.
@@ -190,7 +190,7 @@ export async function unfence(s: PgSession, f: Fence): Promise<void> {
   if (f.mode === 'shutdown') {
     if (!s.inputs.sourceStartCommand)
       throw new UserError('the source is stopped and no source-start-command was given: start the source yourself to give it its writes back');
-    const r = await s.ctx.runnerHost.shell(s.inputs.sourceStartCommand, { timeoutMs: 300_000 });
+    const r = await s.ctx.sourceHost.shell(s.inputs.sourceStartCommand, { timeoutMs: 300_000 });
     if (r.code !== 0) throw new UserError(`source-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Start the source yourself.`);
     return;
   }
