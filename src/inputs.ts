@@ -214,6 +214,14 @@ export const INPUTS: readonly InputDef[] = [
       'Largest source that `seed-method: logical` accepts. A dump rebuilds every table and index through SQL on the target: about 4x slower than a physical copy here, and hours for large databases, while the source keeps binlogs for the replica to catch up with.',
   },
   {
+    name: 'backup-options',
+    kind: 'string',
+    default: '',
+    steps: ['seed-replica'],
+    description:
+      "MySQL/MariaDB: extra options for mariadb-backup / xtrabackup on the source, separated by spaces, e.g. `--throttle=40` to spare a busy source's disks.",
+  },
+  {
     name: 'allow-privileged-writers',
     kind: 'bool',
     default: 'false',
@@ -381,6 +389,7 @@ export interface Inputs {
   fence: 'shutdown' | 'read-only';
   allowPrivilegedWriters: boolean;
   seedMethod: 'physical' | 'logical';
+  backupOptions: string;
   sourceSshHost: string;
   sourceSshUser: string;
   sourceSshKey: string;

@@ -299,6 +299,7 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
       `--datadir=${sourceDataDir}`,
       `--target-dir=${tmpDir}`,
       '--parallel=2',
+      ...(s.inputs.backupOptions ?? '').split(/\s+/).filter(Boolean),
     ]);
     extract = await tgtHost.spawn([flavor.streamExtractor, '-x', '-C', dataDir]);
     const progress = new Progress(log);

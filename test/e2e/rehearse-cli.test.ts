@@ -1,0 +1,50 @@
+/** The README's rehearsal command, run from the committed bundle as a user would run it. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'zdm-rehearse-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function rehearse(args: string[]) {
+  const report = path.join(dir, `${args.join('_').replace(/[^a-z0-9]+/gi, '_')}.json`);
+  const r = spawnSync(process.execPath, ['dist/index.js', 'rehearse', '--size-mb', '8', '--report', report, ...args], { encoding: 'utf8', timeout: 240_000 });
+  if (r.status !== 0) throw new Error(`rehearse ${args.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr.slice(-3000)}`);
+  return { out: r.stdout, json: JSON.parse(readFileSync(report, 'utf8')) };
+}
+
+describe('zdm rehearse (dist/index.js)', () => {
+  it('prints usage and exits 0 with --help', () => {
+    const r = spawnSync(process.execPath, ['dist/index.js', '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^zdm: move a live database/);
+  });
+
+  it('rejects an unknown flag with one clear line', () => {
+    const r = spawnSync(process.execPath, ['dist/index.js', 'rehearse', '--engnie', 'postgres'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^zdm rehearse: error: unknown flag --engnie\. Valid flags: --engine, /);
+  });
+
+  for (const args of [
+    ['--engine', 'postgres'],
+    ['--engine', 'postgres', '--ssh'],
+    ['--engine', 'mariadb', '--ssh'],
+  ]) {
+    it(`${args.join(' ')} ends ok with zero writes missing`, () => {
+      const { out, json } = rehearse(args);
+      expect(out).toContain('OK: every acknowledged write is on the new primary.');
+      expect(json.ok).toBe(true);
+      expect(json.engine).toBe(args[1]);
+      expect(json.transport).toBe(args.includes('--ssh') ? 'ssh' : 'local');
+      expect(json.serverVersion).toMatch(/^\d+\.\d+/);
+      expect(json.steps.map((s: { name: string }) => s.name)).toEqual(['tune-target', 'seed-replica', 'await-lag-zero', 'cutover']);
+      expect(json.writes.missingOnTarget).toBe(0);
+      expect(json.writes.acknowledged).toBeGreaterThan(100);
+      expect(json.cutover.writeBlockedMs).toBeGreaterThan(0);
+      expect(json.cutover.fence).toBe(args[1] === 'postgres' ? 'shutdown' : 'read-only');
+    }, 240_000);
+  }
+});
