@@ -68,9 +68,49 @@ function rootAction(): string {
   return HEADER + stringify(doc, { lineWidth: 0 });
 }
 
+/** The rehearsal as an action, for pull request workflows: throwaway servers on the runner. */
+function rehearseAction(): string {
+  const inputs = {
+    engine: { description: 'postgres or mariadb.', required: false, default: 'postgres' },
+    'size-mb': { description: 'Sample data loaded into the throwaway source, in MB.', required: false, default: '256' },
+    'writes-per-second': { description: 'Steady write load during the whole migration.', required: false, default: '300' },
+    fence: { description: 'Cutover fence: auto, shutdown (PostgreSQL) or read-only.', required: false, default: 'auto' },
+    ssh: { description: 'Reach the source only through a throwaway sshd on loopback (true/false).', required: false, default: 'false' },
+    'pr-comment': { description: 'Post the report as one comment on the pull request, updated on every run (true/false).', required: false, default: 'true' },
+    'github-token': { description: 'Token for the comment; needs `pull-requests: write`.', required: false, default: '${{ github.token }}' },
+    'install-servers': {
+      description: "Install PostgreSQL, MariaDB, mariadb-backup and OpenSSH from the distribution's packages when missing (needs root).",
+      required: false,
+      default: 'true',
+    },
+  };
+  const run =
+    [
+      'if [ "$ZDM_INSTALL_SERVERS" = "true" ]; then bash "$GITHUB_ACTION_PATH/../../scripts/install-servers.sh"; fi',
+      'report="$RUNNER_TEMP/zdm-rehearsal.json"',
+      'echo "report=$report" >> "$GITHUB_OUTPUT"',
+      'args=(rehearse --engine "$ZDM_ENGINE" --size-mb "$ZDM_SIZE_MB" --writes-per-second "$ZDM_WRITES_PER_SECOND" --fence "$ZDM_FENCE" --report "$report")',
+      'if [ "$ZDM_SSH" = "true" ]; then args+=(--ssh); fi',
+      'if [ "$ZDM_PR_COMMENT" = "true" ]; then args+=(--pr-comment); fi',
+      '"$GITHUB_ACTION_PATH/../../scripts/run-node.sh" "$GITHUB_ACTION_PATH/../../dist/index.js" "${args[@]}"',
+    ].join('\n') + '\n';
+  const env: Record<string, string> = { GITHUB_TOKEN: '${{ inputs.github-token }}' };
+  for (const name of Object.keys(inputs)) if (name !== 'github-token') env[`ZDM_${name.toUpperCase().replace(/-/g, '_')}`] = `\${{ inputs.${name} }}`;
+  const doc = {
+    name: 'zdm rehearse',
+    description: 'Rehearse a whole migration on throwaway servers under a live write load, and report the write-blocked window and any lost write.',
+    author: 'zdm',
+    branding: { icon: 'database', color: 'blue' },
+    inputs,
+    outputs: { report: { description: 'Path of the JSON report.', value: '${{ steps.run.outputs.report }}' } },
+    runs: { using: 'composite', steps: [{ id: 'run', shell: 'bash', env, run }] },
+  };
+  return HEADER + stringify(doc, { lineWidth: 0 });
+}
+
 /** Every generated file by path, relative to the repository root. */
 export function generateActions(): Record<string, string> {
-  const files: Record<string, string> = { 'action.yml': rootAction() };
+  const files: Record<string, string> = { 'action.yml': rootAction(), 'actions/rehearse/action.yml': rehearseAction() };
   for (const step of STEPS) files[`actions/${step}/action.yml`] = compositeAction(step);
   return files;
 }

@@ -4,6 +4,8 @@ import { parseBytes } from '../inputs.js';
 import type { Log } from '../log.js';
 import { parseFlags } from '../flags.js';
 import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
+import { COMMENT_MARKER, rehearsalMarkdown } from '../report/rehearsal-markdown.js';
+import { pullRequestFromEvent, upsertComment } from '../github/pr-comment.js';
 
 export const REHEARSE_HELP = `zdm rehearse flags:
   --engine postgres|mariadb    engine to rehearse [default: postgres]
@@ -13,14 +15,29 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --fence auto|shutdown|read-only  cutover fence [default: auto: shutdown for postgres, read-only for mariadb]
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
   --ssh                        reach the source only through a real sshd on loopback (tunnels, remote backup)
+  --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --keep                       keep the servers and their directories afterwards`;
+
+/** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
+async function commentOnPullRequest(markdown: string, log: Log): Promise<void> {
+  const token = process.env.GITHUB_TOKEN;
+  if (!token) throw new UserError('--pr-comment needs the workflow token in the GITHUB_TOKEN environment variable (env: GITHUB_TOKEN: ${{ github.token }})');
+  log.secret(token);
+  const pr = await pullRequestFromEvent();
+  if (!pr) {
+    log.warn('--pr-comment: this run is not for a pull request (no pull_request in the event); no comment written');
+    return;
+  }
+  const what = await upsertComment(token, pr, COMMENT_MARKER, markdown);
+  log.info(`${what} the rehearsal comment on ${pr.owner}/${pr.repo}#${pr.number}`);
+}
 
 export async function rehearseCommand(args: string[], log: Log): Promise<number> {
   if (args.includes('--help')) {
     process.stdout.write(REHEARSE_HELP + '\n');
     return 0;
   }
-  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep', 'ssh']);
+  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep', 'ssh', 'pr-comment']);
   const engine = f.get('engine') ?? 'postgres';
   if (engine !== 'postgres' && engine !== 'mariadb')
     throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
@@ -47,5 +64,8 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   process.stdout.write(formatReport(report) + '\n');
   const file = f.get('report');
   if (file) await fs.writeFile(file, JSON.stringify(report, null, 2) + '\n');
+  const markdown = rehearsalMarkdown(report);
+  if (process.env.GITHUB_STEP_SUMMARY) await fs.appendFile(process.env.GITHUB_STEP_SUMMARY, markdown + '\n');
+  if (f.get('pr-comment') === 'true') await commentOnPullRequest(markdown, log);
   return report.ok ? 0 : 1;
 }

@@ -11,6 +11,7 @@ import { PostgresFixture } from './postgres.js';
 import { MariadbFixture } from './mariadb.js';
 import type { RehearsalFixture } from './fixture.js';
 import { WriteLoad } from './writer.js';
+import { downsample, type LagPoint } from '../report/lag-chart.js';
 import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
 import { freePort } from '../sandbox/util.js';
 import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
@@ -50,6 +51,8 @@ export interface RehearsalReport {
   };
   cutover: { writeBlockedMs: number | null; clientWriteBlockedMs: number | null; fence: string };
   outputs: Record<string, Record<string, string>>;
+  /** Lag while await-lag-zero watched, downsampled. */
+  lag: LagPoint[];
   error?: string;
 }
 
@@ -65,6 +68,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     writes: { acknowledged: 0, missingOnTarget: null, failed: 0, perSecond: opts.writesPerSecond, acknowledgedBySource: 0, acknowledgedByTarget: 0 },
     cutover: { writeBlockedMs: null, clientWriteBlockedMs: null, fence: opts.fence },
     outputs: {},
+    lag: [],
   };
   log.info(`starting a throwaway ${opts.engine} source and target`);
   let fx: RehearsalFixture | undefined;
@@ -102,6 +106,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       try {
         const result = await runStep(step, (n) => raw[n], stepLog);
         report.outputs[step] = result.outputs;
+        if (result.lagHistory) report.lag = downsample(result.lagHistory, 120);
         report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: true });
       } catch (e) {
         report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: false, error: describeError(e) });

@@ -5,6 +5,7 @@ import type { Inputs } from '../inputs.js';
 import { UserError } from '../errors.js';
 import { formatBytes, formatSeconds, Progress } from '../log.js';
 import { heading, table } from '../report/markdown.js';
+import { lagChart } from '../report/lag-chart.js';
 import { sleep, type StepResult } from './step.js';
 
 const POLL_MS = 500;
@@ -96,6 +97,11 @@ export async function awaitLagZero(ctx: StepContext): Promise<StepResult> {
     }
     const last = watch.history[watch.history.length - 1];
     const first = watch.history[0];
+    const lagHistory = watch.history.map((h) => ({
+      t: (h.at - first.at) / 1000,
+      bytes: h.bytes === Number.MAX_SAFE_INTEGER ? 0 : h.bytes,
+      seconds: h.seconds,
+    }));
     const summary =
       heading('zdm await-lag-zero') +
       table(
@@ -105,7 +111,8 @@ export async function awaitLagZero(ctx: StepContext): Promise<StepResult> {
           ['at end', formatBytes(last.bytes), last.seconds === undefined ? '-' : `${last.seconds.toFixed(2)} s`],
         ],
       ) +
-      `\nCaught up after ${formatSeconds(watch.waitedSeconds)} (bounds: ${formatBytes(inputs.maxLagBytes)}, ${inputs.maxLagSeconds} s, held for ${inputs.settleSeconds} s).\n`;
+      `\nCaught up after ${formatSeconds(watch.waitedSeconds)} (bounds: ${formatBytes(inputs.maxLagBytes)}, ${inputs.maxLagSeconds} s, held for ${inputs.settleSeconds} s).\n\n` +
+      lagChart(lagHistory);
     return {
       outputs: {
         'lag-bytes': String(last.bytes),
@@ -113,6 +120,7 @@ export async function awaitLagZero(ctx: StepContext): Promise<StepResult> {
         'waited-seconds': watch.waitedSeconds.toFixed(1),
       },
       summary,
+      lagHistory,
     };
   } finally {
     await engine.close();

@@ -1,0 +1,44 @@
+/** The rehearsal report as Markdown: for the job summary and the pull request comment. */
+import type { RehearsalReport } from '../rehearse/rehearsal.js';
+import { lagChart } from './lag-chart.js';
+import { table } from './markdown.js';
+
+export const COMMENT_MARKER = '<!-- zdm-rehearsal-report -->';
+
+export function rehearsalMarkdown(r: RehearsalReport): string {
+  const mb = (r.dataBytes / 1024 ** 2).toFixed(0);
+  const lines = [
+    COMMENT_MARKER,
+    `### zdm rehearsal: ${r.ok ? '✅ ok' : '❌ NOT ok'}`,
+    '',
+    `${r.engine} ${r.serverVersion}, ${mb} MB of data, ${r.writes.perSecond} writes/s during the whole migration, transport ${r.transport}, ${r.machine.cpus} CPUs.`,
+    '',
+    table(
+      ['step', 'result', 'seconds'],
+      r.steps.map((s) => [s.name, s.ok ? 'ok' : `failed: ${s.error ?? ''}`, s.seconds.toFixed(1)]),
+    ),
+    table(
+      [
+        'write-blocked window (cutover)',
+        'as the writing client saw it',
+        'fence',
+        'writes acknowledged',
+        'acknowledged but missing on the target',
+        'failed attempts',
+      ],
+      [
+        [
+          r.cutover.writeBlockedMs === null ? '-' : `${r.cutover.writeBlockedMs} ms`,
+          r.cutover.clientWriteBlockedMs === null ? '-' : `${r.cutover.clientWriteBlockedMs} ms`,
+          r.cutover.fence,
+          r.writes.acknowledged,
+          r.writes.missingOnTarget === null ? 'not checked' : r.writes.missingOnTarget,
+          r.writes.failed,
+        ],
+      ],
+    ),
+  ];
+  if (r.lag.length > 1) lines.push(lagChart(r.lag, 'Replication lag while catching up'));
+  if (r.error) lines.push(`**Error:** ${r.error}`, '');
+  return lines.join('\n');
+}
