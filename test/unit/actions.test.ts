@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { generateActions, envName } from '../../scripts/gen-actions.js';
+import { generateActions, envName, withReadmeReference } from '../../scripts/gen-actions.js';
 import { INPUTS, OUTPUTS, STEPS, inputsFor, outputsFor } from '../../src/inputs.js';
 
 interface ActionYml {
@@ -59,6 +59,12 @@ describe('action metadata', () => {
     expect(Object.keys(a.inputs).sort()).toEqual(['step', ...INPUTS.map((i) => i.name)].sort());
     expect(Object.keys(a.outputs).sort()).toEqual([...new Set(OUTPUTS.map((o) => o.name))].sort());
     for (const i of Object.values(a.inputs)) expect(i.description).toBeTruthy();
+  });
+
+  it("the README's reference of inputs and outputs is the generated one", () => {
+    const readme = readFileSync('README.md', 'utf8');
+    expect(readme).toBe(withReadmeReference(readme));
+    for (const i of INPUTS) expect(readme).toContain(`| \`${i.name}\` |`);
   });
 
   it('maps input names the way @actions/core reads them', () => {
