@@ -295,7 +295,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'replication-tunnel-port',
     kind: 'int',
     default: '',
-    steps: ['seed-replica', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
     description:
       'Local port on the target host where the supervised replication tunnel listens (the target server replicates from 127.0.0.1:<port>). Empty: 15432 (PostgreSQL) or 13306 (MySQL/MariaDB).',
   },
@@ -303,7 +303,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'tunnel-dir',
     kind: 'string',
     default: '/var/lib/zdm/tunnels',
-    steps: ['seed-replica', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
     description: "Directory (mode 700) for the replication tunnel's pid file, status, log and key copy.",
   },
   {

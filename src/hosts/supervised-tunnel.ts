@@ -79,11 +79,14 @@ export async function startSupervisedTunnel(spec: TunnelSpec, secrets: { private
   mkdirSync(spec.dir, { recursive: true, mode: 0o700 });
   chmodSync(spec.dir, 0o700);
   const running = readTunnelStatus(spec.dir, spec.name);
-  if (running && existsSync(p.config) && readFileSync(p.config, 'utf8') === JSON.stringify(spec, null, 2) && running.state === 'up') {
+  const sameSpec = existsSync(p.config) && readFileSync(p.config, 'utf8') === JSON.stringify(spec, null, 2);
+  if (running && sameSpec) {
+    // Alive with the same spec: keep it (it may be between two reconnects), and wait for it to be up.
+    const st = await waitUntilUp(spec, running.pid, 30_000);
     log.info(
-      `replication tunnel ${spec.name} already up (pid ${running.pid}, 127.0.0.1:${spec.listenPort} -> ${spec.dest.host}:${spec.dest.port} via ${spec.ssh.host})`,
+      `replication tunnel ${spec.name} running (pid ${st.pid}, ${st.reconnects} reconnects, 127.0.0.1:${spec.listenPort} -> ${spec.dest.host}:${spec.dest.port} via ${spec.ssh.host})`,
     );
-    return running;
+    return st;
   }
   if (running) await stopSupervisedTunnel(spec.dir, spec.name);
   writeFileSync(p.key, secrets.privateKey, { mode: 0o600 });
@@ -97,19 +100,24 @@ export async function startSupervisedTunnel(spec: TunnelSpec, secrets: { private
   const child = spawn(process.execPath, [bundleEntry(), 'tunnel', 'run', '--config', p.config], { detached: true, stdio: ['ignore', out, out], env });
   child.unref();
   closeSync(out);
-  const deadline = Date.now() + 30_000;
+  const st = await waitUntilUp(spec, child.pid!, 30_000);
+  log.info(
+    `replication tunnel ${spec.name} up: pid ${st.pid}, 127.0.0.1:${spec.listenPort} -> ${spec.dest.host}:${spec.dest.port} via ${spec.ssh.user}@${spec.ssh.host}:${spec.ssh.port}; log ${p.log}`,
+  );
+  return st;
+}
+
+async function waitUntilUp(spec: TunnelSpec, pid: number, timeoutMs: number): Promise<TunnelStatus> {
+  const p = tunnelPaths(spec.dir, spec.name);
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const st = readTunnelStatus(spec.dir, spec.name);
-    if (st?.state === 'up') {
-      log.info(
-        `replication tunnel ${spec.name} up: pid ${st.pid}, 127.0.0.1:${spec.listenPort} -> ${spec.dest.host}:${spec.dest.port} via ${spec.ssh.user}@${spec.ssh.host}:${spec.ssh.port}; log ${p.log}`,
+    if (st?.state === 'up') return st;
+    if (!alive(pid) || Date.now() > deadline) {
+      const tail = existsSync(p.log) ? readFileSync(p.log, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
+      throw new UserError(
+        `the replication tunnel ${spec.name} is not up after ${timeoutMs / 1000} s${st?.lastError ? ` (${st.lastError})` : ''}: ${tail || 'no log'}. Check the SSH inputs, and the log ${p.log}.`,
       );
-      return st;
-    }
-    if (!alive(child.pid) || Date.now() > deadline) {
-      const tail = existsSync(p.log) ? readFileSync(p.log, 'utf8').split('\n').slice(-5).join(' | ') : '';
-      if (alive(child.pid)) process.kill(child.pid!, 'SIGTERM');
-      throw new UserError(`the replication tunnel did not come up within 30 s: ${tail || 'no log'}`);
     }
     await sleep(100);
   }

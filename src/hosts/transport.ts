@@ -88,6 +88,15 @@ export async function ensureReplicationTunnel(ssh: SshContext, inputs: Inputs, l
   return `127.0.0.1:${inputs.replicationTunnelPort}`;
 }
 
+/**
+ * Later steps make sure the replication tunnel still runs (a reboot, an OOM kill or a cleanup may
+ * have ended it between jobs) and start it again with the same spec if not.
+ */
+export async function keepReplicationTunnel(ctx: { ssh?: SshContext; inputs: Inputs; log: Log }): Promise<void> {
+  if (!ctx.ssh || ctx.inputs.sourceReplicationAddress) return;
+  await ensureReplicationTunnel(ctx.ssh, ctx.inputs, ctx.log);
+}
+
 export function stopReplicationTunnel(inputs: Inputs): Promise<boolean> {
   return stopSupervisedTunnel(inputs.tunnelDir, replicationTunnelName(inputs));
 }

@@ -141,7 +141,9 @@ export class PostgresFixture implements RehearsalFixture {
         'target-stop-command': p.target.stopCommand,
       },
       'await-lag-zero': { ...common, 'timeout-seconds': '600', 'settle-seconds': '3' },
-      cutover: { ...common, fence: opts.fence, 'source-stop-command': p.source.stopCommand, 'source-start-command': p.source.startCommand },
+      // pg_ctl -W returns as the fast shutdown begins; cutover itself waits for the source to refuse
+      // connections and proves the shutdown checkpoint reached the target (pg_ctl -w polls only every 100 ms).
+      cutover: { ...common, fence: opts.fence, 'source-stop-command': p.source.fastStopCommand, 'source-start-command': p.source.startCommand },
     };
   }
 

@@ -39,6 +39,8 @@ export interface PostgresSandbox {
   url(opts?: { user?: string; password?: string; database?: string }): string;
   readonly startCommand: string;
   readonly stopCommand: string;
+  /** Starts a fast shutdown and returns at once (pg_ctl -W): for a cutover fence, which verifies the stop itself. */
+  readonly fastStopCommand: string;
   start(): Promise<void>;
   stop(mode?: 'fast' | 'immediate'): Promise<void>;
   isRunning(): Promise<boolean>;
@@ -157,6 +159,7 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   readonly sockDir: string;
   readonly startCommand: string;
   readonly stopCommand: string;
+  readonly fastStopCommand: string;
   private destroyed = false;
 
   constructor(
@@ -176,6 +179,7 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
     const pgCtl = `${asUser}${env}${q(`${bins.binDir}/pg_ctl`)} -D ${q(this.dataDir)}`;
     this.startCommand = `${pgCtl} -l ${q(this.logFile)} -w -t 120 -o ${q(`-p ${port} -k ${this.sockDir}`)} start`;
     this.stopCommand = `${pgCtl} -m fast -w -t 120 stop`;
+    this.fastStopCommand = `${pgCtl} -m fast -W stop`;
   }
 
   get major(): number {

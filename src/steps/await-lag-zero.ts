@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { formatBytes, formatSeconds, Progress } from '../log.js';
 import { heading, table } from '../report/markdown.js';
 import { lagChart } from '../report/lag-chart.js';
+import { keepReplicationTunnel } from '../hosts/transport.js';
 import { sleep, type StepResult } from './step.js';
 
 const POLL_MS = 500;
@@ -86,6 +87,7 @@ export async function watchLag(engine: Engine, ctx: StepContext): Promise<LagWat
 
 export async function awaitLagZero(ctx: StepContext): Promise<StepResult> {
   const { inputs, log } = ctx;
+  await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);
   try {
     const heartbeat = await engine.startHeartbeat();

@@ -7,7 +7,7 @@ import { openEngine, tuningFromInput } from '../engines/index.js';
 import type { Engine, Fence, StepContext } from '../engines/engine.js';
 import { InputError, SafetyError, UserError, describeError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
-import { stopReplicationTunnel } from '../hosts/transport.js';
+import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
 import { heading, table } from '../report/markdown.js';
 import { describeLag, withinBounds } from './await-lag-zero.js';
 import { sleep, type StepResult } from './step.js';
@@ -57,6 +57,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
   }
   const plan = tuningFromInput(inputs.tuning, inputs.engine);
   if (!plan) log.warn("no tuning input: zdm cannot restore settings tune-target changed; pass tune-target's `tuning` output");
+  await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);
   const tl = new Timeline(ctx);
   try {

@@ -126,6 +126,23 @@ describe('PostgreSQL through SSH', () => {
     const { rows } = await t.query('SELECT id FROM after_kill');
     await t.end();
     expect(rows).toEqual([{ id: 1 }]);
+
+    // The tunnel process itself killed (an OOM kill, a reboot): the next step starts it again.
+    process.kill(after.pid, 'SIGKILL');
+    const c2 = new pg.Client({ connectionString: appUrl(pair, pair.source) });
+    await c2.connect();
+    await c2.query('INSERT INTO after_kill VALUES (2)');
+    await c2.end();
+    const relog: string[] = [];
+    await run('await-lag-zero', { ...pgCommon(), ...sshInputs(), 'settle-seconds': '1', 'timeout-seconds': '90' }, relog);
+    expect(relog.join('\n')).toMatch(/replication tunnel replication-\d+ up: pid \d+/);
+    const again = readTunnelStatus(`${sshd().baseDir}/tunnels`, `replication-${tunnelPort}`)!;
+    expect(again.pid).not.toBe(after.pid);
+    const t2 = new pg.Client({ connectionString: appUrl(pair, pair.target) });
+    await t2.connect();
+    const r2 = await t2.query('SELECT id FROM after_kill ORDER BY id');
+    await t2.end();
+    expect(r2.rows).toEqual([{ id: 1 }, { id: 2 }]);
   }, 150_000);
 });
 

@@ -1,10 +1,9 @@
 /** Real lag of a MySQL/MariaDB replica: binlog bytes not applied, a heartbeat row's age, and both threads' state. */
 import type { Heartbeat, LagSample } from '../engine.js';
+import { heartbeatLoop } from '../heartbeat.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
 import { quoteName } from './flavor.js';
 import type { MySession } from './index.js';
-
-export const HEARTBEAT_INTERVAL_MS = 500;
 
 function qualified(table: string): string {
   const parts = table.split('.');
@@ -20,46 +19,18 @@ export async function ensureHeartbeatTable(c: MyConn, table: string): Promise<vo
   await c.query(`INSERT IGNORE INTO ${qualified(table)} (id, ts, seq) VALUES (1, UTC_TIMESTAMP(6), 0)`);
 }
 
+/** Writes the heartbeat row on the source about every 500 ms on a connection of its own. */
 export async function startHeartbeat(s: MySession): Promise<Heartbeat> {
   const client = await connectMy(s.inputs.sourceUrl!, { input: 'source-url' });
   await ensureHeartbeatTable(client, s.inputs.heartbeatTable);
   const table = qualified(s.inputs.heartbeatTable);
   let seq = Date.now();
-  let stopped = false;
-  const state = { writes: 0, lastError: undefined as string | undefined };
-  const beat = async () => {
-    try {
+  return heartbeatLoop(
+    async () => {
       await client.query(`UPDATE ${table} SET ts = UTC_TIMESTAMP(6), seq = ? WHERE id = 1`, [++seq]);
-      state.writes++;
-      state.lastError = undefined;
-    } catch (e) {
-      state.lastError = (e as Error).message;
-    }
-  };
-  await beat();
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const loop = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = beat().then(loop);
-    }, HEARTBEAT_INTERVAL_MS);
-  };
-  loop();
-  return {
-    get writes() {
-      return state.writes;
     },
-    get lastError() {
-      return state.lastError;
-    },
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-      await client.end().catch(() => undefined);
-    },
-  };
+    () => client.end(),
+  );
 }
 
 /** Bytes from (fileA, posA) to (fileB, posB) using the source's binlog sizes. */

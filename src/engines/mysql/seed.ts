@@ -1,6 +1,7 @@
 /** Seeding a MySQL/MariaDB replica: preflight, streamed physical hot backup, replication from its exact position. */
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
+import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser, type Spawned } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress } from '../../log.js';
@@ -237,23 +238,6 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
       : `${tools[0][0]} and ${tools[1][0]} are needed on the source and target hosts: install ${sf.flavor.name === 'mariadb' ? 'mariadb-backup' : 'percona-xtrabackup-80 (or -84)'}.`,
   );
   return checks;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, hopeless?: (e: unknown) => boolean): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      if (hopeless?.(e)) throw e;
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new UserError(`${what} did not happen within ${Math.round(timeoutMs / 1000)} s${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const refused = (e: unknown) => /connection refused|ECONNREFUSED/i.test(String((e as Error).message));

@@ -1,10 +1,9 @@
 /** Real lag of a PostgreSQL standby: WAL bytes not replayed, and a heartbeat row's age. */
 import type { Heartbeat, LagSample } from '../engine.js';
+import { heartbeatLoop } from '../heartbeat.js';
 import { connectPg, one, quoteQualified, rows, type PgClient } from './connect.js';
 import { lsnDiff } from './lsn.js';
 import type { PgSession } from './index.js';
-
-export const HEARTBEAT_INTERVAL_MS = 500;
 
 /** Creates the heartbeat table and its row on the source, when they are not there yet. */
 export async function ensureHeartbeatTable(c: PgClient, table: string): Promise<void> {
@@ -18,44 +17,15 @@ export async function startHeartbeat(s: PgSession): Promise<Heartbeat> {
   const table = quoteQualified(s.inputs.heartbeatTable);
   await ensureHeartbeatTable(client, table);
   let seq = Date.now();
-  let stopped = false;
-  const state = { writes: 0, lastError: undefined as string | undefined };
-  const beat = async () => {
-    try {
+  return heartbeatLoop(
+    async () => {
       await client.query(
         `INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), $1) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts, seq = EXCLUDED.seq`,
         [++seq],
       );
-      state.writes++;
-      state.lastError = undefined;
-    } catch (e) {
-      state.lastError = (e as Error).message;
-    }
-  };
-  await beat();
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const loop = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = beat().then(loop);
-    }, HEARTBEAT_INTERVAL_MS);
-  };
-  loop();
-  return {
-    get writes() {
-      return state.writes;
     },
-    get lastError() {
-      return state.lastError;
-    },
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-      await client.end().catch(() => undefined);
-    },
-  };
+    () => client.end(),
+  );
 }
 
 export async function measureLag(s: PgSession): Promise<LagSample> {

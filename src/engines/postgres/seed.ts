@@ -1,6 +1,7 @@
 /** Seeding a PostgreSQL standby: preflight, pg_basebackup with streamed WAL, standby start. */
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
+import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress } from '../../log.js';
@@ -295,23 +296,7 @@ function hopeless(e: unknown): boolean {
   return e instanceof SafetyError || code === '28P01' || code === '28000' || code === '3D000';
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      if (hopeless(e)) throw e;
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new UserError(`${what} did not happen within ${Math.round(timeoutMs / 1000)} s${last ? `: ${(last as Error).message}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitPg = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) => waitFor(what, timeoutMs, probe, hopeless);
 
 async function stopTarget(s: PgSession, dataDir: string): Promise<void> {
   await s.forget('target');
@@ -319,7 +304,7 @@ async function stopTarget(s: PgSession, dataDir: string): Promise<void> {
   const r = await host.shell(stopCommand(s), { timeoutMs: 120_000 });
   if (r.code !== 0)
     throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
-  await waitFor('the target server stopping (postmaster.pid gone)', 60_000, async () =>
+  await waitPg('the target server stopping (postmaster.pid gone)', 60_000, async () =>
     (await host.exists(path.join(dataDir, 'postmaster.pid'))) ? undefined : true,
   );
 }
@@ -327,7 +312,7 @@ async function stopTarget(s: PgSession, dataDir: string): Promise<void> {
 async function startTargetAsStandby(s: PgSession): Promise<void> {
   const r = await s.ctx.targetHost.shell(startCommand(s), { timeoutMs: 300_000 });
   if (r.code !== 0) throw new UserError(`target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
-  await waitFor('the target accepting connections as a standby', 120_000, async () => {
+  await waitPg('the target accepting connections as a standby', 120_000, async () => {
     await s.forget('target');
     const t = await s.target();
     const { rec } = await one<{ rec: boolean }>(t, 'SELECT pg_is_in_recovery() AS rec');
@@ -457,7 +442,7 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
 
   log.info(`starting the target as a standby: ${startCommand(s)}`);
   await startTargetAsStandby(s);
-  await waitFor('the standby streaming from the source', 60_000, async () => {
+  await waitPg('the standby streaming from the source', 60_000, async () => {
     const r = await rows<{ status: string }>(await s.target(), 'SELECT status FROM pg_stat_wal_receiver');
     return r[0]?.status === 'streaming' ? true : undefined;
   });
