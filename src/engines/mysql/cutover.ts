@@ -16,8 +16,25 @@ function withFence(e: unknown, f: Fence): unknown {
   return e;
 }
 
-/** Accounts connected to the source that could write past read_only. */
+/** How long sessions found by privilegedWriters may take to go away before they count. */
+const CLOSING_SESSION_GRACE_MS = 2000;
+
+/**
+ * Accounts connected to the source that could write past read_only. A session that is closing
+ * (zdm's own heartbeat just stopped, a previous step's connections through an SSH tunnel whose
+ * close has not reached the server yet) is seen for a few milliseconds more: only sessions still
+ * there after a short grace count.
+ */
 async function privilegedWriters(s: MySession): Promise<string[]> {
+  const deadline = Date.now() + CLOSING_SESSION_GRACE_MS;
+  for (;;) {
+    const found = await privilegedSessions(s);
+    if (found.length === 0 || Date.now() >= deadline) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function privilegedSessions(s: MySession): Promise<string[]> {
   const flavor = await s.flavor();
   if (flavor.bypassReadOnlyPrivileges.length === 0) return [];
   const src = await s.source();
@@ -37,8 +54,10 @@ async function privilegedWriters(s: MySession): Promise<string[]> {
 
 export async function fence(s: MySession): Promise<Fence> {
   const flavor = await s.flavor();
-  const writers = await privilegedWriters(s);
-  if (writers.length > 0 && !s.inputs.allowPrivilegedWriters) {
+  const writers = s.inputs.allowPrivilegedWriters ? await privilegedSessions(s) : await privilegedWriters(s);
+  if (writers.length > 0 && s.inputs.allowPrivilegedWriters) {
+    s.ctx.log.warn(`allow-privileged-writers: sessions that can write past read_only are connected (${writers.join(', ')}); only the read lock stops them`);
+  } else if (writers.length > 0) {
     throw new UserError(
       `sessions of accounts that can write past read_only are connected to the source: ${writers.join(', ')}. Disconnect them (give the application an account without SUPER / READ_ONLY ADMIN), or set allow-privileged-writers: true if you accept that only the read lock held during cutover stops them. Writes were not blocked.`,
     );
