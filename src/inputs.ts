@@ -5,7 +5,11 @@
  */
 import { InputError } from './errors.js';
 
-export const STEPS = ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const;
+/** The migration itself, in the order a rehearsal runs it. */
+export const MIGRATION_STEPS = ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const;
+export type MigrationStepName = (typeof MIGRATION_STEPS)[number];
+/** Every step an action or the command line can run: the migration and the steps around it. */
+export const STEPS = [...MIGRATION_STEPS] as const;
 export type StepName = (typeof STEPS)[number];
 
 export type InputKind = 'string' | 'int' | 'number' | 'bool' | 'choice' | 'bytes' | 'json' | 'url';

@@ -1,5 +1,5 @@
 /** The MariaDB rehearsal: binlog replication (GTID) between two throwaway servers, seeded by mariadb-backup. */
-import type { StepName } from '../inputs.js';
+import type { MigrationStepName } from '../inputs.js';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { startMariadb, type MariadbSandbox } from '../sandbox/mariadb.js';
@@ -96,7 +96,7 @@ export class MariadbFixture implements RehearsalFixture {
     }));
   }
 
-  stepInputs(opts: { fence: string; targetMemory: string }): Record<StepName, Record<string, string>> {
+  stepInputs(opts: { fence: string; targetMemory: string }): Record<MigrationStepName, Record<string, string>> {
     const common = { engine: 'mariadb', 'source-url': this.source.url(), 'target-url': this.target.url() };
     return {
       'tune-target': { ...common, 'target-memory': opts.targetMemory, 'target-config-file': this.target.optionFile },

@@ -1,5 +1,5 @@
 /** The PostgreSQL side of a rehearsal: a throwaway source and target, sample data, the app's writes. */
-import type { StepName } from '../inputs.js';
+import type { MigrationStepName } from '../inputs.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startPostgres, type PostgresSandbox } from '../sandbox/postgres.js';
@@ -127,7 +127,7 @@ export class PostgresFixture implements RehearsalFixture {
     return pgWriteTargets(this.pair);
   }
 
-  stepInputs(opts: { fence: string; targetMemory: string }): Record<StepName, Record<string, string>> {
+  stepInputs(opts: { fence: string; targetMemory: string }): Record<MigrationStepName, Record<string, string>> {
     const p = this.pair;
     const common = { engine: 'postgres', 'source-url': p.source.url(), 'target-url': p.target.url() };
     return {
