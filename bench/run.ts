@@ -21,7 +21,7 @@ import { MariadbFixture } from '../src/rehearse/mariadb.js';
 import { PostgresFixture } from '../src/rehearse/postgres.js';
 import { WriteLoad } from '../src/rehearse/writer.js';
 import { withinBounds, watchLag } from '../src/steps/await-lag-zero.js';
-import { PausableProxy } from './proxy.js';
+import { PausableProxy } from '../test/harness/proxy.js';
 
 interface Figure {
   section: string;

@@ -53,6 +53,12 @@ export interface LagSample {
   detail: string;
   /** A replication error that will not heal by waiting; stops await-lag-zero at once. */
   fatal?: string;
+  /**
+   * Byte offsets on one scale (WAL LSNs; binlog offsets counted over the source's binlog files):
+   * written on the source, received by the target, applied by the target. Their rates tell the
+   * network from the apply as the bottleneck. Absent when the engine cannot place them.
+   */
+  positions?: { source: number; received: number; applied: number };
 }
 
 export interface Fence {

@@ -8,6 +8,7 @@ import { heading, table } from '../report/markdown.js';
 import { lagChart } from '../report/lag-chart.js';
 import { keepReplicationTunnel } from '../hosts/transport.js';
 import { sleep, type StepResult } from './step.js';
+import { CpuSampler, describeRates, findBottleneck, rates, type CpuUse } from './diagnosis.js';
 
 const POLL_MS = 500;
 const NOT_STREAMING_LIMIT_MS = 30_000;
@@ -29,10 +30,15 @@ export function describeLag(s: LagSample): string {
 }
 
 /** What to tell the user when lag did not close. */
-export function diagnose(history: LagSample[], inputs: Inputs): string {
+export function diagnose(history: LagSample[], inputs: Inputs, cpu?: CpuUse): string {
   const last = history[history.length - 1];
   const rate = closingRate(history, 60_000);
   const lines = [`last reading: ${describeLag(last)}; ${last.detail}`];
+  const r = rates(history, 60_000);
+  const measured = describeRates(r, cpu);
+  if (measured) lines.push(`measured over the last minute: ${measured}`);
+  const bottleneck = findBottleneck(last, r, cpu, inputs.engine);
+  if (bottleneck && last.streaming) lines.push(`bottleneck: ${bottleneck}`);
   if (!last.streaming)
     lines.push(
       'the target is not streaming from the source: check that the source is up, that the target reaches it (source-replication-address, pg_hba.conf, firewall), and the target server log',
@@ -49,6 +55,8 @@ export function diagnose(history: LagSample[], inputs: Inputs): string {
 export interface LagWatch {
   history: LagSample[];
   waitedSeconds: number;
+  /** Rates and the target's CPU shares over the last minute, for the summary. */
+  measured: string;
 }
 
 /** Polls lag until it stays within bounds for settle-seconds. Shared with the rehearsal. */
@@ -59,27 +67,33 @@ export async function watchLag(engine: Engine, ctx: StepContext): Promise<LagWat
   const progress = new Progress(log);
   let withinSince: number | undefined;
   let streamingSeen = Date.now();
+  const cpu = new CpuSampler(ctx.targetHost);
   for (;;) {
-    const s = await engine.measureLag();
+    const [s] = await Promise.all([engine.measureLag(), cpu.sample()]);
     history.push(s);
     if (history.length > 7200) history.splice(0, history.length - 7200);
     if (s.fatal) throw new UserError(`replication cannot catch up: ${s.fatal}\n${s.detail}`);
     if (s.streaming) streamingSeen = s.at;
     const rate = closingRate(history);
     const eta = rate && rate > 0 ? ` ETA ${formatSeconds(s.bytes / rate)}` : '';
-    progress.report(`lag: ${describeLag(s)}${rate !== undefined ? `; closing at ${formatBytes(Math.max(0, rate))}/s` : ''}${eta}`);
+    const measured = describeRates(rates(history), cpu.recent());
+    progress.report(
+      `lag: ${describeLag(s)}${rate !== undefined ? `; closing at ${formatBytes(Math.max(0, rate))}/s` : ''}${eta}${measured ? ` (${measured})` : ''}`,
+    );
     if (withinBounds(s, inputs)) {
       withinSince ??= s.at;
       if (s.at - withinSince >= inputs.settleSeconds * 1000) {
         progress.report(`caught up: ${describeLag(s)} for ${inputs.settleSeconds} s`, true);
-        return { history, waitedSeconds: (Date.now() - started) / 1000 };
+        return { history, waitedSeconds: (Date.now() - started) / 1000, measured: describeRates(rates(history, 60_000), cpu.recent(60_000)) };
       }
     } else withinSince = undefined;
     if (s.at - streamingSeen > NOT_STREAMING_LIMIT_MS) {
-      throw new UserError(`the target has not been streaming from the source for ${NOT_STREAMING_LIMIT_MS / 1000} s:\n${diagnose(history, inputs)}`);
+      throw new UserError(
+        `the target has not been streaming from the source for ${NOT_STREAMING_LIMIT_MS / 1000} s:\n${diagnose(history, inputs, cpu.recent(60_000))}`,
+      );
     }
     if (Date.now() - started > inputs.timeoutSeconds * 1000) {
-      throw new UserError(`the target did not catch up within timeout-seconds (${inputs.timeoutSeconds} s):\n${diagnose(history, inputs)}`);
+      throw new UserError(`the target did not catch up within timeout-seconds (${inputs.timeoutSeconds} s):\n${diagnose(history, inputs, cpu.recent(60_000))}`);
     }
     await sleep(POLL_MS);
   }
@@ -114,6 +128,7 @@ export async function awaitLagZero(ctx: StepContext): Promise<StepResult> {
         ],
       ) +
       `\nCaught up after ${formatSeconds(watch.waitedSeconds)} (bounds: ${formatBytes(inputs.maxLagBytes)}, ${inputs.maxLagSeconds} s, held for ${inputs.settleSeconds} s).\n\n` +
+      (watch.measured ? `Over the last minute: ${watch.measured}.\n\n` : '') +
       lagChart(lagHistory);
     return {
       outputs: {

@@ -73,6 +73,7 @@ describe('cutover safety on real PostgreSQL', () => {
       await run('await-lag-zero', { ...common(), 'timeout-seconds': '2' }).catch((e) => (message = describeError(e)));
       expect(message).toMatch(/^the target did not catch up within timeout-seconds \(2 s\):\nlast reading: .* behind/);
       expect(message).toMatch(/lag is not shrinking: the source writes faster than the target applies/);
+      expect(message).toMatch(/bottleneck: the replica's apply, which has stopped: .* received and nothing applied .*pg_is_wal_replay_paused/);
     } finally {
       await pair.target.query('SELECT pg_wal_replay_resume()');
     }

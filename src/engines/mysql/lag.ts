@@ -44,6 +44,13 @@ export function binlogDistance(logs: { name: string; size: number }[], from: { f
   return total + to.pos;
 }
 
+/** A binlog position as bytes from the start of the oldest binlog the source still has. */
+export function binlogOffset(logs: { name: string; size: number }[], at: { file: string; pos: number }): number | undefined {
+  const i = logs.findIndex((l) => l.name === at.file);
+  if (i < 0) return undefined;
+  return logs.slice(0, i).reduce((sum, l) => sum + l.size, 0) + at.pos;
+}
+
 /** Replication errors that waiting will not heal, with what to do about them. */
 export function fatalReplicationError(ioErrno: number, ioError: string, sqlErrno: number, sqlError: string, sqlRunning: string): string | undefined {
   if (sqlErrno && sqlRunning !== 'Yes') {
@@ -82,11 +89,12 @@ export async function measureLag(s: MySession): Promise<LagSample> {
   }
   const io = String(st[c.ioRunning]);
   const sql = String(st[c.sqlRunning]);
-  const bytes = binlogDistance(
-    logs.map((l) => ({ name: l.Log_name, size: Number(l.File_size) })),
-    { file: String(st[c.relaySourceLogFile]), pos: Number(st[c.execSourceLogPos]) },
-    { file: String(status.File), pos: Number(status.Position) },
-  );
+  const binlogs = logs.map((l) => ({ name: l.Log_name, size: Number(l.File_size) }));
+  const applied = { file: String(st[c.relaySourceLogFile]), pos: Number(st[c.execSourceLogPos]) };
+  const received = { file: String(st[c.sourceLogFile]), pos: Number(st[c.readSourceLogPos]) };
+  const current = { file: String(status.File), pos: Number(status.Position) };
+  const bytes = binlogDistance(binlogs, applied, current);
+  const offsets = [current, received, applied].map((p) => binlogOffset(binlogs, p));
   let seconds: number | undefined;
   const hb = await rows<{ ts: string }>(
     tgt,
@@ -109,5 +117,6 @@ export async function measureLag(s: MySession): Promise<LagSample> {
     String(st[c.lastSqlError] ?? ''),
     sql,
   );
-  return { at, bytes, seconds, streaming: io === 'Yes' && sql === 'Yes', detail, fatal };
+  const positions = offsets.every((o) => o !== undefined) ? { source: offsets[0]!, received: offsets[1]!, applied: offsets[2]! } : undefined;
+  return { at, bytes, seconds, streaming: io === 'Yes' && sql === 'Yes', detail, fatal, positions };
 }

@@ -2,7 +2,7 @@
 import type { Heartbeat, LagSample } from '../engine.js';
 import { heartbeatLoop } from '../heartbeat.js';
 import { connectPg, one, quoteQualified, rows, type PgClient } from './connect.js';
-import { lsnDiff } from './lsn.js';
+import { lsnDiff, parseLsn } from './lsn.js';
 import type { PgSession } from './index.js';
 
 /** Creates the heartbeat table and its row on the source, when they are not there yet. */
@@ -73,5 +73,7 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
     so.slot_status === 'lost'
       ? `replication slot ${s.inputs.replicationSlot} has lost WAL the target still needs (wal_status = lost): the target cannot catch up and must be seeded again`
       : undefined;
-  return { at, bytes, seconds, streaming, detail, fatal };
+  const positions =
+    to.replay && to.receive ? { source: Number(parseLsn(so.lsn)), received: Number(parseLsn(to.receive)), applied: Number(parseLsn(to.replay)) } : undefined;
+  return { at, bytes, seconds, streaming, detail, fatal, positions };
 }
