@@ -226,6 +226,14 @@ export const INPUTS: readonly InputDef[] = [
       "MySQL/MariaDB: extra options for mariadb-backup / xtrabackup on the source, separated by spaces, e.g. `--throttle=40` to spare a busy source's disks.",
   },
   {
+    name: 'reseed',
+    kind: 'bool',
+    default: 'false',
+    steps: ['seed-replica'],
+    description:
+      'Copy the source again over a target that is already a working replica, or that holds databases (a primary, perhaps promoted by an earlier cutover). Without it seed-replica refuses both, so that a re-run never throws away a good replica or a new primary by accident.',
+  },
+  {
     name: 'allow-privileged-writers',
     kind: 'bool',
     default: 'false',
@@ -353,7 +361,7 @@ export const OUTPUTS: readonly OutputDef[] = [
     description: 'Measured write-blocked window: from the moment the fence began to the moment the target accepted writes.',
   },
   { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
-  { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only).' },
+  { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only), or `already-done` when a re-run found the target already promoted.' },
 ];
 
 export function inputsFor(step: StepName): InputDef[] {
@@ -392,6 +400,7 @@ export interface Inputs {
   timeoutSeconds: number;
   fence: 'shutdown' | 'read-only';
   allowPrivilegedWriters: boolean;
+  reseed: boolean;
   seedMethod: 'physical' | 'logical';
   backupOptions: string;
   sourceSshHost: string;
@@ -524,6 +533,7 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
     );
   }
   out.allowPrivilegedWriters ??= false;
+  out.reseed ??= false;
   out.sourceSshInsecureAcceptAnyHostKey ??= false;
   out.replicationTunnelPort ??= pg ? 15432 : 13306;
   for (const k of [

@@ -61,6 +61,21 @@ export interface LagSample {
   positions?: { source: number; received: number; applied: number };
 }
 
+/**
+ * What the servers really are right now, read before a step acts, so that a step re-run after a
+ * failure or a runner crash continues or refuses instead of trusting its inputs alone.
+ */
+export interface MigrationState {
+  /** streaming-replica: replicating from the source now; broken-replica: configured as a replica but not replicating. */
+  target: 'streaming-replica' | 'broken-replica' | 'primary' | 'unreachable';
+  /** zdm's heartbeat table is on the target: it was seeded from the source by zdm. */
+  seededByZdm: boolean;
+  /** fenced: read-only as a cutover leaves it; unreachable: down (as the shutdown fence leaves it) or out of reach. */
+  source: 'writable' | 'fenced' | 'unreachable';
+  /** What was seen, for messages. */
+  detail: string;
+}
+
 export interface Fence {
   mode: Inputs['fence'];
   startedAt: number;
@@ -105,7 +120,11 @@ export interface Engine {
   startHeartbeat(): Promise<Heartbeat>;
   measureLag(): Promise<LagSample>;
 
-  fence(): Promise<Fence>;
+  /** Reads the real state of both servers. Never throws for a server that is down. */
+  migrationState(): Promise<MigrationState>;
+
+  /** Blocks writes on the source. `resume`: a cutover that was interrupted after its fence continues (the source may already be down or read-only). */
+  fence(resume?: boolean): Promise<Fence>;
   /** The source's last position, captured after the fence. */
   finalPosition(fence: Fence): Promise<string>;
   /** Waits until the target has applied `position`; throws SafetyError past `timeoutMs`. */

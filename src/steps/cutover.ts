@@ -4,8 +4,9 @@
  * writes back. After promotion nothing is undone: there must never be two primaries.
  */
 import { openEngine, tuningFromInput } from '../engines/index.js';
-import type { Engine, Fence, StepContext } from '../engines/engine.js';
+import type { Engine, Fence, StepContext, TuningPlan } from '../engines/engine.js';
 import { InputError, SafetyError, UserError, describeError } from '../errors.js';
+import { failpoint } from '../failpoint.js';
 import { lastLines } from '../hosts/host.js';
 import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
 import { heading, table } from '../report/markdown.js';
@@ -47,6 +48,52 @@ async function lagGate(engine: Engine, ctx: StepContext): Promise<string> {
   }
 }
 
+/** What follows promotion: hand over the endpoint, restore the remaining settings, clean up. Safe to run again. */
+async function afterPromotion(engine: Engine, ctx: StepContext, plan: TuningPlan | undefined, tl: Timeline): Promise<string[]> {
+  const { inputs, log } = ctx;
+  const endpoint = engine.endpoint();
+  const notes: string[] = [];
+  if (inputs.onPromotedCommand) {
+    const r = await ctx.runnerHost.shell(inputs.onPromotedCommand, { env: { ZDM_ENDPOINT: endpoint }, timeoutMs: 300_000 });
+    if (r.code !== 0)
+      notes.push(
+        `WARNING: on-promoted-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. The target IS the primary now: point the application at ${endpoint} yourself.`,
+      );
+    else tl.mark('on-promoted-command done');
+  }
+  const rest = plan?.items.filter((i) => i.revertAtCutover && !i.relaxesDurability) ?? [];
+  if (rest.length) {
+    await engine.revertTuning(rest);
+    tl.mark(`catch-up settings restored: ${rest.map((i) => `${i.name}=${i.original}`).join(', ')}`);
+  }
+  notes.push(...(await engine.cleanupAfterPromotion()));
+  if (inputs.sourceSshHost && (await stopReplicationTunnel(inputs))) notes.push('stopped the replication tunnel');
+  for (const n of notes) (n.startsWith('WARNING') ? log.warn : log.info).call(log, n);
+  return notes;
+}
+
+/**
+ * A re-run after the target was promoted (the runner crashed, or the step failed after promotion):
+ * nothing is fenced or promoted again; durability and what follows promotion are made sure of.
+ */
+async function alreadyPromoted(engine: Engine, ctx: StepContext, plan: TuningPlan | undefined, detail: string): Promise<StepResult> {
+  const tl = new Timeline(ctx);
+  ctx.log.warn(`the cutover was already done (${detail}): nothing is fenced or promoted again; finishing what follows promotion`);
+  const durability = plan?.items.filter((i) => i.relaxesDurability) ?? [];
+  if (durability.length) {
+    await engine.revertTuning(durability);
+    tl.mark(`durability made sure of: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);
+  }
+  const notes = await afterPromotion(engine, ctx, plan, tl);
+  const endpoint = engine.endpoint();
+  const summary =
+    heading('zdm cutover') +
+    `**The cutover had already been done** by an earlier run (${detail}); nothing was fenced or promoted again. New primary: \`${endpoint}\`.\n\n` +
+    (tl.events.length ? table(['time', 'event'], tl.rows()) : '') +
+    (notes.length ? '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n' : '');
+  return { outputs: { endpoint, 'write-blocked-ms': '', 'final-position': '', fence: 'already-done' }, summary };
+}
+
 export async function cutover(ctx: StepContext): Promise<StepResult> {
   const { inputs, log } = ctx;
   if (inputs.fence === 'shutdown' && !inputs.sourceStopCommand) {
@@ -61,18 +108,29 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
   const engine = openEngine(ctx);
   const tl = new Timeline(ctx);
   try {
-    const lag = await lagGate(engine, ctx);
-    tl.mark(`lag gate passed: ${lag}`);
+    // Read what the servers really are: this may be a re-run after a failure or a runner crash.
+    const state = await engine.migrationState();
+    if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable') return await alreadyPromoted(engine, ctx, plan, state.detail);
+    const resume = (state.target === 'streaming-replica' || state.target === 'broken-replica') && state.source !== 'writable';
+    if (resume) {
+      log.warn(
+        `continuing an interrupted cutover (${state.detail}): no write can have been acknowledged by the source since its fence, so the lag gate is skipped; the target must still prove it applied the source's last write before it is promoted`,
+      );
+    } else {
+      const lag = await lagGate(engine, ctx);
+      tl.mark(`lag gate passed: ${lag}`);
+    }
 
     let fence: Fence | undefined;
     let promoted = false;
     let finalPos = '';
     try {
-      fence = await engine.fence();
+      fence = await engine.fence(resume);
       tl.mark(`source fenced (${fence.mode}): writes blocked`, fence.startedAt);
       tl.mark('fence verified');
       finalPos = await engine.finalPosition(fence);
       tl.mark(`final source position captured after the fence: ${finalPos}`);
+      failpoint('cutover:after-fence');
       await engine.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
       tl.mark(`target has applied ${finalPos}`);
       const durability = plan?.items.filter((i) => i.relaxesDurability) ?? [];
@@ -82,6 +140,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       }
       promoted = true; // from here on the target may be a primary: never give the source its writes back
       await engine.promote(fence);
+      failpoint('cutover:after-promote');
     } catch (e) {
       const fenceOf = fence ?? (e as { fence?: Fence }).fence;
       if (promoted) {
@@ -111,23 +170,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
     log.info(`write-blocked window: ${writeBlockedMs} ms`);
 
     const endpoint = engine.endpoint();
-    const notes: string[] = [];
-    if (inputs.onPromotedCommand) {
-      const r = await ctx.runnerHost.shell(inputs.onPromotedCommand, { env: { ZDM_ENDPOINT: endpoint }, timeoutMs: 300_000 });
-      if (r.code !== 0)
-        notes.push(
-          `WARNING: on-promoted-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. The target IS the primary now: point the application at ${endpoint} yourself.`,
-        );
-      else tl.mark('on-promoted-command done');
-    }
-    const rest = plan?.items.filter((i) => i.revertAtCutover && !i.relaxesDurability) ?? [];
-    if (rest.length) {
-      await engine.revertTuning(rest);
-      tl.mark(`catch-up settings restored: ${rest.map((i) => `${i.name}=${i.original}`).join(', ')}`);
-    }
-    notes.push(...(await engine.cleanupAfterPromotion()));
-    if (inputs.sourceSshHost && (await stopReplicationTunnel(inputs))) notes.push('stopped the replication tunnel');
-    for (const n of notes) (n.startsWith('WARNING') ? log.warn : log.info).call(log, n);
+    const notes = await afterPromotion(engine, ctx, plan, tl);
 
     const summary =
       heading('zdm cutover') +

@@ -1,5 +1,6 @@
 /** seed-replica: preflight, hot copy of the live source, replication started from the copy's position. */
 import { openEngine, tuningFromInput } from '../engines/index.js';
+import { recoverInterruptedSeed } from '../engines/data-dir.js';
 import type { StepContext } from '../engines/engine.js';
 import { UserError } from '../errors.js';
 import { formatBytes, formatSeconds } from '../log.js';
@@ -21,6 +22,13 @@ export async function seedReplica(given: StepContext): Promise<StepResult> {
   const engine = openEngine(ctx);
   let ok = false;
   try {
+    // A re-run after a seed killed midway finds the target down with a partial copy: start from the target as it was.
+    const state = await engine.migrationState();
+    log.info(`before seeding: ${state.detail}`);
+    if (state.target === 'unreachable') {
+      const recovered = await recoverInterruptedSeed(ctx.targetHost, inputs, log);
+      if (recovered) log.info(recovered);
+    }
     const checks = await log.group('Preflight', async () => {
       const c = await engine.preflightSeed();
       for (const ch of c) log.info(`${ch.ok ? 'ok  ' : 'FAIL'} ${ch.name}: ${ch.detail}`);

@@ -31,7 +31,14 @@ export function parseOutputFile(text: string): Record<string, string> {
   return out;
 }
 
-export async function runDistStep(step: StepName, given: Record<string, string>): Promise<DistRun> {
+export interface DistRunOptions {
+  /** More environment, e.g. ZDM_FAILPOINT. */
+  env?: Record<string, string>;
+  /** Kills the step's whole process group, as a runner crash would, once its output matches. */
+  killWhen?: RegExp;
+}
+
+export async function runDistStep(step: StepName, given: Record<string, string>, opts: DistRunOptions = {}): Promise<DistRun> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'zdm-runner-'));
   const outFile = path.join(dir, 'output');
   const summaryFile = path.join(dir, 'summary');
@@ -45,20 +52,38 @@ export async function runDistStep(step: StepName, given: Record<string, string>)
     GITHUB_STEP_SUMMARY: summaryFile,
     GITHUB_ACTIONS: 'true',
     INPUT_STEP: step,
+    ...opts.env,
   };
   for (const def of inputsFor(step)) env[`INPUT_${def.name.toUpperCase()}`] = given[def.name] ?? def.default ?? '';
   const entry = path.resolve('dist/index.js');
   try {
     return await new Promise<DistRun>((resolve, reject) => {
-      const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Its own process group, so that a kill takes the step's children (backup pipelines) with it.
+      const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: Boolean(opts.killWhen) });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (c) => (stdout += c));
-      child.stderr.on('data', (c) => (stderr += c));
+      let killed = false;
+      const maybeKill = () => {
+        if (!opts.killWhen || killed || !opts.killWhen.test(stdout + stderr)) return;
+        killed = true;
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      };
+      child.stdout.on('data', (c) => {
+        stdout += c;
+        maybeKill();
+      });
+      child.stderr.on('data', (c) => {
+        stderr += c;
+        maybeKill();
+      });
       child.on('error', reject);
-      child.on('close', async (code) => {
+      child.on('close', async (code, signal) => {
         resolve({
-          code: code ?? 1,
+          code: code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1),
           stdout,
           stderr,
           outputs: parseOutputFile(await fs.readFile(outFile, 'utf8')),

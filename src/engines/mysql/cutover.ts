@@ -52,7 +52,8 @@ async function privilegedSessions(s: MySession): Promise<string[]> {
   return sessions.filter((x) => privileged.has(x.USER)).map((x) => `${x.USER} (${x.n} session${Number(x.n) === 1 ? '' : 's'})`);
 }
 
-export async function fence(s: MySession): Promise<Fence> {
+/** `_resume`: nothing differs; FLUSH TABLES WITH READ LOCK and read_only are put up again whatever an interrupted cutover left. */
+export async function fence(s: MySession, _resume = false): Promise<Fence> {
   const flavor = await s.flavor();
   const writers = s.inputs.allowPrivilegedWriters ? await privilegedSessions(s) : await privilegedWriters(s);
   if (writers.length > 0 && s.inputs.allowPrivilegedWriters) {

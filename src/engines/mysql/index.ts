@@ -1,5 +1,5 @@
 /** MysqlEngine: binlog replication for MySQL 8.0, 8.4 and MariaDB; dialects in flavor.ts. */
-import type { Check, Engine, Fence, Heartbeat, LagSample, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
+import type { Check, Engine, Fence, Heartbeat, LagSample, MigrationState, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
 import { UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
 import { connectMy, one, variables, type MyConn } from './connect.js';
@@ -7,6 +7,7 @@ import { detectFlavor, type Flavor } from './flavor.js';
 import { MY_TUNABLE, optionFile, planMysqlTuning } from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
+import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
 
 /** The connections and facts every MySQL/MariaDB operation shares. */
@@ -138,8 +139,12 @@ export class MysqlEngine implements Engine {
     return measureLag(this.s);
   }
 
-  fence(): Promise<Fence> {
-    return fence(this.s);
+  migrationState(): Promise<MigrationState> {
+    return migrationState(this.s);
+  }
+
+  fence(resume = false): Promise<Fence> {
+    return fence(this.s, resume);
   }
 
   finalPosition(f: Fence): Promise<string> {

@@ -1,4 +1,5 @@
 /** Seeding a MySQL/MariaDB replica: preflight, streamed physical hot backup, replication from its exact position. */
+import { asidePath, PROMOTED_HINT, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
@@ -46,10 +47,10 @@ async function facts(c: MyConn): Promise<Facts> {
 const sameDir = (a: string, b: string) => path.resolve(a) === path.resolve(b);
 
 function startCommand(s: MySession): string {
-  return s.inputs.targetStartCommand || 'systemctl start mariadb';
+  return targetStartCommand(s.inputs);
 }
 function stopCommand(s: MySession): string {
-  return s.inputs.targetStopCommand || 'systemctl stop mariadb';
+  return targetStopCommand(s.inputs);
 }
 
 async function toolOn(host: Host, names: string[]): Promise<string | undefined> {
@@ -104,21 +105,26 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
   const c = tf.flavor.columns;
   const addr = replicationAddress(s);
   const running = replica[0] && replica[0][c.ioRunning] === 'Yes' && replica[0][c.sqlRunning] === 'Yes';
+  const reseed = s.inputs.reseed;
   check(
     'target not already a replica',
-    !running,
+    !running || reseed,
     running
-      ? 'the target is already a running replica: nothing to seed. Run await-lag-zero, or STOP REPLICA on it first if you mean to seed it again.'
+      ? reseed
+        ? 'reseed: true: the running replica is replaced by a new copy'
+        : 'the target is already a running replica: nothing to seed. Run await-lag-zero to continue from where it is, or set reseed: true if you mean to copy the source again.'
       : 'not replicating',
   );
   if (!replica[0]) {
     const dbs = (await rows<{ Database: string }>(tgt, 'SHOW DATABASES')).map((d) => d.Database).filter((d) => !SYSTEM_SCHEMAS.includes(d));
     check(
       'target holds no databases',
-      dbs.length === 0,
+      dbs.length === 0 || reseed,
       dbs.length === 0
         ? 'only the system schemas'
-        : `the target holds database(s) ${dbs.join(', ')}; seeding replaces its whole data directory. Drop them, or point target-url at an empty server.`,
+        : reseed
+          ? `reseed: true: database(s) ${dbs.join(', ')} are replaced by the copy`
+          : `the target holds database(s) ${dbs.join(', ')}; seeding replaces its whole data directory. ${PROMOTED_HINT}`,
     );
   }
 
@@ -433,7 +439,7 @@ export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Pr
 
   log.info(`stopping the target server: ${stopCommand(s)}`);
   await stopTarget(s);
-  const aside = `${dataDir}.zdm-old-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
+  const aside = asidePath(dataDir);
   const hadDir = await host.exists(dataDir);
   if (hadDir) await host.rename(dataDir, aside);
   let bytes: number;

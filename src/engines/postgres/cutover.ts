@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Fence } from '../engine.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines } from '../../hosts/host.js';
-import { connectPg, one, quoteIdent, rows } from './connect.js';
+import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
 import { formatLsn, lsnDiff, parseLsn } from './lsn.js';
 import { passfilePath, pgProgram } from './seed.js';
 import type { PgSession } from './index.js';
@@ -21,13 +21,32 @@ interface ReadOnlyUndo {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function fence(s: PgSession): Promise<Fence> {
-  return s.inputs.fence === 'shutdown' ? shutdownFence(s) : readOnlyFence(s);
+/**
+ * Roles the read-only fence made NOLOGIN carry this role setting, so that a cutover re-run after a
+ * crash (which lost the fence's in-memory undo list) still knows which roles to give LOGIN back.
+ */
+const FENCED_MARK = 'zdm.fenced_by_cutover';
+
+export async function fence(s: PgSession, resume = false): Promise<Fence> {
+  return s.inputs.fence === 'shutdown' ? shutdownFence(s, resume) : readOnlyFence(s);
 }
 
-async function shutdownFence(s: PgSession): Promise<Fence> {
+async function acceptsConnections(s: PgSession): Promise<boolean> {
+  try {
+    const c = await connectPg(s.inputs.sourceUrl!, { input: 'source-url', timeoutMs: 2000 });
+    await c.end().catch(() => undefined);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function shutdownFence(s: PgSession, resume: boolean): Promise<Fence> {
   const startedAt = Date.now();
   await s.forget('source');
+  // An interrupted cutover already stopped the source; the proof that the target holds its
+  // shutdown checkpoint (finalPosition) still decides whether promotion is safe.
+  if (resume && !(await acceptsConnections(s))) return { mode: 'shutdown', startedAt, undo: undefined };
   const r = await s.ctx.sourceHost.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
   const f: Fence = { mode: 'shutdown', startedAt, undo: undefined };
   if (r.code !== 0) {
@@ -37,12 +56,7 @@ async function shutdownFence(s: PgSession): Promise<Fence> {
   // The command returning is not proof: the source must refuse connections now.
   const deadline = Date.now() + 30_000;
   for (;;) {
-    try {
-      const c = await connectPg(s.inputs.sourceUrl!, { input: 'source-url', timeoutMs: 2000 });
-      await c.end().catch(() => undefined);
-    } catch {
-      return f;
-    }
+    if (!(await acceptsConnections(s))) return f;
     if (Date.now() > deadline) throw withFence(new SafetyError('source-stop-command returned but the source still accepts connections after 30 s'), f);
     await sleep(50);
   }
@@ -78,9 +92,10 @@ async function readOnlyFence(s: PgSession): Promise<Fence> {
     const keep = [me.user, ...streamer.map((r) => r.usename)];
     const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT (rolname = ANY($1)) ORDER BY 1', [keep]);
     for (const r of roles) {
+      await src.query(`ALTER ROLE ${quoteIdent(r.rolname)} SET ${FENCED_MARK} = 'on'`);
       await src.query(`ALTER ROLE ${quoteIdent(r.rolname)} NOLOGIN`);
-      undo.roles.push(r.rolname);
     }
+    undo.roles.push(...(await fencedRoles(src)));
     // pg_terminate_backend(pid, timeout) waits for each session to be gone.
     await src.query("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
     const left = await rows<{ pid: number; usename: string }>(
@@ -93,6 +108,24 @@ async function readOnlyFence(s: PgSession): Promise<Fence> {
     throw withFence(e, f);
   }
   return f;
+}
+
+/** Roles a read-only fence made NOLOGIN, this cutover's or an interrupted one's. */
+async function fencedRoles(c: PgClient): Promise<string[]> {
+  const r = await rows<{ rolname: string }>(
+    c,
+    `SELECT DISTINCT r.rolname FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE s.setdatabase = 0 AND $1 = ANY(s.setconfig) ORDER BY 1`,
+    [`${FENCED_MARK}=on`],
+  );
+  return r.map((x) => x.rolname);
+}
+
+/** Gives LOGIN back to the roles the fence blocked, and removes the mark. */
+async function unblockRoles(c: PgClient, roles: string[]): Promise<void> {
+  for (const role of new Set([...roles, ...(await fencedRoles(c))])) {
+    await c.query(`ALTER ROLE ${quoteIdent(role)} LOGIN`);
+    await c.query(`ALTER ROLE ${quoteIdent(role)} RESET ${FENCED_MARK}`);
+  }
 }
 
 /** Attaches the fence to an error, so that cutover can lift a fence that was half put up. */
@@ -181,9 +214,7 @@ export async function promote(s: PgSession, f: Fence): Promise<void> {
     await sleep(5);
   }
   // NOLOGIN is a catalog change, so the fence reached the target through replication: lift it there.
-  if (f.mode === 'read-only') {
-    for (const role of (f.undo as ReadOnlyUndo).roles) await tgt.query(`ALTER ROLE ${quoteIdent(role)} LOGIN`);
-  }
+  if (f.mode === 'read-only') await unblockRoles(tgt, (f.undo as ReadOnlyUndo).roles);
 }
 
 export async function unfence(s: PgSession, f: Fence): Promise<void> {
@@ -199,7 +230,7 @@ export async function unfence(s: PgSession, f: Fence): Promise<void> {
   await src.query('SET default_transaction_read_only = off');
   await src.query('ALTER SYSTEM RESET default_transaction_read_only');
   await src.query('SELECT pg_reload_conf()');
-  for (const role of undo.roles) await src.query(`ALTER ROLE ${quoteIdent(role)} LOGIN`);
+  await unblockRoles(src, undo.roles);
 }
 
 /** Removes the standby settings and stored credentials from the new primary, and the slot from the old source. */
@@ -214,6 +245,8 @@ export async function cleanupAfterPromotion(s: PgSession): Promise<string[]> {
   notes.push('removed the standby connection settings and the replication passfile from the new primary');
   if (s.inputs.fence === 'read-only') {
     const src = await s.source();
+    // A re-run's fresh session gets the fence's read-only default.
+    await src.query('SET default_transaction_read_only = off');
     const dropped = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [
       s.inputs.replicationSlot,
     ]);

@@ -1,10 +1,11 @@
 /** PostgresEngine: physical streaming replication between two servers of the same major. */
-import type { Check, Engine, Fence, Heartbeat, LagSample, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
+import type { Check, Engine, Fence, Heartbeat, LagSample, MigrationState, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
 import { UserError } from '../../errors.js';
 import { connectPg, one, quoteIdent, quoteLiteral, rows, type PgClient } from './connect.js';
 import { planPostgresTuning, TUNABLE } from './tuning.js';
 import { preflightSeed, seedPostgres } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
+import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
@@ -98,8 +99,12 @@ export class PostgresEngine implements Engine {
     return measureLag(this.s);
   }
 
-  fence(): Promise<Fence> {
-    return fence(this.s);
+  migrationState(): Promise<MigrationState> {
+    return migrationState(this.s);
+  }
+
+  fence(resume = false): Promise<Fence> {
+    return fence(this.s, resume);
   }
 
   finalPosition(f: Fence): Promise<string> {

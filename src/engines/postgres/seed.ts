@@ -1,4 +1,5 @@
 /** Seeding a PostgreSQL standby: preflight, pg_basebackup with streamed WAL, standby start. */
+import { asidePath, PROMOTED_HINT, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
@@ -80,10 +81,10 @@ export function pgProgram(s: PgSession, major: number, program: string): Promise
 }
 
 function startCommand(s: PgSession): string {
-  return s.inputs.targetStartCommand || 'systemctl start postgresql';
+  return targetStartCommand(s.inputs);
 }
 function stopCommand(s: PgSession): string {
-  return s.inputs.targetStopCommand || 'systemctl stop postgresql';
+  return targetStopCommand(s.inputs);
 }
 
 /** Every check seed-replica makes before it changes anything. */
@@ -126,11 +127,14 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
 
   const streaming = tf.inRecovery ? await rows<{ status: string }>(tgt, 'SELECT status FROM pg_stat_wal_receiver') : [];
   const alreadyReplica = tf.sysid === sf.sysid && streaming.some((r) => r.status === 'streaming');
+  const reseed = s.inputs.reseed;
   check(
     'target not already a replica',
-    !alreadyReplica,
+    !alreadyReplica || reseed,
     alreadyReplica
-      ? 'the target is already streaming from this source: nothing to seed. Run await-lag-zero, or stop the target server first if you mean to seed it again.'
+      ? reseed
+        ? 'reseed: true: the working standby is replaced by a new copy'
+        : 'the target is already streaming from this source: nothing to seed. Run await-lag-zero to continue from where it is, or set reseed: true if you mean to copy the source again.'
       : tf.inRecovery
         ? 'a standby that is not streaming: it will be replaced'
         : 'a primary',
@@ -140,10 +144,12 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
     const dbs = await rows<{ datname: string }>(tgt, "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') ORDER BY 1");
     check(
       'target holds no databases',
-      dbs.length === 0,
+      dbs.length === 0 || reseed,
       dbs.length === 0
         ? 'only the default databases'
-        : `the target holds database(s) ${dbs.map((d) => d.datname).join(', ')}; seeding replaces its whole data directory. Drop them, or point target-url at an empty server.`,
+        : reseed
+          ? `reseed: true: database(s) ${dbs.map((d) => d.datname).join(', ')} are replaced by the copy`
+          : `the target holds database(s) ${dbs.map((d) => d.datname).join(', ')}; seeding replaces its whole data directory. ${PROMOTED_HINT}`,
     );
   }
 
@@ -201,10 +207,12 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
   const slots = await rows<{ slot_name: string; active: boolean }>(src, 'SELECT slot_name, active FROM pg_replication_slots');
   const ours = slots.find((r) => r.slot_name === slot);
   const slotsFree = Number(settings.max_replication_slots) - slots.length + (ours ? 1 : 0);
+  // With reseed the slot's user is the standby being replaced: seeding stops it first, which frees the slot.
+  const slotBusy = Boolean(ours?.active) && !(reseed && alreadyReplica);
   check(
     'replication slot',
-    slotsFree >= 1 && !ours?.active,
-    ours?.active
+    slotsFree >= 1 && !slotBusy,
+    slotBusy
       ? `slot ${slot} is in use by another connection on the source; choose another replication-slot or stop the replica that uses it.`
       : slotsFree >= 1
         ? `${slot}${ours ? ' (left by an earlier attempt; it will be recreated)' : ''}`
@@ -418,7 +426,15 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
 
   log.info(`stopping the target server: ${stopCommand(s)}`);
   await stopTarget(s, dataDir);
-  const aside = `${dataDir}.zdm-old-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
+  if (s.inputs.reseed) {
+    // The standby being replaced held the slot until it stopped; the new copy starts from a new one.
+    await waitPg('the replaced standby releasing its replication slot', 30_000, async () => {
+      const r = await rows<{ active: boolean }>(src, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      return r[0]?.active ? undefined : true;
+    });
+    await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+  }
+  const aside = asidePath(dataDir);
   const hadDir = await host.exists(dataDir);
   if (hadDir) await host.rename(dataDir, aside);
 

@@ -1,0 +1,44 @@
+/** The real state of a MySQL/MariaDB source and target, read before a step acts (see MigrationState). */
+import type { MigrationState } from '../engine.js';
+import { connectMy, one, rows, type MyConn } from './connect.js';
+import type { MySession } from './index.js';
+
+async function tryConnect(url: URL | undefined, input: string): Promise<MyConn | undefined> {
+  if (!url) return undefined;
+  return connectMy(url, { input, timeoutMs: 5000 }).catch(() => undefined);
+}
+
+export async function migrationState(s: MySession): Promise<MigrationState> {
+  const detail: string[] = [];
+  const state: MigrationState = { target: 'unreachable', seededByZdm: false, source: 'unreachable', detail: '' };
+  const tgt = await tryConnect(s.inputs.targetUrl, 'target-url');
+  if (tgt) {
+    try {
+      const flavor = await s.flavor();
+      const c = flavor.columns;
+      const st = (await rows(tgt, flavor.showReplicaStatus))[0];
+      if (!st) state.target = 'primary';
+      else state.target = st[c.ioRunning] === 'Yes' && st[c.sqlRunning] === 'Yes' ? 'streaming-replica' : 'broken-replica';
+      const [db, table] = s.inputs.heartbeatTable.split('.');
+      const hb = await rows(tgt, 'SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [db, table]);
+      state.seededByZdm = hb.length > 0;
+      detail.push(
+        st ? `target is a replica (IO thread ${st[c.ioRunning]}, SQL thread ${st[c.sqlRunning]})` : 'target is a primary (no replication configured)',
+      );
+    } finally {
+      await tgt.end().catch(() => undefined);
+    }
+  } else detail.push('target does not accept connections');
+  const src = await tryConnect(s.inputs.sourceUrl, 'source-url');
+  if (src) {
+    try {
+      const { ro } = await one<{ ro: string }>(src, 'SELECT @@GLOBAL.read_only AS ro');
+      state.source = Number(ro) === 1 ? 'fenced' : 'writable';
+      detail.push(Number(ro) === 1 ? 'source is read_only' : 'source takes writes');
+    } finally {
+      await src.end().catch(() => undefined);
+    }
+  } else detail.push('source does not accept connections');
+  state.detail = detail.join('; ');
+  return state;
+}
