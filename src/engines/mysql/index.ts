@@ -1,6 +1,6 @@
 /** MysqlEngine: binlog replication for MySQL 8.0, 8.4 and MariaDB; dialects in flavor.ts. */
-import type { Check, Engine, Fence, Heartbeat, LagSample, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
-import { UserError } from '../../errors.js';
+import type { Check, Engine, Fence, Heartbeat, LagSample, SeedResult, StepContext, TuningItem, TuningPlan, TuningResources } from '../engine.js';
+import { InputError, UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
 import { connectMy, one, variables, type MyConn } from './connect.js';
 import { detectFlavor, type Flavor } from './flavor.js';
@@ -74,12 +74,22 @@ export class MysqlEngine implements Engine {
     return this.s.close();
   }
 
-  async planTuning(resources: { memoryBytes: number; cpus: number }): Promise<TuningPlan> {
+  readonly tunable = MY_TUNABLE;
+
+  async planTuning(r: TuningResources): Promise<TuningPlan> {
     const t = await this.s.target();
     const flavor = await this.s.flavor();
     const current = await variables(t, [...MY_TUNABLE, 'datadir']);
-    const disk = await diskType(this.s.ctx.targetHost, current.datadir);
-    return { engine: this.kind, ...resources, items: planMysqlTuning(current, flavor.name, resources.memoryBytes, resources.cpus, disk) };
+    for (const [name, value] of Object.entries(r.overrides ?? {})) {
+      if ((MY_TUNABLE as readonly string[]).includes(name) && !/^\d+$/.test(value))
+        throw new InputError(
+          'tuning-overrides',
+          `gives ${name} the value ${JSON.stringify(value)}: MySQL/MariaDB settings take a whole number (bytes for sizes)`,
+        );
+    }
+    const disk = r.disk ?? (await diskType(this.s.ctx.targetHost, current.datadir));
+    const items = planMysqlTuning(current, flavor.name, { memoryBytes: r.memoryBytes, cpus: r.cpus, disk }, r.overrides);
+    return { engine: this.kind, memoryBytes: r.memoryBytes, cpus: r.cpus, disk, items };
   }
 
   async applyTuning(plan: TuningPlan): Promise<void> {

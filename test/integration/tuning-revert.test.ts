@@ -1,0 +1,204 @@
+/**
+ * tune-target and revert on real servers: the dry run changes nothing, the plan applies (kernel in
+ * a temporary sysctl root, engine on a real MariaDB and PostgreSQL) and revert restores every
+ * value exactly (SHOW GLOBAL VARIABLES / pg_settings and the files, before vs after), twice.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeError } from '../../src/errors.js';
+import type { StepName } from '../../src/inputs.js';
+import { TextLog } from '../../src/log.js';
+import { runStep } from '../../src/run-step.js';
+import { sysctlPath } from '../../src/tuning/sysctl.js';
+import { useMariadb, usePostgres } from '../harness/index.js';
+
+const my = useMariadb({ name: 'tune' });
+const pg = usePostgres({ name: 'tune' });
+let base = '';
+let root = '';
+let dropin = '';
+
+beforeAll(() => {
+  base = mkdtempSync(path.join(os.tmpdir(), 'zdm-tune-'));
+  root = path.join(base, 'proc-sys');
+  const values: Record<string, string> = {
+    'net.core.rmem_max': '212992\n',
+    'net.core.wmem_max': '212992\n',
+    'net.ipv4.tcp_rmem': '4096\t131072\t6291456\n',
+    'net.ipv4.tcp_wmem': '4096\t16384\t4194304\n',
+    'net.ipv4.tcp_syncookies': '1\n',
+    'net.ipv4.tcp_tw_reuse': '2\n',
+  };
+  for (const [k, v] of Object.entries(values)) {
+    mkdirSync(path.dirname(sysctlPath(root, k)), { recursive: true });
+    writeFileSync(sysctlPath(root, k), v);
+  }
+  mkdirSync(path.join(base, 'sysctl.d'));
+  dropin = path.join(base, 'sysctl.d', '99-zdm-migration.conf');
+});
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+function files(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d)) {
+      const p = path.join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out[path.relative(base, p)] = readFileSync(p, 'utf8');
+    }
+  };
+  walk(base);
+  return out;
+}
+
+async function run(step: StepName, raw: Record<string, string>) {
+  const lines: string[] = [];
+  const result = await runStep(step, (n) => raw[n], new TextLog((l) => lines.push(l)));
+  return { ...result, log: lines.join('\n') };
+}
+
+async function failure(step: StepName, raw: Record<string, string>): Promise<string> {
+  try {
+    await run(step, raw);
+  } catch (e) {
+    return describeError(e);
+  }
+  throw new Error(`${step} succeeded but should have failed`);
+}
+
+describe('MariaDB', () => {
+  const inputs = (over: Record<string, string> = {}) => ({
+    engine: 'mariadb',
+    'target-url': my().url(),
+    'target-config-file': my().optionFile,
+    'target-memory': '1GB',
+    'target-cpus': '6',
+    'target-disk-type': 'ssd',
+    'sysctl-root': root,
+    'sysctl-dropin': dropin,
+    ...over,
+  });
+  const variables = async () =>
+    Object.fromEntries((await my().query<{ Variable_name: string; Value: string }>('SHOW GLOBAL VARIABLES')).map((r) => [r.Variable_name, r.Value]));
+
+  it('dry run prints the whole plan and changes nothing', async () => {
+    const [vars, fs] = [await variables(), files()];
+    const r = await run('tune-target', inputs({ 'dry-run': 'true' }));
+    expect(r.log).toContain('Dry run: the plan for a target with 1.0 GB RAM, 6 CPUs, ssd disk');
+    expect(r.log).toMatch(/net\.core\.rmem_max: 212992 -> 16777216: the largest receive buffer/);
+    expect(r.log).toMatch(/innodb_flush_log_at_trx_commit: 1 -> 2 \(now\)/);
+    expect(r.log).toMatch(/innodb_write_io_threads: \d+ -> 6 \(at next start\): one per CPU \(6\)/);
+    expect(r.log).toContain('dry run: nothing was changed on the target');
+    expect(r.summary).toContain('Dry run: **nothing was changed**');
+    expect(JSON.parse(r.outputs.tuning).dryRun).toBe(true);
+    expect(await variables()).toEqual(vars);
+    expect(files()).toEqual(fs);
+    expect(existsSync(my().optionFile)).toBe(false);
+    // A dry run's plan is not something to restore.
+    expect(await failure('revert', { ...inputs(), tuning: r.outputs.tuning })).toMatch(/^input tuning is the output of a dry run/);
+  });
+
+  it('refuses an override zdm does not manage, changing nothing', async () => {
+    const vars = await variables();
+    const m = await failure('tune-target', inputs({ 'tuning-overrides': 'innodb_io_capacity=3000\nmax_connections=5000' }));
+    expect(m).toMatch(/^input tuning-overrides names max_connections, which zdm does not manage for mariadb\. It manages: innodb_flush_log_at_trx_commit/);
+    expect(await failure('tune-target', inputs({ 'tuning-overrides': 'innodb_io_capacity=3k' }))).toMatch(/gives innodb_io_capacity the value "3k"/);
+    expect(await variables()).toEqual(vars);
+    expect(existsSync(dropin)).toBe(false);
+  });
+
+  it('applies kernel and engine plan with overrides; revert restores every value and file exactly, twice', async () => {
+    const [vars, fs] = [await variables(), files()];
+    const r = await run(
+      'tune-target',
+      inputs({ 'tuning-overrides': 'innodb_io_capacity=3000\ninnodb_buffer_pool_size=134217728\nnet.core.rmem_max=33554432' }),
+    );
+    const plan = JSON.parse(r.outputs.tuning);
+    const item = (n: string) => plan.items.find((i: { name: string }) => i.name === n);
+    expect(item('innodb_io_capacity')).toMatchObject({ value: '3000', original: vars.innodb_io_capacity });
+    expect(item('innodb_read_io_threads')).toMatchObject({ value: '6', applies: 'restart' });
+    const now = await variables();
+    expect(now.innodb_flush_log_at_trx_commit).toBe('2');
+    expect(now.sync_binlog).toBe('0');
+    expect(now.innodb_io_capacity).toBe('3000');
+    expect(now.innodb_buffer_pool_size).toBe('134217728');
+    expect(readFileSync(my().optionFile, 'utf8')).toContain('innodb_read_io_threads = 6');
+    expect(readFileSync(sysctlPath(root, 'net.core.rmem_max'), 'utf8')).toBe('33554432\n');
+    expect(readFileSync(dropin, 'utf8')).toContain('net.core.rmem_max = 33554432');
+    expect(r.summary).toMatch(/\| net\.core\.rmem_max \| 212992 \| 33554432 \| set by tuning-overrides/);
+    expect(r.summary).toMatch(/\| innodb_io_capacity \| \d+ \| 3000 \|/);
+
+    const back = await run('revert', { ...inputs(), tuning: r.outputs.tuning });
+    expect(back.outputs.reverted.split(',')).toEqual(expect.arrayContaining(['innodb_flush_log_at_trx_commit', 'innodb_io_capacity', 'net.core.rmem_max']));
+    expect(back.summary).toContain(`Drop-in \`${dropin}\` removed`);
+    expect(await variables()).toEqual(vars);
+    expect(files()).toEqual(fs);
+    expect(existsSync(my().optionFile)).toBe(false);
+    await run('revert', { ...inputs(), tuning: r.outputs.tuning });
+    expect(await variables()).toEqual(vars);
+    expect(files()).toEqual(fs);
+  });
+
+  it('revert refuses without a tuning input or with one made for another engine', async () => {
+    expect(await failure('revert', inputs())).toMatch(/^input tuning is required by revert/);
+    const other = JSON.stringify({ engine: 'postgres', memoryBytes: 1, cpus: 1, items: [] });
+    expect(await failure('revert', { ...inputs(), tuning: other })).toBe('input tuning was made for engine postgres, but this step runs mariadb');
+  });
+});
+
+describe('PostgreSQL', () => {
+  const inputs = (over: Record<string, string> = {}) => ({
+    'target-url': pg().url(),
+    'target-memory': '1GB',
+    'target-cpus': '4',
+    'target-disk-type': 'nvme',
+    'sysctl-root': root,
+    'sysctl-dropin': dropin,
+    ...over,
+  });
+  const settings = async () =>
+    Object.fromEntries(
+      (
+        await pg().query<{ name: string; s: string }>(
+          "SELECT name, concat_ws('|', setting, source, sourcefile, sourceline, pending_restart) AS s FROM pg_settings",
+        )
+      ).map((r) => [r.name, r.s]),
+    );
+  const autoConf = () => readFileSync(path.join(pg().dataDir, 'postgresql.auto.conf'), 'utf8');
+
+  it('applies the plan sized to CPUs and disk; revert restores every setting exactly, twice', async () => {
+    // An original that was itself set by ALTER SYSTEM stays set by it after revert.
+    await pg().query("ALTER SYSTEM SET random_page_cost = '2'");
+    await pg().query('SELECT pg_reload_conf()');
+    await new Promise((r) => setTimeout(r, 300));
+    const [before, conf, fs] = [await settings(), autoConf(), files()];
+
+    const dry = await run('tune-target', inputs({ 'dry-run': 'true' }));
+    expect(dry.log).toMatch(/effective_io_concurrency: 1 -> 256 \(now\): 256 concurrent prefetch reads suit a nvme disk/);
+    expect(await settings()).toEqual(before);
+    expect(autoConf()).toBe(conf);
+    expect(files()).toEqual(fs);
+
+    const r = await run('tune-target', inputs({ 'tuning-overrides': '{"checkpoint_timeout": "20min"}' }));
+    const plan = JSON.parse(r.outputs.tuning);
+    const item = (n: string) => plan.items.find((i: { name: string }) => i.name === n);
+    expect(item('random_page_cost')).toMatchObject({ original: '2', value: '1.1', persistedOriginal: true });
+    expect(item('max_parallel_workers')).toMatchObject({ value: '4', original: '8' });
+    expect(item('checkpoint_timeout').value).toBe('20min');
+    const [{ eio, cto }] = await pg().query<{ eio: string; cto: string }>(
+      "SELECT current_setting('effective_io_concurrency') AS eio, current_setting('checkpoint_timeout') AS cto",
+    );
+    expect([eio, cto]).toEqual(['256', '20min']);
+    expect(plan.kernel.items.filter((i: { applied: boolean }) => i.applied).length).toBe(5);
+
+    await run('revert', { ...inputs(), tuning: r.outputs.tuning });
+    expect(await settings()).toEqual(before);
+    expect(autoConf()).toBe(conf);
+    expect(files()).toEqual(fs);
+    await run('revert', { ...inputs(), tuning: r.outputs.tuning });
+    expect(await settings()).toEqual(before);
+    expect(autoConf()).toBe(conf);
+  });
+});
