@@ -301,7 +301,7 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['tune-target', 'cutover', 'revert'],
     description:
-      'MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites it without the relaxed-durability lines. Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).',
+      'MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites it without the relaxed-durability lines and revert without any line of zdm (removing it when nothing else is left). Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).',
   },
   {
     name: 'source-ssh-host',

@@ -9,11 +9,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalHost } from '../../src/hosts/local.js';
-import type { RunOptions } from '../../src/hosts/host.js';
 import { TextLog } from '../../src/log.js';
 import { KernelTuner } from '../../src/tuning/kernel-tuner.js';
 import { KERNEL_KEYS, sysctlPath } from '../../src/tuning/sysctl.js';
 import { describeError } from '../../src/errors.js';
+import { UnprivilegedHost } from '../harness/unprivileged-host.js';
 
 const DEBIAN: Record<string, string> = {
   'net.core.rmem_max': '212992\n',
@@ -62,13 +62,6 @@ function logs(): { log: TextLog; lines: string[] } {
   return { log: new TextLog((l) => lines.push(l)), lines };
 }
 
-/** The target host as seen by an unprivileged account without sudo. */
-class Unprivileged extends LocalHost {
-  override run(argv: string[], opts: RunOptions = {}) {
-    return super.run(argv, { ...opts, user: 'nobody' });
-  }
-}
-
 describe('kernel plan, apply and revert on a temporary sysctl root', () => {
   it('applies the changed values live and in a drop-in, and revert restores every file byte for byte, twice', async () => {
     const { root, dropin, base } = fakeRoot();
@@ -113,7 +106,7 @@ describe('kernel plan, apply and revert on a temporary sysctl root', () => {
     const { root, dropin, base } = fakeRoot();
     const before = snapshot(base);
     const { log, lines } = logs();
-    const soft = new KernelTuner(new Unprivileged(), log, 'best-effort');
+    const soft = new KernelTuner(new UnprivilegedHost(), log, 'best-effort');
     const applied = await soft.apply(await soft.inspect(root, dropin));
     expect(applied.notApplied).toMatch(/^kernel tuning is not permitted on the target: .*sudo is not installed/);
     expect(applied.items.some((i) => i.applied)).toBe(false);
@@ -122,7 +115,7 @@ describe('kernel plan, apply and revert on a temporary sysctl root', () => {
     );
     expect(snapshot(base)).toEqual(before);
 
-    const hard = new KernelTuner(new Unprivileged(), logs().log, 'required');
+    const hard = new KernelTuner(new UnprivilegedHost(), logs().log, 'required');
     const e = await hard.apply(await hard.inspect(root, dropin)).then(
       () => undefined,
       (x: unknown) => x,

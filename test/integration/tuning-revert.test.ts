@@ -13,6 +13,9 @@ import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { sysctlPath } from '../../src/tuning/sysctl.js';
 import { useMariadb, usePostgres } from '../harness/index.js';
+import { UnprivilegedHost } from '../harness/unprivileged-host.js';
+import { readInputs } from '../../src/inputs.js';
+import { tuneTarget } from '../../src/steps/tune-target.js';
 
 const my = useMariadb({ name: 'tune' });
 const pg = usePostgres({ name: 'tune' });
@@ -141,6 +144,32 @@ describe('MariaDB', () => {
     expect(files()).toEqual(fs);
   });
 
+  it('where the kernel may not be tuned: best-effort warns and applies the engine plan; required changes nothing', async () => {
+    const [vars, fs] = [await variables(), files()];
+    const host = new UnprivilegedHost();
+    const lines: string[] = [];
+    const ctx = (over: Record<string, string>) => {
+      const raw: Record<string, string> = inputs(over);
+      return { inputs: readInputs('tune-target', (n) => raw[n]), log: new TextLog((l) => lines.push(l)), targetHost: host, sourceHost: host, runnerHost: host };
+    };
+    const e = await tuneTarget(ctx({ 'kernel-tuning': 'required' })).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(describeError(e)).toMatch(/^kernel tuning is not permitted on the target \(kernel-tuning: required\): .*no engine setting was changed/);
+    expect(await variables()).toEqual(vars);
+    expect(files()).toEqual(fs);
+
+    const r = await tuneTarget(ctx({}));
+    expect(lines.join('\n')).toMatch(/warning: kernel tuning is not permitted on the target: .*Continuing with the engine settings/);
+    expect(r.summary).toContain('**Not applied:** kernel tuning is not permitted');
+    expect((await variables()).innodb_flush_log_at_trx_commit).toBe('2');
+    expect(files()).toEqual(fs);
+    // Nothing of the kernel was applied, so revert has only the engine to restore.
+    await run('revert', { ...inputs(), tuning: r.outputs.tuning });
+    expect(await variables()).toEqual(vars);
+  });
+
   it('revert refuses without a tuning input or with one made for another engine', async () => {
     expect(await failure('revert', inputs())).toMatch(/^input tuning is required by revert/);
     const other = JSON.stringify({ engine: 'postgres', memoryBytes: 1, cpus: 1, items: [] });
@@ -200,5 +229,23 @@ describe('PostgreSQL', () => {
     await run('revert', { ...inputs(), tuning: r.outputs.tuning });
     expect(await settings()).toEqual(before);
     expect(autoConf()).toBe(conf);
+  });
+
+  it("revert sets the original explicitly where the configuration files now say otherwise (a seeded copy carries the source's)", async () => {
+    const r = await run('tune-target', inputs({ 'kernel-tuning': 'off' }));
+    expect(JSON.parse(r.outputs.tuning).items.map((i: { name: string }) => i.name)).toContain('checkpoint_timeout');
+    const conf = path.join(pg().dataDir, 'postgresql.conf');
+    const original = readFileSync(conf, 'utf8');
+    try {
+      writeFileSync(conf, original + "\ncheckpoint_timeout = '7min'\n");
+      await run('revert', { ...inputs(), tuning: r.outputs.tuning });
+      const [{ v }] = await pg().query<{ v: string }>("SELECT current_setting('checkpoint_timeout') AS v");
+      expect(v).toBe('5min');
+      expect(autoConf()).toMatch(/^checkpoint_timeout = '5min'$/m);
+    } finally {
+      writeFileSync(conf, original);
+      await pg().query('ALTER SYSTEM RESET checkpoint_timeout');
+      await pg().query('SELECT pg_reload_conf()');
+    }
   });
 });
