@@ -9,7 +9,7 @@ import { describeError, InputError } from '../errors.js';
 import { KernelTuner } from '../tuning/kernel-tuner.js';
 import { checkOverrides, parseOverrides, pick } from '../tuning/overrides.js';
 import { planLines, planSummary, resourcesLine } from '../tuning/plan-report.js';
-import { KERNEL_KEYS } from '../tuning/sysctl.js';
+import { DROPIN_HEADER, KERNEL_KEYS } from '../tuning/sysctl.js';
 import type { StepResult } from './step.js';
 
 function absolute(input: string, path: string): string {
@@ -31,6 +31,10 @@ export async function tuneTarget(ctx: StepContext): Promise<StepResult> {
     const plan: TuningPlan = await engine.planTuning({ memoryBytes, cpus, disk, overrides: pick(overrides, engine.tunable) });
     const tuner = inputs.kernelTuning === 'off' ? undefined : new KernelTuner(ctx.targetHost, log, inputs.kernelTuning);
     if (tuner) plan.kernel = await tuner.inspect(root, dropin, pick(overrides, KERNEL_KEYS));
+    if (plan.kernel?.dropinOriginal?.startsWith(DROPIN_HEADER))
+      log.warn(
+        `${dropin} is from an earlier tune-target that was not reverted: its values count as the current ones now. To put the host back as it was before that run, run revert with that run's tuning output first.`,
+      );
 
     await log.group(`${inputs.dryRun ? 'Dry run: the plan' : 'The plan'} for a target with ${resourcesLine(plan)}`, async () => {
       for (const l of planLines(plan)) log.info(l);

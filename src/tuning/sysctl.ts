@@ -149,8 +149,10 @@ export function planKernel(current: Record<string, string | null>, overrides: Re
 }
 
 /** The drop-in file: the changed values, each under its reason, read by systemd-sysctl at boot. */
+export const DROPIN_HEADER = '# Written by zdm tune-target for a database migration. `zdm revert` removes it.';
+
 export function dropinText(items: KernelItem[]): string {
-  const lines = ['# Written by zdm tune-target for a database migration. `zdm revert` removes it.'];
+  const lines = [DROPIN_HEADER];
   for (const i of items.filter((x) => x.change)) lines.push(`# ${i.reason}`, `${i.key} = ${i.value}`);
   return lines.join('\n') + '\n';
 }

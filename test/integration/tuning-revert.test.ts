@@ -170,6 +170,21 @@ describe('MariaDB', () => {
     expect(await variables()).toEqual(vars);
   });
 
+  it('tune-target run again before revert: flags the earlier drop-in, and durability is still restored to 1', async () => {
+    const [vars, fs] = [await variables(), files()];
+    const first = await run('tune-target', inputs());
+    const second = await run('tune-target', inputs());
+    expect(second.log).toMatch(/warning: .*99-zdm-migration\.conf is from an earlier tune-target that was not reverted/);
+    const again = JSON.parse(second.outputs.tuning);
+    expect(again.items.find((i: { name: string }) => i.name === 'innodb_flush_log_at_trx_commit')).toMatchObject({ original: '1', value: '2' });
+    // The second output alone restores durability; the first one restores the rest.
+    await run('revert', { ...inputs(), tuning: second.outputs.tuning });
+    expect((await variables()).innodb_flush_log_at_trx_commit).toBe('1');
+    await run('revert', { ...inputs(), tuning: first.outputs.tuning });
+    expect(await variables()).toEqual(vars);
+    expect(files()).toEqual(fs);
+  });
+
   it('revert refuses without a tuning input or with one made for another engine', async () => {
     expect(await failure('revert', inputs())).toMatch(/^input tuning is required by revert/);
     const other = JSON.stringify({ engine: 'postgres', memoryBytes: 1, cpus: 1, items: [] });

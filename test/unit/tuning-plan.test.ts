@@ -156,4 +156,14 @@ describe('engine sizing from CPUs and disk', () => {
     expect(b.innodb_io_capacity).toMatchObject({ value: '300' });
     expect(b.innodb_io_capacity.reason).toMatch(/tuning-overrides/);
   });
+  it('MySQL/MariaDB: durability already relaxed (an earlier run) is still restored to 1, never recorded as the original', () => {
+    const items = by(
+      planMysqlTuning({ ...my, innodb_flush_log_at_trx_commit: '2', sync_binlog: '0' }, 'mariadb', { memoryBytes: 2 * GB, cpus: 2, disk: 'ssd' }),
+    );
+    expect(items.innodb_flush_log_at_trx_commit).toMatchObject({ original: '1', value: '2', relaxesDurability: true, revertAtCutover: true });
+    expect(items.innodb_flush_log_at_trx_commit.reason).toMatch(/It is 2 already: cutover and revert set 1, the durable value$/);
+    expect(items.sync_binlog).toMatchObject({ original: '1', value: '0' });
+    // Overridden to the durable value: nothing to relax, nothing to restore.
+    expect(by(planMysqlTuning(my, 'mariadb', { memoryBytes: 2 * GB, cpus: 2, disk: 'ssd' }, { sync_binlog: '1' })).sync_binlog).toBeUndefined();
+  });
 });

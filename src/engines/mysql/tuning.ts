@@ -23,6 +23,9 @@ export const MY_TUNABLE = [
   'innodb_flush_neighbors',
 ] as const;
 
+/** innodb_flush_log_at_trx_commit and sync_binlog: the value at which an acknowledged commit survives a crash. */
+const DURABLE = '1';
+
 const IO_CAPACITY: Record<DiskType, number> = { nvme: 10000, ssd: 2000, rotational: 200, unknown: 1000 };
 
 /** Variables whose runtime change this flavor refuses: they go to the option file and apply at the next start. */
@@ -44,10 +47,18 @@ export function planMysqlTuning(current: Record<string, string>, flavor: FlavorN
   const add = (name: string, computed: string, reason: string, relaxesDurability: boolean) => {
     const o = overrides[name];
     const value = o ?? computed;
-    if (current[name] === undefined || current[name] === value) return;
+    const cur = current[name];
+    if (cur === undefined) return;
+    let why = o === undefined ? reason : `set by tuning-overrides (zdm would choose ${computed}: ${reason})`;
+    let original = cur;
+    if (relaxesDurability && cur !== DURABLE) {
+      // Already relaxed (an earlier tune-target whose output is lost, or the server's own
+      // configuration): whatever the past, the new primary must end up durable.
+      original = DURABLE;
+      why += `. It is ${cur} already: cutover and revert set ${DURABLE}, the durable value`;
+    } else if (cur === value) return;
     const applies = restartOnly(flavor).includes(name) ? 'restart' : 'reload';
-    const why = o === undefined ? reason : `set by tuning-overrides (zdm would choose ${computed}: ${reason})`;
-    items.push({ name, original: current[name], value, reason: why, applies, relaxesDurability, revertAtCutover: relaxesDurability });
+    items.push({ name, original, value, reason: why, applies, relaxesDurability, revertAtCutover: relaxesDurability });
   };
   const { memoryBytes, cpus, disk } = r;
   add(
