@@ -8,7 +8,7 @@ import type { Host } from '../hosts/host.js';
 import { lastLines } from '../hosts/host.js';
 import type { Log } from '../log.js';
 import { SafetyError, describeError } from '../errors.js';
-import { dropinText, KERNEL_SETTINGS, numbers, planKernel, sysctlPath, type KernelItem, type KernelMode, type KernelPlan } from './sysctl.js';
+import { DROPIN_HEADER, dropinText, KERNEL_SETTINGS, numbers, planKernel, sysctlPath, type KernelItem, type KernelMode, type KernelPlan } from './sysctl.js';
 
 const REFUSED = /permission denied|read-only file system|not permitted|password is required|sudo:/i;
 
@@ -83,9 +83,16 @@ export class KernelTuner {
     }
     if (plan.dropinWritten) {
       try {
-        if (plan.dropinOriginal === null) await this.privileged(['rm', '-f', '--', plan.dropin], `remove ${plan.dropin}`);
-        else await this.writeFile(plan.dropin, plan.dropinOriginal);
-        restored.push(plan.dropin);
+        const now = await this.read(plan.dropin);
+        if (now !== null && !now.startsWith(DROPIN_HEADER)) {
+          this.log.warn(`${plan.dropin} is no longer the file zdm wrote (someone changed it since tune-target): left as it is`);
+        } else if (plan.dropinOriginal !== null) {
+          await this.writeFile(plan.dropin, plan.dropinOriginal);
+          restored.push(plan.dropin);
+        } else {
+          if (now !== null) await this.privileged(['rm', '-f', '--', plan.dropin], `remove ${plan.dropin}`);
+          restored.push(plan.dropin);
+        }
       } catch (e) {
         failures.push(`${plan.dropin}: ${describeError(e)}`);
       }

@@ -161,7 +161,8 @@ export function dropinText(items: KernelItem[]): string {
 export function kernelPlanProblem(k: unknown): string | undefined {
   const p = k as KernelPlan;
   if (!p || typeof p !== 'object' || !Array.isArray(p.items)) return 'no items';
-  if (typeof p.root !== 'string' || !p.root.startsWith('/') || typeof p.dropin !== 'string' || !p.dropin.startsWith('/')) return 'paths are not absolute';
+  const path = (x: unknown) => typeof x === 'string' && x.startsWith('/') && !x.split('/').includes('..');
+  if (!path(p.root) || !path(p.dropin)) return 'paths are not absolute';
   if (p.dropinOriginal !== null && typeof p.dropinOriginal !== 'string') return 'bad drop-in original';
   for (const i of p.items) {
     if (!KERNEL_KEYS.includes(i?.key)) return `unknown setting ${JSON.stringify(i?.key)}`;

@@ -102,6 +102,18 @@ describe('kernel plan, apply and revert on a temporary sysctl root', () => {
     expect(snapshot(base)).toEqual(before);
   });
 
+  it('leaves a drop-in that someone changed after tune-target, and says so', async () => {
+    const { root, dropin } = fakeRoot();
+    const { log, lines } = logs();
+    const tuner = new KernelTuner(new LocalHost(), log, 'best-effort');
+    const applied = await tuner.apply(await tuner.inspect(root, dropin));
+    writeFileSync(dropin, 'net.core.rmem_max = 8388608\n');
+    await tuner.revert(applied);
+    expect(readFileSync(dropin, 'utf8')).toBe('net.core.rmem_max = 8388608\n');
+    expect(lines.join('\n')).toContain(`warning: ${dropin} is no longer the file zdm wrote (someone changed it since tune-target): left as it is`);
+    expect(readFileSync(sysctlPath(root, 'net.core.rmem_max'), 'utf8')).toBe('212992\n');
+  });
+
   it('where writing is not permitted: best-effort warns and changes nothing; required fails', async () => {
     const { root, dropin, base } = fakeRoot();
     const before = snapshot(base);
