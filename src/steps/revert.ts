@@ -22,7 +22,7 @@ export async function revert(ctx: StepContext): Promise<StepResult> {
     await log.group(`Restoring ${plan.items.length} ${plan.engine} setting(s)`, async () => {
       await engine.revertTuning(plan.items);
       for (const i of plan.items) {
-        log.info(`${i.name}: ${i.value} -> ${i.original}${i.applies === 'restart' ? ' (at next start; the live value never changed)' : ''}`);
+        log.info(`${i.name}: ${i.value} -> ${i.original}${i.applies === 'restart' ? ' (takes effect at the next start)' : ''}`);
         rows.push([i.name, i.value, i.original]);
         restored.push(i.name);
       }

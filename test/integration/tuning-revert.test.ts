@@ -112,6 +112,24 @@ describe('MariaDB', () => {
     expect(existsSync(dropin)).toBe(false);
   });
 
+  it("refuses to replace an option file that is not zdm's, before changing anything", async () => {
+    const [vars, fs] = [await variables(), files()];
+    const mine = path.join(base, 'my-own.cnf');
+    writeFileSync(mine, '[mysqld]\nmax_connections = 500\n');
+    try {
+      const m = await failure('tune-target', inputs({ 'target-config-file': mine, 'dry-run': 'true' }));
+      expect(m).toBe(
+        `input target-config-file names ${mine}, which exists and was not written by zdm: tune-target would replace it. Name a file of zdm's own in a directory the server includes (!includedir), e.g. 99-zdm-migration.cnf. Nothing was changed.`,
+      );
+      await failure('tune-target', inputs({ 'target-config-file': mine }));
+      expect(readFileSync(mine, 'utf8')).toBe('[mysqld]\nmax_connections = 500\n');
+    } finally {
+      rmSync(mine);
+    }
+    expect(await variables()).toEqual(vars);
+    expect(files()).toEqual(fs);
+  });
+
   it('applies kernel and engine plan with overrides; revert restores every value and file exactly, twice', async () => {
     const [vars, fs] = [await variables(), files()];
     const r = await run(

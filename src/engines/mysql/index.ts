@@ -4,7 +4,7 @@ import { InputError, UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
 import { connectMy, one, variables, type MyConn } from './connect.js';
 import { detectFlavor, type Flavor } from './flavor.js';
-import { MY_TUNABLE, optionFile, planMysqlTuning } from './tuning.js';
+import { MY_TUNABLE, OPTION_FILE_HEADER, optionFile, planMysqlTuning } from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
@@ -87,6 +87,7 @@ export class MysqlEngine implements Engine {
           `gives ${name} the value ${JSON.stringify(value)}: MySQL/MariaDB settings take a whole number (bytes for sizes)`,
         );
     }
+    await this.refuseForeignOptionFile();
     const disk = r.disk ?? (await diskType(this.s.ctx.targetHost, current.datadir));
     const items = planMysqlTuning(current, flavor.name, { memoryBytes: r.memoryBytes, cpus: r.cpus, disk }, r.overrides);
     return { engine: this.kind, memoryBytes: r.memoryBytes, cpus: r.cpus, disk, items };
@@ -103,11 +104,27 @@ export class MysqlEngine implements Engine {
     const host = this.s.ctx.targetHost;
     const file = configFile(this.s, await this.s.flavor());
     if (!(await host.exists(file))) return;
+    if (!(await host.readFile(file)).startsWith(OPTION_FILE_HEADER)) {
+      this.s.ctx.log.warn(`${file} is not the option file zdm wrote (it was replaced since tune-target): left as it is`);
+      return;
+    }
     const reverted = new Set(items.map((i) => i.name));
     const kept = (await host.readFile(file)).split('\n').filter((l) => !reverted.has(l.split('=')[0].trim()));
     const left = kept.filter((l) => /^\w+\s*=/.test(l));
     if (left.length === 0) await host.remove(file);
     else await host.writeFile(file, kept.join('\n'), { mode: 0o644 });
+  }
+
+  /** tune-target owns its option file: it never overwrites (and revert never edits) a file of the user's. */
+  private async refuseForeignOptionFile(): Promise<void> {
+    const host = this.s.ctx.targetHost;
+    const file = configFile(this.s, await this.s.flavor());
+    if ((await host.exists(file)) && !(await host.readFile(file)).startsWith(OPTION_FILE_HEADER)) {
+      throw new InputError(
+        'target-config-file',
+        `names ${file}, which exists and was not written by zdm: tune-target would replace it. Name a file of zdm's own in a directory the server includes (!includedir), e.g. 99-zdm-migration.cnf. Nothing was changed.`,
+      );
+    }
   }
 
   private async writeOptionFile(items: TuningItem[]): Promise<void> {

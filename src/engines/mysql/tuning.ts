@@ -94,13 +94,11 @@ export function planMysqlTuning(current: Record<string, string>, flavor: FlavorN
   return items;
 }
 
+export const OPTION_FILE_HEADER = '# Written by zdm tune-target: the catch-up profile of a migration target.';
+
 /** The option file with the plan, so that it holds across restarts (seed-replica restarts the target). */
 export function optionFile(items: TuningItem[]): string {
-  const lines = [
-    '# Written by zdm tune-target: the catch-up profile of a migration target.',
-    '# cutover removes the relaxed-durability lines; delete this file to drop the rest.',
-    '[mysqld]',
-  ];
+  const lines = [OPTION_FILE_HEADER, '# cutover removes the relaxed-durability lines; delete this file to drop the rest.', '[mysqld]'];
   for (const i of items) lines.push(`# ${i.reason}`, `${i.name} = ${i.value}`);
   return lines.join('\n') + '\n';
 }
