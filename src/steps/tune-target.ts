@@ -41,6 +41,7 @@ export async function tuneTarget(ctx: StepContext): Promise<StepResult> {
     });
     if (inputs.dryRun) {
       plan.dryRun = true;
+      if (tuner) log.info(await tuner.access());
       log.info('dry run: nothing was changed on the target');
       return {
         outputs: { tuning: JSON.stringify(plan), engine: engine.kind },

@@ -33,6 +33,15 @@ export class KernelTuner {
     return { root, dropin, dropinOriginal: await this.read(dropin), dropinWritten: false, items: planKernel(current, overrides) };
   }
 
+  /** For a dry run: how the writes would be made, or why they could not be, without writing anything. */
+  async access(): Promise<string> {
+    if ((await this.host.run(['id', '-u'])).stdout.trim() === '0') return 'zdm is root on the target: it can write the kernel settings';
+    const r = await this.host.run(['sudo', '-n', 'true']).catch((e: Error) => ({ code: 127, stderr: e.message, stdout: '' }));
+    if (r.code === 0) return 'zdm is not root on the target: it would write the kernel settings with sudo -n';
+    const then = this.mode === 'required' ? 'tune-target would fail (kernel-tuning: required)' : 'the kernel settings would be skipped with a warning';
+    return `zdm is not root on the target and sudo -n does not work there (${lastLines(r.stderr || r.stdout, 1) || `exit ${r.code}`}): ${then}`;
+  }
+
   /** Writes the changed live values, then the drop-in. Returns the plan with what was applied marked. */
   async apply(plan: KernelPlan): Promise<KernelPlan> {
     const out: KernelPlan = { ...plan, items: plan.items.map((i) => ({ ...i, applied: false })) };

@@ -127,7 +127,12 @@ describe('kernel plan, apply and revert on a temporary sysctl root', () => {
     );
     expect(snapshot(base)).toEqual(before);
 
+    expect(await soft.access()).toMatch(
+      /^zdm is not root on the target and sudo -n does not work there \(.*\): the kernel settings would be skipped with a warning$/,
+    );
+
     const hard = new KernelTuner(new UnprivilegedHost(), logs().log, 'required');
+    expect(await hard.access()).toMatch(/tune-target would fail \(kernel-tuning: required\)$/);
     const e = await hard.apply(await hard.inspect(root, dropin)).then(
       () => undefined,
       (x: unknown) => x,

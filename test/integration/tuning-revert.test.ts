@@ -93,6 +93,7 @@ describe('MariaDB', () => {
     expect(r.log).toMatch(/net\.core\.rmem_max: 212992 -> 16777216: the largest receive buffer/);
     expect(r.log).toMatch(/innodb_flush_log_at_trx_commit: 1 -> 2 \(now\)/);
     expect(r.log).toMatch(/innodb_write_io_threads: \d+ -> 6 \(at next start\): one per CPU \(6\)/);
+    expect(r.log).toContain('zdm is root on the target: it can write the kernel settings');
     expect(r.log).toContain('dry run: nothing was changed on the target');
     expect(r.summary).toContain('Dry run: **nothing was changed**');
     expect(JSON.parse(r.outputs.tuning).dryRun).toBe(true);

@@ -82,7 +82,7 @@ export function planMysqlTuning(current: Record<string, string>, flavor: FlavorN
   const io = IO_CAPACITY[disk];
   const diskName = disk === 'unknown' ? 'an unknown disk (assumed SSD-like; set target-disk-type)' : `a ${disk} disk`;
   add('innodb_io_capacity', String(io), `${io} background flushing IOPS for ${diskName}`, false);
-  add('innodb_io_capacity_max', String(io * 2), 'twice innodb_io_capacity, for flushing bursts', false);
+  add('innodb_io_capacity_max', String(io * 2), `twice innodb_io_capacity (${io} for ${diskName}), for flushing bursts`, false);
   add(
     'innodb_flush_neighbors',
     disk === 'rotational' ? '1' : '0',
