@@ -5,16 +5,38 @@
  */
 import { openEngine } from '../engines/index.js';
 import type { StepContext, TuningPlan } from '../engines/engine.js';
-import { describeError, InputError } from '../errors.js';
+import { describeError, InputError, SafetyError } from '../errors.js';
 import { KernelTuner } from '../tuning/kernel-tuner.js';
 import { checkOverrides, parseOverrides, pick } from '../tuning/overrides.js';
 import { planLines, planSummary, resourcesLine } from '../tuning/plan-report.js';
-import { DROPIN_HEADER, KERNEL_KEYS } from '../tuning/sysctl.js';
+import { DROPIN_HEADER, KERNEL_KEYS, type KernelPlan } from '../tuning/sysctl.js';
 import type { StepResult } from './step.js';
 
 function absolute(input: string, path: string): string {
   if (!path.startsWith('/')) throw new InputError(input, `must be an absolute path (got ${JSON.stringify(path)})`);
   return path;
+}
+
+/** The kernel plan; a kernel that cannot even be read is skipped with a warning unless kernel-tuning is required. */
+async function inspectKernel(
+  tuner: KernelTuner,
+  ctx: StepContext,
+  root: string,
+  dropin: string,
+  overrides: Record<string, string>,
+): Promise<KernelPlan | undefined> {
+  let plan: KernelPlan;
+  try {
+    plan = await tuner.inspect(root, dropin, overrides);
+  } catch (e) {
+    if (ctx.inputs.kernelTuning === 'required')
+      throw new SafetyError(`cannot read the kernel settings under ${root} on the target: ${describeError(e)}`, { cause: e });
+    ctx.log.warn(`cannot read the kernel settings under ${root} on the target (${describeError(e)}): kernel tuning skipped`);
+    return undefined;
+  }
+  if (plan.items.every((i) => i.original === null))
+    ctx.log.warn(`none of the kernel settings exists under sysctl-root ${root}: check the path (normally /proc/sys)`);
+  return plan;
 }
 
 export async function tuneTarget(ctx: StepContext): Promise<StepResult> {
@@ -30,7 +52,7 @@ export async function tuneTarget(ctx: StepContext): Promise<StepResult> {
     const disk = inputs.targetDiskType === 'auto' ? undefined : inputs.targetDiskType;
     const plan: TuningPlan = await engine.planTuning({ memoryBytes, cpus, disk, overrides: pick(overrides, engine.tunable) });
     const tuner = inputs.kernelTuning === 'off' ? undefined : new KernelTuner(ctx.targetHost, log, inputs.kernelTuning);
-    if (tuner) plan.kernel = await tuner.inspect(root, dropin, pick(overrides, KERNEL_KEYS));
+    if (tuner) plan.kernel = await inspectKernel(tuner, ctx, root, dropin, pick(overrides, KERNEL_KEYS));
     if (plan.kernel?.dropinOriginal?.startsWith(DROPIN_HEADER))
       log.warn(
         `${dropin} is from an earlier tune-target that was not reverted: its values count as the current ones now. To put the host back as it was before that run, run revert with that run's tuning output first.`,

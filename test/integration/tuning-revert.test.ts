@@ -104,6 +104,13 @@ describe('MariaDB', () => {
     expect(await failure('revert', { ...inputs(), tuning: r.outputs.tuning })).toMatch(/^input tuning is the output of a dry run/);
   });
 
+  it('flags a sysctl-root that holds none of the settings, and refuses a relative one', async () => {
+    const r = await run('tune-target', inputs({ 'dry-run': 'true', 'sysctl-root': path.join(base, 'nowhere') }));
+    expect(r.log).toContain(`warning: none of the kernel settings exists under sysctl-root ${path.join(base, 'nowhere')}: check the path (normally /proc/sys)`);
+    expect(r.log).toContain('net.core.rmem_max: not on this kernel, skipped');
+    expect(await failure('tune-target', inputs({ 'sysctl-root': 'proc/sys' }))).toBe('input sysctl-root must be an absolute path (got "proc/sys")');
+  });
+
   it('refuses an override zdm does not manage, changing nothing', async () => {
     const vars = await variables();
     const m = await failure('tune-target', inputs({ 'tuning-overrides': 'innodb_io_capacity=3000\nmax_connections=5000' }));
