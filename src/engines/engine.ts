@@ -112,6 +112,12 @@ export interface Engine {
   applyTuning(plan: TuningPlan): Promise<void>;
   /** Restores `original` for the items chosen (all of them for the `revert` mode). */
   revertTuning(items: TuningItem[]): Promise<void>;
+  /**
+   * Without a `tuning` input: the durability settings that zdm's own persisted profile relaxed
+   * on the target, with the durable value as original, so that cutover still restores them
+   * before promotion. Engines whose profile never relaxes durability leave it out.
+   */
+  relaxedDurability?(): Promise<TuningItem[]>;
 
   /** Checks made before anything is changed; any failed check stops seed-replica. */
   preflightSeed(): Promise<Check[]>;

@@ -61,6 +61,12 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
   const engine = openEngine(ctx);
   const tl = new Timeline(ctx);
   try {
+    // Without the tuning input, zdm's own persisted profile still tells what it relaxed: a new primary never keeps that.
+    const durability = plan ? plan.items.filter((i) => i.relaxesDurability) : ((await engine.relaxedDurability?.()) ?? []);
+    if (!plan && durability.length)
+      log.warn(
+        `zdm's catch-up profile relaxed durability on the target (${durability.map((i) => `${i.name}=${i.value}`).join(', ')}): cutover sets it durable before promotion`,
+      );
     const lag = await lagGate(engine, ctx);
     tl.mark(`lag gate passed: ${lag}`);
 
@@ -75,7 +81,6 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       tl.mark(`final source position captured after the fence: ${finalPos}`);
       await engine.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
       tl.mark(`target has applied ${finalPos}`);
-      const durability = plan?.items.filter((i) => i.relaxesDurability) ?? [];
       if (durability.length) {
         await engine.revertTuning(durability);
         tl.mark(`durability restored before promotion: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);

@@ -16,6 +16,13 @@ import { useMariadb, usePostgres } from '../harness/index.js';
 import { UnprivilegedHost } from '../harness/unprivileged-host.js';
 import { readInputs } from '../../src/inputs.js';
 import { tuneTarget } from '../../src/steps/tune-target.js';
+import { openEngine } from '../../src/engines/index.js';
+import { LocalHost } from '../../src/hosts/local.js';
+
+const hosts = () => {
+  const h = new LocalHost();
+  return { targetHost: h, sourceHost: h, runnerHost: h };
+};
 
 const my = useMariadb({ name: 'tune' });
 const pg = usePostgres({ name: 'tune' });
@@ -209,6 +216,29 @@ describe('MariaDB', () => {
     await run('revert', { ...inputs(), tuning: first.outputs.tuning });
     expect(await variables()).toEqual(vars);
     expect(files()).toEqual(fs);
+  });
+
+  it("without a tuning input, zdm's option file still tells cutover which durability settings to restore", async () => {
+    const vars = await variables();
+    const tune = await run('tune-target', inputs({ 'kernel-tuning': 'off' }));
+    const raw: Record<string, string> = inputs();
+    const engine = openEngine({ inputs: readInputs('revert', (n) => (n === 'tuning' ? '{}' : raw[n])), log: new TextLog(() => undefined), ...hosts() });
+    try {
+      const items = await engine.relaxedDurability!();
+      expect(items.map((i) => [i.name, i.original, i.value])).toEqual([
+        ['innodb_flush_log_at_trx_commit', '1', '2'],
+        ['sync_binlog', '1', '0'],
+      ]);
+      await engine.revertTuning(items);
+      expect(readFileSync(my().optionFile, 'utf8')).not.toMatch(/^(innodb_flush_log_at_trx_commit|sync_binlog) =/m);
+      expect(await engine.relaxedDurability!()).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+    const now = await variables();
+    expect([now.innodb_flush_log_at_trx_commit, now.sync_binlog]).toEqual(['1', '1']);
+    await run('revert', { ...inputs(), tuning: tune.outputs.tuning });
+    expect(await variables()).toEqual(vars);
   });
 
   it('revert refuses without a tuning input or with one made for another engine', async () => {

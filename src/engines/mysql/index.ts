@@ -4,7 +4,7 @@ import { InputError, UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
 import { connectMy, one, variables, type MyConn } from './connect.js';
 import { detectFlavor, type Flavor } from './flavor.js';
-import { MY_TUNABLE, OPTION_FILE_HEADER, optionFile, planMysqlTuning } from './tuning.js';
+import { DURABILITY_SETTINGS, DURABLE, MY_TUNABLE, OPTION_FILE_HEADER, optionFile, planMysqlTuning } from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
@@ -113,6 +113,25 @@ export class MysqlEngine implements Engine {
     const left = kept.filter((l) => /^\w+\s*=/.test(l));
     if (left.length === 0) await host.remove(file);
     else await host.writeFile(file, kept.join('\n'), { mode: 0o644 });
+  }
+
+  async relaxedDurability(): Promise<TuningItem[]> {
+    const host = this.s.ctx.targetHost;
+    const file = configFile(this.s, await this.s.flavor());
+    if (!(await host.exists(file))) return [];
+    const text = await host.readFile(file);
+    if (!text.startsWith(OPTION_FILE_HEADER)) return [];
+    const persisted = new Set(text.split('\n').map((l) => l.split('=')[0].trim()));
+    const current = await variables(await this.s.target(), [...DURABILITY_SETTINGS]);
+    return DURABILITY_SETTINGS.filter((n) => persisted.has(n) || current[n] !== DURABLE).map((name) => ({
+      name,
+      original: DURABLE,
+      value: current[name],
+      reason: `relaxed by zdm's option file ${file}; without a tuning input cutover sets the durable value`,
+      applies: 'reload',
+      relaxesDurability: true,
+      revertAtCutover: true,
+    }));
   }
 
   /** tune-target owns its option file: it never overwrites (and revert never edits) a file of the user's. */

@@ -24,7 +24,8 @@ export const MY_TUNABLE = [
 ] as const;
 
 /** innodb_flush_log_at_trx_commit and sync_binlog: the value at which an acknowledged commit survives a crash. */
-const DURABLE = '1';
+export const DURABLE = '1';
+export const DURABILITY_SETTINGS = ['innodb_flush_log_at_trx_commit', 'sync_binlog'] as const;
 
 const IO_CAPACITY: Record<DiskType, number> = { nvme: 10000, ssd: 2000, rotational: 200, unknown: 1000 };
 
