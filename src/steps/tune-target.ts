@@ -75,7 +75,9 @@ export async function tuneTarget(ctx: StepContext): Promise<StepResult> {
     try {
       await engine.applyTuning(plan);
     } catch (e) {
-      // Without a `tuning` output nobody could revert the kernel: put it back now.
+      // Without a `tuning` output nobody could revert what was changed: put it back now.
+      log.warn(`applying the ${engine.kind} settings failed: putting back what was changed`);
+      await engine.revertTuning(plan.items).catch((r: unknown) => log.warn(`could not put the ${engine.kind} settings back: ${describeError(r)}`));
       if (tuner && plan.kernel) await tuner.revert(plan.kernel).catch((r: unknown) => log.warn(`could not put the kernel settings back: ${describeError(r)}`));
       throw e;
     }

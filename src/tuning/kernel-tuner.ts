@@ -57,23 +57,19 @@ export class KernelTuner {
       const why = describeError(e);
       const what = isNotPermitted(why) ? 'kernel tuning is not permitted on the target' : 'kernel tuning failed on the target';
       if (this.mode === 'required') {
-        await this.revert(out).catch((r: unknown) => this.log.warn(`could not put back the kernel values already changed: ${describeError(r)}`));
+        const undo = await this.revert(out).then(
+          () => 'The kernel values changed so far were put back',
+          (r: unknown) => `PUTTING BACK the kernel values changed so far FAILED (${describeError(r)}): restore them from the originals in the log`,
+        );
         throw new SafetyError(
-          `${what} (kernel-tuning: required): ${why}. The kernel values changed so far were put back; no engine setting was changed. Run zdm as root or with passwordless sudo on the target, or set kernel-tuning: best-effort.`,
+          `${what} (kernel-tuning: required): ${why}. ${undo}; no engine setting was changed. Run zdm as root or with passwordless sudo on the target, or set kernel-tuning: best-effort.`,
           { cause: e },
         );
       }
       out.notApplied = `${what}: ${why}`;
-      this.log.warn(
-        `${out.notApplied}. Continuing with the engine settings${
-          out.items.some((i) => i.applied)
-            ? ` (applied before the failure: ${out.items
-                .filter((i) => i.applied)
-                .map((i) => i.key)
-                .join(', ')}; revert restores them)`
-            : ''
-        }. Set kernel-tuning: required to make this fatal, or off to skip it.`,
-      );
+      const done = out.items.filter((i) => i.applied).map((i) => i.key);
+      const partly = done.length ? ` (applied before the failure: ${done.join(', ')}; revert restores them)` : '';
+      this.log.warn(`${out.notApplied}. Continuing with the engine settings${partly}. Set kernel-tuning: required to make this fatal, or off to skip it.`);
     }
     return out;
   }

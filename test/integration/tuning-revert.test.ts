@@ -302,6 +302,17 @@ describe('PostgreSQL', () => {
     expect(autoConf()).toBe(conf);
   });
 
+  it('a setting the server rejects: tune-target puts back the engine and kernel settings it had changed', async () => {
+    const [before, conf, fs] = [await settings(), autoConf(), files()];
+    const m = await failure('tune-target', inputs({ 'tuning-overrides': 'checkpoint_timeout=banana' }));
+    expect(m).toMatch(
+      /^the target refused checkpoint_timeout = banana: invalid value for parameter "checkpoint_timeout": "banana". Correct it in tuning-overrides$/,
+    );
+    expect(await settings()).toEqual(before);
+    expect(autoConf()).toBe(conf);
+    expect(files()).toEqual(fs);
+  });
+
   it("revert sets the original explicitly where the configuration files now say otherwise (a seeded copy carries the source's)", async () => {
     const r = await run('tune-target', inputs({ 'kernel-tuning': 'off' }));
     expect(JSON.parse(r.outputs.tuning).items.map((i: { name: string }) => i.name)).toContain('checkpoint_timeout');

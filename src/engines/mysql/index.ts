@@ -95,7 +95,14 @@ export class MysqlEngine implements Engine {
 
   async applyTuning(plan: TuningPlan): Promise<void> {
     await this.writeOptionFile(plan.items);
-    await this.setGlobals(plan.items.filter((i) => i.applies === 'reload').map((i) => [i.name, i.value]));
+    for (const i of plan.items.filter((x) => x.applies === 'reload')) {
+      await this.setGlobals([[i.name, i.value]]).catch((e: Error) => {
+        throw new UserError(
+          `the target refused ${i.name} = ${i.value}: ${e.message}${i.reason.startsWith('set by tuning-overrides') ? '. Correct it in tuning-overrides' : ''}`,
+          { cause: e },
+        );
+      });
+    }
   }
 
   async revertTuning(items: TuningItem[]): Promise<void> {

@@ -81,7 +81,14 @@ export class PostgresEngine implements Engine {
   async applyTuning(plan: TuningPlan): Promise<void> {
     if (plan.items.length === 0) return;
     const t = await this.s.target();
-    for (const i of plan.items) await t.query(`ALTER SYSTEM SET ${this.managed(i.name)} = ${quoteLiteral(i.value)}`);
+    for (const i of plan.items) {
+      await t.query(`ALTER SYSTEM SET ${this.managed(i.name)} = ${quoteLiteral(i.value)}`).catch((e: Error) => {
+        throw new UserError(
+          `the target refused ${i.name} = ${i.value}: ${e.message}${i.reason.startsWith('set by tuning-overrides') ? '. Correct it in tuning-overrides' : ''}`,
+          { cause: e },
+        );
+      });
+    }
     await t.query('SELECT pg_reload_conf()');
   }
 
