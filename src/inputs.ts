@@ -9,7 +9,7 @@ import { InputError } from './errors.js';
 export const MIGRATION_STEPS = ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const;
 export type MigrationStepName = (typeof MIGRATION_STEPS)[number];
 /** Every step an action or the command line can run: the migration and the steps around it. */
-export const STEPS = [...MIGRATION_STEPS] as const;
+export const STEPS = [...MIGRATION_STEPS, 'revert'] as const;
 export type StepName = (typeof STEPS)[number];
 
 export type InputKind = 'string' | 'int' | 'number' | 'bool' | 'choice' | 'bytes' | 'json' | 'url';
@@ -116,12 +116,67 @@ export const INPUTS: readonly InputDef[] = [
     description: "RAM of the target host used to size the catch-up settings, e.g. `16GB`. Empty: read from the host's /proc/meminfo.",
   },
   {
+    name: 'target-cpus',
+    kind: 'int',
+    default: '',
+    steps: ['tune-target'],
+    description: "CPUs of the target host, which size the I/O threads and parallel workers. Empty: the host's own count.",
+  },
+  {
+    name: 'target-disk-type',
+    kind: 'choice',
+    choices: ['auto', 'nvme', 'ssd', 'rotational'],
+    default: 'auto',
+    steps: ['tune-target'],
+    description:
+      "Disk under the target's data directory, which sizes I/O capacity (innodb_io_capacity, effective_io_concurrency, random_page_cost). `auto`: from the block device's name and rotational flag.",
+  },
+  {
+    name: 'tuning-overrides',
+    kind: 'string',
+    default: '',
+    steps: ['tune-target'],
+    description:
+      'Values that replace the computed ones, one `name=value` per line or a JSON object, e.g. `innodb_io_capacity=4000` or `net.core.rmem_max=33554432`. Only settings zdm manages (engine and kernel) are accepted.',
+  },
+  {
+    name: 'kernel-tuning',
+    kind: 'choice',
+    choices: ['best-effort', 'required', 'off'],
+    default: 'best-effort',
+    steps: ['tune-target', 'revert'],
+    description:
+      'Kernel network settings (socket buffers to 16 MiB, tcp_syncookies, tcp_tw_reuse), live under /proc/sys and in a drop-in under /etc/sysctl.d, with `sudo -n` when not root. `best-effort`: where the kernel refuses (a container, no sudo), warn and go on with the engine settings. `required`: fail instead. `off`: leave the kernel alone.',
+  },
+  {
+    name: 'sysctl-root',
+    kind: 'string',
+    default: '/proc/sys',
+    steps: ['tune-target'],
+    description: 'Where the live kernel settings are. Change it only to test against a copy.',
+  },
+  {
+    name: 'sysctl-dropin',
+    kind: 'string',
+    default: '/etc/sysctl.d/99-zdm-migration.conf',
+    steps: ['tune-target'],
+    description: 'The file that keeps the kernel settings across reboots; `revert` removes it (or restores what it held before).',
+  },
+  {
+    name: 'dry-run',
+    kind: 'bool',
+    default: 'false',
+    steps: ['tune-target'],
+    description: 'Print the whole plan (kernel and engine: current value, new value and why) and change nothing.',
+  },
+  {
     name: 'tuning',
     kind: 'json',
     default: '',
-    steps: ['seed-replica', 'cutover'],
+    steps: ['seed-replica', 'cutover', 'revert'],
+    requiredFor: ['revert'],
     description:
-      'The `tuning` output of tune-target: the settings it changed with their original values. seed-replica re-applies them to the fresh copy; cutover restores the originals.',
+      'The `tuning` output of tune-target: the settings it changed with their original values. seed-replica re-applies them to the fresh copy; cutover restores durability and the catch-up settings; revert restores everything.',
   },
   {
     name: 'heartbeat-table',
@@ -252,9 +307,9 @@ export const INPUTS: readonly InputDef[] = [
     name: 'target-config-file',
     kind: 'string',
     default: '',
-    steps: ['tune-target', 'cutover'],
+    steps: ['tune-target', 'cutover', 'revert'],
     description:
-      'MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites it without the relaxed-durability lines. Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).',
+      'MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites it without the relaxed-durability lines and revert without any line of zdm (removing it when nothing else is left). Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).',
   },
   {
     name: 'source-ssh-host',
@@ -339,9 +394,11 @@ export const OUTPUTS: readonly OutputDef[] = [
   {
     step: 'tune-target',
     name: 'tuning',
-    description: 'JSON list of the settings changed on the target, each with its original value and why. Pass it to seed-replica and cutover.',
+    description:
+      'JSON of the settings changed on the target (engine and kernel), each with its original value and why. Pass it to seed-replica, cutover and revert.',
   },
   { step: 'tune-target', name: 'engine', description: 'The engine detected (postgres, mariadb or mysql).' },
+  { step: 'revert', name: 'reverted', description: 'Names of the engine and kernel settings restored to their original values, comma-separated.' },
   {
     step: 'seed-replica',
     name: 'seed-position',
@@ -391,6 +448,13 @@ export interface Inputs {
   targetStartCommand: string;
   targetStopCommand: string;
   targetMemory?: number;
+  targetCpus?: number;
+  targetDiskType: 'auto' | 'nvme' | 'ssd' | 'rotational';
+  tuningOverrides: string;
+  kernelTuning: 'best-effort' | 'required' | 'off';
+  sysctlRoot: string;
+  sysctlDropin: string;
+  dryRun: boolean;
   tuning?: unknown;
   heartbeatTable: string;
   replicationSlot: string;
@@ -534,6 +598,12 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
   }
   out.allowPrivilegedWriters ??= false;
   out.reseed ??= false;
+  out.dryRun ??= false;
+  out.targetDiskType ??= 'auto';
+  out.kernelTuning ??= 'best-effort';
+  out.sysctlRoot ??= '/proc/sys';
+  out.sysctlDropin ??= '/etc/sysctl.d/99-zdm-migration.conf';
+  out.tuningOverrides ??= '';
   out.sourceSshInsecureAcceptAnyHostKey ??= false;
   out.replicationTunnelPort ??= pg ? 15432 : 13306;
   for (const k of [

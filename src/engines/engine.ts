@@ -6,6 +6,8 @@ import type { Host } from '../hosts/host.js';
 import type { SshContext } from '../hosts/transport.js';
 import type { Inputs } from '../inputs.js';
 import type { Log } from '../log.js';
+import type { DiskType } from '../tuning/disk.js';
+import type { KernelPlan } from '../tuning/sysctl.js';
 
 /** One setting tune-target changes, with what it was and why. */
 export interface TuningItem {
@@ -19,13 +21,30 @@ export interface TuningItem {
   relaxesDurability: boolean;
   /** Restored by cutover (catch-up settings); false for sizing that suits the new primary too. */
   revertAtCutover: boolean;
+  /** The original was itself persisted (ALTER SYSTEM): revert sets it back instead of removing the setting. */
+  persistedOriginal?: boolean;
+}
+
+/** What the engine plan is sized from, each value measured on the target or given as an input. */
+export interface TuningResources {
+  memoryBytes: number;
+  cpus: number;
+  /** Undefined: the engine reads the disk type under its data directory. */
+  disk?: DiskType;
+  /** From `tuning-overrides`: values that replace the computed ones (names already checked). */
+  overrides?: Record<string, string>;
 }
 
 export interface TuningPlan {
   engine: string;
   memoryBytes: number;
   cpus: number;
+  disk?: DiskType;
   items: TuningItem[];
+  /** The kernel settings, with their original texts (absent when kernel-tuning is off). */
+  kernel?: KernelPlan;
+  /** Printed by a dry run: nothing was applied, so there is nothing to restore. */
+  dryRun?: boolean;
 }
 
 export interface Check {
@@ -108,10 +127,18 @@ export interface Engine {
   /** Closes every connection the engine opened. */
   close(): Promise<void>;
 
-  planTuning(resources: { memoryBytes: number; cpus: number }): Promise<TuningPlan>;
+  /** The settings this engine's plan manages (what tuning-overrides may name). */
+  readonly tunable: readonly string[];
+  planTuning(resources: TuningResources): Promise<TuningPlan>;
   applyTuning(plan: TuningPlan): Promise<void>;
   /** Restores `original` for the items chosen (all of them for the `revert` mode). */
   revertTuning(items: TuningItem[]): Promise<void>;
+  /**
+   * Without a `tuning` input: the durability settings that zdm's own persisted profile relaxed
+   * on the target, with the durable value as original, so that cutover still restores them
+   * before promotion. Engines whose profile never relaxes durability leave it out.
+   */
+  relaxedDurability?(): Promise<TuningItem[]>;
 
   /** Checks made before anything is changed; any failed check stops seed-replica. */
   preflightSeed(): Promise<Check[]>;

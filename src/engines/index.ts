@@ -1,5 +1,6 @@
 import type { Engine, StepContext, TuningPlan } from './engine.js';
 import { InputError } from '../errors.js';
+import { kernelPlanProblem } from '../tuning/sysctl.js';
 import { PostgresEngine } from './postgres/index.js';
 import { MysqlEngine } from './mysql/index.js';
 
@@ -27,5 +28,12 @@ export function tuningFromInput(value: unknown, engine: string): TuningPlan | un
     throw new InputError('tuning', 'is not the `tuning` output of tune-target: pass `${{ needs.<tune job>.outputs.tuning }}` unchanged');
   }
   if (p.engine !== engine) throw new InputError('tuning', `was made for engine ${p.engine}, but this step runs ${engine}`);
+  const kernelProblem = p.kernel === undefined ? undefined : kernelPlanProblem(p.kernel);
+  if (kernelProblem) throw new InputError('tuning', `has a kernel part zdm did not write (${kernelProblem}): pass tune-target's output unchanged`);
+  if (p.dryRun)
+    throw new InputError(
+      'tuning',
+      'is the output of a dry run (dry-run: true): nothing was applied, so there is nothing to carry over or restore. Run tune-target without dry-run',
+    );
   return p;
 }

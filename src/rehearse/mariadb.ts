@@ -99,7 +99,7 @@ export class MariadbFixture implements RehearsalFixture {
   stepInputs(opts: { fence: string; targetMemory: string }): Record<MigrationStepName, Record<string, string>> {
     const common = { engine: 'mariadb', 'source-url': this.source.url(), 'target-url': this.target.url() };
     return {
-      'tune-target': { ...common, 'target-memory': opts.targetMemory, 'target-config-file': this.target.optionFile },
+      'tune-target': { ...common, 'target-memory': opts.targetMemory, 'target-config-file': this.target.optionFile, 'kernel-tuning': 'off' },
       'seed-replica': {
         ...common,
         'replication-user': this.replicationUser,

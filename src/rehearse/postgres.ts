@@ -131,7 +131,7 @@ export class PostgresFixture implements RehearsalFixture {
     const p = this.pair;
     const common = { engine: 'postgres', 'source-url': p.source.url(), 'target-url': p.target.url() };
     return {
-      'tune-target': { ...common, 'target-memory': opts.targetMemory },
+      'tune-target': { ...common, 'target-memory': opts.targetMemory, 'kernel-tuning': 'off' },
       'seed-replica': {
         ...common,
         'replication-user': p.replicationUser,

@@ -4,7 +4,7 @@
  * writes back. After promotion nothing is undone: there must never be two primaries.
  */
 import { openEngine, tuningFromInput } from '../engines/index.js';
-import type { Engine, Fence, StepContext, TuningPlan } from '../engines/engine.js';
+import type { Engine, Fence, StepContext, TuningItem, TuningPlan } from '../engines/engine.js';
 import { InputError, SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import { lastLines } from '../hosts/host.js';
@@ -76,10 +76,9 @@ async function afterPromotion(engine: Engine, ctx: StepContext, plan: TuningPlan
  * A re-run after the target was promoted (the runner crashed, or the step failed after promotion):
  * nothing is fenced or promoted again; durability and what follows promotion are made sure of.
  */
-async function alreadyPromoted(engine: Engine, ctx: StepContext, plan: TuningPlan | undefined, detail: string): Promise<StepResult> {
+async function alreadyPromoted(engine: Engine, ctx: StepContext, plan: TuningPlan | undefined, durability: TuningItem[], detail: string): Promise<StepResult> {
   const tl = new Timeline(ctx);
   ctx.log.warn(`the cutover was already done (${detail}): nothing is fenced or promoted again; finishing what follows promotion`);
-  const durability = plan?.items.filter((i) => i.relaxesDurability) ?? [];
   if (durability.length) {
     await engine.revertTuning(durability);
     tl.mark(`durability made sure of: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);
@@ -108,9 +107,16 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
   const engine = openEngine(ctx);
   const tl = new Timeline(ctx);
   try {
+    // Without the tuning input, zdm's own persisted profile still tells what it relaxed: a new primary never keeps that.
+    const durability = plan ? plan.items.filter((i) => i.relaxesDurability) : ((await engine.relaxedDurability?.()) ?? []);
+    if (!plan && durability.length)
+      log.warn(
+        `zdm's catch-up profile relaxed durability on the target (${durability.map((i) => `${i.name}=${i.value}`).join(', ')}): cutover sets it durable before promotion`,
+      );
     // Read what the servers really are: this may be a re-run after a failure or a runner crash.
     const state = await engine.migrationState();
-    if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable') return await alreadyPromoted(engine, ctx, plan, state.detail);
+    if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable')
+      return await alreadyPromoted(engine, ctx, plan, durability, state.detail);
     const resume = (state.target === 'streaming-replica' || state.target === 'broken-replica') && state.source !== 'writable';
     if (resume) {
       log.warn(
@@ -133,7 +139,6 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       failpoint('cutover:after-fence');
       await engine.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
       tl.mark(`target has applied ${finalPos}`);
-      const durability = plan?.items.filter((i) => i.relaxesDurability) ?? [];
       if (durability.length) {
         await engine.revertTuning(durability);
         tl.mark(`durability restored before promotion: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);

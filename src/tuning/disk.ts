@@ -2,7 +2,12 @@ import type { Host } from '../hosts/host.js';
 
 export type DiskType = 'nvme' | 'ssd' | 'rotational' | 'unknown';
 
-/** The kind of disk under `dir`, from the block device's name and its rotational flag. */
+/**
+ * The kind of disk under `dir`, from the block device's name and its rotational flag. Virtual
+ * disks (virtio vd*, Xen xvd*) report rotational=1 whatever backs them (their drivers do not
+ * mark a disk non-rotational by default; this machine's vda says 1), so for them that flag means
+ * nothing: 'unknown', and the plan says to set target-disk-type.
+ */
 export async function diskType(host: Host, dir: string): Promise<DiskType> {
   const r = await host.run(['df', '--output=source', dir]).catch(() => undefined);
   const dev = r?.code === 0 ? r.stdout.trim().split('\n').pop()?.trim() : undefined;
@@ -12,5 +17,6 @@ export async function diskType(host: Host, dir: string): Promise<DiskType> {
   if (name.startsWith('nvme')) return 'nvme';
   const rot = await host.readFile(`/sys/block/${name}/queue/rotational`).catch(() => undefined);
   if (rot === undefined) return 'unknown';
-  return rot.trim() === '1' ? 'rotational' : 'ssd';
+  if (rot.trim() !== '1') return 'ssd';
+  return /^x?vd[a-z]/.test(name) ? 'unknown' : 'rotational';
 }

@@ -33,7 +33,7 @@ const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.targ
 beforeAll(async () => {
   pair = await startPgPair();
   await loadSampleData(pair, 2);
-  const tune = await run('tune-target', { ...common(), 'target-memory': '512MB' });
+  const tune = await run('tune-target', { ...common(), 'target-memory': '512MB', 'kernel-tuning': 'off' });
   tuning = tune.outputs.tuning;
   await run('seed-replica', {
     ...common(),

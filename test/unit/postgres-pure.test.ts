@@ -25,7 +25,7 @@ describe('PostgreSQL tuning plan', () => {
     effective_cache_size: '4GB',
   };
   it('sizes memory settings to the RAM and WAL to the disk, and records originals', () => {
-    const items = planPostgresTuning(current, 16 * GB, 500 * GB);
+    const items = planPostgresTuning(current, { memoryBytes: 16 * GB, cpus: 8, disk: 'nvme', freeDiskBytes: 500 * GB });
     const by = Object.fromEntries(items.map((i) => [i.name, i]));
     expect(by.shared_buffers.value).toBe('4GB');
     expect(by.shared_buffers.original).toBe('128MB');
@@ -39,7 +39,7 @@ describe('PostgreSQL tuning plan', () => {
     expect(by.checkpoint_completion_target).toBeUndefined();
   });
   it('keeps a small machine small', () => {
-    const items = planPostgresTuning(current, 1 * GB, 5 * GB);
+    const items = planPostgresTuning(current, { memoryBytes: 1 * GB, cpus: 2, disk: 'rotational', freeDiskBytes: 5 * GB });
     const by = Object.fromEntries(items.map((i) => [i.name, i]));
     expect(by.shared_buffers.value).toBe('256MB');
     expect(by.max_wal_size.value).toBe('2GB');

@@ -1,10 +1,22 @@
 /** MysqlEngine: binlog replication for MySQL 8.0, 8.4 and MariaDB; dialects in flavor.ts. */
-import type { Check, Engine, Fence, Heartbeat, LagSample, MigrationState, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
-import { UserError } from '../../errors.js';
+import type {
+  Check,
+  Engine,
+  Fence,
+  Heartbeat,
+  LagSample,
+  MigrationState,
+  SeedResult,
+  StepContext,
+  TuningItem,
+  TuningPlan,
+  TuningResources,
+} from '../engine.js';
+import { InputError, UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
 import { connectMy, one, variables, type MyConn } from './connect.js';
 import { detectFlavor, type Flavor } from './flavor.js';
-import { MY_TUNABLE, optionFile, planMysqlTuning } from './tuning.js';
+import { DURABILITY_SETTINGS, DURABLE, MY_TUNABLE, OPTION_FILE_HEADER, optionFile, planMysqlTuning } from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
@@ -75,17 +87,35 @@ export class MysqlEngine implements Engine {
     return this.s.close();
   }
 
-  async planTuning(resources: { memoryBytes: number; cpus: number }): Promise<TuningPlan> {
+  readonly tunable = MY_TUNABLE;
+
+  async planTuning(r: TuningResources): Promise<TuningPlan> {
     const t = await this.s.target();
     const flavor = await this.s.flavor();
     const current = await variables(t, [...MY_TUNABLE, 'datadir']);
-    const disk = await diskType(this.s.ctx.targetHost, current.datadir);
-    return { engine: this.kind, ...resources, items: planMysqlTuning(current, flavor.name, resources.memoryBytes, resources.cpus, disk) };
+    for (const [name, value] of Object.entries(r.overrides ?? {})) {
+      if ((MY_TUNABLE as readonly string[]).includes(name) && !/^\d+$/.test(value))
+        throw new InputError(
+          'tuning-overrides',
+          `gives ${name} the value ${JSON.stringify(value)}: MySQL/MariaDB settings take a whole number (bytes for sizes)`,
+        );
+    }
+    await this.refuseForeignOptionFile();
+    const disk = r.disk ?? (await diskType(this.s.ctx.targetHost, current.datadir));
+    const items = planMysqlTuning(current, flavor.name, { memoryBytes: r.memoryBytes, cpus: r.cpus, disk }, r.overrides);
+    return { engine: this.kind, memoryBytes: r.memoryBytes, cpus: r.cpus, disk, items };
   }
 
   async applyTuning(plan: TuningPlan): Promise<void> {
     await this.writeOptionFile(plan.items);
-    await this.setGlobals(plan.items.filter((i) => i.applies === 'reload').map((i) => [i.name, i.value]));
+    for (const i of plan.items.filter((x) => x.applies === 'reload')) {
+      await this.setGlobals([[i.name, i.value]]).catch((e: Error) => {
+        throw new UserError(
+          `the target refused ${i.name} = ${i.value}: ${e.message}${i.reason.startsWith('set by tuning-overrides') ? '. Correct it in tuning-overrides' : ''}`,
+          { cause: e },
+        );
+      });
+    }
   }
 
   async revertTuning(items: TuningItem[]): Promise<void> {
@@ -94,11 +124,46 @@ export class MysqlEngine implements Engine {
     const host = this.s.ctx.targetHost;
     const file = configFile(this.s, await this.s.flavor());
     if (!(await host.exists(file))) return;
+    if (!(await host.readFile(file)).startsWith(OPTION_FILE_HEADER)) {
+      this.s.ctx.log.warn(`${file} is not the option file zdm wrote (it was replaced since tune-target): left as it is`);
+      return;
+    }
     const reverted = new Set(items.map((i) => i.name));
     const kept = (await host.readFile(file)).split('\n').filter((l) => !reverted.has(l.split('=')[0].trim()));
     const left = kept.filter((l) => /^\w+\s*=/.test(l));
     if (left.length === 0) await host.remove(file);
     else await host.writeFile(file, kept.join('\n'), { mode: 0o644 });
+  }
+
+  async relaxedDurability(): Promise<TuningItem[]> {
+    const host = this.s.ctx.targetHost;
+    const file = configFile(this.s, await this.s.flavor());
+    if (!(await host.exists(file))) return [];
+    const text = await host.readFile(file);
+    if (!text.startsWith(OPTION_FILE_HEADER)) return [];
+    const persisted = new Set(text.split('\n').map((l) => l.split('=')[0].trim()));
+    const current = await variables(await this.s.target(), [...DURABILITY_SETTINGS]);
+    return DURABILITY_SETTINGS.filter((n) => persisted.has(n) || current[n] !== DURABLE).map((name) => ({
+      name,
+      original: DURABLE,
+      value: current[name],
+      reason: `relaxed by zdm's option file ${file}; without a tuning input cutover sets the durable value`,
+      applies: 'reload',
+      relaxesDurability: true,
+      revertAtCutover: true,
+    }));
+  }
+
+  /** tune-target owns its option file: it never overwrites (and revert never edits) a file of the user's. */
+  private async refuseForeignOptionFile(): Promise<void> {
+    const host = this.s.ctx.targetHost;
+    const file = configFile(this.s, await this.s.flavor());
+    if ((await host.exists(file)) && !(await host.readFile(file)).startsWith(OPTION_FILE_HEADER)) {
+      throw new InputError(
+        'target-config-file',
+        `names ${file}, which exists and was not written by zdm: tune-target would replace it. Name a file of zdm's own in a directory the server includes (!includedir), e.g. 99-zdm-migration.cnf. Nothing was changed.`,
+      );
+    }
   }
 
   private async writeOptionFile(items: TuningItem[]): Promise<void> {

@@ -16,25 +16,52 @@ export const MY_TUNABLE = [
   'sync_binlog',
   'innodb_buffer_pool_size',
   'innodb_log_buffer_size',
+  'innodb_read_io_threads',
   'innodb_write_io_threads',
   'innodb_io_capacity',
   'innodb_io_capacity_max',
+  'innodb_flush_neighbors',
 ] as const;
+
+/** innodb_flush_log_at_trx_commit and sync_binlog: the value at which an acknowledged commit survives a crash. */
+export const DURABLE = '1';
+export const DURABILITY_SETTINGS = ['innodb_flush_log_at_trx_commit', 'sync_binlog'] as const;
 
 const IO_CAPACITY: Record<DiskType, number> = { nvme: 10000, ssd: 2000, rotational: 200, unknown: 1000 };
 
 /** Variables whose runtime change this flavor refuses: they go to the option file and apply at the next start. */
 function restartOnly(flavor: FlavorName): string[] {
-  return flavor === 'mariadb' ? ['innodb_log_buffer_size', 'innodb_write_io_threads'] : ['innodb_write_io_threads'];
+  return flavor === 'mariadb'
+    ? ['innodb_log_buffer_size', 'innodb_read_io_threads', 'innodb_write_io_threads']
+    : ['innodb_read_io_threads', 'innodb_write_io_threads'];
 }
 
-export function planMysqlTuning(current: Record<string, string>, flavor: FlavorName, memoryBytes: number, cpus: number, disk: DiskType): TuningItem[] {
+export interface MyResources {
+  memoryBytes: number;
+  cpus: number;
+  disk: DiskType;
+}
+
+/** The catch-up profile for a target with these resources; `overrides` replace computed values. */
+export function planMysqlTuning(current: Record<string, string>, flavor: FlavorName, r: MyResources, overrides: Record<string, string> = {}): TuningItem[] {
   const items: TuningItem[] = [];
-  const add = (name: string, value: string, reason: string, relaxesDurability: boolean) => {
-    if (current[name] === undefined || current[name] === value) return;
+  const add = (name: string, computed: string, reason: string, relaxesDurability: boolean) => {
+    const o = overrides[name];
+    const value = o ?? computed;
+    const cur = current[name];
+    if (cur === undefined) return;
+    let why = o === undefined ? reason : `set by tuning-overrides (zdm would choose ${computed}: ${reason})`;
+    let original = cur;
+    if (relaxesDurability && cur !== DURABLE) {
+      // Already relaxed (an earlier tune-target whose output is lost, or the server's own
+      // configuration): whatever the past, the new primary must end up durable.
+      original = DURABLE;
+      why += `. It is ${cur} already: cutover and revert set ${DURABLE}, the durable value`;
+    } else if (cur === value) return;
     const applies = restartOnly(flavor).includes(name) ? 'restart' : 'reload';
-    items.push({ name, original: current[name], value, reason, applies, relaxesDurability, revertAtCutover: relaxesDurability });
+    items.push({ name, original, value, reason: why, applies, relaxesDurability, revertAtCutover: relaxesDurability });
   };
+  const { memoryBytes, cpus, disk } = r;
   add(
     'innodb_flush_log_at_trx_commit',
     '2',
@@ -50,20 +77,29 @@ export function planMysqlTuning(current: Record<string, string>, flavor: FlavorN
   const pool = Math.max(128 * MB, Math.floor((memoryBytes * 0.6) / (128 * MB)) * 128 * MB);
   add('innodb_buffer_pool_size', String(pool), `about 60% of the target's ${formatBytes(memoryBytes)} RAM, in 128 MB chunks`, false);
   add('innodb_log_buffer_size', String(64 * MB), 'large transactions from the source apply without flushing the log buffer midway', false);
-  add('innodb_write_io_threads', String(Math.min(16, Math.max(4, cpus))), `one per CPU (${cpus}), 4-16`, false);
+  const threads = String(Math.min(16, Math.max(4, cpus)));
+  add('innodb_read_io_threads', threads, `one per CPU (${cpus}), 4-16: read-ahead and page reads of the replica's apply`, false);
+  add('innodb_write_io_threads', threads, `one per CPU (${cpus}), 4-16: background page flushing keeps up with the apply`, false);
   const io = IO_CAPACITY[disk];
-  add('innodb_io_capacity', String(io), `background flushing sized for ${disk === 'unknown' ? 'an unknown disk (assumed SSD-like)' : `a ${disk} disk`}`, false);
-  add('innodb_io_capacity_max', String(io * 2), 'twice innodb_io_capacity', false);
+  const diskName = disk === 'unknown' ? 'an unknown disk (assumed SSD-like; set target-disk-type)' : `a ${disk} disk`;
+  add('innodb_io_capacity', String(io), `${io} background flushing IOPS for ${diskName}`, false);
+  add('innodb_io_capacity_max', String(io * 2), `twice innodb_io_capacity (${io} for ${diskName}), for flushing bursts`, false);
+  add(
+    'innodb_flush_neighbors',
+    disk === 'rotational' ? '1' : '0',
+    disk === 'rotational'
+      ? 'flush neighbouring pages together: saves seeks on a spinning disk'
+      : `no seeks to save on ${diskName}: flush only the pages needed`,
+    false,
+  );
   return items;
 }
 
+export const OPTION_FILE_HEADER = '# Written by zdm tune-target: the catch-up profile of a migration target.';
+
 /** The option file with the plan, so that it holds across restarts (seed-replica restarts the target). */
 export function optionFile(items: TuningItem[]): string {
-  const lines = [
-    '# Written by zdm tune-target: the catch-up profile of a migration target.',
-    '# cutover removes the relaxed-durability lines; delete this file to drop the rest.',
-    '[mysqld]',
-  ];
+  const lines = [OPTION_FILE_HEADER, '# cutover removes the relaxed-durability lines; delete this file to drop the rest.', '[mysqld]'];
   for (const i of items) lines.push(`# ${i.reason}`, `${i.name} = ${i.value}`);
   return lines.join('\n') + '\n';
 }

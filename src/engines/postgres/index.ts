@@ -1,5 +1,18 @@
 /** PostgresEngine: physical streaming replication between two servers of the same major. */
-import type { Check, Engine, Fence, Heartbeat, LagSample, MigrationState, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
+import type {
+  Check,
+  Engine,
+  Fence,
+  Heartbeat,
+  LagSample,
+  MigrationState,
+  SeedResult,
+  StepContext,
+  TuningItem,
+  TuningPlan,
+  TuningResources,
+} from '../engine.js';
+import { diskType } from '../../tuning/disk.js';
 import { UserError } from '../../errors.js';
 import { connectPg, one, quoteIdent, quoteLiteral, rows, type PgClient } from './connect.js';
 import { planPostgresTuning, TUNABLE } from './tuning.js';
@@ -54,33 +67,88 @@ export class PostgresEngine implements Engine {
     return this.s.close();
   }
 
-  async planTuning(resources: { memoryBytes: number; cpus: number }): Promise<TuningPlan> {
+  readonly tunable = TUNABLE;
+
+  async planTuning(r: TuningResources): Promise<TuningPlan> {
     const t = await this.s.target();
     const current: Record<string, string> = {};
-    for (const r of await rows<{ name: string; v: string }>(t, 'SELECT name, current_setting(name) AS v FROM pg_settings WHERE name = ANY($1)', [TUNABLE])) {
-      current[r.name] = r.v;
+    const persisted = new Set<string>();
+    const settings = await rows<{ name: string; v: string; sourcefile: string | null }>(
+      t,
+      'SELECT name, current_setting(name) AS v, sourcefile FROM pg_settings WHERE name = ANY($1)',
+      [TUNABLE],
+    );
+    for (const row of settings) {
+      current[row.name] = row.v;
+      if (row.sourcefile?.endsWith('/postgresql.auto.conf')) persisted.add(row.name);
     }
     const { data_directory } = await one<{ data_directory: string }>(t, 'SELECT current_setting($1) AS data_directory', ['data_directory']);
-    const free = await this.s.ctx.targetHost.freeBytes(data_directory).catch(() => 20 * 1024 ** 3);
-    return { engine: 'postgres', ...resources, items: planPostgresTuning(current, resources.memoryBytes, free) };
+    const host = this.s.ctx.targetHost;
+    const free = await host.freeBytes(data_directory).catch(() => 20 * 1024 ** 3);
+    const disk = r.disk ?? (await diskType(host, data_directory));
+    const items = planPostgresTuning(current, { memoryBytes: r.memoryBytes, cpus: r.cpus, disk, freeDiskBytes: free }, r.overrides);
+    for (const i of items) if (persisted.has(i.name)) i.persistedOriginal = true;
+    return { engine: 'postgres', memoryBytes: r.memoryBytes, cpus: r.cpus, disk, items };
   }
 
   async applyTuning(plan: TuningPlan): Promise<void> {
-    await this.alterSystem(plan.items.map((i) => [i.name, i.value]));
-  }
-
-  async revertTuning(items: TuningItem[]): Promise<void> {
-    await this.alterSystem(items.map((i) => [i.name, i.original]));
-  }
-
-  private async alterSystem(pairs: [string, string][]): Promise<void> {
-    if (pairs.length === 0) return;
+    if (plan.items.length === 0) return;
     const t = await this.s.target();
-    for (const [name, value] of pairs) {
-      if (!(TUNABLE as readonly string[]).includes(name)) throw new UserError(`input tuning names a setting zdm does not manage: ${name}`);
-      await t.query(`ALTER SYSTEM SET ${quoteIdent(name)} = ${quoteLiteral(value)}`);
+    for (const i of plan.items) {
+      await t.query(`ALTER SYSTEM SET ${this.managed(i.name)} = ${quoteLiteral(i.value)}`).catch((e: Error) => {
+        throw new UserError(
+          `the target refused ${i.name} = ${i.value}: ${e.message}${i.reason.startsWith('set by tuning-overrides') ? '. Correct it in tuning-overrides' : ''}`,
+          { cause: e },
+        );
+      });
     }
     await t.query('SELECT pg_reload_conf()');
+  }
+
+  /**
+   * Removes zdm's ALTER SYSTEM lines (or sets back an original that was itself set by ALTER
+   * SYSTEM), reloads, and checks that each live setting reads its original again. Where the
+   * configuration files now say otherwise (a seeded copy carries the source's), the original is
+   * set explicitly. Settings that need a restart return to their original at the next start.
+   */
+  async revertTuning(items: TuningItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const t = await this.s.target();
+    for (const i of items) {
+      const name = this.managed(i.name);
+      await t.query(i.persistedOriginal ? `ALTER SYSTEM SET ${name} = ${quoteLiteral(i.original)}` : `ALTER SYSTEM RESET ${name}`);
+    }
+    await t.query('SELECT pg_reload_conf()');
+    const live = items.filter((i) => i.applies === 'reload');
+    const differ = await this.waitSettings(live);
+    if (differ.length === 0) return;
+    for (const i of differ) await t.query(`ALTER SYSTEM SET ${this.managed(i.name)} = ${quoteLiteral(i.original)}`);
+    await t.query('SELECT pg_reload_conf()');
+    const still = await this.waitSettings(differ);
+    if (still.length > 0)
+      throw new UserError(
+        `could not restore ${still.map((i) => `${i.name}=${i.original}`).join(', ')} on the target: check its configuration files and server log`,
+      );
+  }
+
+  /** The items whose live value still differs from the original after a reload (polled for up to 3 s). */
+  private async waitSettings(items: TuningItem[]): Promise<TuningItem[]> {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const t = await this.s.target();
+      const now = await rows<{ name: string; v: string }>(t, 'SELECT name, current_setting(name) AS v FROM pg_settings WHERE name = ANY($1)', [
+        items.map((i) => i.name),
+      ]);
+      const v = new Map(now.map((r) => [r.name, r.v]));
+      const differ = items.filter((i) => v.get(i.name) !== i.original);
+      if (differ.length === 0 || Date.now() > deadline) return differ;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
+  private managed(name: string): string {
+    if (!(TUNABLE as readonly string[]).includes(name)) throw new UserError(`input tuning names a setting zdm does not manage: ${name}`);
+    return quoteIdent(name);
   }
 
   preflightSeed(): Promise<Check[]> {

@@ -8,12 +8,26 @@
  * reverted by cutover; the sizing settings are kept, as they suit the new primary too.
  */
 import type { TuningItem } from '../engine.js';
+import type { DiskType } from '../../tuning/disk.js';
 import { formatBytes } from '../../log.js';
 
 const MB = 1024 * 1024;
 const GB = 1024 * MB;
 
-export const TUNABLE = ['max_wal_size', 'checkpoint_timeout', 'checkpoint_completion_target', 'shared_buffers', 'effective_cache_size'] as const;
+export const TUNABLE = [
+  'max_wal_size',
+  'checkpoint_timeout',
+  'checkpoint_completion_target',
+  'shared_buffers',
+  'effective_cache_size',
+  'effective_io_concurrency',
+  'maintenance_io_concurrency',
+  'random_page_cost',
+  'max_worker_processes',
+  'max_parallel_workers',
+  'max_parallel_workers_per_gather',
+  'max_parallel_maintenance_workers',
+] as const;
 
 /** Settings that replay needs as large on the standby as on the primary, or it refuses to start. */
 export const STANDBY_MINIMUMS = [
@@ -24,17 +38,32 @@ export const STANDBY_MINIMUMS = [
   'max_locks_per_transaction',
 ] as const;
 
+/** Concurrent prefetch requests a disk serves well: deep queues for NVMe, one or two for a spinning disk. */
+const IO_CONCURRENCY: Record<Exclude<DiskType, 'unknown'>, number> = { nvme: 256, ssd: 200, rotational: 2 };
+
 function pgSize(bytes: number): string {
   return bytes % GB === 0 ? `${bytes / GB}GB` : `${Math.floor(bytes / MB)}MB`;
 }
 
-/** The catch-up plan for a target with this much memory and free disk. */
-export function planPostgresTuning(current: Record<string, string>, memoryBytes: number, freeDiskBytes: number): TuningItem[] {
+export interface PgResources {
+  memoryBytes: number;
+  cpus: number;
+  disk: DiskType;
+  freeDiskBytes: number;
+}
+
+/** The catch-up plan for a target with these resources; `overrides` replace computed values. */
+export function planPostgresTuning(current: Record<string, string>, r: PgResources, overrides: Record<string, string> = {}): TuningItem[] {
   const items: TuningItem[] = [];
-  const add = (name: string, value: string, reason: string, applies: TuningItem['applies'], revertAtCutover: boolean) => {
-    if (current[name] === undefined || current[name] === value) return;
-    items.push({ name, original: current[name], value, reason, applies, relaxesDurability: false, revertAtCutover });
+  const add = (name: string, computed: string | undefined, reason: string, applies: TuningItem['applies'], revertAtCutover: boolean) => {
+    const o = overrides[name];
+    const value = o ?? computed;
+    if (value === undefined || current[name] === undefined || current[name] === value) return;
+    const why =
+      o === undefined ? reason : `set by tuning-overrides (${computed === undefined ? 'zdm would leave it' : `zdm would choose ${computed}`}: ${reason})`;
+    items.push({ name, original: current[name], value, reason: why, applies, relaxesDurability: false, revertAtCutover });
   };
+  const { memoryBytes, cpus, disk, freeDiskBytes } = r;
   // WAL between restartpoints: a tenth of the free disk, between 2 GB and 16 GB.
   const walBytes = Math.min(16 * GB, Math.max(2 * GB, Math.floor(freeDiskBytes / 10 / GB) * GB));
   add(
@@ -62,5 +91,51 @@ export function planPostgresTuning(current: Record<string, string>, memoryBytes:
   );
   const cache = Math.max(256 * MB, Math.floor((memoryBytes * 0.75) / MB) * MB);
   add('effective_cache_size', pgSize(cache), `75% of the target's ${formatBytes(memoryBytes)} RAM, for the planner once the target serves`, 'reload', false);
+  planDisk(add, disk);
+  planCpus(add, current, cpus);
   return items;
+}
+
+type Add = (name: string, computed: string | undefined, reason: string, applies: TuningItem['applies'], revertAtCutover: boolean) => void;
+
+function planDisk(add: Add, disk: DiskType): void {
+  const known = disk === 'unknown' ? undefined : disk;
+  const unknown = 'the disk type is unknown: left as it is (set target-disk-type)';
+  const io = known && String(IO_CONCURRENCY[known]);
+  add('effective_io_concurrency', io, known ? `${io} concurrent prefetch reads suit a ${known} disk` : unknown, 'reload', false);
+  add(
+    'maintenance_io_concurrency',
+    io,
+    known ? `${io} concurrent reads for WAL replay prefetch (recovery_prefetch) and maintenance on a ${known} disk` : unknown,
+    'reload',
+    false,
+  );
+  const cost = known && (known === 'rotational' ? '4' : '1.1');
+  add(
+    'random_page_cost',
+    cost,
+    known
+      ? known === 'rotational'
+        ? 'a random read costs about 4 sequential ones on a spinning disk'
+        : `a random read costs about as much as a sequential one on ${known === 'nvme' ? 'NVMe' : 'an SSD'}`
+      : unknown,
+    'reload',
+    false,
+  );
+}
+
+function planCpus(add: Add, current: Record<string, string>, cpus: number): void {
+  // A standby refuses to start with fewer worker processes than its primary: never lower it.
+  const workers = Math.max(Number(current.max_worker_processes) || 8, cpus);
+  add(
+    'max_worker_processes',
+    String(workers),
+    `at least one background worker per CPU (${cpus}); never lowered, as a standby needs as many as its primary`,
+    'restart',
+    false,
+  );
+  add('max_parallel_workers', String(Math.min(workers, cpus)), `parallel query workers: one per CPU (${cpus})`, 'reload', false);
+  const half = String(Math.max(1, Math.min(4, Math.floor(cpus / 2))));
+  add('max_parallel_workers_per_gather', half, `half the ${cpus} CPUs for one query (1-4), leaving the rest to other sessions`, 'reload', false);
+  add('max_parallel_maintenance_workers', half, `half the ${cpus} CPUs for an index build (1-4)`, 'reload', false);
 }
