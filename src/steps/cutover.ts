@@ -68,7 +68,9 @@ async function afterPromotion(engine: Engine, ctx: StepContext, plan: TuningPlan
   }
   notes.push(...(await engine.cleanupAfterPromotion()));
   if (inputs.sourceSshHost && (await stopReplicationTunnel(inputs))) notes.push('stopped the replication tunnel');
-  for (const n of notes) (n.startsWith('WARNING') ? log.warn : log.info).call(log, n);
+  for (const n of notes)
+    if (n.startsWith('WARNING: ')) log.warn(n.slice('WARNING: '.length));
+    else log.info(n);
   return notes;
 }
 
