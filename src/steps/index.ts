@@ -4,11 +4,15 @@ import { tuneTarget } from './tune-target.js';
 import { seedReplica } from './seed-replica.js';
 import { awaitLagZero } from './await-lag-zero.js';
 import { cutover } from './cutover.js';
+import { preflight } from './preflight.js';
+import { postCutover } from './post-cutover.js';
 
 export const STEP_RUNNERS: Record<StepName, Step> = {
+  preflight,
   'tune-target': tuneTarget,
   'seed-replica': seedReplica,
   'await-lag-zero': awaitLagZero,
   cutover,
+  'post-cutover': postCutover,
 };
 export type { StepResult } from './step.js';

@@ -1,11 +1,12 @@
 /** PostgresEngine: physical streaming replication between two servers of the same major. */
-import type { Check, Engine, Fence, Heartbeat, LagSample, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
+import type { Check, Engine, Fence, Heartbeat, LagSample, PrimaryState, SeedResult, ServerLimits, StepContext, TuningItem, TuningPlan } from '../engine.js';
 import { UserError } from '../../errors.js';
 import { connectPg, one, quoteIdent, quoteLiteral, rows, type PgClient } from './connect.js';
 import { planPostgresTuning, TUNABLE } from './tuning.js';
 import { preflightSeed, seedPostgres } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { newPrimaryState, serverLimits, serverNow } from './checklist.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
 export class PgSession {
@@ -125,5 +126,17 @@ export class PostgresEngine implements Engine {
   endpoint(): string {
     const u = this.s.inputs.targetUrl;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 5432}`;
+  }
+
+  serverLimits(which: 'source' | 'target'): Promise<ServerLimits> {
+    return serverLimits(this.s, which);
+  }
+
+  serverNow(which: 'source' | 'target'): Promise<number> {
+    return serverNow(this.s, which);
+  }
+
+  newPrimaryState(): Promise<PrimaryState> {
+    return newPrimaryState(this.s);
   }
 }
