@@ -6,7 +6,9 @@ import { describeError, ReportedError } from '../../src/errors.js';
 import { LocalHost } from '../../src/hosts/local.js';
 import { TextLog } from '../../src/log.js';
 import { runStep, type StepOverrides } from '../../src/run-step.js';
+import { MariadbFixture } from '../../src/rehearse/mariadb.js';
 import { startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
+import { startMariadb, type MariadbSandbox } from '../../src/sandbox/mariadb.js';
 import { startPostgres, type PostgresSandbox } from '../../src/sandbox/postgres.js';
 import type { StepResult } from '../../src/steps/index.js';
 import { startTinyDns, type TinyDns } from '../harness/dns.js';
@@ -163,5 +165,59 @@ describe('preflight (PostgreSQL)', () => {
     }
     const e = await failure(inputs(), { targetHost: new TinyDisk() });
     expect(e.message).toMatch(/- disk space on target: 1\.0 MB free, the copy needs about [\d.]+ MB: free space on the target filesystem or use a larger disk/);
+  });
+});
+
+describe('preflight (MariaDB)', () => {
+  let fx: MariadbFixture;
+  let noBinlog: MariadbSandbox;
+  beforeAll(async () => {
+    fx = await MariadbFixture.start();
+    noBinlog = await startMariadb({ name: 'nobinlog', serverId: 7, password: fx.source.password, settings: { 'skip-log-bin': '' } });
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all([fx?.destroy(), noBinlog?.destroy()]);
+  }, 60_000);
+
+  const my = (over: Record<string, string> = {}) => ({ ...fx.stepInputs({ fence: 'auto', targetMemory: '' })['seed-replica'], ...over });
+
+  it('passes on a healthy pair', async () => {
+    const r = await preflight(my({ 'app-pool-size': '100' }));
+    const checks = JSON.parse(r.outputs.checks) as { check: string; status: string; detail: string }[];
+    expect(checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(checks.find((c) => c.check === 'compatible servers')!.detail).toMatch(/^MariaDB 10\.\d+\.\d+.* to 10\.\d+/);
+    expect(checks.find((c) => c.check === 'connections for the application')!.detail).toBe('max_connections 151 >= app-pool-size 100');
+  });
+
+  it('binlog_format other than ROW on the source', async () => {
+    await fx.source.query("SET GLOBAL binlog_format = 'STATEMENT'");
+    try {
+      const e = await failure(my());
+      expect(e.message).toContain('- source binlog_format: binlog_format is STATEMENT: set binlog_format = ROW on the source');
+    } finally {
+      await fx.source.query("SET GLOBAL binlog_format = 'ROW'");
+    }
+  });
+
+  it('the binary log off on the source', async () => {
+    const e = await failure(my({ 'source-url': noBinlog.url() }));
+    expect(e.message).toContain('- source log_bin: log_bin is OFF on the source: enable the binary log');
+  });
+
+  it('a source account without the backup privileges', async () => {
+    await fx.source.query("CREATE USER IF NOT EXISTS 'weak'@'%' IDENTIFIED BY 'weakpw123'");
+    await fx.source.query("GRANT SELECT ON *.* TO 'weak'@'%'");
+    const e = await failure(my({ 'source-url': fx.source.url({ user: 'weak', password: 'weakpw123' }) }));
+    expect(e.message).toContain('- backup privileges (source-url): the account in source-url lacks RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR');
+  });
+
+  it("a target max_connections below the source's", async () => {
+    await fx.target.query('SET GLOBAL max_connections = 40');
+    try {
+      const e = await failure(my());
+      expect(e.message).toContain("- target max_connections: 40, below the source's 151");
+    } finally {
+      await fx.target.query('SET GLOBAL max_connections = 151');
+    }
   });
 });

@@ -62,7 +62,7 @@ export async function newPrimaryState(s: PgSession): Promise<PrimaryState> {
   const replicas = (
     await rows<{ name: string; addr: string; state: string }>(
       t,
-      "SELECT coalesce(nullif(application_name, ''), usename::text, '?') AS name, coalesce(client_addr::text, 'local') AS addr, state FROM pg_stat_replication",
+      "SELECT coalesce(nullif(application_name, ''), usename::text, '?') AS name, coalesce(host(client_addr), 'local') AS addr, state FROM pg_stat_replication",
     )
   ).map((x) => ({ name: `${x.name}@${x.addr} (${x.state})`, streaming: x.state === 'streaming' }));
   return { notWritable, durability, replicas };
