@@ -14,7 +14,7 @@ import { defaultPort, hostPortOf, latencyRow, poolRow } from './checks-common.js
 import type { StepResult } from './step.js';
 
 function primaryRows(list: Checklist, st: PrimaryState, ctx: StepContext): void {
-  list.add('accepts writes', st.notWritable ? 'fail' : 'ok', st.notWritable ?? 'a primary that grants read-write transactions');
+  list.add('accepts writes', st.notWritable ? 'fail' : 'ok', st.notWritable ?? 'a primary, not read-only');
   const weak = st.durability.filter((d) => !d.durable);
   const values = st.durability.map((d) => `${d.name}=${d.value}`).join(', ');
   if (weak.length === 0) list.add('durability', 'ok', values);

@@ -87,7 +87,7 @@ describe('post-cutover (PostgreSQL)', () => {
       await sleep(200);
       const e = await failure(base());
       expect(e.message).toContain(
-        '- durability: fsync=on, synchronous_commit=off, full_page_writes=on: a crash of the new primary can lose acknowledged writes. set synchronous_commit = on',
+        '- durability: fsync=on, synchronous_commit=off, full_page_writes=on: a crash of the new primary can lose acknowledged writes. Set synchronous_commit = on',
       );
       const r = await run({ ...base(), 'allow-relaxed-durability': 'true' });
       expect(rows(r).find((c) => c.check === 'durability')!.status).toBe('warn');

@@ -45,18 +45,18 @@ export async function newPrimaryState(s: PgSession): Promise<PrimaryState> {
     }
   }
   const durability = [
-    { name: 'fsync', value: r.fsync, durable: r.fsync === 'on', fix: 'set fsync = on (ALTER SYSTEM SET fsync = on; SELECT pg_reload_conf();)' },
+    { name: 'fsync', value: r.fsync, durable: r.fsync === 'on', fix: 'Set fsync = on (ALTER SYSTEM SET fsync = on; SELECT pg_reload_conf();)' },
     {
       name: 'synchronous_commit',
       value: r.sc,
       durable: r.sc !== 'off',
-      fix: 'set synchronous_commit = on (ALTER SYSTEM SET synchronous_commit = on; SELECT pg_reload_conf();), and for the application roles too',
+      fix: 'Set synchronous_commit = on (ALTER SYSTEM SET synchronous_commit = on; SELECT pg_reload_conf();), and for the application roles too',
     },
     {
       name: 'full_page_writes',
       value: r.fpw,
       durable: r.fpw === 'on',
-      fix: 'set full_page_writes = on (ALTER SYSTEM SET full_page_writes = on; SELECT pg_reload_conf();)',
+      fix: 'Set full_page_writes = on (ALTER SYSTEM SET full_page_writes = on; SELECT pg_reload_conf();)',
     },
   ];
   const replicas = (
