@@ -75,6 +75,11 @@ export interface ServerLimits {
   maxConnections: number;
   /** Of those, the connections only superusers may use (superuser_reserved_connections...). */
   reservedConnections: number;
+  /**
+   * How many connections in a row from one address may close before logging in until the server
+   * blocks that address (MySQL/MariaDB max_connect_errors); Infinity when it never does.
+   */
+  preAuthErrorLimit: number;
 }
 
 /** One durability setting of the new primary and whether it keeps acknowledged writes through a crash. */
@@ -143,6 +148,8 @@ export interface Engine {
 
   /** Version and connection limits of the source or the target. */
   serverLimits(which: 'source' | 'target'): Promise<ServerLimits>;
+  /** Opens and closes one fresh, logged-in connection: it also clears the server's count of unauthenticated connects. */
+  freshLogin(which: 'source' | 'target'): Promise<void>;
   /** The server's clock in ms since the epoch, read with one short query (the caller times the round trip). */
   serverNow(which: 'source' | 'target'): Promise<number>;
   /** The target after cutover: writable, durable, and who replicates from it. */

@@ -97,17 +97,17 @@ export async function postCutover(ctx: StepContext): Promise<StepResult> {
   let p99 = '';
   try {
     await log.group('The new primary', async () => {
-      const probe = await latencyRow(list, 'latency to the new primary', addr, inputs);
-      p50 = probe.p50?.toFixed(2) ?? '';
-      p99 = probe.p99?.toFixed(2) ?? '';
       let limits;
       try {
         limits = await engine.serverLimits('target');
         list.add('connection', 'ok', limits.version);
       } catch (e) {
         list.add('connection', 'fail', describeError(e));
-        return;
       }
+      const probe = await latencyRow(list, engine, { row: 'latency to the new primary', which: 'target', address: addr, limits }, inputs);
+      p50 = probe.p50?.toFixed(2) ?? '';
+      p99 = probe.p99?.toFixed(2) ?? '';
+      if (!limits) return;
       poolRow(list, limits, inputs, 'new primary');
       primaryRows(list, await engine.newPrimaryState(), ctx);
     });

@@ -8,8 +8,8 @@ import { describeError } from '../errors.js';
 import { Checklist } from '../checklist/checklist.js';
 import { judgeSkew, readOffset } from '../checklist/clock.js';
 import { judgeTtl } from '../checklist/dns.js';
-import type { ProbeResult } from '../checklist/probe.js';
-import { defaultPort, hostPortOf, latencyRow, poolRow } from './checks-common.js';
+import { formatAddress, type ProbeResult } from '../checklist/probe.js';
+import { defaultPort, hostPortOf, latencyRow, poolRow, type LatencyProbe } from './checks-common.js';
 import type { StepResult } from './step.js';
 
 async function limitsOrRow(list: Checklist, engine: Engine, which: 'source' | 'target'): Promise<ServerLimits | undefined> {
@@ -50,31 +50,36 @@ export async function preflight(ctx: StepContext): Promise<StepResult> {
   const { inputs, log } = ctx;
   const list = new Checklist(log);
   const port = defaultPort(inputs);
-  // Through SSH, the source's network path is the one to its SSH server; the local forward is on this machine.
-  const sourceAddr = ctx.ssh ? { host: ctx.ssh.options.host, port: ctx.ssh.options.port } : hostPortOf(inputs.sourceUrl!, port);
+  const target = hostPortOf(inputs.targetUrl, port);
   const engine = openEngine(ctx);
   let probes: ProbeResult[] = [];
   try {
-    await log.group('Connectivity and latency', async () => {
+    const [sourceLimits, targetLimits] = await log.group('Connections', async () => [
+      await limitsOrRow(list, engine, 'source'),
+      await limitsOrRow(list, engine, 'target'),
+    ]);
+    await log.group('Latency', async () => {
+      // Through SSH, zdm's SQL reaches the source over the SSH connection: probe that path, from the SSH host on.
+      const source: LatencyProbe = ctx.ssh
+        ? { row: 'latency to the source (through SSH)', which: 'source', address: ctx.ssh.dbAddress, via: ctx.ssh.connection, limits: sourceLimits }
+        : { row: 'latency to the source', which: 'source', address: hostPortOf(inputs.sourceUrl!, port), limits: sourceLimits };
       probes = await Promise.all([
-        latencyRow(list, ctx.ssh ? 'latency to the source (SSH host)' : 'latency to the source', sourceAddr, inputs),
-        latencyRow(list, 'latency to the target', hostPortOf(inputs.targetUrl, port), inputs),
+        latencyRow(list, engine, source, inputs),
+        latencyRow(list, engine, { row: 'latency to the target', which: 'target', address: target, limits: targetLimits }, inputs),
       ]);
     });
-    await log.group('Servers', async () => {
-      const source = await limitsOrRow(list, engine, 'source');
-      const target = await limitsOrRow(list, engine, 'target');
-      if (!source || !target) return;
-      try {
-        // Versions, privileges, replication settings and disk space: the checks seed-replica itself makes.
-        list.addChecks((await engine.preflightSeed()).filter((c) => !/ reachable$/.test(c.name)));
-      } catch (e) {
-        list.add('seed-replica checks', 'fail', describeError(e));
-      }
-      maxConnectionsRow(list, source, target);
-      poolRow(list, target, inputs, 'target');
-      await clockRow(list, engine, ctx);
-    });
+    if (sourceLimits && targetLimits)
+      await log.group('Servers', async () => {
+        try {
+          // Versions, privileges, replication settings and disk space: the checks seed-replica itself makes.
+          list.addChecks((await engine.preflightSeed()).filter((c) => !/ reachable$/.test(c.name)));
+        } catch (e) {
+          list.add('seed-replica checks', 'fail', describeError(e));
+        }
+        maxConnectionsRow(list, sourceLimits, targetLimits);
+        poolRow(list, targetLimits, inputs, 'target');
+        await clockRow(list, engine, ctx);
+      });
   } finally {
     await engine.close();
   }
@@ -86,10 +91,7 @@ export async function preflight(ctx: StepContext): Promise<StepResult> {
     const v = probes.map(pick).filter((x): x is number => x !== undefined);
     return v.length ? Math.max(...v).toFixed(2) : '';
   };
-  const summary = list.markdown(
-    'zdm preflight',
-    `Source \`${sourceAddr.host}:${sourceAddr.port}\`, target \`${inputs.targetUrl.hostname}:${inputs.targetUrl.port || port}\`.`,
-  );
+  const summary = list.markdown('zdm preflight', `Source ${probes[0]?.address ?? '?'}, target ${formatAddress(target.host, target.port)}.`);
   list.throwIfFailed('preflight failed, nothing was changed', summary);
   return {
     outputs: { checks: list.json(), 'latency-p50-ms': worst((p) => p.p50), 'latency-p99-ms': worst((p) => p.p99), warnings: String(list.count('warn')) },

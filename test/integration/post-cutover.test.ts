@@ -66,8 +66,8 @@ describe('post-cutover (PostgreSQL)', () => {
     const r = await run({ ...base(), 'app-pool-size': '50', 'backup-check-command': 'echo "backup of $ZDM_ENDPOINT ok"' });
     expect(rows(r).filter((c) => c.status !== 'ok')).toEqual([]);
     expect(rows(r).map((c) => c.check)).toEqual([
-      'latency to the new primary',
       'connection',
+      'latency to the new primary',
       'connections for the application',
       'accepts writes',
       'durability',

@@ -211,6 +211,22 @@ describe('preflight (MariaDB)', () => {
     expect(e.message).toContain('- backup privileges (source-url): the account in source-url lacks RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR');
   });
 
+  it('max_connect_errors too low to probe safely: latency warns instead of getting the runner blocked', async () => {
+    await fx.target.query('SET GLOBAL max_connect_errors = 3');
+    try {
+      const r = await preflight(my());
+      const row = (JSON.parse(r.outputs.checks) as { check: string; status: string; detail: string }[]).find((c) => c.check === 'latency to the target')!;
+      expect(row).toEqual({
+        check: 'latency to the target',
+        status: 'warn',
+        detail:
+          "not probed: max_connect_errors is 3, so connections closed before login would get the runner's address blocked. Raise max_connect_errors (the default is 100).",
+      });
+    } finally {
+      await fx.target.query('SET GLOBAL max_connect_errors = 100');
+    }
+  });
+
   it("a target max_connections below the source's", async () => {
     await fx.target.query('SET GLOBAL max_connections = 40');
     try {

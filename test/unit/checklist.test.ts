@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checklist } from '../../src/checklist/checklist.js';
 import { judgeSkew, readOffset } from '../../src/checklist/clock.js';
 import { judgeTtl, resolverFor } from '../../src/checklist/dns.js';
-import { judgeProbe, percentile, probeTcp } from '../../src/checklist/probe.js';
+import { judgeProbe, percentile, probe, probeTcp, tcpOpener } from '../../src/checklist/probe.js';
 import { compareVersions } from '../../src/engines/mysql/flavor.js';
 import { ReportedError } from '../../src/errors.js';
 import { TextLog } from '../../src/log.js';
@@ -37,6 +37,36 @@ describe('TCP probes', () => {
     expect(r.p50!).toBeLessThanOrEqual(r.p99!);
     expect(judgeProbe(r, 1000).status).toBe('ok');
     expect(judgeProbe(r, -1).status).toBe('warn');
+  });
+
+  it('lets a real login clear the count of unauthenticated connects every `clearEvery` probes, and once at the end', async () => {
+    let clears = 0;
+    let sinceClear = 0;
+    let most = 0;
+    const open = await tcpOpener('127.0.0.1', port);
+    const r = await probe(
+      'x',
+      async () => {
+        most = Math.max(most, ++sinceClear);
+        return open();
+      },
+      {
+        clearEvery: 10,
+        clear: async () => {
+          clears++;
+          sinceClear = 0;
+        },
+      },
+    );
+    expect(r.samplesMs).toHaveLength(100);
+    expect(most).toBe(10);
+    expect(clears).toBe(10);
+    expect(sinceClear).toBe(0);
+  });
+
+  it('stops probing when the clearing login fails', async () => {
+    const r = await probe('x', await tcpOpener('127.0.0.1', port), { clearEvery: 5, clear: () => Promise.reject(new Error('denied')) });
+    expect(r.attempts).toBe(5);
   });
 
   it('gives up on a closed port after 3 refusals and fails with what to check', async () => {

@@ -1,14 +1,23 @@
 /** What preflight and post-cutover ask of a MySQL/MariaDB server: limits, clock, the new primary's state. */
 import type { DurabilitySetting, PrimaryState, ServerLimits } from '../engine.js';
-import { one, rows, variables, type MyConn } from './connect.js';
+import { connectMy, one, rows, variables, type MyConn } from './connect.js';
 import type { MySession } from './index.js';
 
 const on = (which: 'source' | 'target', s: MySession): Promise<MyConn> => (which === 'source' ? s.source() : s.target());
 
 export async function serverLimits(s: MySession, which: 'source' | 'target'): Promise<ServerLimits> {
-  const r = await one<{ version: string; max: string }>(await on(which, s), 'SELECT VERSION() AS version, @@GLOBAL.max_connections AS max');
+  const r = await one<{ version: string; max: string; errors: string }>(
+    await on(which, s),
+    'SELECT VERSION() AS version, @@GLOBAL.max_connections AS max, @@GLOBAL.max_connect_errors AS errors',
+  );
   // MySQL keeps one connection beyond max_connections for CONNECTION_ADMIN, MariaDB its extra_port: none is taken from the pool.
-  return { version: r.version, maxConnections: Number(r.max), reservedConnections: 0 };
+  return { version: r.version, maxConnections: Number(r.max), reservedConnections: 0, preAuthErrorLimit: Number(r.errors) };
+}
+
+export async function freshLogin(s: MySession, which: 'source' | 'target'): Promise<void> {
+  const url = which === 'source' ? s.inputs.sourceUrl! : s.inputs.targetUrl;
+  const c = await connectMy(url, { input: `${which}-url` });
+  await c.end();
 }
 
 export async function serverNow(s: MySession, which: 'source' | 'target'): Promise<number> {

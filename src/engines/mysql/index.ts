@@ -8,7 +8,7 @@ import { MY_TUNABLE, optionFile, planMysqlTuning } from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
-import { newPrimaryState, serverLimits, serverNow } from './checklist.js';
+import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 
 /** The connections and facts every MySQL/MariaDB operation shares. */
 export class MySession {
@@ -170,6 +170,10 @@ export class MysqlEngine implements Engine {
 
   serverLimits(which: 'source' | 'target'): Promise<ServerLimits> {
     return serverLimits(this.s, which);
+  }
+
+  freshLogin(which: 'source' | 'target'): Promise<void> {
+    return freshLogin(this.s, which);
   }
 
   serverNow(which: 'source' | 'target'): Promise<number> {

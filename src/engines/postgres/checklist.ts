@@ -1,6 +1,6 @@
 /** What preflight and post-cutover ask of a PostgreSQL server: limits, clock, the new primary's state. */
 import type { PrimaryState, ServerLimits } from '../engine.js';
-import { one, rows, type PgClient } from './connect.js';
+import { connectPg, one, rows, type PgClient } from './connect.js';
 import type { PgSession } from './index.js';
 
 const on = (which: 'source' | 'target', s: PgSession): Promise<PgClient> => (which === 'source' ? s.source() : s.target());
@@ -11,7 +11,14 @@ export async function serverLimits(s: PgSession, which: 'source' | 'target'): Pr
     `SELECT current_setting('server_version') AS version, current_setting('max_connections')::int AS max,
             current_setting('superuser_reserved_connections')::int + coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved`,
   );
-  return { version: r.version, maxConnections: Number(r.max), reservedConnections: Number(r.reserved) };
+  // PostgreSQL does not block addresses for connections closed before the startup packet.
+  return { version: r.version, maxConnections: Number(r.max), reservedConnections: Number(r.reserved), preAuthErrorLimit: Infinity };
+}
+
+export async function freshLogin(s: PgSession, which: 'source' | 'target'): Promise<void> {
+  const url = which === 'source' ? s.inputs.sourceUrl! : s.inputs.targetUrl;
+  const c = await connectPg(url, { input: `${which}-url` });
+  await c.end();
 }
 
 export async function serverNow(s: PgSession, which: 'source' | 'target'): Promise<number> {

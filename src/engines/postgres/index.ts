@@ -6,7 +6,7 @@ import { planPostgresTuning, TUNABLE } from './tuning.js';
 import { preflightSeed, seedPostgres } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
-import { newPrimaryState, serverLimits, serverNow } from './checklist.js';
+import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
 export class PgSession {
@@ -130,6 +130,10 @@ export class PostgresEngine implements Engine {
 
   serverLimits(which: 'source' | 'target'): Promise<ServerLimits> {
     return serverLimits(this.s, which);
+  }
+
+  freshLogin(which: 'source' | 'target'): Promise<void> {
+    return freshLogin(this.s, which);
   }
 
   serverNow(which: 'source' | 'target'): Promise<number> {
