@@ -97,6 +97,19 @@ describe('post-cutover (PostgreSQL)', () => {
     }
   });
 
+  it('an application role that commits without waiting for the WAL flush fails durability', async () => {
+    await pg.query('CREATE ROLE app_fast LOGIN');
+    await pg.query('ALTER ROLE app_fast SET synchronous_commit = off');
+    try {
+      const e = await failure(base());
+      expect(e.message).toContain(
+        'synchronous_commit of roles/databases=off for role app_fast: a crash of the new primary can lose acknowledged writes. Reset it: ALTER ROLE "app_fast" RESET synchronous_commit.',
+      );
+    } finally {
+      await pg.query('DROP ROLE app_fast');
+    }
+  });
+
   it('a failing backup-check-command fails with its output', async () => {
     const e = await failure({ ...base(), 'backup-check-command': 'echo "no backup since Monday" >&2; exit 3' });
     expect(e.message).toContain(

@@ -1,6 +1,6 @@
 /** What preflight and post-cutover ask of a PostgreSQL server: limits, clock, the new primary's state. */
 import type { PrimaryState, ServerLimits } from '../engine.js';
-import { connectPg, one, rows, type PgClient } from './connect.js';
+import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
 import type { PgSession } from './index.js';
 
 const on = (which: 'source' | 'target', s: PgSession): Promise<PgClient> => (which === 'source' ? s.source() : s.target());
@@ -66,6 +66,26 @@ export async function newPrimaryState(s: PgSession): Promise<PrimaryState> {
       fix: 'Set full_page_writes = on (ALTER SYSTEM SET full_page_writes = on; SELECT pg_reload_conf();)',
     },
   ];
+  // A role or database setting beats the server's: the application's role may commit without waiting for the WAL flush.
+  const overrides = await rows<{ role: string | null; db: string | null }>(
+    t,
+    `SELECT r.rolname AS role, d.datname AS db
+       FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase
+      WHERE 'synchronous_commit=off' = ANY(s.setconfig)`,
+  );
+  if (overrides.length) {
+    const who = (o: { role: string | null; db: string | null }) => [o.role && `role ${o.role}`, o.db && `database ${o.db}`].filter(Boolean).join(' in ');
+    const reset = (o: { role: string | null; db: string | null }) =>
+      o.role
+        ? `ALTER ROLE ${quoteIdent(o.role)}${o.db ? ` IN DATABASE ${quoteIdent(o.db)}` : ''} RESET synchronous_commit`
+        : `ALTER DATABASE ${quoteIdent(o.db!)} RESET synchronous_commit`;
+    durability.push({
+      name: 'synchronous_commit of roles/databases',
+      value: `off for ${overrides.map(who).join(', ')}`,
+      durable: false,
+      fix: `Reset it: ${overrides.map(reset).join('; ')}`,
+    });
+  }
   const replicas = (
     await rows<{ name: string; addr: string; state: string }>(
       t,
