@@ -9,8 +9,11 @@ import { InputError } from './errors.js';
 export const MIGRATION_STEPS = ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const;
 export type MigrationStepName = (typeof MIGRATION_STEPS)[number];
 /** Every step an action or the command line can run: the migration and the steps around it. */
-export const STEPS = [...MIGRATION_STEPS, 'revert'] as const;
+export const STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover', 'revert'] as const;
 export type StepName = (typeof STEPS)[number];
+/** What `zdm rehearse` runs, in order: the checks before, the migration, the checklist after. */
+export const REHEARSAL_STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover'] as const satisfies readonly StepName[];
+export type RehearsalStepName = (typeof REHEARSAL_STEPS)[number];
 
 export type InputKind = 'string' | 'int' | 'number' | 'bool' | 'choice' | 'bytes' | 'json' | 'url';
 
@@ -34,7 +37,12 @@ export interface OutputDef {
 }
 
 const ALL = STEPS;
-const CONNECTED: readonly StepName[] = ALL;
+/** Steps that reach the source: all but the checklist on the new primary after cutover. */
+const CONNECTED: readonly StepName[] = ALL.filter((s) => s !== 'post-cutover');
+/** Steps that read what seed-replica reads, so that preflight checks exactly what seed-replica will use. */
+const SEEDING: readonly StepName[] = ['preflight', 'seed-replica'];
+/** Steps that reach the source through SSH when source-ssh-host is set. */
+const SSH_STEPS: readonly StepName[] = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover'];
 
 export const INPUTS: readonly InputDef[] = [
   {
@@ -50,7 +58,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'url',
     secret: true,
     steps: CONNECTED,
-    requiredFor: ['seed-replica', 'await-lag-zero', 'cutover'],
+    requiredFor: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover'],
     description:
       'Admin connection to the live source, e.g. `postgres://admin:PASSWORD@db-old:5432/postgres`. Pass it from a secret; it is masked and never written to outputs or logs.',
   },
@@ -58,23 +66,23 @@ export const INPUTS: readonly InputDef[] = [
     name: 'target-url',
     kind: 'url',
     secret: true,
-    steps: CONNECTED,
+    steps: ALL,
     requiredFor: ALL,
     description: 'Admin (superuser) connection to the new target server, e.g. `postgres://postgres:PASSWORD@127.0.0.1:5432/postgres`. Masked.',
   },
   {
     name: 'replication-user',
     kind: 'string',
-    steps: ['seed-replica'],
-    requiredFor: ['seed-replica'],
+    steps: SEEDING,
+    requiredFor: SEEDING,
     description: 'Role on the source with the REPLICATION attribute (PostgreSQL) that the target streams with.',
   },
   {
     name: 'replication-password',
     kind: 'string',
     secret: true,
-    steps: ['seed-replica'],
-    requiredFor: ['seed-replica'],
+    steps: SEEDING,
+    requiredFor: SEEDING,
     description:
       'Password of `replication-user`. Masked; on the target it is stored only in a passfile readable by the server user, never in the server configuration.',
   },
@@ -82,15 +90,15 @@ export const INPUTS: readonly InputDef[] = [
     name: 'source-replication-address',
     kind: 'string',
     default: '',
-    steps: ['seed-replica'],
+    steps: SEEDING,
     description:
       'host:port at which the TARGET SERVER reaches the source for replication, when it differs from the host in `source-url` (e.g. a private address or a tunnel). Empty: the host and port of `source-url`.',
   },
   {
     name: 'target-data-dir',
     kind: 'string',
-    steps: ['seed-replica'],
-    requiredFor: ['seed-replica'],
+    steps: SEEDING,
+    requiredFor: SEEDING,
     description:
       "The target server's data directory, e.g. `/var/lib/postgresql/15/main`. seed-replica replaces its contents with the copy of the source (the old contents are kept aside until the new replica runs).",
   },
@@ -190,7 +198,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'replication-slot',
     kind: 'string',
     default: 'zdm_replica',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover'],
     description: 'Physical replication slot created on the source so that it keeps the WAL the target still needs between jobs. Dropped by cutover.',
   },
   {
@@ -260,7 +268,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'choice',
     choices: ['physical', 'logical'],
     default: 'physical',
-    steps: ['seed-replica'],
+    steps: SEEDING,
     description:
       'MySQL/MariaDB: `physical` streams a hot physical backup (mariadb-backup / XtraBackup), the way to seed anything but a small database. `logical` (MariaDB) loads a consistent `mariadb-dump --single-transaction` into the running target, refused above `logical-max-size`.',
   },
@@ -268,7 +276,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'logical-max-size',
     kind: 'bytes',
     default: '5GB',
-    steps: ['seed-replica'],
+    steps: SEEDING,
     description:
       'Largest source that `seed-method: logical` accepts. A dump rebuilds every table and index through SQL on the target: about 4x slower than a physical copy here, and hours for large databases, while the source keeps binlogs for the replica to catch up with.',
   },
@@ -315,7 +323,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'source-ssh-host',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: SSH_STEPS,
     description:
       "Reach the source through SSH: `host` or `host:port` of its SSH server. zdm's own SQL then goes through a tunnel (source-url names the database as seen from that host, e.g. 127.0.0.1:5432), the MySQL/MariaDB backup runs there, and seed-replica starts a supervised replication tunnel on the target host. Empty: connect directly.",
   },
@@ -323,7 +331,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'source-ssh-user',
     kind: 'string',
     default: 'root',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: SSH_STEPS,
     description: 'SSH user on the source host (root, or a user with passwordless sudo for the backup and the server commands).',
   },
   {
@@ -331,7 +339,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'string',
     secret: true,
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: SSH_STEPS,
     description: 'OpenSSH private key text for source-ssh-user. Masked; the replication tunnel keeps a copy readable only by root in tunnel-dir until cutover.',
   },
   {
@@ -339,14 +347,14 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'string',
     secret: true,
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: SSH_STEPS,
     description: 'Passphrase of source-ssh-key, when it is encrypted. Masked.',
   },
   {
     name: 'source-ssh-host-key',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: SSH_STEPS,
     description:
       "The source SSH server's host key: its SHA256 fingerprint (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) or a known_hosts line. Always verified; required unless source-ssh-insecure-accept-any-host-key is true.",
   },
@@ -354,7 +362,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'source-ssh-insecure-accept-any-host-key',
     kind: 'bool',
     default: 'false',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: SSH_STEPS,
     description:
       'Connect without verifying the host key (logged loudly as a warning). Only for throwaway test hosts: anyone in the middle could read and change the database traffic.',
   },
@@ -388,6 +396,91 @@ export const INPUTS: readonly InputDef[] = [
     description:
       'Optional shell command run right after the target is promoted, to point the application at it (update a proxy, a DNS record, a service discovery key). `ZDM_ENDPOINT` is set in its environment.',
   },
+  {
+    name: 'app-pool-size',
+    kind: 'int',
+    default: '',
+    steps: ['preflight', 'post-cutover'],
+    description:
+      "Connections the application opens to the database at most, all its instances' pools together. preflight and post-cutover fail when the target's max_connections (less the connections reserved for superusers) is below it. Empty: not checked.",
+  },
+  {
+    name: 'app-db-hostname',
+    kind: 'string',
+    default: '',
+    steps: ['preflight'],
+    description:
+      'The DNS name the application connects to, when cutover moves it by a DNS change. preflight reads its TTL: above max-dns-ttl-seconds, clients keep the old address that long after cutover, so lower the TTL a day ahead. Empty: not checked.',
+  },
+  {
+    name: 'max-dns-ttl-seconds',
+    kind: 'number',
+    default: '60',
+    steps: ['preflight'],
+    description: 'Largest TTL of app-db-hostname that preflight accepts without a warning.',
+  },
+  {
+    name: 'dns-servers',
+    kind: 'string',
+    default: '',
+    steps: ['preflight'],
+    description:
+      "Resolvers to ask for app-db-hostname, comma-separated `ip` or `ip:port`, e.g. the zone's authoritative server. Empty: the runner's resolvers.",
+  },
+  {
+    name: 'max-clock-skew-seconds',
+    kind: 'number',
+    default: '5',
+    steps: ['preflight'],
+    description:
+      "Largest clock difference between the source, the target and the runner that preflight accepts (above 1 s it warns). Rows written just before cutover carry the source's clock and those just after the target's: a target running behind makes time go backwards for the application.",
+  },
+  {
+    name: 'max-latency-ms',
+    kind: 'number',
+    default: '50',
+    steps: ['preflight', 'post-cutover'],
+    description: 'preflight and post-cutover warn when the 99th percentile of 100 TCP connects from the runner to a server is above this.',
+  },
+  {
+    name: 'allow-relaxed-durability',
+    kind: 'bool',
+    default: 'false',
+    steps: ['post-cutover'],
+    description:
+      'Only warn, instead of failing, when the new primary can lose acknowledged writes in a crash (fsync or synchronous_commit off; innodb_flush_log_at_trx_commit or sync_binlog not 1). For throwaway rehearsal servers only.',
+  },
+  {
+    name: 'backup-check-command',
+    kind: 'string',
+    default: '',
+    steps: ['post-cutover'],
+    description:
+      'Shell command, run on the runner, that exits 0 when backups of the new primary are in place (e.g. `pgbackrest --stanza=main check`, or a query of your backup service). `ZDM_ENDPOINT` is set in its environment.',
+  },
+  {
+    name: 'backup-dir',
+    kind: 'string',
+    default: '',
+    steps: ['post-cutover'],
+    description:
+      'Directory on the target host where backups of the new primary land: post-cutover fails unless it holds a non-empty file newer than backup-max-age-hours.',
+  },
+  {
+    name: 'backup-max-age-hours',
+    kind: 'number',
+    default: '26',
+    steps: ['post-cutover'],
+    description: 'How recent the newest file in backup-dir must be (a daily backup, with slack).',
+  },
+  {
+    name: 'expect-replicas',
+    kind: 'int',
+    default: '',
+    steps: ['post-cutover'],
+    description:
+      'How many replicas must be streaming from the new primary (PostgreSQL: pg_stat_replication; MySQL/MariaDB: binlog dump threads), when the new primary must feed replicas of its own. Empty: not checked.',
+  },
 ];
 
 export const OUTPUTS: readonly OutputDef[] = [
@@ -419,6 +512,21 @@ export const OUTPUTS: readonly OutputDef[] = [
   },
   { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
   { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only), or `already-done` when a re-run found the target already promoted.' },
+  { step: 'preflight', name: 'checks', description: 'JSON list of the checks made, each `{check, status, detail}` with status ok, warn or fail (no secrets).' },
+  {
+    step: 'preflight',
+    name: 'latency-p50-ms',
+    description: 'Median TCP connect time from the runner to the source and target (the slower of the two), in ms.',
+  },
+  {
+    step: 'preflight',
+    name: 'latency-p99-ms',
+    description: '99th percentile TCP connect time from the runner to the source and target (the slower of the two), in ms.',
+  },
+  { step: 'preflight', name: 'warnings', description: 'How many checks warned (they do not block).' },
+  { step: 'post-cutover', name: 'checks', description: 'JSON list of the checklist on the new primary, each `{check, status, detail}` (no secrets).' },
+  { step: 'post-cutover', name: 'latency-p50-ms', description: 'Median TCP connect time from the runner to the new primary, in ms.' },
+  { step: 'post-cutover', name: 'latency-p99-ms', description: '99th percentile TCP connect time from the runner to the new primary, in ms.' },
 ];
 
 export function inputsFor(step: StepName): InputDef[] {
@@ -483,6 +591,17 @@ export interface Inputs {
   applyTimeoutSeconds: number;
   endpoint: string;
   onPromotedCommand: string;
+  appPoolSize?: number;
+  appDbHostname: string;
+  maxDnsTtlSeconds: number;
+  dnsServers: string;
+  maxClockSkewSeconds: number;
+  maxLatencyMs: number;
+  allowRelaxedDurability: boolean;
+  backupCheckCommand: string;
+  backupDir: string;
+  backupMaxAgeHours: number;
+  expectReplicas?: number;
 }
 
 const UNITS: Record<string, number> = {
@@ -604,6 +723,7 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
   out.sysctlRoot ??= '/proc/sys';
   out.sysctlDropin ??= '/etc/sysctl.d/99-zdm-migration.conf';
   out.tuningOverrides ??= '';
+  out.allowRelaxedDurability ??= false;
   out.sourceSshInsecureAcceptAnyHostKey ??= false;
   out.replicationTunnelPort ??= pg ? 15432 : 13306;
   for (const k of [
@@ -614,6 +734,10 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
     'sourceReplicationAddress',
     'sourceDataDir',
     'targetConfigFile',
+    'appDbHostname',
+    'dnsServers',
+    'backupCheckCommand',
+    'backupDir',
   ] as const)
     out[k] ??= '';
   if (out.sourceSshHost && !out.sourceSshKey)

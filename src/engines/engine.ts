@@ -109,6 +109,37 @@ export interface Heartbeat {
   readonly lastError: string | undefined;
 }
 
+/** Facts about one server that preflight and post-cutover compare. */
+export interface ServerLimits {
+  version: string;
+  maxConnections: number;
+  /** Of those, the connections only superusers may use (superuser_reserved_connections...). */
+  reservedConnections: number;
+  /**
+   * How many connections in a row from one address may close before logging in until the server
+   * blocks that address (MySQL/MariaDB max_connect_errors); Infinity when it never does.
+   */
+  preAuthErrorLimit: number;
+}
+
+/** One durability setting of the new primary and whether it keeps acknowledged writes through a crash. */
+export interface DurabilitySetting {
+  name: string;
+  value: string;
+  durable: boolean;
+  /** What to do when it is not durable. */
+  fix: string;
+}
+
+/** What post-cutover needs to know about the new primary. */
+export interface PrimaryState {
+  /** Why the application cannot write to it, or undefined when it can. */
+  notWritable?: string;
+  durability: DurabilitySetting[];
+  /** Servers replicating from it now: a name (and address), and whether it is streaming. */
+  replicas: { name: string; streaming: boolean }[];
+}
+
 export interface StepContext {
   inputs: Inputs;
   log: Log;
@@ -120,6 +151,8 @@ export interface StepContext {
   runnerHost: Host;
   /** Set when the source is reached through SSH. */
   ssh?: SshContext;
+  /** The runner's clock in ms since the epoch (Date.now unless a test injects a skewed one). */
+  clock?: () => number;
 }
 
 export interface Engine {
@@ -164,4 +197,13 @@ export interface Engine {
   cleanupAfterPromotion(): Promise<string[]>;
   /** A connection string to the new primary without credentials. */
   endpoint(): string;
+
+  /** Version and connection limits of the source or the target. */
+  serverLimits(which: 'source' | 'target'): Promise<ServerLimits>;
+  /** Opens and closes one fresh, logged-in connection: it also clears the server's count of unauthenticated connects. */
+  freshLogin(which: 'source' | 'target'): Promise<void>;
+  /** The server's clock in ms since the epoch, read with one short query (the caller times the round trip). */
+  serverNow(which: 'source' | 'target'): Promise<number>;
+  /** The target after cutover: writable, durable, and who replicates from it. */
+  newPrimaryState(): Promise<PrimaryState>;
 }

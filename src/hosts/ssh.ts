@@ -112,7 +112,11 @@ export async function connectSsh(opts: SshOptions, log?: Log, inputPrefix = 'sou
   return new Promise((resolve, reject) => {
     const conn = new SshConnection(client, opts);
     client.on('handshake', (n) => (conn.cipher = n.cs.cipher));
-    client.once('ready', () => resolve(conn));
+    client.once('ready', () => {
+      // Small request/response packets (SQL, channel opens) otherwise wait out Nagle against delayed ACKs: ~40 ms each.
+      client.setNoDelay(true);
+      resolve(conn);
+    });
     client.once('error', (e: Error & { level?: string }) => {
       client.end();
       const at = `${opts.host}:${opts.port}`;

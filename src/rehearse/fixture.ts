@@ -1,5 +1,5 @@
 /** What a rehearsal needs of an engine's throwaway servers; one implementation per engine. */
-import type { MigrationStepName } from '../inputs.js';
+import type { RehearsalStepName } from '../inputs.js';
 import type { WriteTarget } from './writer.js';
 
 export interface RehearsalFixture {
@@ -10,7 +10,7 @@ export interface RehearsalFixture {
   /** The application's two endpoints, source first. */
   writeTargets(): WriteTarget[];
   /** The inputs of each step, as a workflow would give them (without the outputs of earlier steps). */
-  stepInputs(opts: { fence: string; targetMemory: string }): Record<MigrationStepName, Record<string, string>>;
+  stepInputs(opts: { fence: string; targetMemory: string }): Record<RehearsalStepName, Record<string, string>>;
   /** Acknowledged writes not found on the target. */
   missingOnTarget(acked: number[]): Promise<number[]>;
   /** Where the servers live, for --keep. */

@@ -1,5 +1,5 @@
 /** The MariaDB rehearsal: binlog replication (GTID) between two throwaway servers, seeded by mariadb-backup. */
-import type { MigrationStepName } from '../inputs.js';
+import type { RehearsalStepName } from '../inputs.js';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { startMariadb, type MariadbSandbox } from '../sandbox/mariadb.js';
@@ -96,20 +96,23 @@ export class MariadbFixture implements RehearsalFixture {
     }));
   }
 
-  stepInputs(opts: { fence: string; targetMemory: string }): Record<MigrationStepName, Record<string, string>> {
+  stepInputs(opts: { fence: string; targetMemory: string }): Record<RehearsalStepName, Record<string, string>> {
     const common = { engine: 'mariadb', 'source-url': this.source.url(), 'target-url': this.target.url() };
+    const seed = {
+      ...common,
+      'replication-user': this.replicationUser,
+      'replication-password': this.replicationPassword,
+      'target-data-dir': this.target.dataDir,
+      'target-start-command': this.target.startCommand,
+      'target-stop-command': this.target.stopCommand,
+    };
     return {
+      preflight: { ...seed, 'app-pool-size': '20' },
       'tune-target': { ...common, 'target-memory': opts.targetMemory, 'target-config-file': this.target.optionFile, 'kernel-tuning': 'off' },
-      'seed-replica': {
-        ...common,
-        'replication-user': this.replicationUser,
-        'replication-password': this.replicationPassword,
-        'target-data-dir': this.target.dataDir,
-        'target-start-command': this.target.startCommand,
-        'target-stop-command': this.target.stopCommand,
-      },
+      'seed-replica': seed,
       'await-lag-zero': { ...common, 'timeout-seconds': '600', 'settle-seconds': '3' },
       cutover: { ...common, fence: opts.fence, 'target-config-file': this.target.optionFile },
+      'post-cutover': { ...common, 'app-pool-size': '20' },
     };
   }
 

@@ -1,5 +1,5 @@
 /** The PostgreSQL side of a rehearsal: a throwaway source and target, sample data, the app's writes. */
-import type { MigrationStepName } from '../inputs.js';
+import type { RehearsalStepName } from '../inputs.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startPostgres, type PostgresSandbox } from '../sandbox/postgres.js';
@@ -127,23 +127,27 @@ export class PostgresFixture implements RehearsalFixture {
     return pgWriteTargets(this.pair);
   }
 
-  stepInputs(opts: { fence: string; targetMemory: string }): Record<MigrationStepName, Record<string, string>> {
+  stepInputs(opts: { fence: string; targetMemory: string }): Record<RehearsalStepName, Record<string, string>> {
     const p = this.pair;
     const common = { engine: 'postgres', 'source-url': p.source.url(), 'target-url': p.target.url() };
+    const seed = {
+      ...common,
+      'replication-user': p.replicationUser,
+      'replication-password': p.replicationPassword,
+      'target-data-dir': p.target.dataDir,
+      'target-start-command': p.target.startCommand,
+      'target-stop-command': p.target.stopCommand,
+    };
     return {
+      preflight: { ...seed, 'app-pool-size': '20' },
       'tune-target': { ...common, 'target-memory': opts.targetMemory, 'kernel-tuning': 'off' },
-      'seed-replica': {
-        ...common,
-        'replication-user': p.replicationUser,
-        'replication-password': p.replicationPassword,
-        'target-data-dir': p.target.dataDir,
-        'target-start-command': p.target.startCommand,
-        'target-stop-command': p.target.stopCommand,
-      },
+      'seed-replica': seed,
       'await-lag-zero': { ...common, 'timeout-seconds': '600', 'settle-seconds': '3' },
       // pg_ctl -W returns as the fast shutdown begins; cutover itself waits for the source to refuse
       // connections and proves the shutdown checkpoint reached the target (pg_ctl -w polls only every 100 ms).
       cutover: { ...common, fence: opts.fence, 'source-stop-command': p.source.fastStopCommand, 'source-start-command': p.source.startCommand },
+      // Throwaway servers run with fsync=off on purpose: the checklist reports it without blocking.
+      'post-cutover': { ...common, 'app-pool-size': '20', 'allow-relaxed-durability': 'true' },
     };
   }
 

@@ -4,7 +4,7 @@
  */
 import * as os from 'node:os';
 import { describeError } from '../errors.js';
-import { MIGRATION_STEPS } from '../inputs.js';
+import { REHEARSAL_STEPS } from '../inputs.js';
 import { TextLog, type Log } from '../log.js';
 import { runStep } from '../run-step.js';
 import { PostgresFixture } from './postgres.js';
@@ -96,9 +96,9 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
         'replication-tunnel-port': String(await freePort()),
         'tunnel-dir': tunnelDir,
       };
-      for (const step of ['seed-replica', 'await-lag-zero', 'cutover'] as const) Object.assign(inputs[step], ssh);
+      for (const step of ['preflight', 'seed-replica', 'await-lag-zero', 'cutover'] as const) Object.assign(inputs[step], ssh);
     }
-    for (const step of MIGRATION_STEPS) {
+    for (const step of REHEARSAL_STEPS) {
       const raw: Record<string, string> = { ...inputs[step] };
       if (step === 'seed-replica' || step === 'cutover') raw.tuning = report.outputs['tune-target']?.tuning ?? '';
       const started = Date.now();

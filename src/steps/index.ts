@@ -5,12 +5,16 @@ import { seedReplica } from './seed-replica.js';
 import { awaitLagZero } from './await-lag-zero.js';
 import { cutover } from './cutover.js';
 import { revert } from './revert.js';
+import { preflight } from './preflight.js';
+import { postCutover } from './post-cutover.js';
 
 export const STEP_RUNNERS: Record<StepName, Step> = {
+  preflight,
   'tune-target': tuneTarget,
   'seed-replica': seedReplica,
   'await-lag-zero': awaitLagZero,
   cutover,
+  'post-cutover': postCutover,
   revert,
 };
 export type { StepResult } from './step.js';

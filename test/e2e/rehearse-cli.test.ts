@@ -40,7 +40,14 @@ describe('zdm rehearse (dist/index.js)', () => {
       expect(json.engine).toBe(args[1]);
       expect(json.transport).toBe(args.includes('--ssh') ? 'ssh' : 'local');
       expect(json.serverVersion).toMatch(/^\d+\.\d+/);
-      expect(json.steps.map((s: { name: string }) => s.name)).toEqual(['tune-target', 'seed-replica', 'await-lag-zero', 'cutover']);
+      expect(json.steps.map((s: { name: string }) => s.name)).toEqual([
+        'preflight',
+        'tune-target',
+        'seed-replica',
+        'await-lag-zero',
+        'cutover',
+        'post-cutover',
+      ]);
       expect(json.writes.missingOnTarget).toBe(0);
       expect(json.writes.acknowledged).toBeGreaterThan(100);
       expect(json.cutover.writeBlockedMs).toBeGreaterThan(0);

@@ -180,3 +180,14 @@ export function parseBinlogInfo(text: string): { file: string; position: number;
   const g = gtid.join('').replace(/\s+/g, '');
   return { file, position: Number(pos), gtid: g || undefined };
 }
+
+/** Compares two `SELECT VERSION()` strings by their leading numbers: negative when `a` is older. */
+export function compareVersions(a: string, b: string): number {
+  const nums = (v: string) => {
+    const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v);
+    return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  };
+  const [x, y] = [nums(a), nums(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return 0;
+}

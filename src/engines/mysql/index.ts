@@ -6,7 +6,9 @@ import type {
   Heartbeat,
   LagSample,
   MigrationState,
+  PrimaryState,
   SeedResult,
+  ServerLimits,
   StepContext,
   TuningItem,
   TuningPlan,
@@ -21,6 +23,7 @@ import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 
 /** The connections and facts every MySQL/MariaDB operation shares. */
 export class MySession {
@@ -235,5 +238,21 @@ export class MysqlEngine implements Engine {
   endpoint(): string {
     const u = this.s.inputs.targetUrl;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 3306}`;
+  }
+
+  serverLimits(which: 'source' | 'target'): Promise<ServerLimits> {
+    return serverLimits(this.s, which);
+  }
+
+  freshLogin(which: 'source' | 'target'): Promise<void> {
+    return freshLogin(this.s, which);
+  }
+
+  serverNow(which: 'source' | 'target'): Promise<number> {
+    return serverNow(this.s, which);
+  }
+
+  newPrimaryState(): Promise<PrimaryState> {
+    return newPrimaryState(this.s);
   }
 }

@@ -7,7 +7,7 @@ import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser, type Spawned } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress } from '../../log.js';
 import { connectMy, hostPort, one, rows, variables, type MyConn } from './connect.js';
-import { detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
+import { compareVersions, detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
 import type { MySession } from './index.js';
 
@@ -70,12 +70,16 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
   check('source reachable', true, `${sf.flavor.label} ${sf.version}`);
   check('target reachable', true, `${tf.flavor.label} ${tf.version}`);
   const family = (f: Flavor) => (f.name === 'mariadb' ? 'MariaDB' : 'MySQL');
+  const sameFamily = family(sf.flavor) === family(tf.flavor);
+  const notOlder = compareVersions(tf.version, sf.version) >= 0;
   check(
     'compatible servers',
-    family(sf.flavor) === family(tf.flavor),
-    family(sf.flavor) === family(tf.flavor)
-      ? `${family(sf.flavor)} to ${family(tf.flavor)}`
-      : `the source is ${family(sf.flavor)} and the target ${family(tf.flavor)}: a physical copy needs the same server family. Install ${family(sf.flavor)} on the target.`,
+    sameFamily && notOlder,
+    !sameFamily
+      ? `the source is ${family(sf.flavor)} and the target ${family(tf.flavor)}: a physical copy needs the same server family. Install ${family(sf.flavor)} on the target.`
+      : !notOlder
+        ? `the target runs ${tf.version}, older than the source's ${sf.version}: a replica must run the same version as its source or a newer one. Install ${family(sf.flavor)} ${sf.version.split('-')[0]} or later on the target.`
+        : `${family(sf.flavor)} ${sf.version} to ${tf.version}`,
   );
 
   const same = sf.vars.server_uuid

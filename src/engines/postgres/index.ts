@@ -6,7 +6,9 @@ import type {
   Heartbeat,
   LagSample,
   MigrationState,
+  PrimaryState,
   SeedResult,
+  ServerLimits,
   StepContext,
   TuningItem,
   TuningPlan,
@@ -20,6 +22,7 @@ import { preflightSeed, seedPostgres } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
 export class PgSession {
@@ -198,5 +201,21 @@ export class PostgresEngine implements Engine {
   endpoint(): string {
     const u = this.s.inputs.targetUrl;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 5432}`;
+  }
+
+  serverLimits(which: 'source' | 'target'): Promise<ServerLimits> {
+    return serverLimits(this.s, which);
+  }
+
+  freshLogin(which: 'source' | 'target'): Promise<void> {
+    return freshLogin(this.s, which);
+  }
+
+  serverNow(which: 'source' | 'target'): Promise<number> {
+    return serverNow(this.s, which);
+  }
+
+  newPrimaryState(): Promise<PrimaryState> {
+    return newPrimaryState(this.s);
   }
 }
