@@ -15,6 +15,8 @@ const STEP_DESCRIPTIONS: Record<StepName, string> = {
   'seed-replica': 'Copy the live source to the target without locking it and start replication from the exact position of the copy.',
   'await-lag-zero': 'Wait until the target has truly caught up with the source, with progress, an ETA and a diagnosis when it does not.',
   cutover: 'Block writes on the source, prove the target applied its last transaction, promote the target and report the write-blocked window.',
+  verify:
+    'Prove the target holds the same rows as the source: primary-key chunks checksummed inside both databases, rechecked while replication runs, every differing key range reported.',
 };
 
 /** The env name @actions/core's getInput reads: upper case, hyphens kept. */

@@ -9,7 +9,7 @@ import { InputError } from './errors.js';
 export const MIGRATION_STEPS = ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const;
 export type MigrationStepName = (typeof MIGRATION_STEPS)[number];
 /** Every step an action or the command line can run: the migration and the steps around it. */
-export const STEPS = [...MIGRATION_STEPS] as const;
+export const STEPS = [...MIGRATION_STEPS, 'verify'] as const;
 export type StepName = (typeof STEPS)[number];
 
 export type InputKind = 'string' | 'int' | 'number' | 'bool' | 'choice' | 'bytes' | 'json' | 'url';
@@ -50,7 +50,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'url',
     secret: true,
     steps: CONNECTED,
-    requiredFor: ['seed-replica', 'await-lag-zero', 'cutover'],
+    requiredFor: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description:
       'Admin connection to the live source, e.g. `postgres://admin:PASSWORD@db-old:5432/postgres`. Pass it from a secret; it is masked and never written to outputs or logs.',
   },
@@ -127,7 +127,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'heartbeat-table',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description:
       'Table zdm creates on the source and writes a heartbeat row to (about every 500 ms) to measure real replication lag on the target. Empty: `public.zdm_heartbeat` (PostgreSQL) or `zdm.heartbeat` (MySQL/MariaDB).',
   },
@@ -252,7 +252,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'source-ssh-host',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description:
       "Reach the source through SSH: `host` or `host:port` of its SSH server. zdm's own SQL then goes through a tunnel (source-url names the database as seen from that host, e.g. 127.0.0.1:5432), the MySQL/MariaDB backup runs there, and seed-replica starts a supervised replication tunnel on the target host. Empty: connect directly.",
   },
@@ -260,7 +260,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'source-ssh-user',
     kind: 'string',
     default: 'root',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description: 'SSH user on the source host (root, or a user with passwordless sudo for the backup and the server commands).',
   },
   {
@@ -268,7 +268,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'string',
     secret: true,
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description: 'OpenSSH private key text for source-ssh-user. Masked; the replication tunnel keeps a copy readable only by root in tunnel-dir until cutover.',
   },
   {
@@ -276,14 +276,14 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'string',
     secret: true,
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description: 'Passphrase of source-ssh-key, when it is encrypted. Masked.',
   },
   {
     name: 'source-ssh-host-key',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description:
       "The source SSH server's host key: its SHA256 fingerprint (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) or a known_hosts line. Always verified; required unless source-ssh-insecure-accept-any-host-key is true.",
   },
@@ -291,7 +291,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'source-ssh-insecure-accept-any-host-key',
     kind: 'bool',
     default: 'false',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description:
       'Connect without verifying the host key (logged loudly as a warning). Only for throwaway test hosts: anyone in the middle could read and change the database traffic.',
   },
@@ -325,6 +325,46 @@ export const INPUTS: readonly InputDef[] = [
     description:
       'Optional shell command run right after the target is promoted, to point the application at it (update a proxy, a DNS record, a service discovery key). `ZDM_ENDPOINT` is set in its environment.',
   },
+  {
+    name: 'verify-mode',
+    kind: 'choice',
+    choices: ['online', 'strict'],
+    default: 'online',
+    steps: ['verify'],
+    description:
+      "`online`: while replication runs and the source takes writes; a chunk that differs is compared again once the target has applied the source's position taken for it, up to `rechecks` times, and only a persistent difference is reported. `strict`: when writes are blocked (at cutover) or stopped; the target must first apply the source's current position, then every chunk is compared once, within `time-budget-seconds`.",
+  },
+  {
+    name: 'verify-tables',
+    kind: 'string',
+    default: '',
+    steps: ['verify'],
+    description:
+      'Tables to compare: glob patterns over full names (`db.schema.table` for PostgreSQL, `db.table` for MySQL/MariaDB) separated by commas or spaces; `!pattern` leaves tables out, e.g. `appdb.public.*, !appdb.public.audit_*`. Empty: every user table of every database, without system schemas and the heartbeat table.',
+  },
+  {
+    name: 'chunk-rows',
+    kind: 'int',
+    default: '10000',
+    steps: ['verify'],
+    description: 'Rows per chunk: verify compares one primary-key range of about this many rows at a time, each a short query on each server.',
+  },
+  {
+    name: 'rechecks',
+    kind: 'int',
+    default: '5',
+    steps: ['verify'],
+    description:
+      'Online mode: how many times a chunk that differs is compared again (after the target applied the source position) before it counts as a mismatch.',
+  },
+  {
+    name: 'time-budget-seconds',
+    kind: 'number',
+    default: '0',
+    steps: ['verify'],
+    description:
+      'Stop comparing after this long and report what was and was not compared; the step then fails as not verified. 0: no limit. Use it with `verify-mode: strict` inside a cutover window.',
+  },
 ];
 
 export const OUTPUTS: readonly OutputDef[] = [
@@ -354,6 +394,19 @@ export const OUTPUTS: readonly OutputDef[] = [
   },
   { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
   { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only).' },
+  { step: 'verify', name: 'ok', description: 'true when every selected table was compared completely and nothing differed; false otherwise.' },
+  {
+    step: 'verify',
+    name: 'mismatches',
+    description: 'Number of differing key ranges, plus tables missing on one side or with different columns.',
+  },
+  { step: 'verify', name: 'rows-compared', description: 'Rows compared, over all tables.' },
+  {
+    step: 'verify',
+    name: 'report',
+    description:
+      'JSON report: per table the result, rows and chunks compared, rechecks, and every differing key range (first and last key on each side); what was not compared. Key values are data: no credentials, bounded to 200 kB.',
+  },
 ];
 
 export function inputsFor(step: StepName): InputDef[] {
@@ -410,6 +463,11 @@ export interface Inputs {
   applyTimeoutSeconds: number;
   endpoint: string;
   onPromotedCommand: string;
+  verifyMode: 'online' | 'strict';
+  verifyTables: string;
+  chunkRows: number;
+  rechecks: number;
+  timeBudgetSeconds: number;
 }
 
 const UNITS: Record<string, number> = {
@@ -534,8 +592,10 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
     'sourceReplicationAddress',
     'sourceDataDir',
     'targetConfigFile',
+    'verifyTables',
   ] as const)
     out[k] ??= '';
+  if (step === 'verify' && (out.chunkRows as number) < 1) throw new InputError('chunk-rows', 'must be at least 1 (e.g. 10000)');
   if (out.sourceSshHost && !out.sourceSshKey)
     throw new InputError('source-ssh-key', 'is required with source-ssh-host: the OpenSSH private key text, from a secret');
   return out as unknown as Inputs;

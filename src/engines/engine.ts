@@ -6,6 +6,7 @@ import type { Host } from '../hosts/host.js';
 import type { SshContext } from '../hosts/transport.js';
 import type { Inputs } from '../inputs.js';
 import type { Log } from '../log.js';
+import type { TableVerifier } from '../verify/types.js';
 
 /** One setting tune-target changes, with what it was and why. */
 export interface TuningItem {
@@ -112,4 +113,7 @@ export interface Engine {
   cleanupAfterPromotion(): Promise<string[]>;
   /** A connection string to the new primary without credentials. */
   endpoint(): string;
+
+  /** The verify step's access to both sides: tables, key chunks, checksums, positions. */
+  verifier(): TableVerifier;
 }

@@ -4,11 +4,13 @@ import { tuneTarget } from './tune-target.js';
 import { seedReplica } from './seed-replica.js';
 import { awaitLagZero } from './await-lag-zero.js';
 import { cutover } from './cutover.js';
+import { verify } from './verify.js';
 
 export const STEP_RUNNERS: Record<StepName, Step> = {
   'tune-target': tuneTarget,
   'seed-replica': seedReplica,
   'await-lag-zero': awaitLagZero,
   cutover,
+  verify,
 };
-export type { StepResult } from './step.js';
+export { StepFailed, type StepResult } from './step.js';

@@ -8,6 +8,8 @@ import { MY_TUNABLE, optionFile, planMysqlTuning } from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { MyVerifier } from './verify.js';
+import type { TableVerifier } from '../../verify/types.js';
 
 /** The connections and facts every MySQL/MariaDB operation shares. */
 export class MySession {
@@ -165,5 +167,9 @@ export class MysqlEngine implements Engine {
   endpoint(): string {
     const u = this.s.inputs.targetUrl;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 3306}`;
+  }
+
+  verifier(): TableVerifier {
+    return new MyVerifier(this.s.inputs);
   }
 }

@@ -6,6 +6,8 @@ import { planPostgresTuning, TUNABLE } from './tuning.js';
 import { preflightSeed, seedPostgres } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { PgVerifier } from './verify.js';
+import type { TableVerifier } from '../../verify/types.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
 export class PgSession {
@@ -125,5 +127,9 @@ export class PostgresEngine implements Engine {
   endpoint(): string {
     const u = this.s.inputs.targetUrl;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 5432}`;
+  }
+
+  verifier(): TableVerifier {
+    return new PgVerifier(this.s.inputs);
   }
 }

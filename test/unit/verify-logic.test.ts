@@ -1,0 +1,259 @@
+/** The engine-neutral verify logic against an in-memory pair of tables: rechecks, bisection, budget, report. */
+import { describe, expect, it } from 'vitest';
+import { TextLog } from '../../src/log.js';
+import { keyCompare, rowExpression } from '../../src/engines/mysql/verify.js';
+import { parseTableFilter } from '../../src/verify/filter.js';
+import { failureMessage, reportJson, verdictOf } from '../../src/verify/report.js';
+import type { ChunkSum, Key, KeyRange, Side, TableInfo, TableVerifier } from '../../src/verify/types.js';
+import { pairTables, TableWalker, type WalkOptions } from '../../src/verify/walk.js';
+
+type Rows = Map<number, string>;
+
+/** Two sides of one or more tables with integer keys; the target "replicates" by copying on waitApplied. */
+class FakeVerifier implements TableVerifier {
+  source = new Map<string, Rows>();
+  target = new Map<string, Rows>();
+  keyless = new Set<string>();
+  /** Applied to the target when a position is waited for (a lagging replica catching up). */
+  pending: (() => void)[] = [];
+  delayMs = 0;
+  checksums = 0;
+  waits = 0;
+
+  add(name: string, n: number): void {
+    const rows: Rows = new Map();
+    for (let i = 1; i <= n; i++) rows.set(i, `row ${i}`);
+    this.source.set(name, rows);
+    this.target.set(name, new Map(rows));
+  }
+  private side(side: Side) {
+    return side === 'source' ? this.source : this.target;
+  }
+  private inRange(side: Side, table: string, r: KeyRange): number[] {
+    const keys = [...(this.side(side).get(table)?.keys() ?? [])].sort((a, b) => a - b);
+    return keys.filter((k) => (r.after === undefined || k > Number(r.after[0])) && (r.upTo === undefined || k <= Number(r.upTo[0])));
+  }
+  async tables(side: Side): Promise<TableInfo[]> {
+    return [...this.side(side).entries()].map(([name, rows]) => ({
+      name,
+      key: this.keyless.has(name) ? [] : ['id'],
+      columns: 'id int, v text',
+      estimatedRows: rows.size,
+    }));
+  }
+  async boundary(side: Side, table: string, range: KeyRange, n: number): Promise<Key | undefined> {
+    const keys = this.inRange(side, table, range);
+    if (!keys.length) return undefined;
+    return [String(keys[Math.min(n, keys.length) - 1])];
+  }
+  async edges(side: Side, table: string, range: KeyRange) {
+    const keys = this.inRange(side, table, range);
+    return keys.length ? { first: [String(keys[0])], last: [String(keys[keys.length - 1])] } : {};
+  }
+  async checksum(side: Side, table: string, range: KeyRange): Promise<ChunkSum> {
+    this.checksums++;
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    const rows = this.side(side).get(table)!;
+    const keys = this.keyless.has(table) ? [...rows.keys()] : this.inRange(side, table, range);
+    let h = 0n;
+    for (const k of keys) for (const ch of `${k}:${rows.get(k)}`) h = (h * 31n + BigInt(ch.charCodeAt(0))) % 1000000007n;
+    return { rows: keys.length, hash: String(h) + ':' + keys.reduce((a, k) => a + k, 0) };
+  }
+  async targetReplicates() {
+    return true;
+  }
+  async sourcePosition() {
+    return 'pos';
+  }
+  async waitApplied() {
+    this.waits++;
+    for (const f of this.pending.splice(0)) f();
+    return true;
+  }
+  async close() {}
+}
+
+const quiet = new TextLog(() => undefined);
+const opts = (over: Partial<WalkOptions> = {}): WalkOptions => ({
+  mode: 'online',
+  rechecks: 3,
+  replicates: true,
+  positionWaitMs: 1000,
+  chunkRows: 100,
+  timeBudgetSeconds: 0,
+  filter: parseTableFilter(''),
+  log: quiet,
+  backoffMs: () => 1,
+  ...over,
+});
+
+describe('verify walk', () => {
+  it('matches identical tables chunk by chunk without rechecks', async () => {
+    const v = new FakeVerifier();
+    v.add('db.a', 1050);
+    const w = await new TableWalker(v, opts()).run();
+    expect(w.tables).toMatchObject([{ name: 'db.a', status: 'match', rows: 1050, chunks: 11, rechecks: 0, complete: true }]);
+    expect(verdictOf(w)).toMatchObject({ ok: true, mismatches: 0, rowsCompared: 1050 });
+  });
+
+  it('online: a chunk that differs only because the target lags matches after the target applied the position', async () => {
+    const v = new FakeVerifier();
+    v.add('db.a', 500);
+    v.target.get('db.a')!.set(250, 'old value');
+    v.pending.push(() => v.target.get('db.a')!.set(250, 'row 250'));
+    const w = await new TableWalker(v, opts()).run();
+    expect(w.tables[0]).toMatchObject({ status: 'match', rechecks: 1 });
+    expect(v.waits).toBe(1);
+    expect(verdictOf(w).ok).toBe(true);
+  });
+
+  it('online: a hot chunk that differs as a whole at every look but matches in parts is no mismatch', async () => {
+    const v = new FakeVerifier();
+    v.add('db.a', 400);
+    const real = v.checksum.bind(v);
+    // Writes land on the chunk between every source and target checksum of more than 100 rows.
+    v.checksum = async (side, table, range) => {
+      const s = await real(side, table, range);
+      return side === 'target' && s.rows > 100 ? { ...s, hash: s.hash + 'x' } : s;
+    };
+    const w = await new TableWalker(v, opts({ chunkRows: 200 })).run();
+    expect(w.tables[0]).toMatchObject({ status: 'match', rows: 400, chunks: 2, mismatches: [] });
+    expect(w.tables[0].rechecks).toBeGreaterThanOrEqual(6);
+  });
+
+  it('online: a row changed on the target persists through the rechecks and is narrowed down to its key', async () => {
+    const v = new FakeVerifier();
+    v.add('db.a', 1000);
+    v.target.get('db.a')!.set(437, 'corrupted');
+    const w = await new TableWalker(v, opts()).run();
+    const t = w.tables[0];
+    expect(t.status).toBe('mismatch');
+    expect(t.mismatches).toHaveLength(1);
+    expect(t.mismatches[0]).toMatchObject({ source: { rows: 1, first: ['437'], last: ['437'] }, target: { rows: 1, first: ['437'], last: ['437'] } });
+    const verdict = verdictOf(w);
+    expect(verdict).toMatchObject({ ok: false, mismatches: 1 });
+    expect(failureMessage(w, verdict)).toMatch(
+      /^verify found 1 mismatch between source and target:\ndb\.a: 1 differing range\(s\)\n {2}keys \(436, 437\]: source: 1 row \(key 437\), target: 1 row \(key 437\)$/,
+    );
+  });
+
+  it('finds a row missing on the target and a row only on the target, each with its range', async () => {
+    const v = new FakeVerifier();
+    v.add('db.a', 300);
+    v.target.get('db.a')!.delete(10);
+    v.target.get('db.a')!.set(150.5, 'extra');
+    const w = await new TableWalker(v, opts({ mode: 'strict' })).run();
+    const ms = w.tables[0].mismatches;
+    expect(ms).toHaveLength(2);
+    expect(ms[0]).toMatchObject({ source: { rows: 1, first: ['10'] }, target: { rows: 0 } });
+    expect(ms[1]).toMatchObject({ source: { rows: 0 }, target: { rows: 1, first: ['150.5'] } });
+    expect(w.tables[0].rechecks).toBe(0);
+  });
+
+  it('strict mode compares the open tail too: rows beyond the source last key are found', async () => {
+    const v = new FakeVerifier();
+    v.add('db.a', 100);
+    v.target.get('db.a')!.set(5000, 'extra');
+    const strict = await new TableWalker(v, opts({ mode: 'strict' })).run();
+    expect(strict.tables[0].mismatches[0]).toMatchObject({ range: { after: ['100'] }, target: { rows: 1, first: ['5000'] } });
+    // Online the pass ends at the source's last key when it began, and says so.
+    const online = await new TableWalker(v, opts()).run();
+    expect(online.tables[0]).toMatchObject({ status: 'match' });
+    expect(online.tables[0].note).toMatch(/keys above \(100\), written after the pass began, were not compared/);
+  });
+
+  it('a table without a primary key gets one whole-table checksum and is named as such', async () => {
+    const v = new FakeVerifier();
+    v.add('db.nokey', 50);
+    v.keyless.add('db.nokey');
+    v.target.get('db.nokey')!.set(7, 'x');
+    const w = await new TableWalker(v, opts({ mode: 'strict' })).run();
+    expect(w.tables[0]).toMatchObject({ status: 'mismatch', key: [], chunks: 1, note: expect.stringMatching(/no primary key/) });
+    expect(w.tables[0].mismatches[0]).toMatchObject({ range: {}, source: { rows: 50 }, target: { rows: 50 } });
+  });
+
+  it('a time budget that runs out leaves the rest not compared and never claims success', async () => {
+    const v = new FakeVerifier();
+    v.add('db.a', 1000);
+    v.add('db.b', 10);
+    v.delayMs = 15;
+    const w = await new TableWalker(v, opts({ mode: 'strict', timeBudgetSeconds: 0.1 })).run();
+    expect(w.complete).toBe(false);
+    const a = w.tables.find((t) => t.name === 'db.a')!;
+    const b = w.tables.find((t) => t.name === 'db.b')!;
+    expect(a).toMatchObject({ status: 'partial', complete: false });
+    expect(a.chunks).toBeGreaterThan(0);
+    expect(a.chunks).toBeLessThan(10);
+    expect(a.note).toMatch(/^the time budget ran out: compared keys up to \(\d+\); the rest of the table was not compared$/);
+    expect(b).toMatchObject({ status: 'not-compared', complete: false });
+    const verdict = verdictOf(w);
+    expect(verdict).toMatchObject({ ok: false, mismatches: 0, notCompared: ['db.a', 'db.b'] });
+    expect(failureMessage(w, verdict)).toMatch(
+      /^verify could not compare everything, so the data is NOT verified:\nnot \(completely\) compared: db\.a, db\.b \(the time budget ran out/,
+    );
+  });
+
+  it('pairs tables: missing on either side and different columns are mismatches; the filter leaves tables out', () => {
+    const t = (name: string, columns = 'id int') => ({ name, key: ['id'], columns, estimatedRows: 1 });
+    const r = pairTables([t('d.a'), t('d.b'), t('d.c', 'id int, x text'), t('d.skip')], [t('d.a'), t('d.c'), t('d.extra')], parseTableFilter('d.*, !d.skip'));
+    expect(r.pairs.map((p) => p.name)).toEqual(['d.a']);
+    expect(r.problems.map((p) => [p.name, p.status])).toEqual([
+      ['d.b', 'missing-on-target'],
+      ['d.c', 'columns-differ'],
+      ['d.extra', 'missing-on-source'],
+    ]);
+    expect(r.excluded).toBe(1);
+  });
+});
+
+describe('verify pieces', () => {
+  it('filters tables by globs with exclusions', () => {
+    const f = parseTableFilter('appdb.public.*, !appdb.public.audit_*  other.t?');
+    expect(['appdb.public.orders', 'appdb.public.audit_2024', 'other.t1', 'other.t12', 'x.public.orders'].filter(f.matches)).toEqual([
+      'appdb.public.orders',
+      'other.t1',
+    ]);
+    expect(parseTableFilter('').matches('any.thing')).toBe(true);
+    expect(() => parseTableFilter('!')).toThrow(/input verify-tables has an empty pattern/);
+  });
+
+  it('bounds the JSON report, keeping tables with problems first', () => {
+    const tables = Array.from({ length: 300 }, (_, i) => ({
+      name: `db.t${i}`,
+      status: i === 299 ? ('mismatch' as const) : ('match' as const),
+      key: ['id'],
+      rows: 1,
+      chunks: 1,
+      rechecks: 0,
+      complete: true,
+      moreMismatches: 0,
+      mismatches:
+        i === 299
+          ? Array.from({ length: 20 }, (_, j) => ({ range: { after: [String(j)], upTo: [String(j + 1)] }, source: { rows: 1 }, target: { rows: 1 } }))
+          : [],
+    }));
+    const w = { tables, excluded: 0, complete: true, seconds: 1 };
+    const text = reportJson(w, verdictOf(w), 'online', 4000);
+    expect(text.length).toBeLessThanOrEqual(4000);
+    const doc = JSON.parse(text);
+    expect(doc).toMatchObject({ ok: false, mismatches: 20 });
+    expect(doc.tables[0].name).toBe('db.t299');
+    expect(doc.tablesLeftOut).toBeGreaterThan(0);
+  });
+
+  it('MySQL key ranges expand composite keys into index-friendly ORs', () => {
+    const key = [
+      { name: 'a', dataType: 'int', nullable: false },
+      { name: 'b', dataType: 'varbinary', nullable: false },
+    ];
+    expect(keyCompare(key, ['1', 'ff'], '>')).toEqual({ sql: '(`a` > ? OR (`a` = ? AND `b` > UNHEX(?)))', params: ['1', '1', 'ff'] });
+    expect(keyCompare(key, ['1', 'ff'], '<=')).toEqual({ sql: '(`a` < ? OR (`a` = ? AND `b` <= UNHEX(?)))', params: ['1', '1', 'ff'] });
+    expect(keyCompare([key[0]], ['5'], '>')).toEqual({ sql: '`a` > ?', params: ['5'] });
+    expect(
+      rowExpression([
+        { name: 'id', dataType: 'int', nullable: false },
+        { name: 'note', dataType: 'varchar', nullable: true },
+      ]),
+    ).toBe("CONCAT_WS('#', `id`, CAST(`note` AS BINARY), CONCAT(ISNULL(`note`)))");
+  });
+});
