@@ -1,7 +1,8 @@
 /** The engine-neutral verify logic against an in-memory pair of tables: rechecks, bisection, budget, report. */
 import { describe, expect, it } from 'vitest';
+import { readInputs } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
-import { keyCompare, rowExpression } from '../../src/engines/mysql/verify.js';
+import { keyCompare, rowExpression, rowHash } from '../../src/engines/mysql/verify.js';
 import { parseTableFilter } from '../../src/verify/filter.js';
 import { failureMessage, reportJson, verdictOf } from '../../src/verify/report.js';
 import type { ChunkSum, Key, KeyRange, Side, TableInfo, TableVerifier } from '../../src/verify/types.js';
@@ -255,5 +256,20 @@ describe('verify pieces', () => {
         { name: 'note', dataType: 'varchar', nullable: true },
       ]),
     ).toBe("CONCAT_WS('#', `id`, CAST(`note` AS BINARY), CONCAT(ISNULL(`note`)))");
+    expect(rowHash('r', true)).toBe('((CRC32(r) << 32) | CRC32C(r))');
+    expect(rowHash('r', false)).toBe('CAST(CONV(SUBSTRING(MD5(r), 1, 16), 16, 10) AS UNSIGNED)');
+  });
+
+  it('reads the verify inputs with their defaults and refuses a zero chunk or a missing source', () => {
+    const urls = { 'source-url': 'mariadb://root:pw@db-old:3306/', 'target-url': 'mariadb://root:pw@127.0.0.1:3307/' };
+    const i = readInputs('verify', (n) => (urls as Record<string, string>)[n]);
+    expect(i).toMatchObject({ verifyMode: 'online', verifyTables: '', chunkRows: 10000, rechecks: 5, timeBudgetSeconds: 0, heartbeatTable: 'zdm.heartbeat' });
+    expect(readInputs('verify', (n) => ({ ...urls, 'verify-mode': 'strict', 'time-budget-seconds': '2.5' })[n])).toMatchObject({
+      verifyMode: 'strict',
+      timeBudgetSeconds: 2.5,
+    });
+    expect(() => readInputs('verify', (n) => ({ ...urls, 'chunk-rows': '0' })[n])).toThrow(/^input chunk-rows must be at least 1/);
+    expect(() => readInputs('verify', (n) => ({ ...urls, 'verify-mode': 'fast' })[n])).toThrow(/input verify-mode must be one of online, strict/);
+    expect(() => readInputs('verify', (n) => ({ 'target-url': urls['target-url'] })[n])).toThrow(/^input source-url is required by verify/);
   });
 });
