@@ -23,6 +23,8 @@ export interface TableInfo {
   columns: string;
   /** The planner's row estimate, for progress and ETAs. */
   estimatedRows: number;
+  /** Why the primary key cannot be walked in ranges: the table then gets one whole-table checksum. */
+  unchunkable?: string;
   /** Why the table cannot be compared at all (e.g. an unlogged PostgreSQL table is not replicated). */
   uncomparable?: string;
 }

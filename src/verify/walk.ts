@@ -144,7 +144,8 @@ export class TableWalker {
     return { tables: results, excluded, complete, seconds: (Date.now() - this.started) / 1000 };
   }
 
-  private async record(r: TableResult, range: KeyRange): Promise<void> {
+  /** Compares one range (`whole`: the whole table, which cannot be narrowed) and records the verdict. */
+  private async record(r: TableResult, range: KeyRange, whole = false): Promise<void> {
     const before = this.comparer.rechecks;
     const verdict = await this.comparer.compare(r.name, range);
     r.chunks++;
@@ -155,7 +156,7 @@ export class TableWalker {
       const cap = this.opts.maxRangesPerTable ?? MAX_RANGES;
       const room = cap - r.mismatches.length;
       const found =
-        r.key.length && room > 0
+        !whole && room > 0
           ? await this.comparer.narrow(r.name, range, verdict, { maxRanges: room, budget: NARROW_BUDGET })
           : [{ range, source: { rows: verdict.source.rows }, target: { rows: verdict.target.rows } }];
       if (room <= 0) r.moreMismatches++;
@@ -169,9 +170,9 @@ export class TableWalker {
 
   private async table(t: TableInfo): Promise<TableResult> {
     const r = newResult(t.name, 'match', t.key);
-    if (t.key.length === 0) {
-      r.note = 'no primary key: compared by one whole-table checksum';
-      await this.record(r, {});
+    if (t.key.length === 0 || t.unchunkable) {
+      r.note = t.unchunkable ? `${t.unchunkable}: compared by one whole-table checksum` : 'no primary key: compared by one whole-table checksum';
+      await this.record(r, {}, true);
       return r;
     }
     // Online, the pass ends at the source's last key when it began: rows written after that are

@@ -173,6 +173,22 @@ describe('verify walk', () => {
     expect(w.tables[0].mismatches[0]).toMatchObject({ range: {}, source: { rows: 50 }, target: { rows: 50 } });
   });
 
+  it('a key that cannot be walked in ranges gets a whole-table checksum, not narrowed', async () => {
+    const v = new FakeVerifier();
+    v.add('db.e', 300);
+    const tables = v.tables.bind(v);
+    v.tables = async (side) => (await tables(side)).map((t) => ({ ...t, unchunkable: 'primary key of type enum cannot be walked in ranges' }));
+    v.target.get('db.e')!.set(7, 'x');
+    const w = await new TableWalker(v, opts({ mode: 'strict' })).run();
+    expect(w.tables[0]).toMatchObject({
+      status: 'mismatch',
+      key: ['id'],
+      chunks: 1,
+      note: 'primary key of type enum cannot be walked in ranges: compared by one whole-table checksum',
+    });
+    expect(w.tables[0].mismatches).toEqual([{ range: {}, source: { rows: 300 }, target: { rows: 300 } }]);
+  });
+
   it('a time budget that runs out leaves the rest not compared and never claims success', async () => {
     const v = new FakeVerifier();
     v.add('db.a', 1000);

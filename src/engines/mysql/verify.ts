@@ -13,6 +13,11 @@ const BINARY_TYPES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'medium
 const TEMPORAL_TYPES = new Set(['date', 'datetime', 'timestamp', 'time', 'year']);
 /** Text columns go in as their bytes: CONCAT_WS over columns of different collations would fail. */
 const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext', 'enum', 'set']);
+/**
+ * Key types whose order and whose comparison with a parameter disagree (ENUM and SET sort by
+ * their index but compare as strings) or whose text does not round-trip (FLOAT, DOUBLE, BIT).
+ */
+const UNCHUNKABLE_KEY_TYPES = new Set(['enum', 'set', 'float', 'double', 'real', 'bit']);
 
 interface MyColumn {
   name: string;
@@ -156,6 +161,9 @@ export class MyVerifier implements TableVerifier {
         key: key.map((k) => k.name),
         columns: columnList.map((c) => `${quoteName(c.name)} ${c.type}${c.nullable ? '' : ' NOT NULL'}`).join(', '),
         estimatedRows: Number(r.est ?? 0),
+        unchunkable: key.some((k) => UNCHUNKABLE_KEY_TYPES.has(k.dataType))
+          ? `primary key of type ${key.map((k) => k.dataType).join(', ')} cannot be walked in ranges`
+          : undefined,
       });
     }
     return out;
