@@ -125,7 +125,9 @@ export class TableWalker {
   }
 
   async run(): Promise<WalkResult> {
-    const [source, target] = await Promise.all([this.v.tables('source'), this.v.tables('target')]);
+    // One side after the other: an engine may keep few connections open and close idle ones.
+    const source = await this.v.tables('source');
+    const target = await this.v.tables('target');
     const { pairs, problems, excluded } = pairTables(source, target, this.opts.filter);
     this.rowsPlanned = pairs.reduce((n, t) => n + Math.max(0, t.estimatedRows), 0);
     const results: TableResult[] = [...problems];

@@ -53,7 +53,10 @@ beforeAll(async () => {
     await c.query('CREATE TABLE pairs (k1 int, k2 text, v timestamptz DEFAULT now(), PRIMARY KEY (k1, k2))');
     await c.query("INSERT INTO pairs (k1, k2) SELECT g / 10, 'k' || (g % 10) FROM generate_series(1, 3000) g");
   });
-  await pair.source.query('CREATE DATABASE otherdb');
+  // More databases than the verifier keeps connections open for (6): idle ones are closed and reopened.
+  for (const db of ['otherdb', 'extra1', 'extra2', 'extra3']) await pair.source.query(`CREATE DATABASE ${db}`);
+  for (const db of ['extra1', 'extra2', 'extra3'])
+    await withClient(pair.source.url({ database: db }), (c) => c.query('CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3)'));
   await withClient(pair.source.url({ database: 'otherdb' }), (c) =>
     c.query('CREATE TABLE t (id bigint PRIMARY KEY, v numeric); INSERT INTO t SELECT g, g * 1.5 FROM generate_series(1, 500) g'),
   );
@@ -99,11 +102,15 @@ describe('verify on PostgreSQL', () => {
         'appdb.public.pairs',
         'appdb.public.sample',
         'appdb.public.writes',
+        'extra1.public.t',
+        'extra2.public.t',
+        'extra3.public.t',
         'otherdb.public.t',
       ]);
       expect(byName['appdb.public.sample'].rechecks).toBeGreaterThan(0);
       expect(byName['appdb.public.pairs']).toMatchObject({ status: 'match', key: ['k1', 'k2'], rows: 3000, chunks: 2 });
       expect(byName['otherdb.public.t']).toMatchObject({ status: 'match', rows: 500 });
+      expect(byName['extra3.public.t']).toMatchObject({ status: 'match', rows: 3 });
       expect(byName['appdb.public.nokey']).toMatchObject({ status: 'match', key: [], rows: 4, note: expect.stringMatching(/no primary key/) });
     } finally {
       updating = false;

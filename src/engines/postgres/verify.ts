@@ -33,6 +33,9 @@ const SESSION = [
   'SET enable_sort = off',
 ];
 
+/** Connections kept open at once, over both sides and every database. */
+const MAX_CONNECTIONS = 6;
+
 const TABLES_SQL = `
 SELECT n.nspname AS schema, c.relname AS name, c.relpersistence AS persistence, greatest(c.reltuples, 0)::bigint AS est,
   coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
@@ -71,19 +74,38 @@ export class PgVerifier implements TableVerifier {
     return side === 'source' ? this.inputs.sourceUrl! : this.inputs.targetUrl;
   }
 
+  /**
+   * One connection per side and database, the most recently used kept (tables are walked database
+   * by database): a cluster with hundreds of databases must not cost hundreds of connections.
+   */
   private conn(side: Side, db: string): Promise<PgClient> {
     const id = `${side}\0${db}`;
     let c = this.conns.get(id);
-    if (!c) {
-      c = (async () => {
-        const client = await connectPg(this.url(side), { input: `${side}-url`, database: db, applicationName: 'zdm_verify' });
-        for (const sql of SESSION) await client.query(sql);
-        return client;
-      })();
+    if (c) {
+      this.conns.delete(id);
       this.conns.set(id, c);
-      c.catch(() => this.conns.delete(id));
+      return c;
     }
+    c = (async () => {
+      const client = await connectPg(this.url(side), { input: `${side}-url`, database: db, applicationName: 'zdm_verify' });
+      for (const sql of SESSION) await client.query(sql);
+      return client;
+    })();
+    this.conns.set(id, c);
+    c.catch(() => this.conns.delete(id));
+    this.evict();
     return c;
+  }
+
+  /** Closes the least recently used connections beyond MAX_CONNECTIONS, never the default database's. */
+  private evict(): void {
+    const pinned = new Set([`source\0${this.defaultDb('source')}`, `target\0${this.defaultDb('target')}`]);
+    for (const [id, c] of this.conns) {
+      if (this.conns.size <= MAX_CONNECTIONS) return;
+      if (pinned.has(id)) continue;
+      this.conns.delete(id);
+      void c.then((client) => client.end()).catch(() => undefined);
+    }
   }
 
   private defaultDb(side: Side): string {
