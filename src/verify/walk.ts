@@ -3,6 +3,7 @@
  * budget, and records what was compared and what differed. Tables without a primary key get one
  * whole-table checksum. What was not compared is recorded as such, never as a match.
  */
+import { UserError } from '../errors.js';
 import type { Log } from '../log.js';
 import { formatSeconds, Progress } from '../log.js';
 import { ChunkComparer, type CompareOptions, type MismatchRange } from './compare.js';
@@ -103,6 +104,9 @@ export class TableWalker {
   private readonly started = Date.now();
   private rowsDone = 0;
   private rowsPlanned = 0;
+  private budgetGone = false;
+  /** Whether the budget left anything uncompared. */
+  private cutShort = false;
 
   constructor(
     private readonly v: TableVerifier,
@@ -112,8 +116,10 @@ export class TableWalker {
     this.progress = new Progress(opts.log);
   }
 
+  /** Whether the budget has run out; once it has, it stays so (the verdict must not flip back). */
   private outOfTime(): boolean {
-    return this.opts.timeBudgetSeconds > 0 && Date.now() - this.started >= this.opts.timeBudgetSeconds * 1000;
+    this.budgetGone ||= this.opts.timeBudgetSeconds > 0 && Date.now() - this.started >= this.opts.timeBudgetSeconds * 1000;
+    return this.budgetGone;
   }
 
   private report(table: string, chunks: number, force = false): void {
@@ -131,19 +137,17 @@ export class TableWalker {
     const { pairs, problems, excluded } = pairTables(source, target, this.opts.filter);
     this.rowsPlanned = pairs.reduce((n, t) => n + Math.max(0, t.estimatedRows), 0);
     const results: TableResult[] = [...problems];
-    let complete = true;
     for (const t of pairs) {
-      if (!complete || this.outOfTime()) {
-        complete = false;
+      if (this.outOfTime()) {
+        this.cutShort = true;
         results.push(newResult(t.name, 'not-compared', t.key, 'the time budget ran out before this table'));
-        continue;
-      }
-      const r = await this.table(t);
-      results.push(r);
-      if (!r.complete) complete = false;
+      } else results.push(await this.tableOrError(t));
     }
+    const complete = !this.cutShort;
     results.sort((a, b) => a.name.localeCompare(b.name));
-    return { tables: results, excluded, complete, seconds: (Date.now() - this.started) / 1000 };
+    const seconds = (Date.now() - this.started) / 1000;
+    this.opts.log.info(`verify: compared ${this.rowsDone} rows of ${pairs.length} tables in ${formatSeconds(seconds)}`);
+    return { tables: results, excluded, complete, seconds };
   }
 
   /** Compares one range (`whole`: the whole table, which cannot be narrowed) and records the verdict. */
@@ -170,6 +174,20 @@ export class TableWalker {
     this.report(r.name, r.chunks);
   }
 
+  /**
+   * A table dropped, altered or locked while it is compared is reported as not compared, with the
+   * server's error, and the others go on. A UserError (replication not applying) stops everything.
+   */
+  private async tableOrError(t: TableInfo): Promise<TableResult> {
+    try {
+      return await this.table(t);
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      this.opts.log.warn(`${t.name}: not compared: ${(e as Error).message}`);
+      return newResult(t.name, 'not-compared', t.key, `not compared: ${(e as Error).message}`);
+    }
+  }
+
   private async table(t: TableInfo): Promise<TableResult> {
     const r = newResult(t.name, 'match', t.key);
     if (t.key.length === 0 || t.unchunkable) {
@@ -190,6 +208,7 @@ export class TableWalker {
       if (this.outOfTime()) {
         if (r.status !== 'mismatch') r.status = 'partial';
         r.complete = false;
+        this.cutShort = true;
         r.comparedUpTo = after;
         r.note = `the time budget ran out: compared ${after ? `keys up to (${after.join(', ')})` : 'no rows'}; the rest of the table was not compared`;
         return r;

@@ -210,6 +210,25 @@ describe('verify walk', () => {
     );
   });
 
+  it('a table that fails to compare (dropped meanwhile) is not compared, with the error, and the others go on', async () => {
+    const v = new FakeVerifier();
+    v.add('db.a', 10);
+    v.add('db.b', 10);
+    const real = v.checksum.bind(v);
+    v.checksum = async (side, table, range) => {
+      if (table === 'db.a') throw new Error('relation "a" does not exist');
+      return real(side, table, range);
+    };
+    const w = await new TableWalker(v, opts()).run();
+    expect(w.tables.map((t) => [t.name, t.status, t.note ?? ''])).toEqual([
+      ['db.a', 'not-compared', 'not compared: relation "a" does not exist'],
+      ['db.b', 'match', expect.stringMatching(/^online: rows with keys above/)],
+    ]);
+    expect(verdictOf(w)).toMatchObject({ ok: false, notCompared: ['db.a'] });
+    const message = failureMessage(w, verdictOf(w));
+    expect(message).toContain('db.a: not compared: relation "a" does not exist');
+  });
+
   it('pairs tables: missing on either side and different columns are mismatches; the filter leaves tables out', () => {
     const t = (name: string, columns = 'id int') => ({ name, key: ['id'], columns, estimatedRows: 1 });
     const r = pairTables([t('d.a'), t('d.b'), t('d.c', 'id int, x text'), t('d.skip')], [t('d.a'), t('d.c'), t('d.extra')], parseTableFilter('d.*, !d.skip'));
