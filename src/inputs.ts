@@ -358,6 +358,14 @@ export const INPUTS: readonly InputDef[] = [
       'Online mode: how many times a chunk that differs is compared again (after the target applied the source position) before it counts as a mismatch.',
   },
   {
+    name: 'verify-max-lag-bytes',
+    kind: 'bytes',
+    default: '64MB',
+    steps: ['verify'],
+    description:
+      "Online mode on a replica: pause between chunks while the target is more than this far behind the source (WAL/binlog bytes not applied), so that verify's reads do not make a catching-up replica fall further behind. 0: never pause.",
+  },
+  {
     name: 'time-budget-seconds',
     kind: 'number',
     default: '0',
@@ -467,6 +475,7 @@ export interface Inputs {
   verifyTables: string;
   chunkRows: number;
   rechecks: number;
+  verifyMaxLagBytes: number;
   timeBudgetSeconds: number;
 }
 

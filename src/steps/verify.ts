@@ -8,6 +8,7 @@ import type { StepContext } from '../engines/engine.js';
 import { SafetyError } from '../errors.js';
 import { parseTableFilter } from '../verify/filter.js';
 import { failureMessage, reportJson, summaryMarkdown, verdictOf } from '../verify/report.js';
+import { LagThrottle } from '../verify/throttle.js';
 import { TableWalker } from '../verify/walk.js';
 import { StepFailed, type StepResult } from './step.js';
 
@@ -34,6 +35,8 @@ export async function verify(ctx: StepContext): Promise<StepResult> {
       }
       log.info(`the target has applied the source's position ${position}`);
     }
+    const throttle =
+      inputs.verifyMode === 'online' && replicates && inputs.verifyMaxLagBytes > 0 ? new LagThrottle(engine, inputs.verifyMaxLagBytes, log) : undefined;
     const walk = await log.group('Comparing source and target', () =>
       new TableWalker(v, {
         mode: inputs.verifyMode,
@@ -44,8 +47,10 @@ export async function verify(ctx: StepContext): Promise<StepResult> {
         timeBudgetSeconds: inputs.timeBudgetSeconds,
         filter,
         log,
+        beforeChunk: throttle && (() => throttle.beforeChunk()),
       }).run(),
     );
+    if (throttle?.pausedMs) log.info(`verify paused ${(throttle.pausedMs / 1000).toFixed(1)} s in all for the target to catch up`);
     const verdict = verdictOf(walk);
     const result: StepResult = {
       outputs: {

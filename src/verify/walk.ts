@@ -39,6 +39,8 @@ export interface WalkOptions extends CompareOptions {
   log: Log;
   /** Differing ranges listed per table. */
   maxRangesPerTable?: number;
+  /** Called before each chunk: may pause (throttling) or throw to stop. */
+  beforeChunk?: () => Promise<void>;
 }
 
 export interface WalkResult {
@@ -213,6 +215,7 @@ export class TableWalker {
         r.note = `the time budget ran out: compared ${after ? `keys up to (${after.join(', ')})` : 'no rows'}; the rest of the table was not compared`;
         return r;
       }
+      await this.opts.beforeChunk?.();
       const upTo = await this.v.boundary('source', t.name, { after, upTo: end }, this.opts.chunkRows);
       if (upTo === undefined) {
         if (!online) await this.record(r, { after });

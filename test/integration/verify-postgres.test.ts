@@ -127,6 +127,29 @@ describe('verify on PostgreSQL', () => {
     expect(JSON.parse(result.outputs.report).complete).toBe(false);
   }, 60_000);
 
+  it('pauses while the standby is further behind than verify-max-lag-bytes, and goes on once it caught up', async () => {
+    await pair.target.query('SELECT pg_wal_replay_pause()');
+    let resumed = false;
+    try {
+      await withClient(appUrl(pair, pair.source), (c) => c.query('UPDATE sample SET payload = md5(payload) WHERE id <= 2000'));
+      const lines: string[] = [];
+      const resume = setTimeout(() => {
+        resumed = true;
+        void pair.target.query('SELECT pg_wal_replay_resume()');
+      }, 1500);
+      const r = await runStep('verify', (n) => verifyInputs({ 'verify-max-lag-bytes': '16kB' })[n], new TextLog((l) => lines.push(l))).finally(() =>
+        clearTimeout(resume),
+      );
+      expect(r.outputs.ok).toBe('true');
+      expect(lines.find((l) => l.startsWith('verify paused:'))).toMatch(
+        /^verify paused: the target is [\d.]+ (kB|MB) behind the source \(verify-max-lag-bytes 16\.0 kB\)$/,
+      );
+      expect(lines.some((l) => l.startsWith('verify resumed:'))).toBe(true);
+    } finally {
+      if (!resumed) await pair.target.query('SELECT pg_wal_replay_resume()');
+    }
+  }, 60_000);
+
   it('after cutover, finds rows changed on the promoted target with their keys', async () => {
     await runStep('cutover', (n) => ({ ...common(), fence: 'read-only' })[n], quiet);
     await withClient(pair.target.url({ database: 'appdb' }), async (c) => {

@@ -7,6 +7,8 @@ import { parseTableFilter } from '../../src/verify/filter.js';
 import { failureMessage, reportJson, verdictOf } from '../../src/verify/report.js';
 import type { ChunkSum, Key, KeyRange, Side, TableInfo, TableVerifier } from '../../src/verify/types.js';
 import { pairTables, TableWalker, type WalkOptions } from '../../src/verify/walk.js';
+import { LagThrottle } from '../../src/verify/throttle.js';
+import type { LagSample } from '../../src/engines/engine.js';
 
 type Rows = Map<number, string>;
 
@@ -306,5 +308,27 @@ describe('verify pieces', () => {
     expect(() => readInputs('verify', (n) => ({ ...urls, 'chunk-rows': '0' })[n])).toThrow(/^input chunk-rows must be at least 1/);
     expect(() => readInputs('verify', (n) => ({ ...urls, 'verify-mode': 'fast' })[n])).toThrow(/input verify-mode must be one of online, strict/);
     expect(() => readInputs('verify', (n) => ({ 'target-url': urls['target-url'] })[n])).toThrow(/^input source-url is required by verify/);
+  });
+
+  it('the lag throttle pauses while the target is too far behind, resumes, and gives up with advice', async () => {
+    const lines: string[] = [];
+    const log = new TextLog((l) => lines.push(l));
+    const sample = (bytes: number, fatal?: string): LagSample => ({ at: Date.now(), bytes, seconds: 0, streaming: true, detail: '', fatal });
+    const readings = [5e6, 3e6, 1000];
+    let calls = 0;
+    const t = new LagThrottle({ measureLag: async () => (calls++, sample(readings.shift() ?? 0)) }, 1e6, log, 60_000, 5);
+    await t.beforeChunk();
+    expect(readings).toEqual([]);
+    expect(lines[0]).toMatch(/^verify paused: the target is 4\.8 MB behind the source \(verify-max-lag-bytes 976\.6 kB\)$/);
+    expect(lines.at(-1)).toBe('verify resumed: the target is 1000 B behind');
+    // Within a second of the last reading no lag is measured again.
+    await t.beforeChunk();
+    expect(calls).toBe(3);
+    const stuck = new LagThrottle({ measureLag: async () => sample(5e6) }, 1e6, log, 20, 5);
+    await expect(stuck.beforeChunk()).rejects.toThrow(
+      /the target is still 4\.8 MB behind the source: let it catch up \(await-lag-zero\), raise verify-max-lag-bytes/,
+    );
+    const broken = new LagThrottle({ measureLag: async () => sample(0, 'the slot lost WAL') }, 1e6, log);
+    await expect(broken.beforeChunk()).rejects.toThrow(/^replication cannot catch up, so verify cannot go on: the slot lost WAL$/);
   });
 });
