@@ -51,6 +51,15 @@ beforeAll(async () => {
     // ENUM sorts by its index but compares as a string: such a key is not walked in ranges.
     await app.query("CREATE TABLE enumkey (e ENUM('b', 'a', 'c') PRIMARY KEY, v INT) ENGINE=InnoDB");
     await app.query("INSERT INTO enumkey VALUES ('a', 1), ('b', 2), ('c', 3)");
+    // Many types, and text columns of different collations (CONCAT_WS over them would fail without the cast).
+    await app.query(
+      `CREATE TABLE types (id VARBINARY(16) PRIMARY KEY, a VARCHAR(10) COLLATE utf8mb4_bin, b VARCHAR(10) COLLATE utf8mb4_general_ci,
+        c TEXT CHARACTER SET latin1, j JSON, bl BLOB, bi BIT(3), d DECIMAL(10, 2), f DOUBLE, dt DATETIME(6), ts TIMESTAMP(3) NULL, g POINT, e ENUM('x', 'y')) ENGINE=InnoDB`,
+    );
+    await app.query(
+      `INSERT INTO types VALUES (UNHEX('00ff'), 'Ab', 'ab', 'caf\u00e9', '{"k": [1, 2]}', UNHEX('0001ff'), b'101', 12.5, 0.1, '2024-02-29 23:59:59.123456', '2024-01-01 00:00:00.5', POINT(1, 2), 'y'),
+        (UNHEX('01'), NULL, '', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+    );
   } finally {
     await app.end();
   }
@@ -85,7 +94,7 @@ describe('verify on MariaDB', () => {
       expect(r.outputs.mismatches).toBe('0');
       const report = JSON.parse(r.outputs.report);
       const byName = Object.fromEntries(report.tables.map((t: { name: string }) => [t.name, t]));
-      expect(Object.keys(byName).sort()).toEqual(['appdb.enumkey', 'appdb.nokey', 'appdb.pairs', 'appdb.sample', 'appdb.writes']);
+      expect(Object.keys(byName).sort()).toEqual(['appdb.enumkey', 'appdb.nokey', 'appdb.pairs', 'appdb.sample', 'appdb.types', 'appdb.writes']);
       expect(byName['appdb.sample']).toMatchObject({ status: 'match', key: ['id'] });
       expect(byName['appdb.sample'].chunks).toBeGreaterThanOrEqual(4);
       expect(byName['appdb.sample'].rechecks).toBeGreaterThan(0);
@@ -98,6 +107,7 @@ describe('verify on MariaDB', () => {
         chunks: 1,
         note: expect.stringMatching(/^primary key of type enum cannot be walked in ranges/),
       });
+      expect(byName['appdb.types']).toMatchObject({ status: 'match', key: ['id'], rows: 2 });
       expect(r.summary).toMatch(/\| appdb\.nokey \| match \| none \(whole-table checksum\) \| 4 \| 1 \|/);
     } finally {
       updating = false;

@@ -52,6 +52,13 @@ beforeAll(async () => {
     await c.query("INSERT INTO nokey VALUES (1, 'x'), (2, NULL), (2, NULL), (3, '')");
     await c.query('CREATE TABLE pairs (k1 int, k2 text, v timestamptz DEFAULT now(), PRIMARY KEY (k1, k2))');
     await c.query("INSERT INTO pairs (k1, k2) SELECT g / 10, 'k' || (g % 10) FROM generate_series(1, 3000) g");
+    await c.query(
+      `CREATE TABLE types (id timestamptz PRIMARY KEY, j jsonb, b bytea, a int[], n numeric, f float8, m money, i interval, t text COLLATE "C", u uuid, x xml)`,
+    );
+    await c.query(
+      `INSERT INTO types VALUES ('2024-02-29 23:59:59.123456+02', '{"k": [1, 2]}', '\\x00ff', '{1,NULL,3}', 1.50, 0.1, 12.34, '1 day 02:00', 'café', gen_random_uuid(), '<a>b</a>'),
+        ('2024-03-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+    );
   });
   // More databases than the verifier keeps connections open for (6): idle ones are closed and reopened.
   for (const db of ['otherdb', 'extra1', 'extra2', 'extra3']) await pair.source.query(`CREATE DATABASE ${db}`);
@@ -101,6 +108,7 @@ describe('verify on PostgreSQL', () => {
         'appdb.public.nokey',
         'appdb.public.pairs',
         'appdb.public.sample',
+        'appdb.public.types',
         'appdb.public.writes',
         'extra1.public.t',
         'extra2.public.t',
@@ -111,6 +119,7 @@ describe('verify on PostgreSQL', () => {
       expect(byName['appdb.public.pairs']).toMatchObject({ status: 'match', key: ['k1', 'k2'], rows: 3000, chunks: 2 });
       expect(byName['otherdb.public.t']).toMatchObject({ status: 'match', rows: 500 });
       expect(byName['extra3.public.t']).toMatchObject({ status: 'match', rows: 3 });
+      expect(byName['appdb.public.types']).toMatchObject({ status: 'match', rows: 2 });
       expect(byName['appdb.public.nokey']).toMatchObject({ status: 'match', key: [], rows: 4, note: expect.stringMatching(/no primary key/) });
     } finally {
       updating = false;
