@@ -22,6 +22,8 @@ const STEP_DESCRIPTIONS: Record<StepName, string> = {
   cutover: 'Block writes on the source, prove the target applied its last transaction, promote the target and report the write-blocked window.',
   'post-cutover':
     'The final checklist on the new primary: latency, max_connections against the application pool, writable and durable, backups running, its own replicas streaming.',
+  verify:
+    'Prove the target holds the same rows as the source: primary-key chunks checksummed inside both databases, rechecked while replication runs, every differing key range reported.',
 };
 
 /** The env name @actions/core's getInput reads: upper case, hyphens kept. */

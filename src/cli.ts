@@ -3,6 +3,7 @@ import { describeError, UserError } from './errors.js';
 import { inputsFor, isStep, outputsFor, STEPS, type StepName } from './inputs.js';
 import { TextLog } from './log.js';
 import { runStep } from './run-step.js';
+import { StepFailed } from './steps/step.js';
 import { parseFlags } from './flags.js';
 import { readTunnelStatus, runTunnelDaemon, stopSupervisedTunnel } from './hosts/supervised-tunnel.js';
 import { rehearseCommand, REHEARSE_HELP } from './rehearse/command.js';
@@ -80,6 +81,7 @@ export async function runCli(argv: string[], log = new TextLog()): Promise<numbe
     for (const [k, v] of Object.entries(result.outputs)) process.stdout.write(`${k}=${v}\n`);
     return 0;
   } catch (e) {
+    if (e instanceof StepFailed) for (const [k, v] of Object.entries(e.result.outputs)) process.stdout.write(`${k}=${v}\n`);
     log.info(`zdm ${command}: error: ${describeError(e)}`);
     return 1;
   }

@@ -25,17 +25,6 @@ export class SafetyError extends UserError {
   }
 }
 
-/** A step that failed with a report worth reading (a checklist): the report still goes to the job summary. */
-export class ReportedError extends UserError {
-  constructor(
-    message: string,
-    readonly summary: string,
-  ) {
-    super(message);
-    this.name = 'ReportedError';
-  }
-}
-
 /** The message to show a user for any error: user errors as they are, others with their cause chain. */
 export function describeError(err: unknown): string {
   if (err instanceof UserError) return err.message;

@@ -9,7 +9,7 @@ import { InputError } from './errors.js';
 export const MIGRATION_STEPS = ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const;
 export type MigrationStepName = (typeof MIGRATION_STEPS)[number];
 /** Every step an action or the command line can run: the migration and the steps around it. */
-export const STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover', 'revert'] as const;
+export const STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover', 'revert', 'verify'] as const;
 export type StepName = (typeof STEPS)[number];
 /** What `zdm rehearse` runs, in order: the checks before, the migration, the checklist after. */
 export const REHEARSAL_STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover'] as const satisfies readonly StepName[];
@@ -42,7 +42,7 @@ const CONNECTED: readonly StepName[] = ALL.filter((s) => s !== 'post-cutover');
 /** Steps that read what seed-replica reads, so that preflight checks exactly what seed-replica will use. */
 const SEEDING: readonly StepName[] = ['preflight', 'seed-replica'];
 /** Steps that reach the source through SSH when source-ssh-host is set. */
-const SSH_STEPS: readonly StepName[] = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover'];
+const SSH_STEPS: readonly StepName[] = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify'];
 
 export const INPUTS: readonly InputDef[] = [
   {
@@ -58,7 +58,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'url',
     secret: true,
     steps: CONNECTED,
-    requiredFor: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover'],
+    requiredFor: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description:
       'Admin connection to the live source, e.g. `postgres://admin:PASSWORD@db-old:5432/postgres`. Pass it from a secret; it is masked and never written to outputs or logs.',
   },
@@ -190,7 +190,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'heartbeat-table',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
     description:
       'Table zdm creates on the source and writes a heartbeat row to (about every 500 ms) to measure real replication lag on the target. Empty: `public.zdm_heartbeat` (PostgreSQL) or `zdm.heartbeat` (MySQL/MariaDB).',
   },
@@ -481,6 +481,54 @@ export const INPUTS: readonly InputDef[] = [
     description:
       'How many replicas must be streaming from the new primary (PostgreSQL: pg_stat_replication; MySQL/MariaDB: binlog dump threads), when the new primary must feed replicas of its own. Empty: not checked.',
   },
+  {
+    name: 'verify-mode',
+    kind: 'choice',
+    choices: ['online', 'strict'],
+    default: 'online',
+    steps: ['verify'],
+    description:
+      "`online`: while replication runs and the source takes writes; a chunk that differs is compared again once the target has applied the source's position taken for it, up to `rechecks` times, and only a persistent difference is reported. `strict`: when writes are blocked (at cutover) or stopped; the target must first apply the source's current position, then every chunk is compared once, within `time-budget-seconds`.",
+  },
+  {
+    name: 'verify-tables',
+    kind: 'string',
+    default: '',
+    steps: ['verify'],
+    description:
+      'Tables to compare: glob patterns over full names (`db.schema.table` for PostgreSQL, `db.table` for MySQL/MariaDB) separated by commas or spaces; `!pattern` leaves tables out, e.g. `appdb.public.*, !appdb.public.audit_*`. Empty: every user table of every database, without system schemas and the heartbeat table.',
+  },
+  {
+    name: 'chunk-rows',
+    kind: 'int',
+    default: '10000',
+    steps: ['verify'],
+    description: 'Rows per chunk: verify compares one primary-key range of about this many rows at a time, each a short query on each server.',
+  },
+  {
+    name: 'rechecks',
+    kind: 'int',
+    default: '5',
+    steps: ['verify'],
+    description:
+      'Online mode: how many times a chunk that differs is compared again (after the target applied the source position) before it counts as a mismatch.',
+  },
+  {
+    name: 'verify-max-lag-bytes',
+    kind: 'bytes',
+    default: '64MB',
+    steps: ['verify'],
+    description:
+      "Online mode on a replica: pause between chunks while the target is more than this far behind the source (WAL/binlog bytes not applied), so that verify's reads do not make a catching-up replica fall further behind. 0: never pause.",
+  },
+  {
+    name: 'time-budget-seconds',
+    kind: 'number',
+    default: '0',
+    steps: ['verify'],
+    description:
+      'Stop comparing after this long and report what was and was not compared; the step then fails as not verified. 0: no limit. Use it with `verify-mode: strict` inside a cutover window.',
+  },
 ];
 
 export const OUTPUTS: readonly OutputDef[] = [
@@ -527,6 +575,19 @@ export const OUTPUTS: readonly OutputDef[] = [
   { step: 'post-cutover', name: 'checks', description: 'JSON list of the checklist on the new primary, each `{check, status, detail}` (no secrets).' },
   { step: 'post-cutover', name: 'latency-p50-ms', description: 'Median TCP connect time from the runner to the new primary, in ms.' },
   { step: 'post-cutover', name: 'latency-p99-ms', description: '99th percentile TCP connect time from the runner to the new primary, in ms.' },
+  { step: 'verify', name: 'ok', description: 'true when every selected table was compared completely and nothing differed; false otherwise.' },
+  {
+    step: 'verify',
+    name: 'mismatches',
+    description: 'Number of differing key ranges, plus tables missing on one side or with different columns.',
+  },
+  { step: 'verify', name: 'rows-compared', description: 'Rows compared, over all tables.' },
+  {
+    step: 'verify',
+    name: 'report',
+    description:
+      'JSON report: per table the result, rows and chunks compared, rechecks, and every differing key range (first and last key on each side); what was not compared. Key values are data: no credentials, bounded to 200 kB.',
+  },
 ];
 
 export function inputsFor(step: StepName): InputDef[] {
@@ -602,6 +663,12 @@ export interface Inputs {
   backupDir: string;
   backupMaxAgeHours: number;
   expectReplicas?: number;
+  verifyMode: 'online' | 'strict';
+  verifyTables: string;
+  chunkRows: number;
+  rechecks: number;
+  verifyMaxLagBytes: number;
+  timeBudgetSeconds: number;
 }
 
 const UNITS: Record<string, number> = {
@@ -738,8 +805,10 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
     'dnsServers',
     'backupCheckCommand',
     'backupDir',
+    'verifyTables',
   ] as const)
     out[k] ??= '';
+  if (step === 'verify' && (out.chunkRows as number) < 1) throw new InputError('chunk-rows', 'must be at least 1 (e.g. 10000)');
   if (out.sourceSshHost && !out.sourceSshKey)
     throw new InputError('source-ssh-key', 'is required with source-ssh-host: the OpenSSH private key text, from a secret');
   return out as unknown as Inputs;

@@ -1,9 +1,10 @@
 /** GitHub Actions entry: read the inputs, run one step, set outputs and the job summary. */
 import * as core from '@actions/core';
-import { describeError, ReportedError } from './errors.js';
+import { describeError } from './errors.js';
 import { isStep, STEPS } from './inputs.js';
 import type { Log } from './log.js';
 import { runStep } from './run-step.js';
+import { StepFailed } from './steps/step.js';
 
 const actionsLog: Log = {
   info: (m) => core.info(m),
@@ -22,7 +23,10 @@ export async function runAction(): Promise<void> {
     for (const [name, value] of Object.entries(result.outputs)) core.setOutput(name, value);
     if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(result.summary).write();
   } catch (e) {
-    if (e instanceof ReportedError && process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(e.summary).write();
+    if (e instanceof StepFailed) {
+      for (const [name, value] of Object.entries(e.result.outputs)) core.setOutput(name, value);
+      if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(e.result.summary).write();
+    }
     core.setFailed(describeError(e));
   }
 }

@@ -1,6 +1,6 @@
 /** Checklist: the rows preflight and post-cutover report, their summary table and the failure they add up to. */
 import type { Check } from '../engines/engine.js';
-import { ReportedError } from '../errors.js';
+import { StepFailed, type StepResult } from '../steps/step.js';
 import type { Log } from '../log.js';
 import { heading, table } from '../report/markdown.js';
 
@@ -55,10 +55,10 @@ export class Checklist {
     return JSON.stringify(this.rows);
   }
 
-  /** Throws, with the summary attached, when any check failed: the message lists each with its fix. */
-  throwIfFailed(what: string, summary: string): void {
+  /** Throws, with the step's result attached (outputs and summary still reach the job), when any check failed: the message lists each with its fix. */
+  throwIfFailed(what: string, result: StepResult): void {
     const failed = this.rows.filter((r) => r.status === 'fail');
     if (failed.length === 0) return;
-    throw new ReportedError(`${what}: ${failed.length} check(s) failed:\n${failed.map((r) => `- ${r.check}: ${r.detail}`).join('\n')}`, summary);
+    throw new StepFailed(`${what}: ${failed.length} check(s) failed:\n${failed.map((r) => `- ${r.check}: ${r.detail}`).join('\n')}`, result);
   }
 }

@@ -8,6 +8,7 @@ import type { Inputs } from '../inputs.js';
 import type { Log } from '../log.js';
 import type { DiskType } from '../tuning/disk.js';
 import type { KernelPlan } from '../tuning/sysctl.js';
+import type { TableVerifier } from '../verify/types.js';
 
 /** One setting tune-target changes, with what it was and why. */
 export interface TuningItem {
@@ -206,4 +207,6 @@ export interface Engine {
   serverNow(which: 'source' | 'target'): Promise<number>;
   /** The target after cutover: writable, durable, and who replicates from it. */
   newPrimaryState(): Promise<PrimaryState>;
+  /** The verify step's access to both sides: tables, key chunks, checksums, positions. */
+  verifier(): TableVerifier;
 }

@@ -7,6 +7,7 @@ import { cutover } from './cutover.js';
 import { revert } from './revert.js';
 import { preflight } from './preflight.js';
 import { postCutover } from './post-cutover.js';
+import { verify } from './verify.js';
 
 export const STEP_RUNNERS: Record<StepName, Step> = {
   preflight,
@@ -16,5 +17,6 @@ export const STEP_RUNNERS: Record<StepName, Step> = {
   cutover,
   'post-cutover': postCutover,
   revert,
+  verify,
 };
-export type { StepResult } from './step.js';
+export { StepFailed, type StepResult } from './step.js';

@@ -121,6 +121,7 @@ export async function postCutover(ctx: StepContext): Promise<StepResult> {
       list.add('backups', 'warn', 'not checked: set backup-check-command or backup-dir so that this checklist proves backups of the new primary run');
   });
   const summary = list.markdown('zdm post-cutover checklist', `New primary: \`${endpoint}\`.`);
-  list.throwIfFailed('post-cutover checklist failed', summary);
-  return { outputs: { checks: list.json(), 'latency-p50-ms': p50, 'latency-p99-ms': p99 }, summary };
+  const result = { outputs: { checks: list.json(), 'latency-p50-ms': p50, 'latency-p99-ms': p99 }, summary };
+  list.throwIfFailed('post-cutover checklist failed', result);
+  return result;
 }

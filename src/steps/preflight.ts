@@ -92,9 +92,10 @@ export async function preflight(ctx: StepContext): Promise<StepResult> {
     return v.length ? Math.max(...v).toFixed(2) : '';
   };
   const summary = list.markdown('zdm preflight', `Source ${probes[0]?.address ?? '?'}, target ${formatAddress(target.host, target.port)}.`);
-  list.throwIfFailed('preflight failed, nothing was changed', summary);
-  return {
+  const result = {
     outputs: { checks: list.json(), 'latency-p50-ms': worst((p) => p.p50), 'latency-p99-ms': worst((p) => p.p99), warnings: String(list.count('warn')) },
     summary,
   };
+  list.throwIfFailed('preflight failed, nothing was changed', result);
+  return result;
 }

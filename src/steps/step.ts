@@ -1,6 +1,7 @@
 import type { StepContext } from '../engines/engine.js';
 import type { StepName } from '../inputs.js';
 import type { LagPoint } from '../report/lag-chart.js';
+import { UserError } from '../errors.js';
 
 export interface StepResult {
   outputs: Record<string, string>;
@@ -15,3 +16,17 @@ export type Step = (ctx: StepContext) => Promise<StepResult>;
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export type { StepName };
+
+/**
+ * A step that ran to its end but whose verdict is a failure (verify found a mismatch): the caller
+ * still sets the outputs and the job summary from `result`, then fails with the message.
+ */
+export class StepFailed extends UserError {
+  constructor(
+    message: string,
+    readonly result: StepResult,
+  ) {
+    super(message);
+    this.name = 'StepFailed';
+  }
+}

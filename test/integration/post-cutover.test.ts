@@ -5,7 +5,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeError, ReportedError } from '../../src/errors.js';
+import { describeError } from '../../src/errors.js';
+import { StepFailed } from '../../src/steps/step.js';
 import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { startMariadb, type MariadbSandbox } from '../../src/sandbox/mariadb.js';
@@ -36,11 +37,11 @@ function run(raw: Record<string, string>): Promise<StepResult> {
   return runStep('post-cutover', (n) => raw[n], new TextLog(() => undefined));
 }
 
-async function failure(raw: Record<string, string>): Promise<ReportedError> {
+async function failure(raw: Record<string, string>): Promise<StepFailed> {
   try {
     await run(raw);
   } catch (e) {
-    if (e instanceof ReportedError) return e;
+    if (e instanceof StepFailed) return e;
     throw new Error(`post-cutover failed without a checklist: ${describeError(e)}`, { cause: e });
   }
   throw new Error('post-cutover passed but should have failed');

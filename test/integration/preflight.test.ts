@@ -2,7 +2,8 @@
 import * as net from 'node:net';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeError, ReportedError } from '../../src/errors.js';
+import { describeError } from '../../src/errors.js';
+import { StepFailed } from '../../src/steps/step.js';
 import { LocalHost } from '../../src/hosts/local.js';
 import { TextLog } from '../../src/log.js';
 import { runStep, type StepOverrides } from '../../src/run-step.js';
@@ -47,11 +48,11 @@ async function preflight(raw: Record<string, string>, overrides: StepOverrides =
   return runStep('preflight', (n) => raw[n], new TextLog(() => undefined), overrides);
 }
 
-async function failure(raw: Record<string, string>, overrides: StepOverrides = {}): Promise<ReportedError> {
+async function failure(raw: Record<string, string>, overrides: StepOverrides = {}): Promise<StepFailed> {
   try {
     await preflight(raw, overrides);
   } catch (e) {
-    if (e instanceof ReportedError) return e;
+    if (e instanceof StepFailed) return e;
     throw new Error(`preflight failed without a checklist: ${describeError(e)}`, { cause: e });
   }
   throw new Error('preflight passed but should have failed');
@@ -98,7 +99,7 @@ describe('preflight (PostgreSQL)', () => {
     expect(e.message).toMatch(/^preflight failed, nothing was changed: 2 check\(s\) failed:/);
     expect(e.message).toContain(`- latency to the source: cannot open a TCP connection to 127.0.0.1:${port} (connection refused).`);
     expect(e.message).toContain(`- source connection: source-url: cannot reach 127.0.0.1:${port}: connection refused.`);
-    expect(e.summary).toContain('| source connection | ❌ fail |');
+    expect(e.result.summary).toContain('| source connection | ❌ fail |');
   });
 
   it('a target of another major version', async (ctx) => {

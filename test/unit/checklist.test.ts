@@ -6,7 +6,7 @@ import { judgeSkew, readOffset } from '../../src/checklist/clock.js';
 import { judgeTtl, resolverFor } from '../../src/checklist/dns.js';
 import { judgeProbe, percentile, probe, probeTcp, tcpOpener } from '../../src/checklist/probe.js';
 import { compareVersions } from '../../src/engines/mysql/flavor.js';
-import { ReportedError } from '../../src/errors.js';
+import { StepFailed } from '../../src/steps/step.js';
 import { TextLog } from '../../src/log.js';
 import { startTinyDns, type TinyDns } from '../harness/dns.js';
 
@@ -156,13 +156,14 @@ describe('Checklist', () => {
     expect(lines).toEqual(['ok   a: fine', 'WARN b: hmm', 'FAIL c: broken: fix it']);
     let err: unknown;
     try {
-      list.throwIfFailed('test failed', summary);
+      list.throwIfFailed('test failed', { outputs: { checks: list.json() }, summary });
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(ReportedError);
-    expect((err as ReportedError).message).toBe('test failed: 1 check(s) failed:\n- c: broken: fix it');
-    expect((err as ReportedError).summary).toBe(summary);
+    expect(err).toBeInstanceOf(StepFailed);
+    expect((err as StepFailed).message).toBe('test failed: 1 check(s) failed:\n- c: broken: fix it');
+    expect((err as StepFailed).result.summary).toBe(summary);
+    expect((err as StepFailed).result.outputs.checks).toBe(list.json());
     expect(JSON.parse(list.json())).toHaveLength(3);
   });
 });

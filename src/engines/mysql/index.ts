@@ -24,6 +24,8 @@ import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
 import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
+import { MyVerifier } from './verify.js';
+import type { TableVerifier } from '../../verify/types.js';
 
 /** The connections and facts every MySQL/MariaDB operation shares. */
 export class MySession {
@@ -254,5 +256,9 @@ export class MysqlEngine implements Engine {
 
   newPrimaryState(): Promise<PrimaryState> {
     return newPrimaryState(this.s);
+  }
+
+  verifier(): TableVerifier {
+    return new MyVerifier(this.s.inputs);
   }
 }

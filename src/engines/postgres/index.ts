@@ -23,6 +23,8 @@ import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
 import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
+import { PgVerifier } from './verify.js';
+import type { TableVerifier } from '../../verify/types.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
 export class PgSession {
@@ -217,5 +219,9 @@ export class PostgresEngine implements Engine {
 
   newPrimaryState(): Promise<PrimaryState> {
     return newPrimaryState(this.s);
+  }
+
+  verifier(): TableVerifier {
+    return new PgVerifier(this.s.inputs);
   }
 }
