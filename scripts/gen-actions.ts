@@ -15,6 +15,9 @@ const STEP_DESCRIPTIONS: Record<StepName, string> = {
   'seed-replica': 'Copy the live source to the target without locking it and start replication from the exact position of the copy.',
   'await-lag-zero': 'Wait until the target has truly caught up with the source, with progress, an ETA and a diagnosis when it does not.',
   cutover: 'Block writes on the source, prove the target applied its last transaction, promote the target and report the write-blocked window.',
+  rollback:
+    'After a cutover with reverse-replication: block writes on the new primary, prove the old source applied its last transaction, promote the old source again.',
+  finalize: 'Declare the migration final: stop reverse replication on the old source, drop its slot and any replication tunnel.',
 };
 
 /** The env name @actions/core's getInput reads: upper case, hyphens kept. */

@@ -15,6 +15,7 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --fence auto|shutdown|read-only  cutover fence [default: auto: shutdown for postgres, read-only for mariadb]
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
   --ssh                        reach the source only through a real sshd on loopback (tunnels, remote backup)
+  --rollback                   cutover with reverse replication, writes on the new primary, then rollback: every acknowledged write must be on the old source
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --keep                       keep the servers and their directories afterwards`;
 
@@ -37,7 +38,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     process.stdout.write(REHEARSE_HELP + '\n');
     return 0;
   }
-  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep', 'ssh', 'pr-comment']);
+  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep', 'ssh', 'pr-comment', 'rollback']);
   const engine = f.get('engine') ?? 'postgres';
   if (engine !== 'postgres' && engine !== 'mariadb')
     throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
@@ -59,7 +60,13 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     targetMemory,
     keep: f.get('keep') === 'true',
     ssh: f.get('ssh') === 'true',
+    rollback: f.get('rollback') === 'true',
   };
+  if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
+  if (opts.rollback && engine === 'postgres' && fence === 'read-only')
+    throw new UserError(
+      '--rollback on postgres needs the shutdown fence (--fence auto or shutdown): after a read-only fence the old source cannot rejoin as a standby',
+    );
   const report = await rehearse(opts, log);
   process.stdout.write(formatReport(report) + '\n');
   const file = f.get('report');

@@ -151,6 +151,25 @@ export class PostgresFixture implements RehearsalFixture {
     return missingWrites(this.pair, this.pair.target, acked);
   }
 
+  wayBackInputs(opts: { fence: string }): { cutover: Record<string, string>; rollback: Record<string, string> } {
+    const p = this.pair;
+    return {
+      cutover: { 'reverse-replication': 'true', 'replication-user': p.replicationUser, 'replication-password': p.replicationPassword },
+      rollback: {
+        engine: 'postgres',
+        'source-url': p.source.url(),
+        'target-url': p.target.url(),
+        fence: opts.fence,
+        'target-stop-command': p.target.fastStopCommand,
+        'target-start-command': p.target.startCommand,
+      },
+    };
+  }
+
+  missingOnSource(acked: number[]): Promise<number[]> {
+    return missingWrites(this.pair, this.pair.source, acked);
+  }
+
   describe(): string {
     return `source ${this.pair.source.baseDir}, target ${this.pair.target.baseDir}`;
   }

@@ -1,5 +1,5 @@
 /** MysqlEngine: binlog replication for MySQL 8.0, 8.4 and MariaDB; dialects in flavor.ts. */
-import type { Check, Engine, Fence, Heartbeat, LagSample, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
+import type { Check, Engine, Fence, Heartbeat, LagSample, ReverseReplication, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
 import { UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
 import { connectMy, one, variables, type MyConn } from './connect.js';
@@ -8,6 +8,7 @@ import { MY_TUNABLE, optionFile, planMysqlTuning } from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
 
 /** The connections and facts every MySQL/MariaDB operation shares. */
 export class MySession {
@@ -165,5 +166,17 @@ export class MysqlEngine implements Engine {
   endpoint(): string {
     const u = this.s.inputs.targetUrl;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 3306}`;
+  }
+
+  prepareReverse(): Promise<unknown> {
+    return prepareReverse(this.s);
+  }
+
+  startReverse(prepared: unknown, f: Fence, finalPos: string): Promise<ReverseReplication> {
+    return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
+  }
+
+  teardownReverse(): Promise<string[]> {
+    return teardownReverse(this.s);
   }
 }

@@ -1,11 +1,12 @@
 /** PostgresEngine: physical streaming replication between two servers of the same major. */
-import type { Check, Engine, Fence, Heartbeat, LagSample, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
+import type { Check, Engine, Fence, Heartbeat, LagSample, ReverseReplication, SeedResult, StepContext, TuningItem, TuningPlan } from '../engine.js';
 import { UserError } from '../../errors.js';
 import { connectPg, one, quoteIdent, quoteLiteral, rows, type PgClient } from './connect.js';
 import { planPostgresTuning, TUNABLE } from './tuning.js';
 import { preflightSeed, seedPostgres } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
 export class PgSession {
@@ -125,5 +126,17 @@ export class PostgresEngine implements Engine {
   endpoint(): string {
     const u = this.s.inputs.targetUrl;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 5432}`;
+  }
+
+  prepareReverse(): Promise<unknown> {
+    return prepareReverse(this.s);
+  }
+
+  startReverse(prepared: unknown, f: Fence, finalPos: string): Promise<ReverseReplication> {
+    return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
+  }
+
+  teardownReverse(): Promise<string[]> {
+    return teardownReverse(this.s);
   }
 }

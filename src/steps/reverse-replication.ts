@@ -1,0 +1,46 @@
+/**
+ * cutover's way back (reverse-replication: true): proven before the fence, set up right after
+ * promotion. A failure after promotion does not undo the switch (the target IS the primary); it
+ * is reported loudly and rollback then refuses.
+ */
+import type { Engine, Fence, StepContext } from '../engines/engine.js';
+import { InputError, describeError } from '../errors.js';
+import type { Timeline } from './switchover.js';
+
+/** What the reverse setup needs, proven before writes are blocked. */
+export interface PreparedReverse {
+  plan: unknown;
+}
+
+export async function prepareReverse(engine: Engine, ctx: StepContext): Promise<PreparedReverse> {
+  if (ctx.inputs.sourceSshHost)
+    throw new InputError(
+      'reverse-replication',
+      'is not supported yet when the source is reached over SSH (source-ssh-host): the old source would have to reach the new primary through a tunnel of its own. Cut over without reverse-replication, or run zdm where it reaches both servers directly. Nothing was changed.',
+    );
+  return { plan: await engine.prepareReverse() };
+}
+
+export async function startReverse(
+  engine: Engine,
+  ctx: StepContext,
+  prepared: PreparedReverse | undefined,
+  fence: Fence,
+  finalPos: string,
+  tl: Timeline,
+  notes: string[],
+): Promise<Record<string, string>> {
+  if (!prepared) return { 'reverse-replication': 'off', 'reverse-position': '' };
+  try {
+    const r = await engine.startReverse(prepared.plan, fence, finalPos);
+    tl.mark(`reverse replication running: the old source replicates from ${r.from}, from ${r.position}`);
+    notes.push(...r.notes, 'rollback can switch back until finalize declares the migration final');
+    return { 'reverse-replication': 'running', 'reverse-position': r.position };
+  } catch (e) {
+    notes.push(
+      `WARNING: setting up reverse replication failed: ${describeError(e)}. The target IS the primary; there is no way back by rollback (it refuses), fix the old source by hand or seed it anew.`,
+    );
+    ctx.log.warn(`reverse replication failed: ${describeError(e)}`);
+    return { 'reverse-replication': 'failed', 'reverse-position': '' };
+  }
+}
