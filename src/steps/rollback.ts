@@ -6,11 +6,11 @@
  */
 import { openEngine } from '../engines/index.js';
 import type { Engine, StepContext } from '../engines/engine.js';
-import { InputError, SafetyError } from '../errors.js';
+import { InputError, SafetyError, UserError, describeError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
 import type { Inputs } from '../inputs.js';
 import { heading, table } from '../report/markdown.js';
-import { fenceAndPromote, lagGate, Timeline, type Roles } from './switchover.js';
+import { fenceAndPromote, lagGate, Timeline, WORDED, worded, type Roles } from './switchover.js';
 import type { StepResult } from './step.js';
 
 const ROLES: Roles = {
@@ -18,6 +18,7 @@ const ROLES: Roles = {
   from: 'the new primary',
   to: 'the old source',
   retry: 'Wait until the old source has caught up with the new primary, then rollback again.',
+  words: (t) => userWords(t),
 };
 
 /** The step's context with source and target swapped: what the engine fences and what it promotes. */
@@ -38,23 +39,63 @@ export function reversedContext(ctx: StepContext): StepContext {
   return { ...ctx, inputs, sourceHost: ctx.targetHost, targetHost: ctx.sourceHost, ssh: undefined };
 }
 
+/**
+ * The engine words things from its own (swapped) view; the user's inputs and servers are named the
+ * other way round. One pass, so that no word is translated twice.
+ */
+const FROM_ENGINE: Record<string, string> = {
+  'source-url': 'target-url',
+  'target-url': 'source-url',
+  'source-stop-command': 'target-stop-command',
+  'source-start-command': 'target-start-command',
+  'the source': 'the new primary',
+  'the target': 'the old source',
+  'the new primary': 'the old source (primary again)',
+  'the old source': 'the migration target',
+};
+const ENGINE_WORDS = new RegExp(`\\b(${Object.keys(FROM_ENGINE).join('|')})\\b`, 'g');
+
+export function userWords(engineText: string): string {
+  return engineText.replace(ENGINE_WORDS, (w) => FROM_ENGINE[w]);
+}
+
 /** Refuses, before anything changes, when the old source is not a healthy replica of the new primary. */
 async function reverseRunning(engine: Engine): Promise<void> {
-  const s = await engine.measureLag();
+  const s = await engine.measureLag().catch((e: unknown) => {
+    throw worded(
+      new SafetyError(
+        `rollback refused: cannot see reverse replication (${userWords(describeError(e))}). Nothing was changed; the new primary keeps its writes. A finalized migration has no way back.`,
+        { cause: e },
+      ),
+    );
+  });
   if (s.streaming && !s.fatal) return;
-  throw new SafetyError(
-    `rollback refused: the old source is not replicating from the new primary (${s.detail}${s.fatal && s.streaming ? `; ${s.fatal}` : ''}). Reverse replication was not set up (cutover with reverse-replication: true) or is broken, so the old source may miss writes the new primary acknowledged. Nothing was changed; the new primary keeps its writes.`,
+  throw worded(
+    new SafetyError(
+      `rollback refused: the old source is not replicating from the new primary (${userWords(s.detail)}${s.fatal && s.streaming ? `; ${userWords(s.fatal)}` : ''}). Reverse replication was not set up (cutover with reverse-replication: true) or is broken, so the old source may miss writes the new primary acknowledged. Nothing was changed; the new primary keeps its writes.`,
+    ),
   );
 }
 
 export async function rollback(ctx: StepContext): Promise<StepResult> {
-  const { inputs, log } = ctx;
+  const { inputs } = ctx;
   if (inputs.fence === 'shutdown' && !inputs.targetStopCommand) {
     throw new InputError(
       'target-stop-command',
       'is required by rollback with fence: shutdown (the PostgreSQL default): the command that fast-stops the new primary, or choose fence: read-only',
     );
   }
+  try {
+    return await switchBack(ctx);
+  } catch (e) {
+    // Messages of the shared switch already use the user's words; the engine's own do not.
+    if (e instanceof UserError && !WORDED.has(e)) e.message = userWords(e.message);
+    throw e;
+  }
+}
+
+async function switchBack(ctx: StepContext): Promise<StepResult> {
+  const { inputs, log } = ctx;
   const back = reversedContext(ctx);
   const engine = openEngine(back);
   const tl = new Timeline(back);
@@ -76,12 +117,7 @@ export async function rollback(ctx: StepContext): Promise<StepResult> {
         );
       else tl.mark('on-promoted-command done');
     }
-    // The engine speaks of its own roles: here "the new primary" is the old source, "the old source" the migration target.
-    notes.push(
-      ...(await engine.cleanupAfterPromotion()).map((n) =>
-        n.replace(/the new primary/g, 'the old source (primary again)').replace(/the old source(?! \()/g, 'the migration target'),
-      ),
-    );
+    notes.push(...(await engine.cleanupAfterPromotion()).map(userWords));
     notes.push(
       fence.mode === 'shutdown'
         ? `the migration target stays stopped (fenced); its slot ${inputs.reverseReplicationSlot} goes with it. To migrate again, run seed-replica anew.`

@@ -19,7 +19,19 @@ export interface Roles {
   to: string;
   /** What to do when lag is too high, e.g. "Run await-lag-zero, then cutover again." */
   retry: string;
+  /** Puts the engine's own messages (which name its source and target) into the user's words. */
+  words?: (engineText: string) => string;
 }
+
+/** Errors whose message is already in the user's words (made here, not by the engine). */
+export const WORDED = new WeakSet<object>();
+
+export function worded<T extends Error>(e: T): T {
+  WORDED.add(e);
+  return e;
+}
+
+const same = (t: string) => t;
 
 export const CUTOVER_ROLES: Roles = { step: 'cutover', from: 'the source', to: 'the target', retry: 'Run await-lag-zero, then cutover again.' };
 
@@ -47,9 +59,12 @@ export async function lagGate(engine: Engine, ctx: StepContext, roles: Roles = C
     // Two heartbeats, so that the reading on the target is a fresh one.
     await sleep(1200);
     const s = await engine.measureLag();
+    const w = roles.words ?? same;
     if (s.fatal || !withinBounds(s, ctx.inputs)) {
-      throw new SafetyError(
-        `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${s.fatal ?? s.detail}`,
+      throw worded(
+        new SafetyError(
+          `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${w(s.fatal ?? s.detail)}`,
+        ),
       );
     }
     return describeLag(s);
@@ -73,6 +88,7 @@ export async function fenceAndPromote(
   roles: Roles = CUTOVER_ROLES,
 ): Promise<Switched> {
   const { inputs, log } = ctx;
+  const w = roles.words ?? same;
   let fence: Fence | undefined;
   let promoted = false;
   let finalPos: string;
@@ -93,23 +109,29 @@ export async function fenceAndPromote(
   } catch (e) {
     const fenceOf = fence ?? (e as { fence?: Fence }).fence;
     if (promoted) {
-      throw new UserError(
-        `promotion of ${roles.to} failed or is uncertain: ${describeError(e)}. ${cap(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (SELECT pg_is_in_recovery() returns false), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
-        { cause: e },
+      throw worded(
+        new UserError(
+          `promotion of ${roles.to} failed or is uncertain: ${w(describeError(e))}. ${cap(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (SELECT pg_is_in_recovery() returns false), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
+          { cause: e },
+        ),
       );
     }
     if (fenceOf) {
-      log.warn(`${roles.step} aborted after the fence: ${describeError(e)}. Giving ${roles.from} its writes back.`);
+      log.warn(`${roles.step} aborted after the fence: ${w(describeError(e))}. Giving ${roles.from} its writes back.`);
       try {
         await engine.unfence(fenceOf);
         tl.mark(`${roles.from.replace(/^the /, '')} unfenced: it takes writes again`);
       } catch (u) {
-        throw new UserError(
-          `${roles.step} aborted (${describeError(e)}) AND giving ${roles.from} its writes back failed: ${describeError(u)}. ${cap(roles.from)} is still fenced: lift the fence by hand.`,
-          { cause: e },
+        throw worded(
+          new UserError(
+            `${roles.step} aborted (${w(describeError(e))}) AND giving ${roles.from} its writes back failed: ${w(describeError(u))}. ${cap(roles.from)} is still fenced: lift the fence by hand.`,
+            { cause: e },
+          ),
         );
       }
-      throw new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${describeError(e)}`, { cause: e });
+      throw worded(
+        new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${w(describeError(e))}`, { cause: e }),
+      );
     }
     throw e;
   }

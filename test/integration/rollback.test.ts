@@ -1,0 +1,222 @@
+/**
+ * The way back on real servers: cutover with reverse-replication makes the old source a replica of
+ * the new primary; rollback refuses, changing nothing, when that replication is missing or broken;
+ * finalize tears it down. (The full rollback under load is test/e2e/rehearse-rollback.test.ts.)
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeError } from '../../src/errors.js';
+import type { StepName } from '../../src/inputs.js';
+import { TextLog } from '../../src/log.js';
+import { runStep } from '../../src/run-step.js';
+import { appUrl, loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
+import { MariadbFixture } from '../../src/rehearse/mariadb.js';
+import { waitFor } from '../../src/engines/wait.js';
+
+const run = (step: StepName, raw: Record<string, string>) => runStep(step, (n) => raw[n], new TextLog(() => undefined));
+
+async function failure(step: StepName, raw: Record<string, string>): Promise<string> {
+  try {
+    await run(step, raw);
+  } catch (e) {
+    return describeError(e);
+  }
+  throw new Error(`${step} succeeded but should have failed`);
+}
+
+describe('PostgreSQL: reverse replication, rollback refusals, finalize', () => {
+  let pair: PgPair;
+  let tuning = '';
+  const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.target.url() });
+  const cutoverInputs = (over: Record<string, string> = {}) => ({
+    ...common(),
+    tuning,
+    'source-stop-command': pair.source.fastStopCommand,
+    'source-start-command': pair.source.startCommand,
+    'reverse-replication': 'true',
+    'replication-user': pair.replicationUser,
+    'replication-password': pair.replicationPassword,
+    ...over,
+  });
+  const rollbackInputs = () => ({ ...common(), 'target-stop-command': pair.target.fastStopCommand, 'target-start-command': pair.target.startCommand });
+
+  async function appWrite(server: 'source' | 'target', seq: number): Promise<void> {
+    const c = new pg.Client({ connectionString: appUrl(pair, pair[server]), connectionTimeoutMillis: 3000 });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      await c.query('INSERT INTO writes (client_seq, payload) VALUES ($1, $2)', [seq, 'x']);
+    } finally {
+      await c.end();
+    }
+  }
+
+  async function has(server: 'source' | 'target', seq: number): Promise<boolean> {
+    const c = new pg.Client({ connectionString: appUrl(pair, pair[server]), connectionTimeoutMillis: 3000 });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      return (await c.query('SELECT 1 FROM writes WHERE client_seq = $1', [seq])).rows.length === 1;
+    } finally {
+      await c.end();
+    }
+  }
+
+  const inRecovery = async (server: 'source' | 'target') => (await pair[server].query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0].r;
+
+  beforeAll(async () => {
+    pair = await startPgPair();
+    await loadSampleData(pair, 2);
+    tuning = (await run('tune-target', { ...common(), 'target-memory': '512MB' })).outputs.tuning;
+    await run('seed-replica', {
+      ...common(),
+      'replication-user': pair.replicationUser,
+      'replication-password': pair.replicationPassword,
+      'target-data-dir': pair.target.dataDir,
+      'target-start-command': pair.target.startCommand,
+      'target-stop-command': pair.target.stopCommand,
+      tuning,
+    });
+    await run('await-lag-zero', { ...common(), 'settle-seconds': '1' });
+  }, 180_000);
+
+  afterAll(async () => {
+    await pair?.destroy();
+  }, 60_000);
+
+  it('refuses reverse replication with the read-only fence before blocking any write', async () => {
+    const m = await failure('cutover', cutoverInputs({ fence: 'read-only' }));
+    expect(m).toMatch(/^input reverse-replication needs fence: shutdown on PostgreSQL\. .*pg_rewind.* Nothing was changed\.$/);
+    await appWrite('source', 1);
+    expect(await inRecovery('target')).toBe(true);
+  }, 60_000);
+
+  it('rollback refuses when no reverse replication was set up, and changes nothing', async () => {
+    const m = await failure('rollback', rollbackInputs());
+    expect(m).toMatch(/^rollback refused: /);
+    expect(m).toContain('Nothing was changed');
+    await appWrite('source', 2);
+    expect(await inRecovery('target')).toBe(true);
+  }, 60_000);
+
+  it('cutover makes the old source a standby of the new primary, with the password only in a passfile', async () => {
+    const out = (await run('cutover', cutoverInputs())).outputs;
+    expect(out['reverse-replication']).toBe('running');
+    expect(out['reverse-position']).toBe(out['final-position']);
+    expect(await inRecovery('target')).toBe(false);
+    expect(await inRecovery('source')).toBe(true);
+    await appWrite('target', 3);
+    await waitFor('write 3 on the old source', 15_000, async () => ((await has('source', 3)) ? true : undefined));
+    const auto = readFileSync(path.join(pair.source.dataDir, 'postgresql.auto.conf'), 'utf8');
+    expect(auto).toMatch(/primary_conninfo = '.*passfile=/);
+    expect(auto).not.toContain(pair.replicationPassword);
+    const passfile = path.join(path.dirname(pair.source.dataDir), `.zdm-${path.basename(pair.source.dataDir)}.pgpass`);
+    expect(statSync(passfile).mode & 0o777).toBe(0o600);
+    const slots = await pair.target.query<{ slot_name: string; active: boolean }>('SELECT slot_name, active FROM pg_replication_slots');
+    expect(slots).toEqual([{ slot_name: 'zdm_reverse', active: true }]);
+  }, 90_000);
+
+  it('rollback refuses when reverse replication is broken (old source down), and the new primary keeps its writes', async () => {
+    await pair.source.stop('immediate');
+    try {
+      const m = await failure('rollback', rollbackInputs());
+      expect(m).toMatch(/^rollback refused: cannot see reverse replication \(.*\)\. Nothing was changed; the new primary keeps its writes\./);
+      // The old source is source-url to the user, although the engine reaches it as its "target".
+      expect(m).toMatch(/\(source-url: cannot reach 127\.0\.0\.1:\d+: connection refused/);
+      await appWrite('target', 4);
+      expect(await inRecovery('target')).toBe(false);
+    } finally {
+      await pair.source.start();
+    }
+    await waitFor('write 4 on the restarted old source', 30_000, async () => ((await has('source', 4)) ? true : undefined));
+  }, 90_000);
+
+  it('finalize stops the old standby, removes its standby settings and drops the reverse slot', async () => {
+    const out = (await run('finalize', { ...common(), 'source-stop-command': pair.source.stopCommand })).outputs;
+    expect(out['reverse-replication']).toBe('removed');
+    expect(await pair.source.isRunning()).toBe(false);
+    expect(await pair.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_reverse'")).toEqual([]);
+    expect(readFileSync(path.join(pair.source.dataDir, 'postgresql.auto.conf'), 'utf8')).not.toMatch(/primary_conninfo/);
+    // standby.signal stays: started by mistake, the old source cannot become a second primary.
+    expect(existsSync(path.join(pair.source.dataDir, 'standby.signal'))).toBe(true);
+    expect(await failure('rollback', rollbackInputs())).toMatch(/^rollback refused: /);
+    await appWrite('target', 5);
+  }, 90_000);
+});
+
+describe('MariaDB: reverse replication, rollback refusals, finalize', () => {
+  let fx: MariadbFixture;
+  let tuning = '';
+  const inputs = () => fx.stepInputs({ fence: 'auto', targetMemory: '1GB' });
+  const rollbackInputs = () => fx.wayBackInputs({ fence: 'auto' }).rollback;
+
+  async function app(server: 'source' | 'target'): Promise<mysql.Connection> {
+    return mysql.createConnection({ uri: fx.appUrl(fx[server]), connectTimeout: 3000 });
+  }
+  async function appWrite(server: 'source' | 'target', seq: number): Promise<void> {
+    const c = await app(server);
+    try {
+      await c.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?)', [seq, 'x']);
+    } finally {
+      await c.end();
+    }
+  }
+  async function has(server: 'source' | 'target', seq: number): Promise<boolean> {
+    const c = await app(server);
+    try {
+      const [r] = await c.query('SELECT 1 FROM writes WHERE client_seq = ?', [seq]);
+      return (r as unknown[]).length === 1;
+    } finally {
+      await c.end();
+    }
+  }
+
+  beforeAll(async () => {
+    fx = await MariadbFixture.start();
+    await fx.loadSampleData(2);
+    tuning = (await run('tune-target', inputs()['tune-target'])).outputs.tuning;
+    await run('seed-replica', { ...inputs()['seed-replica'], tuning });
+    await run('await-lag-zero', { ...inputs()['await-lag-zero'], 'settle-seconds': '1' });
+  }, 180_000);
+
+  afterAll(async () => {
+    await fx?.destroy();
+  }, 60_000);
+
+  it('cutover makes the old source a read-only replica of the new primary from the GTID of the fence', async () => {
+    await appWrite('source', 1);
+    const out = (await run('cutover', { ...inputs().cutover, ...fx.wayBackInputs({ fence: 'auto' }).cutover, tuning })).outputs;
+    expect(out['reverse-replication']).toBe('running');
+    expect(out['reverse-position']).toBe(out['final-position']);
+    expect(out['final-position']).toMatch(/^gtid:/);
+    await appWrite('target', 2);
+    await waitFor('write 2 on the old source', 15_000, async () => ((await has('source', 2)) ? true : undefined));
+    await expect(appWrite('source', 3)).rejects.toThrow(/read-only|READ-ONLY/);
+  }, 90_000);
+
+  it('rollback refuses when reverse replication is broken, and the new primary keeps its writes', async () => {
+    await fx.source.query('STOP REPLICA');
+    try {
+      const m = await failure('rollback', rollbackInputs());
+      expect(m).toMatch(
+        /^rollback refused: the old source is not replicating from the new primary \(.*IO thread No, SQL thread No.*\)\. .*Nothing was changed; the new primary keeps its writes\.$/,
+      );
+      await appWrite('target', 4);
+    } finally {
+      await fx.source.query('START REPLICA');
+    }
+    await waitFor('write 4 on the old source', 15_000, async () => ((await has('source', 4)) ? true : undefined));
+  }, 60_000);
+
+  it('finalize stops replication on the old source and removes its settings; rollback then refuses', async () => {
+    const out = (await run('finalize', { engine: 'mariadb', 'source-url': fx.source.url(), 'target-url': fx.target.url() })).outputs;
+    expect(out['reverse-replication']).toBe('removed');
+    expect(await fx.source.query('SHOW REPLICA STATUS')).toEqual([]);
+    expect((await fx.source.query<{ ro: number }>('SELECT @@read_only AS ro'))[0].ro).toBe(1);
+    expect(await failure('rollback', rollbackInputs())).toMatch(/^rollback refused: the old source is not replicating from the new primary/);
+    await appWrite('target', 5);
+  }, 60_000);
+});
