@@ -603,6 +603,11 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
     out[k] ??= '';
   if (out.sourceSshHost && !out.sourceSshKey)
     throw new InputError('source-ssh-key', 'is required with source-ssh-host: the OpenSSH private key text, from a secret');
+  if (out.reverseReplication && out.sourceSshHost)
+    throw new InputError(
+      'reverse-replication',
+      'is not supported yet when the source is reached over SSH (source-ssh-host): the old source would have to reach the new primary through a tunnel of its own. Cut over without reverse-replication, or run zdm where it reaches both servers directly. Nothing was changed.',
+    );
   return out as unknown as Inputs;
 }
 

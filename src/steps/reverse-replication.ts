@@ -4,7 +4,7 @@
  * is reported loudly and rollback then refuses.
  */
 import type { Engine, Fence, StepContext } from '../engines/engine.js';
-import { InputError, describeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import type { Timeline } from './switchover.js';
 
 /** What the reverse setup needs, proven before writes are blocked. */
@@ -12,12 +12,8 @@ export interface PreparedReverse {
   plan: unknown;
 }
 
-export async function prepareReverse(engine: Engine, ctx: StepContext): Promise<PreparedReverse> {
-  if (ctx.inputs.sourceSshHost)
-    throw new InputError(
-      'reverse-replication',
-      'is not supported yet when the source is reached over SSH (source-ssh-host): the old source would have to reach the new primary through a tunnel of its own. Cut over without reverse-replication, or run zdm where it reaches both servers directly. Nothing was changed.',
-    );
+export async function prepareReverse(engine: Engine, _ctx: StepContext): Promise<PreparedReverse> {
+  // Over SSH it is refused by readInputs already, before any connection is made.
   return { plan: await engine.prepareReverse() };
 }
 

@@ -186,6 +186,21 @@ describe('MariaDB: reverse replication, rollback refusals, finalize', () => {
     await fx?.destroy();
   }, 60_000);
 
+  it('cutover refuses reverse replication when the old source could not log in to the target, before blocking writes', async () => {
+    const m = await failure('cutover', {
+      ...inputs().cutover,
+      ...fx.wayBackInputs({ fence: 'auto' }).cutover,
+      tuning,
+      'target-replication-address': '127.0.0.1:1',
+    });
+    expect(m).toMatch(
+      /^reverse-replication: the old source would replicate from the new primary at 127\.0\.0\.1:1 as zdm_repl, and that login failed from here: .* Nothing was changed\.$/,
+    );
+    expect(m).not.toContain(fx.replicationPassword);
+    await appWrite('source', 100);
+    expect((await fx.target.query('SHOW REPLICA STATUS')).length).toBe(1);
+  }, 60_000);
+
   it('cutover makes the old source a read-only replica of the new primary from the GTID of the fence', async () => {
     await appWrite('source', 1);
     const out = (await run('cutover', { ...inputs().cutover, ...fx.wayBackInputs({ fence: 'auto' }).cutover, tuning })).outputs;
@@ -209,6 +224,27 @@ describe('MariaDB: reverse replication, rollback refusals, finalize', () => {
       await fx.source.query('START REPLICA');
     }
     await waitFor('write 4 on the old source', 15_000, async () => ((await has('source', 4)) ? true : undefined));
+  }, 60_000);
+
+  it('rollback that cannot prove the old source applied the last write gives the new primary its writes back', async () => {
+    await fx.source.query('STOP REPLICA');
+    await fx.source.query('CHANGE MASTER TO MASTER_DELAY = 30');
+    await fx.source.query('START REPLICA');
+    try {
+      await appWrite('target', 6);
+      const m = await failure('rollback', { ...rollbackInputs(), 'max-lag-bytes': '1GB', 'max-lag-seconds': '3600', 'apply-timeout-seconds': '1' });
+      expect(m).toMatch(
+        /^rollback aborted, the new primary has its writes back and the old source is still a replica: the old source did not apply the new primary's final position gtid:/,
+      );
+      expect(Number((await fx.target.query<{ ro: number }>('SELECT @@read_only AS ro'))[0].ro)).toBe(0);
+      await appWrite('target', 7);
+      expect((await fx.source.query('SHOW REPLICA STATUS')).length).toBe(1);
+    } finally {
+      await fx.source.query('STOP REPLICA');
+      await fx.source.query('CHANGE MASTER TO MASTER_DELAY = 0');
+      await fx.source.query('START REPLICA');
+    }
+    await waitFor('write 7 on the old source', 15_000, async () => ((await has('source', 7)) ? true : undefined));
   }, 60_000);
 
   it('finalize stops replication on the old source and removes its settings; rollback then refuses', async () => {
