@@ -397,6 +397,11 @@ export const OUTPUTS: readonly OutputDef[] = [
     description:
       'Where the old source continues from on the new primary (PostgreSQL: the LSN of the switch; MySQL/MariaDB: the GTID position). Empty without reverse replication.',
   },
+  {
+    step: 'cutover',
+    name: 'reverse-from',
+    description: 'host:port of the new primary as the old source replicates from it (no credentials). Empty without reverse replication.',
+  },
   { step: 'rollback', name: 'endpoint', description: 'The address of the old source, the primary again (no credentials).' },
   {
     step: 'rollback',

@@ -26,17 +26,18 @@ export async function startReverse(
   tl: Timeline,
   notes: string[],
 ): Promise<Record<string, string>> {
-  if (!prepared) return { 'reverse-replication': 'off', 'reverse-position': '' };
+  const none = { 'reverse-position': '', 'reverse-from': '' };
+  if (!prepared) return { 'reverse-replication': 'off', ...none };
   try {
     const r = await engine.startReverse(prepared.plan, fence, finalPos);
     tl.mark(`reverse replication running: the old source replicates from ${r.from}, from ${r.position}`);
     notes.push(...r.notes, 'rollback can switch back until finalize declares the migration final');
-    return { 'reverse-replication': 'running', 'reverse-position': r.position };
+    return { 'reverse-replication': 'running', 'reverse-position': r.position, 'reverse-from': r.from };
   } catch (e) {
     notes.push(
       `WARNING: setting up reverse replication failed: ${describeError(e)}. The target IS the primary; there is no way back by rollback (it refuses), fix the old source by hand or seed it anew.`,
     );
     ctx.log.warn(`reverse replication failed: ${describeError(e)}`);
-    return { 'reverse-replication': 'failed', 'reverse-position': '' };
+    return { 'reverse-replication': 'failed', ...none };
   }
 }

@@ -27,12 +27,51 @@ async function failure(step: StepName, raw: Record<string, string>): Promise<str
   throw new Error(`${step} succeeded but should have failed`);
 }
 
-describe('PostgreSQL: reverse replication, rollback refusals, finalize', () => {
-  let pair: PgPair;
-  let tuning = '';
-  const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.target.url() });
-  const cutoverInputs = (over: Record<string, string> = {}) => ({
-    ...common(),
+async function pgAppWrite(pair: PgPair, server: 'source' | 'target', seq: number): Promise<void> {
+  const c = new pg.Client({ connectionString: appUrl(pair, pair[server]), connectionTimeoutMillis: 3000 });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    await c.query('INSERT INTO writes (client_seq, payload) VALUES ($1, $2)', [seq, 'x']);
+  } finally {
+    await c.end();
+  }
+}
+
+async function pgSeqs(pair: PgPair, server: 'source' | 'target'): Promise<number[]> {
+  const c = new pg.Client({ connectionString: appUrl(pair, pair[server]), connectionTimeoutMillis: 3000 });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return (await c.query('SELECT client_seq::int AS s FROM writes ORDER BY 1')).rows.map((r: { s: number }) => r.s);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A PostgreSQL pair migrated up to the cutover: tuned, seeded, caught up. */
+async function pgReadyForCutover(): Promise<{ pair: PgPair; tuning: string }> {
+  const pair = await startPgPair();
+  const common = { 'source-url': pair.source.url(), 'target-url': pair.target.url() };
+  await loadSampleData(pair, 2);
+  const tuning = (await run('tune-target', { ...common, 'target-memory': '512MB' })).outputs.tuning;
+  await run('seed-replica', {
+    ...common,
+    'replication-user': pair.replicationUser,
+    'replication-password': pair.replicationPassword,
+    'target-data-dir': pair.target.dataDir,
+    'target-start-command': pair.target.startCommand,
+    'target-stop-command': pair.target.stopCommand,
+    tuning,
+  });
+  await run('await-lag-zero', { ...common, 'settle-seconds': '1' });
+  return { pair, tuning };
+}
+
+function pgCutoverInputs(pair: PgPair, tuning: string, over: Record<string, string> = {}): Record<string, string> {
+  return {
+    'source-url': pair.source.url(),
+    'target-url': pair.target.url(),
     tuning,
     'source-stop-command': pair.source.fastStopCommand,
     'source-start-command': pair.source.startCommand,
@@ -40,47 +79,23 @@ describe('PostgreSQL: reverse replication, rollback refusals, finalize', () => {
     'replication-user': pair.replicationUser,
     'replication-password': pair.replicationPassword,
     ...over,
-  });
+  };
+}
+
+describe('PostgreSQL: reverse replication, rollback refusals, finalize', () => {
+  let pair: PgPair;
+  let tuning = '';
+  const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.target.url() });
+  const cutoverInputs = (over: Record<string, string> = {}) => pgCutoverInputs(pair, tuning, over);
   const rollbackInputs = () => ({ ...common(), 'target-stop-command': pair.target.fastStopCommand, 'target-start-command': pair.target.startCommand });
 
-  async function appWrite(server: 'source' | 'target', seq: number): Promise<void> {
-    const c = new pg.Client({ connectionString: appUrl(pair, pair[server]), connectionTimeoutMillis: 3000 });
-    c.on('error', () => undefined);
-    await c.connect();
-    try {
-      await c.query('INSERT INTO writes (client_seq, payload) VALUES ($1, $2)', [seq, 'x']);
-    } finally {
-      await c.end();
-    }
-  }
-
-  async function has(server: 'source' | 'target', seq: number): Promise<boolean> {
-    const c = new pg.Client({ connectionString: appUrl(pair, pair[server]), connectionTimeoutMillis: 3000 });
-    c.on('error', () => undefined);
-    await c.connect();
-    try {
-      return (await c.query('SELECT 1 FROM writes WHERE client_seq = $1', [seq])).rows.length === 1;
-    } finally {
-      await c.end();
-    }
-  }
+  const appWrite = (server: 'source' | 'target', seq: number) => pgAppWrite(pair, server, seq);
+  const has = async (server: 'source' | 'target', seq: number) => (await pgSeqs(pair, server)).includes(seq);
 
   const inRecovery = async (server: 'source' | 'target') => (await pair[server].query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0].r;
 
   beforeAll(async () => {
-    pair = await startPgPair();
-    await loadSampleData(pair, 2);
-    tuning = (await run('tune-target', { ...common(), 'target-memory': '512MB' })).outputs.tuning;
-    await run('seed-replica', {
-      ...common(),
-      'replication-user': pair.replicationUser,
-      'replication-password': pair.replicationPassword,
-      'target-data-dir': pair.target.dataDir,
-      'target-start-command': pair.target.startCommand,
-      'target-stop-command': pair.target.stopCommand,
-      tuning,
-    });
-    await run('await-lag-zero', { ...common(), 'settle-seconds': '1' });
+    ({ pair, tuning } = await pgReadyForCutover());
   }, 180_000);
 
   afterAll(async () => {
@@ -144,6 +159,39 @@ describe('PostgreSQL: reverse replication, rollback refusals, finalize', () => {
     expect(existsSync(path.join(pair.source.dataDir, 'standby.signal'))).toBe(true);
     expect(await failure('rollback', rollbackInputs())).toMatch(/^rollback refused: /);
     await appWrite('target', 5);
+  }, 90_000);
+});
+
+describe('PostgreSQL: rollback with the read-only fence on the new primary', () => {
+  let pair: PgPair;
+  let tuning = '';
+
+  beforeAll(async () => {
+    ({ pair, tuning } = await pgReadyForCutover());
+  }, 180_000);
+
+  afterAll(async () => {
+    await pair?.destroy();
+  }, 60_000);
+
+  it('every write acknowledged before and after cutover is on the old source, the primary again; finalize then refuses', async () => {
+    await pgAppWrite(pair, 'source', 1);
+    const cut = (await run('cutover', pgCutoverInputs(pair, tuning))).outputs;
+    expect(cut['reverse-replication']).toBe('running');
+    expect(cut['reverse-from']).toBe(`127.0.0.1:${pair.target.port}`);
+    for (let i = 2; i <= 30; i++) await pgAppWrite(pair, 'target', i);
+    const back = (await run('rollback', { 'source-url': pair.source.url(), 'target-url': pair.target.url(), fence: 'read-only' })).outputs;
+    expect(back.fence).toBe('read-only');
+    expect(back.endpoint).toBe(`127.0.0.1:${pair.source.port}`);
+    expect(Number(back['write-blocked-ms'])).toBeGreaterThan(0);
+    expect((await pair.source.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0].r).toBe(false);
+    expect(await pgSeqs(pair, 'source')).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    await pgAppWrite(pair, 'source', 31);
+    // The new primary stays up but fenced: the application's role cannot log in there.
+    await expect(pgAppWrite(pair, 'target', 32)).rejects.toThrow(/not permitted to log in/);
+    const m = await failure('finalize', { 'source-url': pair.source.url(), 'target-url': pair.target.url(), 'source-stop-command': pair.source.stopCommand });
+    expect(m).toMatch(/^the old source is a primary, not a standby of the new primary \(a rollback ran/);
+    expect(await pair.source.isRunning()).toBe(true);
   }, 90_000);
 });
 
