@@ -120,7 +120,7 @@ async function switchBack(ctx: StepContext): Promise<StepResult> {
     notes.push(...(await engine.cleanupAfterPromotion()).map(userWords));
     notes.push(
       fence.mode === 'shutdown'
-        ? `the migration target stays stopped (fenced); its slot ${inputs.reverseReplicationSlot} goes with it. To migrate again, run seed-replica anew.`
+        ? 'the migration target stays stopped (fenced). To migrate again, run seed-replica anew.'
         : 'the migration target stays read-only and replicates from nothing. To migrate again, run seed-replica anew.',
     );
     for (const n of notes) (n.startsWith('WARNING') ? log.warn : log.info).call(log, n);

@@ -149,6 +149,20 @@ describe('PostgreSQL: reverse replication, rollback refusals, finalize', () => {
     await waitFor('write 4 on the restarted old source', 30_000, async () => ((await has('source', 4)) ? true : undefined));
   }, 90_000);
 
+  it('rollback aborts and gives the new primary its writes back when it stopped without a shutdown checkpoint', async () => {
+    // On the old source, timeline 1 ends with its own shutdown checkpoint from the cutover: the proof
+    // must read the timeline it follows now, where the new primary's last record is no checkpoint.
+    await appWrite('target', 10);
+    const m = await failure('rollback', { ...rollbackInputs(), 'target-stop-command': pair.target.stopCommand.replace('-m fast', '-m immediate') });
+    expect(m).toMatch(
+      /^rollback aborted, the new primary has its writes back and the old source is still a replica: cannot prove the old source holds all of the new primary's WAL: the last record it received \(.*\) is not the new primary's shutdown checkpoint/,
+    );
+    expect(await inRecovery('target')).toBe(false);
+    expect(await inRecovery('source')).toBe(true);
+    await appWrite('target', 11);
+    await waitFor('write 11 on the old source', 30_000, async () => ((await has('source', 11)) ? true : undefined));
+  }, 90_000);
+
   it('finalize stops the old standby, removes its standby settings and drops the reverse slot', async () => {
     const out = (await run('finalize', { ...common(), 'source-stop-command': pair.source.stopCommand })).outputs;
     expect(out['reverse-replication']).toBe('removed');

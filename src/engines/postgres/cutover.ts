@@ -233,7 +233,8 @@ export async function cleanupAfterPromotion(s: PgSession): Promise<string[]> {
       s.inputs.replicationSlot,
     ]);
     if (dropped.length) notes.push(`dropped replication slot ${s.inputs.replicationSlot} on the old source`);
-  } else {
+  } else if (!s.inputs.reverseReplication) {
+    // With reverse replication the old source starts again as a standby and drops the slot itself.
     notes.push(
       `the old source is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`,
     );
