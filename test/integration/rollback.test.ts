@@ -16,7 +16,9 @@ import { appUrl, loadSampleData, startPgPair, type PgPair } from '../../src/rehe
 import { MariadbFixture } from '../../src/rehearse/mariadb.js';
 import { waitFor } from '../../src/engines/wait.js';
 
-const run = (step: StepName, raw: Record<string, string>) => runStep(step, (n) => raw[n], new TextLog(() => undefined));
+/** Every log line of every step, to check that no secret is ever printed. */
+const logged: string[] = [];
+const run = (step: StepName, raw: Record<string, string>) => runStep(step, (n) => raw[n], new TextLog((l) => logged.push(l)));
 
 async function failure(step: StepName, raw: Record<string, string>): Promise<string> {
   try {
@@ -189,6 +191,7 @@ describe('PostgreSQL: rollback with the read-only fence on the new primary', () 
   }, 60_000);
 
   it('every write acknowledged before and after cutover is on the old source, the primary again; finalize then refuses', async () => {
+    logged.length = 0;
     await pgAppWrite(pair, 'source', 1);
     const cut = (await run('cutover', pgCutoverInputs(pair, tuning))).outputs;
     expect(cut['reverse-replication']).toBe('running');
@@ -206,6 +209,9 @@ describe('PostgreSQL: rollback with the read-only fence on the new primary', () 
     const m = await failure('finalize', { 'source-url': pair.source.url(), 'target-url': pair.target.url(), 'source-stop-command': pair.source.stopCommand });
     expect(m).toMatch(/^the old source is a primary, not a standby of the new primary \(a rollback ran/);
     expect(await pair.source.isRunning()).toBe(true);
+    const text = logged.join('\n') + JSON.stringify([cut, back]);
+    expect(text).toContain('reverse replication running');
+    for (const secret of [pair.replicationPassword, pair.source.password, pair.target.password]) expect(text).not.toContain(secret);
   }, 90_000);
 });
 
