@@ -338,7 +338,7 @@ export const INPUTS: readonly InputDef[] = [
     default: 'false',
     steps: ['cutover'],
     description:
-      'Keep a way back: right after promotion, make the old source a replica of the new primary, so that `rollback` can switch back without losing a write until `finalize`. PostgreSQL: needs `fence: shutdown`, source-start-command and replication-user/password; the old source rejoins as a standby (no pg_rewind). MySQL/MariaDB: needs GTIDs and the binlog on the target; the old source replicates from the exact GTID position of the fence. Checked before writes are blocked; not supported yet with source-ssh-host.',
+      'Keep a way back: right after promotion, make the old source a replica of the new primary, so that `rollback` can switch back without losing a write until `finalize`. PostgreSQL: needs source-start-command and replication-user/password; after `fence: shutdown` the old source rejoins as a standby as it is, after `fence: read-only` it is first stopped (source-stop-command) and rewound with pg_rewind (needs wal_log_hints or data checksums, and a superuser in target-url). MySQL/MariaDB: needs GTIDs and the binlog on the target; the old source replicates from the exact GTID position of the fence. Checked before writes are blocked; not supported yet with source-ssh-host.',
   },
   {
     name: 'target-replication-address',

@@ -16,6 +16,7 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
   --ssh                        reach the source only through a real sshd on loopback (tunnels, remote backup)
   --rollback                   cutover with reverse replication, writes on the new primary, then rollback: every acknowledged write must be on the old source
+                               (postgres with --fence read-only: the old source is rewound with pg_rewind)
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --keep                       keep the servers and their directories afterwards`;
 
@@ -63,10 +64,6 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     rollback: f.get('rollback') === 'true',
   };
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
-  if (opts.rollback && engine === 'postgres' && fence === 'read-only')
-    throw new UserError(
-      '--rollback on postgres needs the shutdown fence (--fence auto or shutdown): after a read-only fence the old source cannot rejoin as a standby',
-    );
   const report = await rehearse(opts, log);
   process.stdout.write(formatReport(report) + '\n');
   const file = f.get('report');

@@ -92,7 +92,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   let sshd: SshdSandbox | undefined;
   let tunnelDir: string | undefined;
   try {
-    fx = opts.engine === 'postgres' ? await PostgresFixture.start() : await MariadbFixture.start();
+    fx = opts.engine === 'postgres' ? await PostgresFixture.start({ rewindable: opts.rollback }) : await MariadbFixture.start();
     report.serverVersion = await fx.serverVersion();
     log.info(`loading about ${opts.sizeMb} MB of sample data into the source`);
     report.dataBytes = await fx.loadSampleData(opts.sizeMb);

@@ -22,9 +22,13 @@ describe('zdm rehearse --rollback (dist/index.js)', () => {
     expect(r.stderr + r.stdout).toContain('--rollback is not supported with --ssh yet');
   });
 
-  for (const engine of ['postgres', 'mariadb']) {
-    it(`--engine ${engine} --rollback: writes acknowledged by both sides, none missing on the old source`, () => {
-      const { out, json } = rehearse(['--engine', engine, '--rollback']);
+  for (const [engine, fence] of [
+    ['postgres', 'auto'],
+    ['postgres', 'read-only'],
+    ['mariadb', 'auto'],
+  ]) {
+    it(`--engine ${engine} --fence ${fence} --rollback: writes acknowledged by both sides, none missing on the old source`, () => {
+      const { out, json } = rehearse(['--engine', engine, '--fence', fence, '--rollback']);
       expect(out).toContain('OK: rolled back; every acknowledged write, including those of the new primary, is on the old source.');
       expect(json.ok).toBe(true);
       expect(json.steps.map((s: { name: string }) => s.name)).toEqual(['tune-target', 'seed-replica', 'await-lag-zero', 'cutover', 'rollback']);
@@ -34,7 +38,8 @@ describe('zdm rehearse --rollback (dist/index.js)', () => {
       expect(json.rollback.acknowledgedByOldSourceAfter).toBeGreaterThan(0);
       expect(json.writes.acknowledged).toBe(json.writes.acknowledgedBySource + json.writes.acknowledgedByTarget);
       expect(json.rollback.writeBlockedMs).toBeGreaterThan(0);
-      expect(json.rollback.fence).toBe(engine === 'postgres' ? 'shutdown' : 'read-only');
+      expect(json.rollback.fence).toBe(engine === 'postgres' && fence === 'auto' ? 'shutdown' : 'read-only');
+      expect(json.cutover.fence).toBe(json.rollback.fence);
     }, 240_000);
   }
 });

@@ -52,8 +52,8 @@ async function pgSeqs(pair: PgPair, server: 'source' | 'target'): Promise<number
 }
 
 /** A PostgreSQL pair migrated up to the cutover: tuned, seeded, caught up. */
-async function pgReadyForCutover(): Promise<{ pair: PgPair; tuning: string }> {
-  const pair = await startPgPair();
+async function pgReadyForCutover(sourceSettings?: Record<string, string>): Promise<{ pair: PgPair; tuning: string }> {
+  const pair = await startPgPair({ sourceSettings });
   const common = { 'source-url': pair.source.url(), 'target-url': pair.target.url() };
   await loadSampleData(pair, 2);
   const tuning = (await run('tune-target', { ...common, 'target-memory': '512MB' })).outputs.tuning;
@@ -104,9 +104,11 @@ describe('PostgreSQL: reverse replication, rollback refusals, finalize', () => {
     await pair?.destroy();
   }, 60_000);
 
-  it('refuses reverse replication with the read-only fence before blocking any write', async () => {
+  it('refuses reverse replication with the read-only fence when pg_rewind could not rewind the source, before blocking any write', async () => {
     const m = await failure('cutover', cutoverInputs({ fence: 'read-only' }));
-    expect(m).toMatch(/^input reverse-replication needs fence: shutdown on PostgreSQL\. .*pg_rewind.* Nothing was changed\.$/);
+    expect(m).toMatch(
+      /^input reverse-replication with fence: read-only needs pg_rewind .* needs wal_log_hints = on or data checksums on the source: neither is on\. .* Nothing was changed\.$/,
+    );
     await appWrite('source', 1);
     expect(await inRecovery('target')).toBe(true);
   }, 60_000);
@@ -178,12 +180,12 @@ describe('PostgreSQL: reverse replication, rollback refusals, finalize', () => {
   }, 90_000);
 });
 
-describe('PostgreSQL: rollback with the read-only fence on the new primary', () => {
+describe('PostgreSQL: cutover with the read-only fence (pg_rewind), rollback with the read-only fence', () => {
   let pair: PgPair;
   let tuning = '';
 
   beforeAll(async () => {
-    ({ pair, tuning } = await pgReadyForCutover());
+    ({ pair, tuning } = await pgReadyForCutover({ wal_log_hints: 'on' }));
   }, 180_000);
 
   afterAll(async () => {
@@ -193,8 +195,11 @@ describe('PostgreSQL: rollback with the read-only fence on the new primary', () 
   it('every write acknowledged before and after cutover is on the old source, the primary again; finalize then refuses', async () => {
     logged.length = 0;
     await pgAppWrite(pair, 'source', 1);
-    const cut = (await run('cutover', pgCutoverInputs(pair, tuning))).outputs;
+    // The read-only fence leaves the old source running past the fork: cutover stops it and rewinds it.
+    const cut = (await run('cutover', pgCutoverInputs(pair, tuning, { fence: 'read-only' }))).outputs;
+    expect(cut.fence).toBe('read-only');
     expect(cut['reverse-replication']).toBe('running');
+    expect(logged.join('\n')).toContain('rewound the old source to the new primary');
     expect(cut['reverse-from']).toBe(`127.0.0.1:${pair.target.port}`);
     for (let i = 2; i <= 30; i++) await pgAppWrite(pair, 'target', i);
     const back = (await run('rollback', { 'source-url': pair.source.url(), 'target-url': pair.target.url(), fence: 'read-only' })).outputs;

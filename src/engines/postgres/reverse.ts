@@ -2,7 +2,8 @@
  * PostgreSQL reverse replication: after a fast-shutdown fence the old primary's WAL ends with the
  * shutdown checkpoint the new primary was proven to hold, so the old primary can rejoin as a
  * standby of the new one without pg_rewind (recovery_target_timeline = latest follows the new
- * timeline). After a read-only fence it cannot: its WAL goes on past the fork.
+ * timeline). After a read-only fence it cannot: its WAL goes on past the fork, so it is stopped
+ * and rewound to the fork with pg_rewind first (which needs wal_log_hints or data checksums).
  */
 import * as path from 'node:path';
 import type { Fence, ReverseReplication } from '../engine.js';
@@ -10,14 +11,19 @@ import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { lastLines, type OsUser } from '../../hosts/host.js';
 import { connectPg, one, quoteLiteral, rows, type PgClient } from './connect.js';
-import { APPLICATION_NAME, passfilePath } from './seed.js';
+import { APPLICATION_NAME, findPgProgram, passfilePath } from './seed.js';
 import type { PgSession } from './index.js';
 
 interface ReversePlan {
   dataDir: string;
   owner: OsUser;
   addr: { host: string; port: number };
+  /** After a read-only fence: the pg_rewind program on the source host. */
+  rewind?: string;
 }
+
+/** Keeps the old source's WAL back to its last checkpoint through its own shutdown, for pg_rewind. */
+const REWIND_SLOT = 'zdm_rewind';
 
 const STANDBY_KEYS = /^\s*(primary_conninfo|primary_slot_name)\s*=/;
 const MARK = '# Added by zdm cutover: reverse replication from the new primary (password in the passfile only).';
@@ -36,14 +42,44 @@ export function targetReplicationAddress(s: PgSession): { host: string; port: nu
 
 const escPass = (v: string) => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
 
-export async function prepareReverse(s: PgSession): Promise<ReversePlan> {
+/** After a read-only fence: what pg_rewind needs, checked before the fence. Returns the program. */
+async function prepareRewind(s: PgSession, src: PgClient): Promise<string> {
   const i = s.inputs;
-  if (i.fence !== 'shutdown') {
+  if (!i.sourceStopCommand)
+    throw new InputError(
+      'source-stop-command',
+      'is required with reverse-replication and fence: read-only: after the switch, cutover stops the old source (fast shutdown) to rewind it to the fork with pg_rewind',
+    );
+  const f = await one<{ hints: string; sums: string; fpw: string; num: string; su: boolean | null }>(
+    src,
+    `SELECT current_setting('wal_log_hints') AS hints, current_setting('data_checksums') AS sums, current_setting('full_page_writes') AS fpw,
+            current_setting('server_version_num') AS num, (SELECT rolsuper FROM pg_roles WHERE rolname = $1) AS su`,
+    [decodeURIComponent(i.targetUrl.username || 'postgres')],
+  );
+  if (f.hints !== 'on' && f.sums !== 'on')
     throw new InputError(
       'reverse-replication',
-      "needs fence: shutdown on PostgreSQL. After a read-only fence the old source goes on writing WAL past the point where the new primary's timeline forks, so it cannot rejoin as a standby without pg_rewind (not done by zdm yet). Use fence: shutdown, or reverse-replication: false. Nothing was changed.",
+      "with fence: read-only needs pg_rewind (the old source's WAL goes on past the new primary's fork), and pg_rewind needs wal_log_hints = on or data checksums on the source: neither is on. Use fence: shutdown (no rewind needed), or set wal_log_hints = on and restart the source first. Nothing was changed.",
     );
-  }
+  if (f.fpw !== 'on')
+    throw new InputError('reverse-replication', 'with fence: read-only needs pg_rewind, which needs full_page_writes = on on the source. Nothing was changed.');
+  if (!f.su)
+    throw new InputError(
+      'reverse-replication',
+      "with fence: read-only runs pg_rewind, which reads the new primary's files as target-url's role: that role must be a superuser. Nothing was changed.",
+    );
+  const major = Math.floor(Number(f.num) / 10000);
+  const bin = await findPgProgram(s.ctx.sourceHost, major, 'pg_rewind');
+  if (!bin)
+    throw new UserError(
+      `reverse-replication with fence: read-only needs pg_rewind ${major} on the source host (Debian: postgresql-${major}). Nothing was changed.`,
+    );
+  return bin;
+}
+
+export async function prepareReverse(s: PgSession): Promise<ReversePlan> {
+  const i = s.inputs;
+  const rewind = i.fence === 'shutdown' ? undefined : await prepareRewind(s, await s.source());
   if (!i.sourceStartCommand)
     throw new InputError('source-start-command', 'is required with reverse-replication: cutover starts the old source with it as a standby of the new primary');
   if (!i.replicationUser || !i.replicationPassword)
@@ -93,7 +129,7 @@ export async function prepareReverse(s: PgSession): Promise<ReversePlan> {
     throw new UserError(
       `reverse-replication: ${addr.host}:${addr.port} is a different cluster (system identifier ${sysid}, the source's is ${f.sysid}): check target-replication-address. Nothing was changed.`,
     );
-  return { dataDir, owner, addr };
+  return { dataDir, owner, addr, rewind };
 }
 
 /** Lines appended to the old source's postgresql.auto.conf: stream from the new primary through its slot. */
@@ -116,13 +152,63 @@ function withoutStandbyLines(text: string): string {
   return kept.join('\n').replace(/\n*$/, '\n');
 }
 
+/** Stops the old source (still up behind the read-only fence) and rewinds it to the new primary's fork. */
+async function rewindOldSource(s: PgSession, plan: ReversePlan, bin: string): Promise<string> {
+  const host = s.ctx.sourceHost;
+  const { dataDir, owner, addr } = plan;
+  // pg_rewind replays the old source's WAL back from the last checkpoint before the fork; its own
+  // shutdown checkpoint would recycle that WAL. A slot reserved now pins it (from that checkpoint's redo).
+  const src = await s.source();
+  await src.query('SET default_transaction_read_only = off');
+  await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [REWIND_SLOT]);
+  await src.query('SELECT pg_create_physical_replication_slot($1, true)', [REWIND_SLOT]);
+  await s.forget('source');
+  const r = await host.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
+  if (r.code !== 0)
+    throw new UserError(`source-stop-command failed (exit ${r.code}) stopping the old source for pg_rewind: ${lastLines(r.stderr || r.stdout)}`);
+  await waitFor('the old source stopping (postmaster.pid gone)', 120_000, async () =>
+    (await host.exists(path.join(dataDir, 'postmaster.pid'))) ? undefined : true,
+  );
+  // A just-promoted primary's control file names its new timeline only after a checkpoint; before
+  // it, pg_rewind finds "the same timeline" and rewinds nothing (PostgreSQL's pg_rewind notes).
+  await (await s.target()).query('CHECKPOINT');
+  // pg_rewind reads the new primary's files as target-url's role: its password goes to a passfile only.
+  const tu = s.inputs.targetUrl;
+  const user = decodeURIComponent(tu.username || 'postgres');
+  const db = decodeURIComponent(tu.pathname.replace(/^\//, '')) || 'postgres';
+  const passfile = path.join(path.dirname(dataDir), `.zdm-rewind-${path.basename(dataDir)}.pgpass`);
+  await host.writeFile(passfile, `${escPass(addr.host)}:${addr.port}:*:${escPass(user)}:${escPass(decodeURIComponent(tu.password))}\n`, { mode: 0o600, owner });
+  const cq = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const conn = `host=${cq(addr.host)} port=${addr.port} user=${cq(user)} dbname=${cq(db)} connect_timeout=10`;
+  try {
+    const rw = await host.run([bin, '--target-pgdata', dataDir, '--source-server', conn], {
+      user: owner.name,
+      env: { PGPASSFILE: passfile, PGAPPNAME: 'zdm_rewind' },
+      timeoutMs: 3_600_000,
+    });
+    if (rw.code !== 0)
+      throw new UserError(
+        `pg_rewind failed (exit ${rw.code}): ${lastLines(rw.stderr || rw.stdout, 4)}. The old source is stopped and holds standby.signal; rewind it by hand or seed it anew to keep a way back.`,
+      );
+    s.ctx.log.info(`pg_rewind: ${lastLines(rw.stderr || rw.stdout, 6)}`);
+    return lastLines(rw.stderr || rw.stdout, 1);
+  } finally {
+    await host.remove(passfile);
+  }
+}
+
 export async function startReverse(s: PgSession, plan: ReversePlan, f: Fence, finalPosition: string): Promise<ReverseReplication> {
-  if (f.mode !== 'shutdown') throw new SafetyError('reverse replication needs the shutdown fence');
+  if (f.mode !== 'shutdown' && !plan.rewind) throw new SafetyError('reverse replication after a read-only fence needs pg_rewind');
   const host = s.ctx.sourceHost;
   const { dataDir, owner } = plan;
   const notes: string[] = [];
   // First: whatever fails later, the old source can no longer start as a second primary.
   await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
+  if (plan.rewind) {
+    notes.push(`rewound the old source to the new primary's fork with pg_rewind: ${await rewindOldSource(s, plan, plan.rewind)}`);
+    // pg_rewind makes the data directory a copy of the new primary's: the signal goes again.
+    await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
+  }
   const slot = s.inputs.reverseReplicationSlot;
   const tgt = await s.target();
   await tgt.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
@@ -160,10 +246,12 @@ export async function startReverse(s: PgSession, plan: ReversePlan, f: Fence, fi
   );
   // The forward slot would hold WAL on the old source for ever.
   const src = await s.source();
-  const dropped = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [
-    s.inputs.replicationSlot,
-  ]).catch(() => []);
-  if (dropped.length) notes.push(`dropped replication slot ${s.inputs.replicationSlot} on the old source`);
+  const dropped = await rows<{ slot_name: string }>(
+    src,
+    'SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1) AND NOT active',
+    [[s.inputs.replicationSlot, REWIND_SLOT]],
+  ).catch(() => []);
+  if (dropped.length) notes.push(`dropped replication slot(s) ${dropped.map((d) => d.slot_name).join(', ')} on the old source`);
   notes.push(
     `the old source is a standby of the new primary, streaming from ${h}:${port} through slot ${slot} (which keeps the WAL it needs until finalize or rollback)`,
   );
