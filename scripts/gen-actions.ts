@@ -79,6 +79,12 @@ function rehearseAction(): string {
     'writes-per-second': { description: 'Steady write load during the whole migration.', required: false, default: '300' },
     fence: { description: 'Cutover fence: auto, shutdown (PostgreSQL) or read-only.', required: false, default: 'auto' },
     ssh: { description: 'Reach the source only through a throwaway sshd on loopback (true/false).', required: false, default: 'false' },
+    rollback: {
+      description:
+        'Also rehearse the way back: cutover with reverse replication, writes on the new primary, rollback, every write checked on the old source (true/false).',
+      required: false,
+      default: 'false',
+    },
     'pr-comment': { description: 'Post the report as one comment on the pull request, updated on every run (true/false).', required: false, default: 'true' },
     'github-token': { description: 'Token for the comment; needs `pull-requests: write`.', required: false, default: '${{ github.token }}' },
     'install-servers': {
@@ -94,6 +100,7 @@ function rehearseAction(): string {
       'echo "report=$report" >> "$GITHUB_OUTPUT"',
       'args=(rehearse --engine "$ZDM_ENGINE" --size-mb "$ZDM_SIZE_MB" --writes-per-second "$ZDM_WRITES_PER_SECOND" --fence "$ZDM_FENCE" --report "$report")',
       'if [ "$ZDM_SSH" = "true" ]; then args+=(--ssh); fi',
+      'if [ "$ZDM_ROLLBACK" = "true" ]; then args+=(--rollback); fi',
       'if [ "$ZDM_PR_COMMENT" = "true" ]; then args+=(--pr-comment); fi',
       '"$GITHUB_ACTION_PATH/../../scripts/run-node.sh" "$GITHUB_ACTION_PATH/../../dist/index.js" "${args[@]}"',
     ].join('\n') + '\n';

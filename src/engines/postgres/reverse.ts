@@ -188,7 +188,7 @@ async function rewindOldSource(s: PgSession, plan: ReversePlan, bin: string): Pr
     });
     if (rw.code !== 0)
       throw new UserError(
-        `pg_rewind failed (exit ${rw.code}): ${lastLines(rw.stderr || rw.stdout, 4)}. The old source is stopped and holds standby.signal; rewind it by hand or seed it anew to keep a way back.`,
+        `pg_rewind failed (exit ${rw.code}): ${lastLines(rw.stderr || rw.stdout, 4)}. The old source is stopped and holds standby.signal (and a slot ${REWIND_SLOT} to drop once it runs); rewind it by hand or seed it anew to keep a way back.`,
       );
     s.ctx.log.info(`pg_rewind: ${lastLines(rw.stderr || rw.stdout, 6)}`);
     return lastLines(rw.stderr || rw.stdout, 1);
