@@ -103,7 +103,7 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['seed-replica', 'rollback'],
     description:
-      'Shell command that starts the target server. Empty: `systemctl start postgresql` (PostgreSQL) or `systemctl start mariadb`. rollback runs it only to give the new primary its writes back when a rollback with `fence: shutdown` aborts.',
+      'Shell command that starts the target server. Empty: `systemctl start postgresql` (PostgreSQL) or `systemctl start mariadb`. rollback runs it only to give the new primary its writes back when a rollback with `fence: shutdown` aborts (there, empty means: zdm says so and you start it).',
   },
   {
     name: 'target-stop-command',
