@@ -24,6 +24,9 @@ const STEP_DESCRIPTIONS: Record<StepName, string> = {
     'The final checklist on the new primary: latency, max_connections against the application pool, writable and durable, backups running, its own replicas streaming.',
   verify:
     'Prove the target holds the same rows as the source: primary-key chunks checksummed inside both databases, rechecked while replication runs, every differing key range reported.',
+  rollback:
+    'After a cutover with reverse-replication: block writes on the new primary, prove the old source applied its last transaction, promote the old source again.',
+  finalize: 'Declare the migration final: stop reverse replication on the old source, drop its slot and any replication tunnel.',
 };
 
 /** The env name @actions/core's getInput reads: upper case, hyphens kept. */
@@ -85,6 +88,12 @@ function rehearseAction(): string {
     'writes-per-second': { description: 'Steady write load during the whole migration.', required: false, default: '300' },
     fence: { description: 'Cutover fence: auto, shutdown (PostgreSQL) or read-only.', required: false, default: 'auto' },
     ssh: { description: 'Reach the source only through a throwaway sshd on loopback (true/false).', required: false, default: 'false' },
+    rollback: {
+      description:
+        'Also rehearse the way back: cutover with reverse replication, writes on the new primary, rollback, every write checked on the old source (true/false).',
+      required: false,
+      default: 'false',
+    },
     'pr-comment': { description: 'Post the report as one comment on the pull request, updated on every run (true/false).', required: false, default: 'true' },
     'github-token': { description: 'Token for the comment; needs `pull-requests: write`.', required: false, default: '${{ github.token }}' },
     'install-servers': {
@@ -100,6 +109,7 @@ function rehearseAction(): string {
       'echo "report=$report" >> "$GITHUB_OUTPUT"',
       'args=(rehearse --engine "$ZDM_ENGINE" --size-mb "$ZDM_SIZE_MB" --writes-per-second "$ZDM_WRITES_PER_SECOND" --fence "$ZDM_FENCE" --report "$report")',
       'if [ "$ZDM_SSH" = "true" ]; then args+=(--ssh); fi',
+      'if [ "$ZDM_ROLLBACK" = "true" ]; then args+=(--rollback); fi',
       'if [ "$ZDM_PR_COMMENT" = "true" ]; then args+=(--pr-comment); fi',
       '"$GITHUB_ACTION_PATH/../../scripts/run-node.sh" "$GITHUB_ACTION_PATH/../../dist/index.js" "${args[@]}"',
     ].join('\n') + '\n';

@@ -8,8 +8,10 @@ import { InputError } from './errors.js';
 /** The migration itself, in the order a rehearsal runs it. */
 export const MIGRATION_STEPS = ['tune-target', 'seed-replica', 'await-lag-zero', 'cutover'] as const;
 export type MigrationStepName = (typeof MIGRATION_STEPS)[number];
+/** After cutover with reverse-replication: switch back to the old source, or declare the migration final. */
+export const WAY_BACK_STEPS = ['rollback', 'finalize'] as const;
 /** Every step an action or the command line can run: the migration and the steps around it. */
-export const STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover', 'revert', 'verify'] as const;
+export const STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover', ...WAY_BACK_STEPS, 'revert', 'verify'] as const;
 export type StepName = (typeof STEPS)[number];
 /** What `zdm rehearse` runs, in order: the checks before, the migration, the checklist after. */
 export const REHEARSAL_STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover'] as const satisfies readonly StepName[];
@@ -42,7 +44,7 @@ const CONNECTED: readonly StepName[] = ALL.filter((s) => s !== 'post-cutover');
 /** Steps that read what seed-replica reads, so that preflight checks exactly what seed-replica will use. */
 const SEEDING: readonly StepName[] = ['preflight', 'seed-replica'];
 /** Steps that reach the source through SSH when source-ssh-host is set. */
-const SSH_STEPS: readonly StepName[] = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify'];
+const SSH_STEPS: readonly StepName[] = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify', 'finalize'];
 
 export const INPUTS: readonly InputDef[] = [
   {
@@ -58,7 +60,7 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'url',
     secret: true,
     steps: CONNECTED,
-    requiredFor: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify'],
+    requiredFor: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify', 'rollback', 'finalize'],
     description:
       'Admin connection to the live source, e.g. `postgres://admin:PASSWORD@db-old:5432/postgres`. Pass it from a secret; it is masked and never written to outputs or logs.',
   },
@@ -73,18 +75,19 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'replication-user',
     kind: 'string',
-    steps: SEEDING,
+    steps: [...SEEDING, 'cutover'],
     requiredFor: SEEDING,
-    description: 'Role on the source with the REPLICATION attribute (PostgreSQL) that the target streams with.',
+    description:
+      'Role on the source with the REPLICATION attribute (PostgreSQL; a user with REPLICATION SLAVE on MySQL/MariaDB) that the target streams with. With reverse-replication, cutover has the old source stream from the new primary as the same user (the copy brought it there).',
   },
   {
     name: 'replication-password',
     kind: 'string',
     secret: true,
-    steps: SEEDING,
+    steps: [...SEEDING, 'cutover'],
     requiredFor: SEEDING,
     description:
-      'Password of `replication-user`. Masked; on the target it is stored only in a passfile readable by the server user, never in the server configuration.',
+      'Password of `replication-user`. Masked; on the target (and, with reverse-replication, on the old source) it is stored only in a passfile readable by the server user, never in the server configuration.',
   },
   {
     name: 'source-replication-address',
@@ -106,15 +109,17 @@ export const INPUTS: readonly InputDef[] = [
     name: 'target-start-command',
     kind: 'string',
     default: '',
-    steps: ['seed-replica'],
-    description: 'Shell command that starts the target server. Empty: `systemctl start postgresql` (PostgreSQL) or `systemctl start mariadb`.',
+    steps: ['seed-replica', 'rollback'],
+    description:
+      'Shell command that starts the target server. Empty: `systemctl start postgresql` (PostgreSQL) or `systemctl start mariadb`. rollback runs it only to give the new primary its writes back when a rollback with `fence: shutdown` aborts (there, empty means: zdm says so and you start it).',
   },
   {
     name: 'target-stop-command',
     kind: 'string',
     default: '',
-    steps: ['seed-replica'],
-    description: 'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`.',
+    steps: ['seed-replica', 'rollback'],
+    description:
+      'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`. rollback with `fence: shutdown` (PostgreSQL) fences the new primary with it: it must be a fast shutdown.',
   },
   {
     name: 'target-memory',
@@ -190,7 +195,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'heartbeat-table',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify', 'rollback'],
     description:
       'Table zdm creates on the source and writes a heartbeat row to (about every 500 ms) to measure real replication lag on the target. Empty: `public.zdm_heartbeat` (PostgreSQL) or `zdm.heartbeat` (MySQL/MariaDB).',
   },
@@ -205,7 +210,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'max-lag-bytes',
     kind: 'bytes',
     default: '1MB',
-    steps: ['await-lag-zero', 'cutover'],
+    steps: ['await-lag-zero', 'cutover', 'rollback'],
     description:
       'Lag bound in bytes of WAL/binlog not yet applied on the target. await-lag-zero waits until lag stays within it; cutover refuses to fence writes while lag is above it.',
   },
@@ -213,7 +218,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'max-lag-seconds',
     kind: 'number',
     default: '1',
-    steps: ['await-lag-zero', 'cutover'],
+    steps: ['await-lag-zero', 'cutover', 'rollback'],
     description: 'Lag bound in seconds, measured by the heartbeat row (source clock at write vs. now), used together with `max-lag-bytes`.',
   },
   {
@@ -235,17 +240,17 @@ export const INPUTS: readonly InputDef[] = [
     kind: 'choice',
     choices: ['auto', 'shutdown', 'read-only'],
     default: 'auto',
-    steps: ['cutover'],
+    steps: ['cutover', 'rollback'],
     description:
-      'How cutover blocks writes on the source. `auto`: `shutdown` for PostgreSQL, `read-only` for MySQL/MariaDB. PostgreSQL `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. PostgreSQL `read-only`: read-only default, NOLOGIN for every other login role, all client sessions terminated; the source stays up but cannot rejoin as a standby without pg_rewind. MySQL/MariaDB `read-only`: FLUSH TABLES WITH READ LOCK held on a session of its own until promotion, plus read_only (super_read_only on MySQL).',
+      'How cutover blocks writes on the source (rollback: on the new primary, the same way). `auto`: `shutdown` for PostgreSQL, `read-only` for MySQL/MariaDB. PostgreSQL `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. PostgreSQL `read-only`: read-only default, NOLOGIN for every other login role, all client sessions terminated; the source stays up but cannot rejoin as a standby without pg_rewind. MySQL/MariaDB `read-only`: FLUSH TABLES WITH READ LOCK held on a session of its own until promotion, plus read_only (super_read_only on MySQL).',
   },
   {
     name: 'source-stop-command',
     kind: 'string',
     default: '',
-    steps: ['cutover'],
+    steps: ['cutover', 'finalize'],
     description:
-      'Shell command that performs a fast shutdown of the source server, for `fence: shutdown`, e.g. `sudo systemctl stop postgresql`. It runs on the source host over SSH when source-ssh-host is set, else on the runner (then e.g. `ssh db-old sudo systemctl stop postgresql`).',
+      'Shell command that performs a fast shutdown of the source server, for `fence: shutdown`, e.g. `sudo systemctl stop postgresql`. It runs on the source host over SSH when source-ssh-host is set, else on the runner (then e.g. `ssh db-old sudo systemctl stop postgresql`). finalize (PostgreSQL) stops the old source, a standby of the new primary, with it.',
   },
   {
     name: 'source-start-command',
@@ -253,13 +258,13 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['cutover'],
     description:
-      'Shell command that starts the source again (where source-stop-command runs). Used only to give the source its writes back when a cutover fails after a `shutdown` fence.',
+      'Shell command that starts the source again (where source-stop-command runs). Used to give the source its writes back when a cutover fails after a `shutdown` fence, and, with reverse-replication (PostgreSQL), to start the old source as a standby of the new primary.',
   },
   {
     name: 'apply-timeout-seconds',
     kind: 'number',
     default: '10',
-    steps: ['cutover'],
+    steps: ['cutover', 'rollback'],
     description:
       "Bound on how long cutover waits, with writes blocked, for the target to apply the source's final position. On timeout the source gets its writes back.",
   },
@@ -300,7 +305,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'allow-privileged-writers',
     kind: 'bool',
     default: 'false',
-    steps: ['cutover'],
+    steps: ['cutover', 'rollback'],
     description:
       'MySQL/MariaDB: proceed even when sessions of accounts that can write past read_only (SUPER, READ_ONLY ADMIN) are connected to the source. The read lock held during cutover stops them; read_only afterwards does not.',
   },
@@ -308,8 +313,9 @@ export const INPUTS: readonly InputDef[] = [
     name: 'source-data-dir',
     kind: 'string',
     default: '',
-    steps: ['seed-replica'],
-    description: "MySQL/MariaDB: the source server's data directory, read by the physical backup. Empty: the source's own `datadir`.",
+    steps: ['seed-replica', 'cutover', 'finalize'],
+    description:
+      "The source server's data directory. MySQL/MariaDB: read by the physical backup. PostgreSQL with reverse-replication: where cutover writes standby.signal and the standby settings of the old source (finalize removes them). Empty: the source's own `datadir` / `data_directory`.",
   },
   {
     name: 'target-config-file',
@@ -370,7 +376,7 @@ export const INPUTS: readonly InputDef[] = [
     name: 'replication-tunnel-port',
     kind: 'int',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'finalize'],
     description:
       'Local port on the target host where the supervised replication tunnel listens (the target server replicates from 127.0.0.1:<port>). Empty: 15432 (PostgreSQL) or 13306 (MySQL/MariaDB).',
   },
@@ -378,23 +384,48 @@ export const INPUTS: readonly InputDef[] = [
     name: 'tunnel-dir',
     kind: 'string',
     default: '/var/lib/zdm/tunnels',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'finalize'],
     description: "Directory (mode 700) for the replication tunnel's pid file, status, log and key copy.",
   },
   {
     name: 'endpoint',
     kind: 'string',
     default: '',
-    steps: ['cutover'],
-    description: 'The address the application should use after cutover (output as `endpoint`). Empty: host:port of `target-url`.',
+    steps: ['cutover', 'rollback'],
+    description:
+      'The address the application should use after cutover (output as `endpoint`). Empty: host:port of `target-url`. For rollback: the address of the old source, empty: host:port of `source-url`.',
   },
   {
     name: 'on-promoted-command',
     kind: 'string',
     default: '',
+    steps: ['cutover', 'rollback'],
+    description:
+      'Optional shell command run right after the target is promoted, to point the application at it (update a proxy, a DNS record, a service discovery key). `ZDM_ENDPOINT` is set in its environment. rollback runs it after promoting the old source again.',
+  },
+  {
+    name: 'reverse-replication',
+    kind: 'bool',
+    default: 'false',
     steps: ['cutover'],
     description:
-      'Optional shell command run right after the target is promoted, to point the application at it (update a proxy, a DNS record, a service discovery key). `ZDM_ENDPOINT` is set in its environment.',
+      'Keep a way back: right after promotion, make the old source a replica of the new primary, so that `rollback` can switch back without losing a write until `finalize`. PostgreSQL: needs source-start-command and replication-user/password; after `fence: shutdown` the old source rejoins as a standby as it is, after `fence: read-only` it is first stopped (source-stop-command) and rewound with pg_rewind (needs wal_log_hints or data checksums, and a superuser in target-url). MySQL/MariaDB: needs GTIDs and the binlog on the target; the old source replicates from the exact GTID position of the fence. Checked before writes are blocked; not supported yet with source-ssh-host.',
+  },
+  {
+    name: 'target-replication-address',
+    kind: 'string',
+    default: '',
+    steps: ['cutover'],
+    description:
+      'host:port at which the OLD SOURCE SERVER reaches the new primary for reverse replication, when it differs from the host in `target-url`. Empty: the host and port of `target-url`.',
+  },
+  {
+    name: 'reverse-replication-slot',
+    kind: 'string',
+    default: 'zdm_reverse',
+    steps: ['cutover', 'rollback', 'finalize'],
+    description:
+      'PostgreSQL: physical replication slot created on the new primary for the old source, so that it keeps the WAL a rollback needs between jobs. Dropped by finalize.',
   },
   {
     name: 'app-pool-size',
@@ -588,6 +619,32 @@ export const OUTPUTS: readonly OutputDef[] = [
     description:
       'JSON report: per table the result, rows and chunks compared, rechecks, and every differing key range (first and last key on each side); what was not compared. Key values are data: no credentials, bounded to 200 kB.',
   },
+  {
+    step: 'cutover',
+    name: 'reverse-replication',
+    description:
+      '`running` when the old source replicates from the new primary (rollback is possible), `off` when not asked for, `failed` when setting it up failed (see the summary).',
+  },
+  {
+    step: 'cutover',
+    name: 'reverse-position',
+    description:
+      'Where the old source continues from on the new primary (PostgreSQL: the LSN of the switch; MySQL/MariaDB: the GTID position). Empty without reverse replication.',
+  },
+  {
+    step: 'cutover',
+    name: 'reverse-from',
+    description: 'host:port of the new primary as the old source replicates from it (no credentials). Empty without reverse replication.',
+  },
+  { step: 'rollback', name: 'endpoint', description: 'The address of the old source, the primary again (no credentials).' },
+  {
+    step: 'rollback',
+    name: 'write-blocked-ms',
+    description: 'Measured write-blocked window of the rollback: from the fence on the new primary to the old source accepting writes.',
+  },
+  { step: 'rollback', name: 'final-position', description: 'The last position of the new primary, proven applied on the old source before its promotion.' },
+  { step: 'rollback', name: 'fence', description: 'The fence used on the new primary (shutdown or read-only).' },
+  { step: 'finalize', name: 'reverse-replication', description: '`removed` once the old source no longer replicates from the new primary.' },
 ];
 
 export function inputsFor(step: StepName): InputDef[] {
@@ -669,6 +726,9 @@ export interface Inputs {
   rechecks: number;
   verifyMaxLagBytes: number;
   timeBudgetSeconds: number;
+  reverseReplication: boolean;
+  targetReplicationAddress: string;
+  reverseReplicationSlot: string;
 }
 
 const UNITS: Record<string, number> = {
@@ -792,6 +852,7 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
   out.tuningOverrides ??= '';
   out.allowRelaxedDurability ??= false;
   out.sourceSshInsecureAcceptAnyHostKey ??= false;
+  out.reverseReplication ??= false;
   out.replicationTunnelPort ??= pg ? 15432 : 13306;
   for (const k of [
     'sourceSshHost',
@@ -806,11 +867,25 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
     'backupCheckCommand',
     'backupDir',
     'verifyTables',
+    'targetReplicationAddress',
+    'replicationUser',
+    'replicationPassword',
+    'targetStartCommand',
+    'targetStopCommand',
+    'sourceStopCommand',
+    'sourceStartCommand',
+    'endpoint',
+    'onPromotedCommand',
   ] as const)
     out[k] ??= '';
   if (step === 'verify' && (out.chunkRows as number) < 1) throw new InputError('chunk-rows', 'must be at least 1 (e.g. 10000)');
   if (out.sourceSshHost && !out.sourceSshKey)
     throw new InputError('source-ssh-key', 'is required with source-ssh-host: the OpenSSH private key text, from a secret');
+  if (out.reverseReplication && out.sourceSshHost)
+    throw new InputError(
+      'reverse-replication',
+      'is not supported yet when the source is reached over SSH (source-ssh-host): the old source would have to reach the new primary through a tunnel of its own. Cut over without reverse-replication, or run zdm where it reaches both servers directly. Nothing was changed.',
+    );
   return out as unknown as Inputs;
 }
 

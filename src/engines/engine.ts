@@ -103,6 +103,15 @@ export interface Fence {
   undo: unknown;
 }
 
+/** Reverse replication after cutover: the old source replicating from the new primary. */
+export interface ReverseReplication {
+  /** host:port the old source replicates from (no credentials). */
+  from: string;
+  /** Where it continues from on the new primary: the position of the switch. */
+  position: string;
+  notes: string[];
+}
+
 export interface Heartbeat {
   stop(): Promise<void>;
   /** Writes so far and the last error, for diagnosis. */
@@ -209,4 +218,14 @@ export interface Engine {
   newPrimaryState(): Promise<PrimaryState>;
   /** The verify step's access to both sides: tables, key chunks, checksums, positions. */
   verifier(): TableVerifier;
+  /**
+   * cutover with reverse-replication, before the fence: proves that the old source can become a
+   * replica of the target once it is promoted (inputs, fence, replication login on the target) and
+   * collects what that needs. Throws a UserError saying what is missing; changes nothing.
+   */
+  prepareReverse(): Promise<unknown>;
+  /** After promotion and cleanup: makes the old source a replica of the new primary from `finalPosition`. */
+  startReverse(prepared: unknown, fence: Fence, finalPosition: string): Promise<ReverseReplication>;
+  /** finalize: the old source stops replicating from the new primary; leftovers on both are removed. */
+  teardownReverse(): Promise<string[]>;
 }

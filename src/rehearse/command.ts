@@ -15,6 +15,8 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --fence auto|shutdown|read-only  cutover fence [default: auto: shutdown for postgres, read-only for mariadb]
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
   --ssh                        reach the source only through a real sshd on loopback (tunnels, remote backup)
+  --rollback                   cutover with reverse replication, writes on the new primary, then rollback: every acknowledged write must be on the old source
+                               (postgres with --fence read-only: the old source is rewound with pg_rewind)
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --keep                       keep the servers and their directories afterwards`;
 
@@ -37,7 +39,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     process.stdout.write(REHEARSE_HELP + '\n');
     return 0;
   }
-  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep', 'ssh', 'pr-comment']);
+  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep', 'ssh', 'pr-comment', 'rollback']);
   const engine = f.get('engine') ?? 'postgres';
   if (engine !== 'postgres' && engine !== 'mariadb')
     throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
@@ -59,7 +61,9 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     targetMemory,
     keep: f.get('keep') === 'true',
     ssh: f.get('ssh') === 'true',
+    rollback: f.get('rollback') === 'true',
   };
+  if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
   const report = await rehearse(opts, log);
   process.stdout.write(formatReport(report) + '\n');
   const file = f.get('report');

@@ -13,6 +13,10 @@ export interface RehearsalFixture {
   stepInputs(opts: { fence: string; targetMemory: string }): Record<RehearsalStepName, Record<string, string>>;
   /** Acknowledged writes not found on the target. */
   missingOnTarget(acked: number[]): Promise<number[]>;
+  /** The way back: what cutover adds to set up reverse replication, and rollback's inputs. */
+  wayBackInputs(opts: { fence: string }): { cutover: Record<string, string>; rollback: Record<string, string> };
+  /** Acknowledged writes not found on the source (after a rollback). */
+  missingOnSource(acked: number[]): Promise<number[]>;
   /** Where the servers live, for --keep. */
   describe(): string;
   destroy(): Promise<void>;

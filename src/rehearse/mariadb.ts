@@ -116,8 +116,23 @@ export class MariadbFixture implements RehearsalFixture {
     };
   }
 
-  async missingOnTarget(acked: number[]): Promise<number[]> {
-    const c = await this.app(this.target);
+  wayBackInputs(opts: { fence: string }): { cutover: Record<string, string>; rollback: Record<string, string> } {
+    return {
+      cutover: { 'reverse-replication': 'true', 'replication-user': this.replicationUser, 'replication-password': this.replicationPassword },
+      rollback: { engine: 'mariadb', 'source-url': this.source.url(), 'target-url': this.target.url(), fence: opts.fence },
+    };
+  }
+
+  missingOnSource(acked: number[]): Promise<number[]> {
+    return this.missingOn(this.source, acked);
+  }
+
+  missingOnTarget(acked: number[]): Promise<number[]> {
+    return this.missingOn(this.target, acked);
+  }
+
+  private async missingOn(server: MariadbSandbox, acked: number[]): Promise<number[]> {
+    const c = await this.app(server);
     try {
       const [rows] = await c.query('SELECT client_seq FROM writes');
       const present = new Set((rows as { client_seq: string }[]).map((r) => Number(r.client_seq)));

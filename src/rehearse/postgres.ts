@@ -17,12 +17,12 @@ export interface PgPair {
   destroy(): Promise<void>;
 }
 
-export async function startPgPair(opts: { major?: number } = {}): Promise<PgPair> {
+export async function startPgPair(opts: { major?: number; sourceSettings?: Record<string, string> } = {}): Promise<PgPair> {
   // As on real hosts, the new server's admin has the same name and password as the source's:
   // the copy replaces the target's roles with the source's.
   const adminPassword = randomBytes(12).toString('hex');
   const [source, target] = await Promise.all([
-    startPostgres({ name: 'source', major: opts.major, password: adminPassword }),
+    startPostgres({ name: 'source', major: opts.major, password: adminPassword, settings: opts.sourceSettings }),
     startPostgres({ name: 'target', major: opts.major, password: adminPassword }),
   ]);
   const pair: PgPair = {
@@ -111,8 +111,9 @@ export class PostgresFixture implements RehearsalFixture {
   readonly engine = 'postgres' as const;
   private constructor(readonly pair: PgPair) {}
 
-  static async start(): Promise<PostgresFixture> {
-    return new PostgresFixture(await startPgPair());
+  /** `rewindable`: wal_log_hints on the source, so that pg_rewind can rewind it after a read-only fence. */
+  static async start(opts: { rewindable?: boolean } = {}): Promise<PostgresFixture> {
+    return new PostgresFixture(await startPgPair(opts.rewindable ? { sourceSettings: { wal_log_hints: 'on' } } : {}));
   }
 
   async serverVersion(): Promise<string> {
@@ -153,6 +154,25 @@ export class PostgresFixture implements RehearsalFixture {
 
   missingOnTarget(acked: number[]): Promise<number[]> {
     return missingWrites(this.pair, this.pair.target, acked);
+  }
+
+  wayBackInputs(opts: { fence: string }): { cutover: Record<string, string>; rollback: Record<string, string> } {
+    const p = this.pair;
+    return {
+      cutover: { 'reverse-replication': 'true', 'replication-user': p.replicationUser, 'replication-password': p.replicationPassword },
+      rollback: {
+        engine: 'postgres',
+        'source-url': p.source.url(),
+        'target-url': p.target.url(),
+        fence: opts.fence,
+        'target-stop-command': p.target.fastStopCommand,
+        'target-start-command': p.target.startCommand,
+      },
+    };
+  }
+
+  missingOnSource(acked: number[]): Promise<number[]> {
+    return missingWrites(this.pair, this.pair.source, acked);
   }
 
   describe(): string {

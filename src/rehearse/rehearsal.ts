@@ -4,7 +4,7 @@
  */
 import * as os from 'node:os';
 import { describeError } from '../errors.js';
-import { REHEARSAL_STEPS } from '../inputs.js';
+import { REHEARSAL_STEPS, type StepName } from '../inputs.js';
 import { TextLog, type Log } from '../log.js';
 import { runStep } from '../run-step.js';
 import { PostgresFixture } from './postgres.js';
@@ -31,6 +31,21 @@ export interface RehearsalOptions {
   keep: boolean;
   /** Reach the source only through a real sshd on loopback. */
   ssh?: boolean;
+  /** After cutover (with reverse replication), roll back to the source under the same write load. */
+  rollback?: boolean;
+}
+
+/** The way back: rollback's window and the proof that the old source holds every acknowledged write. */
+export interface RollbackReport {
+  writeBlockedMs: number | null;
+  clientWriteBlockedMs: number | null;
+  fence: string;
+  /** Writes the new primary acknowledged between cutover and rollback. */
+  acknowledgedByNewPrimary: number;
+  /** Writes the old source acknowledged after the rollback. */
+  acknowledgedByOldSourceAfter: number;
+  /** Acknowledged writes (from either side, all of them) not found on the old source. */
+  missingOnOldSource: number | null;
 }
 
 export interface RehearsalReport {
@@ -50,6 +65,7 @@ export interface RehearsalReport {
     acknowledgedByTarget: number;
   };
   cutover: { writeBlockedMs: number | null; clientWriteBlockedMs: number | null; fence: string };
+  rollback?: RollbackReport;
   outputs: Record<string, Record<string, string>>;
   /** Lag while await-lag-zero watched, downsampled. */
   lag: LagPoint[];
@@ -76,7 +92,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   let sshd: SshdSandbox | undefined;
   let tunnelDir: string | undefined;
   try {
-    fx = opts.engine === 'postgres' ? await PostgresFixture.start() : await MariadbFixture.start();
+    fx = opts.engine === 'postgres' ? await PostgresFixture.start({ rewindable: opts.rollback }) : await MariadbFixture.start();
     report.serverVersion = await fx.serverVersion();
     log.info(`loading about ${opts.sizeMb} MB of sample data into the source`);
     report.dataBytes = await fx.loadSampleData(opts.sizeMb);
@@ -84,6 +100,8 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     load.start();
     log.info(`write load running: ${opts.writesPerSecond} writes/s, each acknowledgement recorded`);
     const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
+    const wayBack = opts.rollback ? fx.wayBackInputs({ fence: opts.fence }) : undefined;
+    if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
     if (opts.ssh) {
       sshd = await startSshd({ name: 'source-ssh' });
       log.info(`the source is reached only through sshd on 127.0.0.1:${sshd.port} (host key ${sshd.hostKeyFingerprint})`);
@@ -114,6 +132,11 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       }
     }
     report.cutover.fence = report.outputs.cutover.fence;
+    if (wayBack) {
+      report.outputs.rollback = await rehearseRollback(fx, load, wayBack.rollback, report, log);
+      load = undefined;
+      return report;
+    }
     // Let the writer land a few writes on the new primary before counting.
     await new Promise((r) => setTimeout(r, 1000));
     const stats = await load.stop();
@@ -138,6 +161,50 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   return report;
 }
 
+async function runReported(step: StepName, raw: Record<string, string>, report: RehearsalReport, log: Log): Promise<Record<string, string>> {
+  const started = Date.now();
+  try {
+    const result = await runStep(step, (n) => raw[n], new TextLog((l) => log.info(l), `[${step}] `));
+    report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: true });
+    return result.outputs;
+  } catch (e) {
+    report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: false, error: describeError(e) });
+    throw e;
+  }
+}
+
+/**
+ * After cutover: the new primary takes the write load for a moment, rollback switches back, the
+ * writes land on the old source again, and every acknowledged write must be on the old source.
+ */
+async function rehearseRollback(fx: RehearsalFixture, load: WriteLoad, raw: Record<string, string>, report: RehearsalReport, log: Log) {
+  if (report.outputs.cutover['reverse-replication'] !== 'running')
+    throw new Error(`cutover did not set up reverse replication (reverse-replication=${report.outputs.cutover['reverse-replication']})`);
+  await new Promise((r) => setTimeout(r, 1500));
+  const outputs = await runReported('rollback', raw, report, log);
+  await new Promise((r) => setTimeout(r, 1000));
+  const stats = await load.stop();
+  fillWrites(report, stats);
+  report.cutover.writeBlockedMs = Number(report.outputs.cutover['write-blocked-ms']);
+  const back = stats.switches.find((w, i) => w.from === 'target' && w.to === 'source' && i > 0);
+  const rb: RollbackReport = {
+    writeBlockedMs: Number(outputs['write-blocked-ms']),
+    clientWriteBlockedMs: back?.gapMs ?? null,
+    fence: outputs.fence,
+    acknowledgedByNewPrimary: stats.acknowledgedBy.target,
+    acknowledgedByOldSourceAfter: back ? stats.acknowledgedBy.source - back.acknowledgedBefore.source : 0,
+    missingOnOldSource: null,
+  };
+  report.rollback = rb;
+  const missing = await fx.missingOnSource(stats.ackedSeqs);
+  rb.missingOnOldSource = missing.length;
+  if (missing.length) log.warn(`acknowledged writes missing on the old source: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ' ...' : ''}`);
+  report.ok = missing.length === 0 && report.steps.every((s) => s.ok) && rb.acknowledgedByNewPrimary > 0 && rb.acknowledgedByOldSourceAfter > 0;
+  if (rb.acknowledgedByNewPrimary === 0) report.error = 'no write was acknowledged by the new primary between cutover and rollback';
+  else if (rb.acknowledgedByOldSourceAfter === 0) report.error = 'no write was acknowledged by the old source after rollback';
+  return outputs;
+}
+
 function fillWrites(report: RehearsalReport, stats: Awaited<ReturnType<WriteLoad['stop']>>): void {
   report.writes.acknowledged = stats.acknowledged;
   report.writes.failed = stats.failed;
@@ -154,9 +221,19 @@ export function formatReport(r: RehearsalReport): string {
     '',
     `  writes acknowledged  ${r.writes.acknowledged} (source ${r.writes.acknowledgedBySource}, new primary ${r.writes.acknowledgedByTarget}), failed attempts ${r.writes.failed}`,
     `  missing on target    ${r.writes.missingOnTarget ?? 'not checked'}`,
+    ...(r.rollback
+      ? [
+          `  rollback             ${r.rollback.writeBlockedMs ?? '-'} ms write-blocked (${r.rollback.clientWriteBlockedMs ?? '-'} ms seen by the client, fence: ${r.rollback.fence}); new primary acknowledged ${r.rollback.acknowledgedByNewPrimary}, old source after rollback ${r.rollback.acknowledgedByOldSourceAfter}`,
+          `  missing on old source ${r.rollback.missingOnOldSource ?? 'not checked'}`,
+        ]
+      : []),
     `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence})`,
     '',
-    r.ok ? 'OK: every acknowledged write is on the new primary.' : `NOT OK${r.error ? `: ${r.error}` : ''}`,
+    r.ok
+      ? r.rollback
+        ? 'OK: rolled back; every acknowledged write, including those of the new primary, is on the old source.'
+        : 'OK: every acknowledged write is on the new primary.'
+      : `NOT OK${r.error ? `: ${r.error}` : ''}`,
   ];
   return lines.join('\n');
 }

@@ -1,7 +1,8 @@
 /**
  * The application stand-in of a rehearsal: a steady write load that records every acknowledged
- * write, follows the primary from the source to the target, and measures, as a client sees it,
- * the time from the last write acknowledged by the source to the first one acknowledged by the target.
+ * write, follows the primary from the source to the target (and back, after a rollback), and
+ * measures, as a client sees it, the time from the last write acknowledged by one side to the
+ * first one acknowledged by the other.
  */
 export interface WriteTarget {
   label: 'source' | 'target';
@@ -19,12 +20,15 @@ export interface WriteStats {
   clientBlockedMs?: number;
   ackedSeqs: number[];
   errors: Record<string, number>;
+  /** Each time the acknowledging side changed: the client-side gap, and the counts before it. */
+  switches: { from: WriteTarget['label']; to: WriteTarget['label']; gapMs: number; acknowledgedBefore: { source: number; target: number } }[];
 }
 
 export class WriteLoad {
   private running = false;
   private loop?: Promise<void>;
-  readonly stats: WriteStats = { acknowledged: 0, failed: 0, acknowledgedBy: { source: 0, target: 0 }, ackedSeqs: [], errors: {} };
+  readonly stats: WriteStats = { acknowledged: 0, failed: 0, acknowledgedBy: { source: 0, target: 0 }, ackedSeqs: [], errors: {}, switches: [] };
+  private last?: { label: WriteTarget['label']; at: number };
 
   constructor(
     private readonly targets: WriteTarget[],
@@ -63,10 +67,13 @@ export class WriteLoad {
         const mySeq = ++seq;
         await withTimeout(conn.write(mySeq), 5000);
         const now = Date.now();
+        if (this.last && this.last.label !== t.label)
+          this.stats.switches.push({ from: this.last.label, to: t.label, gapMs: now - this.last.at, acknowledgedBefore: { ...this.stats.acknowledgedBy } });
+        this.last = { label: t.label, at: now };
         this.stats.acknowledged++;
         this.stats.acknowledgedBy[t.label]++;
         this.stats.ackedSeqs.push(mySeq);
-        if (t.label === 'source') this.stats.lastSourceAckAt = now;
+        if (t.label === 'source' && this.stats.firstTargetAckAt === undefined) this.stats.lastSourceAckAt = now;
         else this.stats.firstTargetAckAt ??= now;
       } catch (e) {
         this.stats.failed++;

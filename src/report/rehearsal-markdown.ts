@@ -38,6 +38,31 @@ export function rehearsalMarkdown(r: RehearsalReport): string {
       ],
     ),
   ];
+  if (r.rollback) {
+    const rb = r.rollback;
+    lines.push(
+      table(
+        [
+          'write-blocked window (rollback)',
+          'as the writing client saw it',
+          'fence',
+          'acknowledged by the new primary',
+          'acknowledged by the old source after rollback',
+          'acknowledged but missing on the old source',
+        ],
+        [
+          [
+            rb.writeBlockedMs === null ? '-' : `${rb.writeBlockedMs} ms`,
+            rb.clientWriteBlockedMs === null ? '-' : `${rb.clientWriteBlockedMs} ms`,
+            rb.fence,
+            rb.acknowledgedByNewPrimary,
+            rb.acknowledgedByOldSourceAfter,
+            rb.missingOnOldSource === null ? 'not checked' : rb.missingOnOldSource,
+          ],
+        ],
+      ),
+    );
+  }
   if (r.lag.length > 1) lines.push(lagChart(r.lag, 'Replication lag while catching up'));
   if (r.error) lines.push(`**Error:** ${r.error}`, '');
   return lines.join('\n');

@@ -4,53 +4,18 @@
  * writes back. After promotion nothing is undone: there must never be two primaries.
  */
 import { openEngine, tuningFromInput } from '../engines/index.js';
-import type { Engine, Fence, StepContext, TuningItem, TuningPlan } from '../engines/engine.js';
-import { InputError, SafetyError, UserError, describeError } from '../errors.js';
-import { failpoint } from '../failpoint.js';
+import type { Engine, StepContext, TuningItem, TuningPlan } from '../engines/engine.js';
+import { InputError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
 import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
 import { heading, table } from '../report/markdown.js';
-import { describeLag, withinBounds } from './await-lag-zero.js';
-import { sleep, type StepResult } from './step.js';
-
-interface Event {
-  at: number;
-  what: string;
-}
-
-class Timeline {
-  readonly events: Event[] = [];
-  constructor(private readonly ctx: StepContext) {}
-  mark(what: string, at = Date.now()): void {
-    this.events.push({ at, what });
-    this.ctx.log.info(what);
-  }
-  rows(): string[][] {
-    const t0 = this.events[0]?.at ?? 0;
-    return this.events.map((e) => [`+${e.at - t0} ms`, e.what]);
-  }
-}
-
-async function lagGate(engine: Engine, ctx: StepContext): Promise<string> {
-  const hb = await engine.startHeartbeat();
-  try {
-    // Two heartbeats, so that the reading on the target is a fresh one.
-    await sleep(1200);
-    const s = await engine.measureLag();
-    if (s.fatal || !withinBounds(s, ctx.inputs)) {
-      throw new SafetyError(
-        `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : '; the target is not streaming'}). Nothing was changed. Run await-lag-zero, then cutover again. ${s.fatal ?? s.detail}`,
-      );
-    }
-    return describeLag(s);
-  } finally {
-    await hb.stop();
-  }
-}
+import { CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline } from './switchover.js';
+import { prepareReverse, startReverse } from './reverse-replication.js';
+import type { StepResult } from './step.js';
 
 /** What follows promotion: hand over the endpoint, restore the remaining settings, clean up. Safe to run again. */
 async function afterPromotion(engine: Engine, ctx: StepContext, plan: TuningPlan | undefined, tl: Timeline): Promise<string[]> {
-  const { inputs, log } = ctx;
+  const { inputs } = ctx;
   const endpoint = engine.endpoint();
   const notes: string[] = [];
   if (inputs.onPromotedCommand) {
@@ -68,10 +33,13 @@ async function afterPromotion(engine: Engine, ctx: StepContext, plan: TuningPlan
   }
   notes.push(...(await engine.cleanupAfterPromotion()));
   if (inputs.sourceSshHost && (await stopReplicationTunnel(inputs))) notes.push('stopped the replication tunnel');
-  for (const n of notes)
-    if (n.startsWith('WARNING: ')) log.warn(n.slice('WARNING: '.length));
-    else log.info(n);
   return notes;
+}
+
+function logNotes(ctx: StepContext, notes: string[]): void {
+  for (const n of notes)
+    if (n.startsWith('WARNING: ')) ctx.log.warn(n.slice('WARNING: '.length));
+    else ctx.log.info(n);
 }
 
 /**
@@ -86,6 +54,9 @@ async function alreadyPromoted(engine: Engine, ctx: StepContext, plan: TuningPla
     tl.mark(`durability made sure of: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);
   }
   const notes = await afterPromotion(engine, ctx, plan, tl);
+  if (ctx.inputs.reverseReplication)
+    notes.push('WARNING: reverse replication was not set up: this run found the cutover already done. Set it up by hand, or keep the old source as it is.');
+  logNotes(ctx, notes);
   const endpoint = engine.endpoint();
   const summary =
     heading('zdm cutover') +
@@ -120,6 +91,9 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
     if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable')
       return await alreadyPromoted(engine, ctx, plan, durability, state.detail);
     const resume = (state.target === 'streaming-replica' || state.target === 'broken-replica') && state.source !== 'writable';
+
+    // With reverse-replication, everything it needs is proven before writes are blocked.
+    const reverse = inputs.reverseReplication ? await prepareReverse(engine, ctx) : undefined;
     if (resume) {
       log.warn(
         `continuing an interrupted cutover (${state.detail}): no write can have been acknowledged by the source since its fence, so the lag gate is skipped; the target must still prove it applied the source's last write before it is promoted`,
@@ -128,56 +102,14 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       const lag = await lagGate(engine, ctx);
       tl.mark(`lag gate passed: ${lag}`);
     }
-
-    let fence: Fence | undefined;
-    let promoted = false;
-    let finalPos = '';
-    try {
-      fence = await engine.fence(resume);
-      tl.mark(`source fenced (${fence.mode}): writes blocked`, fence.startedAt);
-      tl.mark('fence verified');
-      finalPos = await engine.finalPosition(fence);
-      tl.mark(`final source position captured after the fence: ${finalPos}`);
-      failpoint('cutover:after-fence');
-      await engine.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
-      tl.mark(`target has applied ${finalPos}`);
-      if (durability.length) {
-        await engine.revertTuning(durability);
-        tl.mark(`durability restored before promotion: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);
-      }
-      promoted = true; // from here on the target may be a primary: never give the source its writes back
-      await engine.promote(fence);
-      failpoint('cutover:after-promote');
-    } catch (e) {
-      const fenceOf = fence ?? (e as { fence?: Fence }).fence;
-      if (promoted) {
-        throw new UserError(
-          `promotion of the target failed or is uncertain: ${describeError(e)}. The source stays fenced. Check the target: if it is a primary (SELECT pg_is_in_recovery() returns false), point the application at it; if not, lift the fence on the source by hand.`,
-          { cause: e },
-        );
-      }
-      if (fenceOf) {
-        log.warn(`cutover aborted after the fence: ${describeError(e)}. Giving the source its writes back.`);
-        try {
-          await engine.unfence(fenceOf);
-          tl.mark('source unfenced: it takes writes again');
-        } catch (u) {
-          throw new UserError(
-            `cutover aborted (${describeError(e)}) AND giving the source its writes back failed: ${describeError(u)}. The source is still fenced: lift the fence by hand.`,
-            { cause: e },
-          );
-        }
-        throw new UserError(`cutover aborted, the source has its writes back and the target is still a replica: ${describeError(e)}`, { cause: e });
-      }
-      throw e;
-    }
-    const promotedAt = Date.now();
-    tl.mark('target promoted: it accepts writes');
+    const { fence, finalPos, promotedAt } = await fenceAndPromote(engine, ctx, tl, durability, CUTOVER_ROLES, resume);
     const writeBlockedMs = promotedAt - fence.startedAt;
     log.info(`write-blocked window: ${writeBlockedMs} ms`);
 
     const endpoint = engine.endpoint();
     const notes = await afterPromotion(engine, ctx, plan, tl);
+    const reverseOutputs = await startReverse(engine, ctx, reverse, fence, finalPos, tl, notes);
+    logNotes(ctx, notes);
 
     const summary =
       heading('zdm cutover') +
@@ -185,7 +117,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       table(['time', 'event'], tl.rows()) +
       (notes.length ? '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n' : '');
     return {
-      outputs: { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': finalPos, fence: fence.mode },
+      outputs: { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': finalPos, fence: fence.mode, ...reverseOutputs },
       summary,
     };
   } finally {

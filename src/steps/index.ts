@@ -8,6 +8,8 @@ import { revert } from './revert.js';
 import { preflight } from './preflight.js';
 import { postCutover } from './post-cutover.js';
 import { verify } from './verify.js';
+import { rollback } from './rollback.js';
+import { finalize } from './finalize.js';
 
 export const STEP_RUNNERS: Record<StepName, Step> = {
   preflight,
@@ -18,5 +20,7 @@ export const STEP_RUNNERS: Record<StepName, Step> = {
   'post-cutover': postCutover,
   revert,
   verify,
+  rollback,
+  finalize,
 };
 export { StepFailed, type StepResult } from './step.js';

@@ -47,6 +47,11 @@ export interface Flavor {
   readonly resetReplicaAll: string;
   /** The statement(s) that point a stopped replica at the source, starting from the coordinates. */
   changeSource(c: SourceCoordinates): string[];
+  /**
+   * Reverse replication: point a former primary, stopped as a replica, at the new primary from the
+   * GTID position `c.gtid` it already holds, keeping its own binlog and GTID history.
+   */
+  resumeFrom(c: SourceCoordinates & { gtid: string }): string[];
   /** The server variable holding the GTID position of everything the server has written. */
   readonly gtidExecutedVariable: string;
   /** A query returning one column `r`: 0 once `gtid` is applied, non-zero on timeout. */
@@ -114,6 +119,9 @@ const mariadb: Flavor = {
     }
     return [`CHANGE MASTER TO ${common}, MASTER_LOG_FILE=${quoteString(c.file!)}, MASTER_LOG_POS=${c.position}`];
   },
+  resumeFrom(c) {
+    return mariadb.changeSource(c);
+  },
   gtidExecutedVariable: 'gtid_binlog_pos',
   waitForGtid: (gtid, t) => ({ sql: 'SELECT MASTER_GTID_WAIT(?, ?) AS r', params: [gtid, t] }),
   waitForPosition: (file, pos, t) => ({ sql: 'SELECT MASTER_POS_WAIT(?, ?, ?) AS r', params: [file, pos, t] }),
@@ -141,6 +149,11 @@ function mysql(name: 'mysql80' | 'mysql84'): Flavor {
         return [reset, `SET GLOBAL gtid_purged = ${quoteString(c.gtid)}`, `CHANGE REPLICATION SOURCE TO ${common}, SOURCE_AUTO_POSITION=1`];
       }
       return [`CHANGE REPLICATION SOURCE TO ${common}, SOURCE_LOG_FILE=${quoteString(c.file!)}, SOURCE_LOG_POS=${c.position}`];
+    },
+    resumeFrom(c) {
+      // gtid_executed of the former primary already holds c.gtid: auto-positioning asks for the rest.
+      const common = `SOURCE_HOST=${quoteString(c.host)}, SOURCE_PORT=${c.port}, SOURCE_USER=${quoteString(c.user)}, SOURCE_PASSWORD=${quoteString(c.password)}, SOURCE_CONNECT_RETRY=5, GET_SOURCE_PUBLIC_KEY=1`;
+      return [`CHANGE REPLICATION SOURCE TO ${common}, SOURCE_AUTO_POSITION=1`];
     },
     gtidExecutedVariable: 'gtid_executed',
     waitForGtid: (gtid, t) => ({ sql: 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r', params: [gtid, t] }),

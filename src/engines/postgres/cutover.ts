@@ -147,12 +147,14 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
   const tgt = await s.target();
   // The receiver stops once the source has gone; its received position is then final.
   let received = '';
+  let tli: number | undefined;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const r = await one<{ receive: string | null; status: string | null }>(
+    const r = await one<{ receive: string | null; status: string | null; tli: number | null }>(
       tgt,
-      'SELECT pg_last_wal_receive_lsn()::text AS receive, (SELECT status FROM pg_stat_wal_receiver) AS status',
+      'SELECT pg_last_wal_receive_lsn()::text AS receive, (SELECT status FROM pg_stat_wal_receiver) AS status, (SELECT received_tli FROM pg_stat_wal_receiver) AS tli',
     );
+    if (r.tli) tli = Number(r.tli);
     if (r.receive && r.receive === received && r.status !== 'streaming') break;
     received = r.receive ?? '';
     if (Date.now() > deadline)
@@ -168,8 +170,14 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
   const end = parseLsn(received);
   const segStart = ((end - 1n) / segBytes) * segBytes;
   const walDir = path.join(facts.data_directory, 'pg_wal');
-  for (const start of [segStart > segBytes ? segStart - segBytes : 0n, segStart]) {
-    const r = await s.ctx.targetHost.run([waldump, '-p', walDir, '-s', formatLsn(start > 0n ? start : segStart), '-e', received]);
+  // pg_waldump reads timeline 1 unless told: after a switch (a rollback, an earlier promotion) the
+  // WAL of interest is on the timeline the target follows, and timeline 1 would end elsewhere.
+  tli ??= await latestTimeline(s, walDir);
+  // The segment the record ends in first; the one before it when the record starts there.
+  for (const start of [segStart, segStart > segBytes ? segStart - segBytes : 0n]) {
+    const r = await s.ctx.targetHost.run([waldump, '-t', String(tli), '-p', walDir, '-s', formatLsn(start > 0n ? start : segStart), '-e', received]);
+    // Only a run that read up to `received` proves anything about the record that ends there.
+    if (r.code !== 0) continue;
     const records = r.stdout.split('\n').filter((l) => l.startsWith('rmgr:'));
     const last = records[records.length - 1];
     if (!last) continue;
@@ -179,6 +187,13 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
     );
   }
   throw new SafetyError(`cannot read the target's WAL up to ${received} with pg_waldump to prove it holds the source's shutdown checkpoint`);
+}
+
+/** The newest timeline whose history file the target holds (1 when none): the one a standby follows. */
+async function latestTimeline(s: PgSession, walDir: string): Promise<number> {
+  const r = await s.ctx.targetHost.run(['ls', walDir]);
+  const tlis = [...r.stdout.matchAll(/^([0-9A-F]{8})\.history$/gm)].map((m) => parseInt(m[1], 16));
+  return Math.max(1, ...tlis);
 }
 
 function parseSize(text: string): number {
@@ -251,7 +266,8 @@ export async function cleanupAfterPromotion(s: PgSession): Promise<string[]> {
       s.inputs.replicationSlot,
     ]);
     if (dropped.length) notes.push(`dropped replication slot ${s.inputs.replicationSlot} on the old source`);
-  } else {
+  } else if (!s.inputs.reverseReplication) {
+    // With reverse replication the old source starts again as a standby and drops the slot itself.
     notes.push(
       `the old source is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`,
     );

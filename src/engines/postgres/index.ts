@@ -7,6 +7,7 @@ import type {
   LagSample,
   MigrationState,
   PrimaryState,
+  ReverseReplication,
   SeedResult,
   ServerLimits,
   StepContext,
@@ -25,6 +26,7 @@ import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitAppl
 import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 import { PgVerifier } from './verify.js';
 import type { TableVerifier } from '../../verify/types.js';
+import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
 export class PgSession {
@@ -223,5 +225,17 @@ export class PostgresEngine implements Engine {
 
   verifier(): TableVerifier {
     return new PgVerifier(this.s.inputs);
+  }
+
+  prepareReverse(): Promise<unknown> {
+    return prepareReverse(this.s);
+  }
+
+  startReverse(prepared: unknown, f: Fence, finalPos: string): Promise<ReverseReplication> {
+    return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
+  }
+
+  teardownReverse(): Promise<string[]> {
+    return teardownReverse(this.s);
   }
 }

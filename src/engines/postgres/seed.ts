@@ -61,7 +61,7 @@ export function passfilePath(dataDir: string): string {
 const escPass = (v: string) => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
 
 /** Finds a PostgreSQL client program of the given major on the target host. */
-async function findPgProgram(host: Host, major: number, program: string): Promise<string | undefined> {
+export async function findPgProgram(host: Host, major: number, program: string): Promise<string | undefined> {
   for (const candidate of [`/usr/lib/postgresql/${major}/bin/${program}`, `/usr/pgsql-${major}/bin/${program}`, program]) {
     const r = await host.run([candidate, '--version']).catch(() => undefined);
     const m = r && r.code === 0 ? /(\d+)(?:\.\d+)?/.exec(r.stdout) : null;

@@ -1,0 +1,25 @@
+/**
+ * finalize: the user declares the migration final. The way back is torn down: the old source
+ * stops replicating from the new primary (PostgreSQL: the old standby is stopped and loses its
+ * connection settings; MySQL/MariaDB: RESET REPLICA ALL), leftover slots go, and any supervised
+ * replication tunnel is stopped.
+ */
+import { openEngine } from '../engines/index.js';
+import type { StepContext } from '../engines/engine.js';
+import { stopReplicationTunnel } from '../hosts/transport.js';
+import { heading } from '../report/markdown.js';
+import type { StepResult } from './step.js';
+
+export async function finalize(ctx: StepContext): Promise<StepResult> {
+  const engine = openEngine(ctx);
+  try {
+    const notes = await engine.teardownReverse();
+    if (ctx.inputs.sourceSshHost && (await stopReplicationTunnel(ctx.inputs))) notes.push('stopped the replication tunnel');
+    notes.push('the migration is final: rollback is no longer possible');
+    for (const n of notes) (n.startsWith('WARNING') ? ctx.log.warn : ctx.log.info).call(ctx.log, n);
+    const summary = heading('zdm finalize') + `New primary: \`${engine.endpoint()}\`.\n\n` + notes.map((n) => `- ${n}`).join('\n') + '\n';
+    return { outputs: { 'reverse-replication': 'removed' }, summary };
+  } finally {
+    await engine.close();
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The fenced switch of the primary that cutover and rollback share: lag gate, fence, final
+ * position after the fence, proof the other side applied it, durability restored, promotion. An
+ * abort between any two phases before promotion gives the fenced side its writes back; after
+ * promotion nothing is undone: there must never be two primaries. rollback runs it with the engine
+ * opened on swapped roles (the new primary fenced, the old source promoted).
+ */
+import type { Engine, Fence, StepContext, TuningItem } from '../engines/engine.js';
+import { SafetyError, UserError, describeError } from '../errors.js';
+import { failpoint } from '../failpoint.js';
+import { describeLag, withinBounds } from './await-lag-zero.js';
+import { sleep } from './step.js';
+
+/** How the two sides and the step are named in messages. */
+export interface Roles {
+  step: 'cutover' | 'rollback';
+  /** The side that is fenced, e.g. "the source". */
+  from: string;
+  /** The side that is promoted, e.g. "the target". */
+  to: string;
+  /** What to do when lag is too high, e.g. "Run await-lag-zero, then cutover again." */
+  retry: string;
+  /** Puts the engine's own messages (which name its source and target) into the user's words. */
+  words?: (engineText: string) => string;
+}
+
+/** Errors whose message is already in the user's words (made here, not by the engine). */
+export const WORDED = new WeakSet<object>();
+
+export function worded<T extends Error>(e: T): T {
+  WORDED.add(e);
+  return e;
+}
+
+const same = (t: string) => t;
+
+export const CUTOVER_ROLES: Roles = { step: 'cutover', from: 'the source', to: 'the target', retry: 'Run await-lag-zero, then cutover again.' };
+
+interface Event {
+  at: number;
+  what: string;
+}
+
+export class Timeline {
+  readonly events: Event[] = [];
+  constructor(private readonly ctx: StepContext) {}
+  mark(what: string, at = Date.now()): void {
+    this.events.push({ at, what });
+    this.ctx.log.info(what);
+  }
+  rows(): string[][] {
+    const t0 = this.events[0]?.at ?? 0;
+    return this.events.map((e) => [`+${e.at - t0} ms`, e.what]);
+  }
+}
+
+export async function lagGate(engine: Engine, ctx: StepContext, roles: Roles = CUTOVER_ROLES): Promise<string> {
+  const hb = await engine.startHeartbeat();
+  try {
+    // Two heartbeats, so that the reading on the target is a fresh one.
+    await sleep(1200);
+    const s = await engine.measureLag();
+    const w = roles.words ?? same;
+    if (s.fatal || !withinBounds(s, ctx.inputs)) {
+      throw worded(
+        new SafetyError(
+          `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${w(s.fatal ?? s.detail)}`,
+        ),
+      );
+    }
+    return describeLag(s);
+  } finally {
+    await hb.stop();
+  }
+}
+
+export interface Switched {
+  fence: Fence;
+  finalPos: string;
+  promotedAt: number;
+}
+
+/** Fence `from`, prove `to` has applied its last position, restore `durability` on `to`, promote `to`. */
+export async function fenceAndPromote(
+  engine: Engine,
+  ctx: StepContext,
+  tl: Timeline,
+  durability: TuningItem[],
+  roles: Roles = CUTOVER_ROLES,
+  /** An interrupted switch continues: the fenced side may already be down or read-only. */
+  resume = false,
+): Promise<Switched> {
+  const { inputs, log } = ctx;
+  const w = roles.words ?? same;
+  let fence: Fence | undefined;
+  let promoted = false;
+  let finalPos: string;
+  try {
+    fence = await engine.fence(resume);
+    tl.mark(`${roles.from.replace(/^the /, '')} fenced (${fence.mode}): writes blocked`, fence.startedAt);
+    tl.mark('fence verified');
+    finalPos = await engine.finalPosition(fence);
+    tl.mark(`final ${roles.from.replace(/^the /, '')} position captured after the fence: ${finalPos}`);
+    failpoint(`${roles.step}:after-fence`);
+    await engine.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
+    tl.mark(`${roles.to.replace(/^the /, '')} has applied ${finalPos}`);
+    if (durability.length) {
+      await engine.revertTuning(durability);
+      tl.mark(`durability restored before promotion: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);
+    }
+    promoted = true; // from here on the promoted side may be a primary: never give the fenced side its writes back
+    await engine.promote(fence);
+    failpoint(`${roles.step}:after-promote`);
+  } catch (e) {
+    const fenceOf = fence ?? (e as { fence?: Fence }).fence;
+    if (promoted) {
+      throw worded(
+        new UserError(
+          `promotion of ${roles.to} failed or is uncertain: ${w(describeError(e))}. ${cap(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (SELECT pg_is_in_recovery() returns false), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
+          { cause: e },
+        ),
+      );
+    }
+    if (fenceOf) {
+      log.warn(`${roles.step} aborted after the fence: ${w(describeError(e))}. Giving ${roles.from} its writes back.`);
+      try {
+        await engine.unfence(fenceOf);
+        tl.mark(`${roles.from.replace(/^the /, '')} unfenced: it takes writes again`);
+      } catch (u) {
+        throw worded(
+          new UserError(
+            `${roles.step} aborted (${w(describeError(e))}) AND giving ${roles.from} its writes back failed: ${w(describeError(u))}. ${cap(roles.from)} is still fenced: lift the fence by hand.`,
+            { cause: e },
+          ),
+        );
+      }
+      throw worded(
+        new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${w(describeError(e))}`, { cause: e }),
+      );
+    }
+    throw e;
+  }
+  const promotedAt = Date.now();
+  tl.mark(`${roles.to.replace(/^the /, '')} promoted: it accepts writes`);
+  return { fence, finalPos, promotedAt };
+}
+
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
