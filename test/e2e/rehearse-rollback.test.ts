@@ -31,7 +31,15 @@ describe('zdm rehearse --rollback (dist/index.js)', () => {
       const { out, json } = rehearse(['--engine', engine, '--fence', fence, '--rollback']);
       expect(out).toContain('OK: rolled back; every acknowledged write, including those of the new primary, is on the old source.');
       expect(json.ok).toBe(true);
-      expect(json.steps.map((s: { name: string }) => s.name)).toEqual(['tune-target', 'seed-replica', 'await-lag-zero', 'cutover', 'rollback']);
+      expect(json.steps.map((s: { name: string }) => s.name)).toEqual([
+        'preflight',
+        'tune-target',
+        'seed-replica',
+        'await-lag-zero',
+        'cutover',
+        'post-cutover',
+        'rollback',
+      ]);
       expect(json.outputs.cutover['reverse-replication']).toBe('running');
       expect(json.rollback.missingOnOldSource).toBe(0);
       expect(json.rollback.acknowledgedByNewPrimary).toBeGreaterThan(0);
