@@ -1,19 +1,15 @@
 /** `zdm rehearse --rollback` from the bundle: cutover, writes on the new primary, rollback, every acknowledged write on the old source. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rehearseDist } from './run-dist.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'zdm-rehearse-rollback-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function rehearse(args: string[]) {
-  const report = path.join(dir, `${args.join('_').replace(/[^a-z0-9]+/gi, '_')}.json`);
-  const r = spawnSync(process.execPath, ['dist/index.js', 'rehearse', '--size-mb', '8', '--report', report, ...args], { encoding: 'utf8', timeout: 240_000 });
-  if (r.status !== 0) throw new Error(`rehearse ${args.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr.slice(-3000)}`);
-  return { out: r.stdout, json: JSON.parse(readFileSync(report, 'utf8')) };
-}
+const rehearse = (args: string[]) => rehearseDist(dir, args);
 
 describe('zdm rehearse --rollback (dist/index.js)', () => {
   it('refuses --rollback with --ssh, saying it is not supported yet', () => {

@@ -10,12 +10,9 @@ import type { RehearsalFixture } from '../../src/rehearse/fixture.js';
 import { MariadbFixture } from '../../src/rehearse/mariadb.js';
 import { PostgresFixture } from '../../src/rehearse/postgres.js';
 import { WriteLoad } from '../../src/rehearse/writer.js';
-import { runDistStep, type DistRun } from './run-dist.js';
+import { expectOk, runDistStep, type DistRun } from './run-dist.js';
 
-function ok(run: DistRun, what: string): DistRun {
-  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-  return run;
-}
+const ok = (run: DistRun, what: string) => expectOk(run, [], what);
 
 /** The error line an action prints when it fails. */
 function failure(run: DistRun): string {

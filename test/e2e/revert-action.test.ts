@@ -8,25 +8,13 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sysctlPath } from '../../src/tuning/sysctl.js';
 import { useMariadb } from '../harness/index.js';
-import { runDistStep, type DistRun } from './run-dist.js';
+import { expectOk, runDistStep, type DistRun } from './run-dist.js';
 
 const my = useMariadb({ name: 'revert-e2e' });
 const base = mkdtempSync(path.join(os.tmpdir(), 'zdm-revert-e2e-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-function ok(run: DistRun): DistRun {
-  if (run.code !== 0) throw new Error(`step failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-  const shown =
-    run.stdout
-      .split('\n')
-      .filter((l) => !l.startsWith('::add-mask::'))
-      .join('\n') +
-    run.stderr +
-    run.summary +
-    JSON.stringify(run.outputs);
-  expect(shown.includes(my().password), 'a secret was printed').toBe(false);
-  return run;
-}
+const ok = (run: DistRun) => expectOk(run, [my().password]);
 
 describe('tune-target and revert actions through dist/index.js', () => {
   it('dry run changes nothing; revert restores every value tune-target changed', async () => {

@@ -1,5 +1,6 @@
 /** Runs dist/index.js the way the Actions runner runs a step: INPUT_* environment, output and summary files. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -94,4 +95,27 @@ export async function runDistStep(step: StepName, given: Record<string, string>,
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Fails with the step's output when it did not exit 0, and when any of `secrets` shows in what it printed, summarised or output. */
+export function expectOk(run: DistRun, secrets: string[], what = 'step'): DistRun {
+  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+  const shown =
+    run.stdout
+      .split('\n')
+      .filter((l) => !l.startsWith('::add-mask::'))
+      .join('\n') +
+    run.stderr +
+    run.summary +
+    JSON.stringify(run.outputs);
+  for (const secret of secrets) if (secret && shown.includes(secret)) throw new Error(`${what} printed a secret`);
+  return run;
+}
+
+/** Runs `zdm rehearse` from the bundle with a small data set; returns what it printed and its JSON report. */
+export function rehearseDist(dir: string, args: string[]) {
+  const report = path.join(dir, `${args.join('_').replace(/[^a-z0-9]+/gi, '_')}.json`);
+  const r = spawnSync(process.execPath, ['dist/index.js', 'rehearse', '--size-mb', '8', '--report', report, ...args], { encoding: 'utf8', timeout: 240_000 });
+  if (r.status !== 0) throw new Error(`rehearse ${args.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr.slice(-3000)}`);
+  return { out: r.stdout, json: JSON.parse(readFileSync(report, 'utf8')) };
 }
