@@ -67,3 +67,15 @@ export function formatSeconds(s: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
+
+/**
+ * "<done> of <total>, <rate>/s, ETA <t>" for a copy under way. Rate and ETA appear only after the
+ * first second: a rate from the first few kilobytes predicts hours for a copy of seconds.
+ */
+export function transferProgress(done: number, total: number, startedAt: number, approximate = false): string {
+  const secs = (Date.now() - startedAt) / 1000;
+  const head = `${formatBytes(done)} of ${approximate ? 'about ' : ''}${formatBytes(total)}`;
+  if (secs < 1 || done <= 0) return head;
+  const rate = done / secs;
+  return `${head}, ${formatBytes(rate)}/s, ETA ${formatSeconds(Math.max(0, total - done) / rate)}`;
+}

@@ -5,7 +5,7 @@ import type { Check, SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser, type Spawned } from '../../hosts/host.js';
-import { formatBytes, formatSeconds, Progress } from '../../log.js';
+import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
 import { connectMy, hostPort, one, rows, variables, type MyConn } from './connect.js';
 import { compareVersions, detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
@@ -301,10 +301,7 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
     let bytes = 0;
     backup.stdout.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
-      const secs = (Date.now() - started) / 1000;
-      const rate = secs > 0 ? bytes / secs : 0;
-      const eta = rate > 0 && estimate > bytes ? (estimate - bytes) / rate : 0;
-      progress.report(`streamed ${formatBytes(bytes)} of about ${formatBytes(estimate)}, ${formatBytes(rate)}/s, ETA ${formatSeconds(eta)}`);
+      progress.report(`streamed ${transferProgress(bytes, estimate, started, true)}`);
     });
     backup.stdout.pipe(extract.stdin);
     const [b, x] = await Promise.all([backup.done, extract.done]);

@@ -5,7 +5,7 @@ import type { Check, SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser } from '../../hosts/host.js';
-import { formatBytes, formatSeconds, Progress } from '../../log.js';
+import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
 import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { STANDBY_MINIMUMS } from './tuning.js';
 import { ensureHeartbeatTable } from './lag.js';
@@ -348,10 +348,7 @@ async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: 
     const done = Number(m[1]) * 1024;
     const total = Number(m[2]) * 1024;
     bytes = done;
-    const secs = (Date.now() - started) / 1000;
-    const rate = secs > 0 ? done / secs : 0;
-    const eta = rate > 0 ? (total - done) / rate : Infinity;
-    progress.report(`copied ${formatBytes(done)} of ${formatBytes(total)} (${m[3]}%), ${formatBytes(rate)}/s, ETA ${formatSeconds(eta)}`);
+    progress.report(`copied ${transferProgress(done, total, started)} (${m[3]}%)`);
   };
   const args = [
     bin,
