@@ -1,7 +1,8 @@
 /**
  * The target's data directory during a seed: the previous one is set aside (renamed, not copied)
  * until the new copy runs, so that a failed copy puts it back, and a seed killed midway (a runner
- * crash) leaves it there for the next run to put back.
+ * crash) leaves it there for the next run to put back. MySQL/MariaDB copy into an incoming
+ * directory beside it first, which a killed seed leaves behind for the next run to remove.
  */
 import * as path from 'node:path';
 import type { Host } from '../hosts/host.js';
@@ -15,8 +16,16 @@ const ASIDE = '.zdm-old-';
 export const PROMOTED_HINT =
   "If it is the new primary of an earlier cutover, it takes the application's writes: leave it alone. Otherwise drop them, point target-url at an empty server, or set reseed: true to copy over them.";
 
+const INCOMING = '.zdm-new-';
+
+const stamp = (at: Date) => at.toISOString().replace(/[-:.]/g, '').slice(0, 15);
+
 export function asidePath(dataDir: string, at = new Date()): string {
-  return `${dataDir}${ASIDE}${at.toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
+  return `${dataDir}${ASIDE}${stamp(at)}`;
+}
+
+export function incomingPath(dataDir: string, at = new Date()): string {
+  return `${dataDir}${INCOMING}${stamp(at)}`;
 }
 
 export function targetStartCommand(inputs: Inputs): string {
@@ -27,37 +36,52 @@ export function targetStopCommand(inputs: Inputs): string {
   return inputs.targetStopCommand || (inputs.engine === 'postgres' ? 'systemctl stop postgresql' : 'systemctl stop mariadb');
 }
 
-/** The newest data directory an interrupted seed set aside, if any. */
-async function leftAside(host: Host, dataDir: string): Promise<string | undefined> {
+/** What an interrupted seed left beside the data directory with this infix, oldest first. */
+async function leftBeside(host: Host, dataDir: string, infix: string): Promise<string[]> {
   const r = await host.run(['ls', '-1', path.dirname(dataDir)]).catch(() => undefined);
-  if (!r || r.code !== 0) return undefined;
-  const prefix = path.basename(dataDir) + ASIDE;
-  const names = r.stdout
+  if (!r || r.code !== 0) return [];
+  const prefix = path.basename(dataDir) + infix;
+  return r.stdout
     .split('\n')
     .map((n) => n.trim())
     .filter((n) => n.startsWith(prefix))
-    .sort();
-  return names.length ? path.join(path.dirname(dataDir), names[names.length - 1]) : undefined;
+    .sort()
+    .map((n) => path.join(path.dirname(dataDir), n));
+}
+
+/** Removes partial copies an interrupted seed left beside the data directory; returns them. */
+export async function removeLeftIncoming(host: Host, dataDir: string, log: Log): Promise<string[]> {
+  const incoming = await leftBeside(host, dataDir, INCOMING);
+  for (const dir of incoming) {
+    log.warn(`an interrupted seed-replica left a partial copy at ${dir}: removing it`);
+    await host.remove(dir);
+  }
+  return incoming;
 }
 
 /**
- * When the target is down and a previous seed's aside directory is there, that seed was killed
- * midway: the data directory holds a partial copy. Puts the previous one back and starts the
- * target, so that this run starts from the target as it was. Returns what it did, if anything.
+ * When the target is down and a previous seed left its directories beside the data directory,
+ * that seed was killed midway. Removes a partial incoming copy, puts a data directory that was
+ * set aside back, and starts the target, so that this run starts from the target as it was.
+ * Returns what it did, if anything.
  */
 export async function recoverInterruptedSeed(host: Host, inputs: Inputs, log: Log): Promise<string | undefined> {
   if (!inputs.targetDataDir) return undefined;
   const dataDir = path.resolve(inputs.targetDataDir);
-  const aside = await leftAside(host, dataDir);
-  if (!aside) return undefined;
-  log.warn(
-    `an interrupted seed-replica left a partial copy in ${dataDir} and the previous data directory at ${aside}: putting it back and starting the target`,
-  );
-  await host.remove(dataDir);
-  await host.rename(aside, dataDir);
+  const incoming = await removeLeftIncoming(host, dataDir, log);
+  const aside = (await leftBeside(host, dataDir, ASIDE)).pop();
+  if (aside) {
+    log.warn(`an interrupted seed-replica left a partial copy in ${dataDir} and the previous data directory at ${aside}: putting it back`);
+    await host.remove(dataDir);
+    await host.rename(aside, dataDir);
+  }
+  if (!aside && incoming.length === 0) return undefined;
+  log.info('starting the target as it was before the interrupted seed');
   const r = await host.shell(targetStartCommand(inputs), { timeoutMs: 300_000 });
   if (r.code !== 0) {
-    return `put the previous data directory back, but target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`;
+    return `put the target back as it was, but target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`;
   }
-  return `put back the data directory an interrupted seed had set aside (${aside}) and started the target`;
+  return aside
+    ? `put back the data directory an interrupted seed had set aside (${aside}) and started the target`
+    : 'removed what an interrupted seed left and started the target';
 }

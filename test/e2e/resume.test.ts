@@ -21,9 +21,11 @@ function failure(run: DistRun): string {
 }
 
 describe.each([
-  { engine: 'mariadb', start: () => MariadbFixture.start() as Promise<RehearsalFixture>, seedingLine: /streaming a hot physical backup/ },
-  { engine: 'postgres', start: () => PostgresFixture.start() as Promise<RehearsalFixture>, seedingLine: /copying the source with pg_basebackup/ },
-])('steps killed midway and run again ($engine)', ({ start, seedingLine, engine }) => {
+  // MariaDB: killed once the copy is complete and the target stopped, before the copy replaces its data directory.
+  { engine: 'mariadb', start: () => MariadbFixture.start() as Promise<RehearsalFixture>, kill: { env: { ZDM_FAILPOINT: 'seed:copied' } } },
+  // PostgreSQL: killed while pg_basebackup copies into the data directory (the previous one set aside).
+  { engine: 'postgres', start: () => PostgresFixture.start() as Promise<RehearsalFixture>, kill: { killWhen: /copying the source with pg_basebackup/ } },
+])('steps killed midway and run again ($engine)', ({ start, kill, engine }) => {
   let fx: RehearsalFixture;
   let load: WriteLoad | undefined;
 
@@ -44,13 +46,18 @@ describe.each([
     const tune = ok(await runDistStep('tune-target', inputs['tune-target']), 'tune-target');
     const seedInputs = { ...inputs['seed-replica'], tuning: tune.outputs.tuning };
 
-    // seed-replica killed while it copies; run again, it copies again and starts replication.
-    const killed = await runDistStep('seed-replica', seedInputs, { killWhen: seedingLine });
+    // seed-replica killed midway; run again, it puts the target back as it was, copies again and starts replication.
+    const killed = await runDistStep('seed-replica', seedInputs, kill);
     expect(killed.code).toBe(137);
     const reseeded = ok(await runDistStep('seed-replica', seedInputs), 'seed-replica after a kill');
     // It found the target down with a partial copy, and put the previous data directory back first.
-    expect(reseeded.stdout).toMatch(/an interrupted seed-replica left a partial copy in .* and the previous data directory at .*\.zdm-old-/);
-    expect(reseeded.stdout).toMatch(/put back the data directory an interrupted seed had set aside/);
+    // (PostgreSQL copies into the data directory, set aside first; MySQL/MariaDB into a directory beside it, while the target stops.)
+    expect(reseeded.stdout).toMatch(
+      engine === 'postgres'
+        ? /an interrupted seed-replica left a partial copy in .* and the previous data directory at .*\.zdm-old-/
+        : /an interrupted seed-replica left a partial copy at .*\.zdm-new-\d+T\d+: removing it/,
+    );
+    expect(reseeded.stdout).toMatch(/starting the target as it was before the interrupted seed/);
     // A third run finds a working replica and refuses to throw it away.
     const again = failure(await runDistStep('seed-replica', seedInputs));
     expect(again).toMatch(/target not already a replica: the target is already .*Run await-lag-zero to continue from where it is, or set reseed: true/);

@@ -1,5 +1,6 @@
 /** Seeding a MySQL/MariaDB replica: preflight, streamed physical hot backup, replication from its exact position. */
-import { asidePath, PROMOTED_HINT, targetStartCommand, targetStopCommand } from '../data-dir.js';
+import { failpoint } from '../../failpoint.js';
+import { asidePath, incomingPath, PROMOTED_HINT, removeLeftIncoming, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
@@ -438,31 +439,44 @@ export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Pr
     return { position, seconds: (Date.now() - started) / 1000, bytes, sourceVersion: sf.version };
   }
 
+  // The copy goes into a directory of its own beside the data directory, while the target server
+  // shuts down (seconds, with a large buffer pool): the two overlap, and a failed copy leaves the
+  // target's data directory untouched.
+  await removeLeftIncoming(host, dataDir, log);
+  const incoming = incomingPath(dataDir);
+  await host.run(['mkdir', '-m', '0750', incoming]);
   log.info(`stopping the target server: ${stopCommand(s)}`);
-  await stopTarget(s);
-  const aside = asidePath(dataDir);
-  const hadDir = await host.exists(dataDir);
-  if (hadDir) await host.rename(dataDir, aside);
+  const stopping = stopTarget(s).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   let bytes: number;
   let coords: ReturnType<typeof parseBinlogInfo>;
   try {
-    await host.run(['mkdir', '-m', '0750', dataDir]);
-    log.info(`streaming a hot physical backup of the source (${flavor.backupTool}, no lock beyond its brief commit lock) into ${dataDir}`);
-    bytes = await streamBackup(s, flavor, dataDir, sourceDataDir, Number(estimate));
-    const prep = await host.run([flavor.backupTool, '--prepare', `--target-dir=${dataDir}`]);
+    log.info(`streaming a hot physical backup of the source (${flavor.backupTool}, no lock beyond its brief commit lock) into ${incoming}`);
+    bytes = await streamBackup(s, flavor, incoming, sourceDataDir, Number(estimate));
+    const prep = await host.run([flavor.backupTool, '--prepare', `--target-dir=${incoming}`]);
     if (prep.code !== 0 || !/completed OK!/.test(prep.stderr))
       throw new UserError(`${flavor.backupTool} --prepare failed (exit ${prep.code}): ${lastLines(prep.stderr, 4)}`);
-    const info = (await host.exists(path.join(dataDir, 'mariadb_backup_binlog_info'))) ? 'mariadb_backup_binlog_info' : 'xtrabackup_binlog_info';
-    coords = parseBinlogInfo(await host.readFile(path.join(dataDir, info)));
-    await host.run(['chown', '-R', `${owner.uid}:${owner.gid}`, dataDir]);
+    const info = (await host.exists(path.join(incoming, 'mariadb_backup_binlog_info'))) ? 'mariadb_backup_binlog_info' : 'xtrabackup_binlog_info';
+    coords = parseBinlogInfo(await host.readFile(path.join(incoming, info)));
+    await host.run(['chown', '-R', `${owner.uid}:${owner.gid}`, incoming]);
+    const stopFailed = await stopping;
+    if (stopFailed) throw stopFailed;
+    failpoint('seed:copied');
   } catch (e) {
-    log.warn('the copy failed: restoring the target data directory as it was and starting the target again');
-    await host.remove(dataDir);
-    if (hadDir) await host.rename(aside, dataDir);
+    await stopping;
+    await host.remove(incoming);
+    log.warn('the copy failed: the target data directory was not touched; starting the target again');
     const r = await host.shell(startCommand(s), { timeoutMs: 300_000 }).catch((err: Error) => ({ code: 1, stderr: err.message, stdout: '' }));
     if (r.code !== 0) log.warn(`could not start the target again: ${lastLines(r.stderr)}`);
     throw e;
   }
+  // Renames only, on one filesystem: the previous data directory stays aside until replication runs.
+  const aside = asidePath(dataDir);
+  const hadDir = await host.exists(dataDir);
+  if (hadDir) await host.rename(dataDir, aside);
+  await host.rename(incoming, dataDir);
 
   log.info(`starting the target: ${startCommand(s)}`);
   const r = await host.shell(startCommand(s), { timeoutMs: 300_000 });
