@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSampleData, missingWrites, pgWriteTargets, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { WriteLoad } from '../../src/rehearse/writer.js';
-import { runDistStep, type DistRun } from './run-dist.js';
+import { runDistStep, type DistRun, shownText } from './run-dist.js';
 
 let pair: PgPair;
 let load: WriteLoad;
@@ -30,14 +30,7 @@ function expectNoSecrets(run: DistRun) {
     .split('\n')
     .filter((l) => l.startsWith('::add-mask::'))
     .map((l) => l.slice('::add-mask::'.length));
-  const shown =
-    run.stdout
-      .split('\n')
-      .filter((l) => !l.startsWith('::add-mask::'))
-      .join('\n') +
-    run.stderr +
-    run.summary +
-    JSON.stringify(run.outputs);
+  const shown = shownText(run);
   for (const s of secrets) {
     expect(shown.includes(s), 'a secret was printed').toBe(false);
     if (run.stdout.includes(s)) expect(masked).toContain(s);

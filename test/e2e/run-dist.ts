@@ -97,17 +97,23 @@ export async function runDistStep(step: StepName, given: Record<string, string>,
   }
 }
 
-/** Fails with the step's output when it did not exit 0, and when any of `secrets` shows in what it printed, summarised or output. */
-export function expectOk(run: DistRun, secrets: string[], what = 'step'): DistRun {
-  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-  const shown =
+/** Everything a step showed: logs (less the `::add-mask::` commands the runner consumes), summary and outputs. */
+export function shownText(run: DistRun): string {
+  return (
     run.stdout
       .split('\n')
       .filter((l) => !l.startsWith('::add-mask::'))
       .join('\n') +
     run.stderr +
     run.summary +
-    JSON.stringify(run.outputs);
+    JSON.stringify(run.outputs)
+  );
+}
+
+/** Fails with the step's output when it did not exit 0, and when any of `secrets` shows in what it printed, summarised or output. */
+export function expectOk(run: DistRun, secrets: string[], what = 'step'): DistRun {
+  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+  const shown = shownText(run);
   for (const secret of secrets) if (secret && shown.includes(secret)) throw new Error(`${what} printed a secret`);
   return run;
 }

@@ -4,7 +4,7 @@
  * test uses the real /proc/sys, only where this machine lets it be written, and puts every
  * value back whatever happens.
  */
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, statSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { KernelTuner } from '../../src/tuning/kernel-tuner.js';
 import { KERNEL_KEYS, sysctlPath } from '../../src/tuning/sysctl.js';
 import { describeError } from '../../src/errors.js';
 import { UnprivilegedHost } from '../harness/unprivileged-host.js';
+import { snapshot } from '../harness/snapshot.js';
 
 const DEBIAN: Record<string, string> = {
   'net.core.rmem_max': '212992\n',
@@ -41,20 +42,6 @@ function fakeRoot(values = DEBIAN): { root: string; dropin: string; base: string
   }
   mkdirSync(path.join(base, 'sysctl.d'));
   return { root, dropin: path.join(base, 'sysctl.d', '99-zdm-migration.conf'), base };
-}
-
-/** Every file under `dir` with its exact contents. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = path.join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[path.relative(dir, p)] = readFileSync(p, 'utf8');
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 function logs(): { log: TextLog; lines: string[] } {

@@ -3,7 +3,7 @@
  * a temporary sysctl root, engine on a real MariaDB and PostgreSQL) and revert restores every
  * value exactly (SHOW GLOBAL VARIABLES / pg_settings and the files, before vs after), twice.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { runStep } from '../../src/run-step.js';
 import { sysctlPath } from '../../src/tuning/sysctl.js';
 import { useMariadb, usePostgres } from '../harness/index.js';
 import { UnprivilegedHost } from '../harness/unprivileged-host.js';
+import { snapshot } from '../harness/snapshot.js';
 import { readInputs } from '../../src/inputs.js';
 import { tuneTarget } from '../../src/steps/tune-target.js';
 import { openEngine } from '../../src/engines/index.js';
@@ -50,18 +51,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-function files(): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = path.join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[path.relative(base, p)] = readFileSync(p, 'utf8');
-    }
-  };
-  walk(base);
-  return out;
-}
+const files = () => snapshot(base);
 
 async function run(step: StepName, raw: Record<string, string>) {
   const lines: string[] = [];
