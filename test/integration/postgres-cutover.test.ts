@@ -8,6 +8,7 @@ import { describeError } from '../../src/errors.js';
 import type { StepName } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
+import { pgAppWrite } from '../harness/pg-app.js';
 import { appUrl, loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 
 let pair: PgPair;
@@ -17,16 +18,7 @@ function run(step: StepName, raw: Record<string, string>) {
   return runStep(step, (n) => raw[n], new TextLog(() => undefined));
 }
 
-async function appWrite(server: 'source' | 'target', seq: number): Promise<void> {
-  const c = new pg.Client({ connectionString: appUrl(pair, server === 'source' ? pair.source : pair.target), connectionTimeoutMillis: 3000 });
-  c.on('error', () => undefined);
-  await c.connect();
-  try {
-    await c.query('INSERT INTO writes (client_seq, payload) VALUES ($1, $2)', [seq, 'x']);
-  } finally {
-    await c.end();
-  }
-}
+const appWrite = (server: 'source' | 'target', seq: number) => pgAppWrite(pair, server, seq);
 
 const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.target.url() });
 

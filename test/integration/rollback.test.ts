@@ -15,6 +15,7 @@ import { runStep } from '../../src/run-step.js';
 import { appUrl, loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { MariadbFixture } from '../../src/rehearse/mariadb.js';
 import { waitFor } from '../../src/engines/wait.js';
+import { pgAppWrite } from '../harness/pg-app.js';
 
 /** Every log line of every step, to check that no secret is ever printed. */
 const logged: string[] = [];
@@ -27,17 +28,6 @@ async function failure(step: StepName, raw: Record<string, string>): Promise<str
     return describeError(e);
   }
   throw new Error(`${step} succeeded but should have failed`);
-}
-
-async function pgAppWrite(pair: PgPair, server: 'source' | 'target', seq: number): Promise<void> {
-  const c = new pg.Client({ connectionString: appUrl(pair, pair[server]), connectionTimeoutMillis: 3000 });
-  c.on('error', () => undefined);
-  await c.connect();
-  try {
-    await c.query('INSERT INTO writes (client_seq, payload) VALUES ($1, $2)', [seq, 'x']);
-  } finally {
-    await c.end();
-  }
 }
 
 async function pgSeqs(pair: PgPair, server: 'source' | 'target'): Promise<number[]> {
