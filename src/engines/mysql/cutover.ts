@@ -7,7 +7,7 @@
 import type { Fence } from '../engine.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { connectMy, one, rows, variables } from './connect.js';
-import type { MySession } from './index.js';
+import type { MySession } from './session.js';
 
 const LOCK_WAIT_SECONDS = 10;
 

@@ -17,8 +17,8 @@ import type {
 } from '../engine.js';
 import { InputError, UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
-import { connectMy, one, variables, type MyConn } from './connect.js';
-import { detectFlavor, type Flavor } from './flavor.js';
+import { variables } from './connect.js';
+import type { Flavor } from './flavor.js';
 import { DURABILITY_SETTINGS, DURABLE, MY_TUNABLE, OPTION_FILE_HEADER, optionFile, planMysqlTuning } from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
@@ -28,52 +28,9 @@ import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklis
 import { MyVerifier } from './verify.js';
 import type { TableVerifier } from '../../verify/types.js';
 import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
+import { MySession } from './session.js';
 
-/** The connections and facts every MySQL/MariaDB operation shares. */
-export class MySession {
-  private src?: MyConn;
-  private tgt?: MyConn;
-  private flavorOf?: Flavor;
-  /** The session that holds FLUSH TABLES WITH READ LOCK during cutover. */
-  fenceConn?: MyConn;
-  constructor(readonly ctx: StepContext) {}
-
-  get inputs() {
-    return this.ctx.inputs;
-  }
-
-  async source(): Promise<MyConn> {
-    if (!this.inputs.sourceUrl) throw new UserError('input source-url is required for this step');
-    this.src ??= await connectMy(this.inputs.sourceUrl, { input: 'source-url' });
-    return this.src;
-  }
-
-  async target(): Promise<MyConn> {
-    this.tgt ??= await connectMy(this.inputs.targetUrl, { input: 'target-url' });
-    return this.tgt;
-  }
-
-  /** The target's flavor (the source's must match it, which preflight checks). */
-  async flavor(): Promise<Flavor> {
-    if (!this.flavorOf) {
-      const { v } = await one<{ v: string }>(await this.target(), 'SELECT VERSION() AS v');
-      this.flavorOf = detectFlavor(v);
-    }
-    return this.flavorOf;
-  }
-
-  async forget(which: 'source' | 'target'): Promise<void> {
-    const c = which === 'source' ? this.src : this.tgt;
-    if (which === 'source') this.src = undefined;
-    else this.tgt = undefined;
-    await c?.end().catch(() => undefined);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([this.forget('source'), this.forget('target'), this.fenceConn?.end().catch(() => undefined)]);
-    this.fenceConn = undefined;
-  }
-}
+export { MySession };
 
 export function configFile(s: MySession, flavor: Flavor): string {
   return (

@@ -3,7 +3,7 @@ import type { Heartbeat, LagSample } from '../engine.js';
 import { heartbeatLoop } from '../heartbeat.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
 import { quoteName } from './flavor.js';
-import type { MySession } from './index.js';
+import type { MySession } from './session.js';
 
 function qualified(table: string): string {
   const parts = table.split('.');

@@ -8,7 +8,7 @@ import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { connectMy, hostPort, one, rows, variables } from './connect.js';
 import { ownPrivileges } from './seed.js';
-import type { MySession } from './index.js';
+import type { MySession } from './session.js';
 
 interface ReversePlan {
   addr: { host: string; port: number };

@@ -10,7 +10,7 @@ import { formatBytes, formatSeconds, Progress, transferProgress } from '../../lo
 import { connectMy, hostPort, one, rows, variables, type MyConn } from './connect.js';
 import { compareVersions, detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
-import type { MySession } from './index.js';
+import type { MySession } from './session.js';
 
 const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
 const BACKUP_PRIVILEGES = ['RELOAD', 'PROCESS', 'LOCK TABLES'];

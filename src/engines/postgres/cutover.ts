@@ -13,7 +13,7 @@ import { lastLines } from '../../hosts/host.js';
 import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
 import { formatLsn, lsnDiff, parseLsn } from './lsn.js';
 import { passfilePath, pgProgram } from './seed.js';
-import type { PgSession } from './index.js';
+import type { PgSession } from './session.js';
 
 interface ReadOnlyUndo {
   roles: string[];

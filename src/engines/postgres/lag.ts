@@ -3,7 +3,7 @@ import type { Heartbeat, LagSample } from '../engine.js';
 import { heartbeatLoop } from '../heartbeat.js';
 import { connectPg, one, quoteQualified, rows, type PgClient } from './connect.js';
 import { lsnDiff, parseLsn } from './lsn.js';
-import type { PgSession } from './index.js';
+import type { PgSession } from './session.js';
 
 /** Creates the heartbeat table and its row on the source, when they are not there yet. */
 export async function ensureHeartbeatTable(c: PgClient, table: string): Promise<void> {

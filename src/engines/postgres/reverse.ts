@@ -12,7 +12,7 @@ import { InputError, SafetyError, UserError } from '../../errors.js';
 import { lastLines, type OsUser } from '../../hosts/host.js';
 import { connectPg, one, quoteLiteral, rows, type PgClient } from './connect.js';
 import { APPLICATION_NAME, findPgProgram, passfilePath } from './seed.js';
-import type { PgSession } from './index.js';
+import type { PgSession } from './session.js';
 
 interface ReversePlan {
   dataDir: string;

@@ -9,7 +9,7 @@ import { formatBytes, formatSeconds, Progress, transferProgress } from '../../lo
 import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { STANDBY_MINIMUMS } from './tuning.js';
 import { ensureHeartbeatTable } from './lag.js';
-import type { PgSession } from './index.js';
+import type { PgSession } from './session.js';
 
 export const APPLICATION_NAME = 'zdm_target';
 
