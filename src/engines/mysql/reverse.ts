@@ -7,7 +7,7 @@ import type { Fence, ReverseReplication } from '../engine.js';
 import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { connectMy, hostPort, one, rows, variables } from './connect.js';
-import { ownPrivileges } from './seed.js';
+import { ownPrivileges } from './privileges.js';
 import type { MySession } from './session.js';
 
 interface ReversePlan {

@@ -10,6 +10,7 @@ import { formatBytes, formatSeconds, Progress, transferProgress } from '../../lo
 import { connectMy, hostPort, one, rows, variables, type MyConn } from './connect.js';
 import { compareVersions, detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
+import { ownPrivileges } from './privileges.js';
 import type { MySession } from './session.js';
 
 const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
@@ -22,15 +23,6 @@ export function replicationAddress(s: MySession): { host: string; port: number }
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(given);
   if (!m) throw new UserError(`input source-replication-address must be host:port (got ${JSON.stringify(given)})`);
   return { host: m[1], port: Number(m[2]) };
-}
-
-/** The privileges the connection's own account holds (information_schema shows one's own). */
-export async function ownPrivileges(c: MyConn): Promise<Set<string>> {
-  const r = await rows<{ p: string }>(
-    c,
-    "SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
-  );
-  return new Set(r.map((x) => x.p.toUpperCase()));
 }
 
 interface Facts {

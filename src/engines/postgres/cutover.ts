@@ -12,7 +12,8 @@ import { SafetyError, UserError } from '../../errors.js';
 import { lastLines } from '../../hosts/host.js';
 import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
 import { formatLsn, lsnDiff, parseLsn } from './lsn.js';
-import { passfilePath, pgProgram } from './seed.js';
+import { passfilePath } from './conninfo.js';
+import { pgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 
 interface ReadOnlyUndo {

@@ -11,7 +11,8 @@ import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { lastLines, type OsUser } from '../../hosts/host.js';
 import { connectPg, one, quoteLiteral, rows, type PgClient } from './connect.js';
-import { APPLICATION_NAME, findPgProgram, passfilePath } from './seed.js';
+import { APPLICATION_NAME, passfilePath } from './conninfo.js';
+import { findPgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 
 interface ReversePlan {

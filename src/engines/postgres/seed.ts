@@ -4,14 +4,14 @@ import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
-import { lastLines, type Host, type OsUser } from '../../hosts/host.js';
+import { lastLines, type OsUser } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
 import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { STANDBY_MINIMUMS } from './tuning.js';
 import { ensureHeartbeatTable } from './lag.js';
+import { APPLICATION_NAME, passfilePath } from './conninfo.js';
+import { findPgProgram, pgProgram } from './programs.js';
 import type { PgSession } from './session.js';
-
-export const APPLICATION_NAME = 'zdm_target';
 
 interface ServerFacts {
   versionNum: number;
@@ -54,31 +54,7 @@ export function replicationAddress(s: PgSession): { host: string; port: number }
   return { host: m[1], port: Number(m[2]) };
 }
 
-export function passfilePath(dataDir: string): string {
-  return path.join(path.dirname(path.resolve(dataDir)), `.zdm-${path.basename(path.resolve(dataDir))}.pgpass`);
-}
-
 const escPass = (v: string) => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-
-/** Finds a PostgreSQL client program of the given major on the target host. */
-export async function findPgProgram(host: Host, major: number, program: string): Promise<string | undefined> {
-  for (const candidate of [`/usr/lib/postgresql/${major}/bin/${program}`, `/usr/pgsql-${major}/bin/${program}`, program]) {
-    const r = await host.run([candidate, '--version']).catch(() => undefined);
-    const m = r && r.code === 0 ? /(\d+)(?:\.\d+)?/.exec(r.stdout) : null;
-    if (m && Number(m[1]) === major) return candidate;
-  }
-  return undefined;
-}
-
-export function pgProgram(s: PgSession, major: number, program: string): Promise<string> {
-  return findPgProgram(s.ctx.targetHost, major, program).then((p) => {
-    if (!p)
-      throw new UserError(
-        `${program} for PostgreSQL ${major} was not found on the target host: install the PostgreSQL ${major} server package (Debian: postgresql-${major}).`,
-      );
-    return p;
-  });
-}
 
 function startCommand(s: PgSession): string {
   return targetStartCommand(s.inputs);
