@@ -1,6 +1,6 @@
 /** Checklist: the rows preflight and post-cutover report, their summary table and the failure they add up to. */
 import type { Check } from '../engines/engine.js';
-import { StepFailed, type StepResult } from '../steps/step.js';
+import { StepFailed, type StepResult } from '../step-result.js';
 import type { Log } from '../log.js';
 import { heading, table } from '../report/markdown.js';
 
