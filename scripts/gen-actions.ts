@@ -75,7 +75,7 @@ function rootAction(): string {
     branding: { icon: 'database', color: 'blue' },
     inputs: { step: { description: `The step to run: ${STEPS.join(', ')}.`, required: true }, ...inputBlock(undefined) },
     outputs,
-    runs: { using: 'node20', main: 'dist/index.js' },
+    runs: { using: 'node24', main: 'dist/index.js' },
   };
   return HEADER + stringify(doc, { lineWidth: 0 });
 }

@@ -54,7 +54,7 @@ describe('action metadata', () => {
 
   it('the root action runs the bundle with a step input and every input and output', () => {
     const a = read('action.yml');
-    expect(a.runs).toEqual({ using: 'node20', main: 'dist/index.js' });
+    expect(a.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
     expect(a.inputs.step.required).toBe(true);
     expect(Object.keys(a.inputs).sort()).toEqual(['step', ...INPUTS.map((i) => i.name)].sort());
     expect(Object.keys(a.outputs).sort()).toEqual([...new Set(OUTPUTS.map((o) => o.name))].sort());
