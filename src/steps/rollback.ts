@@ -101,11 +101,11 @@ async function switchBack(ctx: StepContext): Promise<StepResult> {
   const tl = new Timeline(back);
   let lock: SwitchLock | undefined;
   try {
-    // On the old source (the side promoted, which stays up): a cutover or rollback at the same time refuses.
-    lock = await engine.lockSwitch('rollback').catch((e: unknown) => {
-      throw worded(e instanceof UserError ? new UserError(userWords(e.message).replace('on the target', 'on the old source'), { cause: e }) : (e as Error));
-    });
     await reverseRunning(engine);
+    // On the old source (the side promoted, which stays up), before anything changes: a cutover or rollback at the same time refuses.
+    lock = await engine.lockSwitch('rollback').catch((e: unknown) => {
+      throw worded(e instanceof UserError ? new UserError(userWords(e.message), { cause: e }) : (e as Error));
+    });
     const lag = await lagGate(engine, back, ROLES);
     tl.mark(`lag gate passed: ${lag}`);
     const sw = await fenceAndPromote(engine, back, tl, [], ROLES);
