@@ -130,6 +130,27 @@ describe('PostgreSQL: two cutovers at the same time (shutdown fence)', () => {
   }, 120_000);
 });
 
+describe('PostgreSQL: writes past the read-only fence', () => {
+  let ready: Awaited<ReturnType<typeof pgReady>>;
+  beforeAll(async () => {
+    ready = await pgReady();
+  }, 180_000);
+  afterAll(async () => {
+    await ready?.pair.destroy();
+  }, 60_000);
+
+  it('a superuser session that turns read-only off and writes on the old source after the fence is counted', async () => {
+    const { pair, tuning, common } = ready;
+    // Right after the promotion, a superuser writes on the fenced old source (it keeps LOGIN, and may SET read-only off).
+    const insert = "INSERT INTO writes (client_seq, payload) VALUES (900001, 'past the fence')";
+    const write = `psql ${JSON.stringify(pair.source.url({ database: 'appdb' }))} -v ON_ERROR_STOP=1 -c 'SET default_transaction_read_only = off' -c ${JSON.stringify(insert)}`;
+    const r = await run('cutover', { ...common, fence: 'read-only', tuning, 'on-promoted-command': write });
+    expect(r.summary).toMatch(/on-promoted-command done/);
+    expect(Number(r.outputs['writes-after-fence'])).toBeGreaterThanOrEqual(1);
+    expect(r.summary).toMatch(/\*\*WARNING:\*\* WRITES AFTER THE FENCE: \d+ transaction\(s\) were written on the old source after the fence \(first: xid \d+/);
+  }, 120_000);
+});
+
 describe('MariaDB: writes past the fence and two cutovers at once', () => {
   let fx: MariadbFixture;
   let inputs: Record<string, string>;
