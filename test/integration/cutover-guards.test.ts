@@ -199,3 +199,32 @@ describe('MariaDB: writes past the fence and two cutovers at once', () => {
     }
   }, 120_000);
 });
+
+describe('MariaDB: two cutovers at the same time, no privileged writer allowed', () => {
+  let fx: MariadbFixture;
+  let inputs: Record<string, string>;
+  beforeAll(async () => {
+    fx = await MariadbFixture.start();
+    await fx.loadSampleData(1);
+    const all = fx.stepInputs({ fence: 'read-only', targetMemory: '1GB' });
+    const tune = await run('tune-target', all['tune-target']);
+    await run('seed-replica', { ...all['seed-replica'], tuning: tune.outputs.tuning });
+    await run('await-lag-zero', { ...all['await-lag-zero'], 'settle-seconds': '1' });
+    inputs = { ...all.cutover, tuning: tune.outputs.tuning };
+  }, 180_000);
+  afterAll(async () => {
+    await fx?.destroy();
+  }, 60_000);
+
+  it("the second refuses on the lock, not on the first one's sessions taken for privileged writers", async () => {
+    const marks = tmp('mariadb-promoted');
+    writeFileSync(marks, '');
+    const both = { ...inputs, 'on-promoted-command': `echo promoted >> ${marks}` };
+    const results = await Promise.allSettled([run('cutover', both), run('cutover', both)]);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => describeError(r.reason));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatch(/^another zdm cutover or rollback holds the switch lock on the target \(connection \d+ since .*\)\. Nothing was changed/);
+    expect(readFileSync(marks, 'utf8').trim().split('\n')).toEqual(['promoted']);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  }, 120_000);
+});
