@@ -1,4 +1,5 @@
 /** The `zdm` command line: the same steps as the actions, and `zdm rehearse`. */
+import { appendFileSync } from 'node:fs';
 import { describeError, UserError } from './errors.js';
 import { inputsFor, isStep, outputsFor, STEPS, type StepName } from './inputs.js';
 import { TextLog } from './log.js';
@@ -7,6 +8,12 @@ import { StepFailed } from './steps/step.js';
 import { parseFlags } from './flags.js';
 import { readTunnelStatus, runTunnelDaemon, stopSupervisedTunnel } from './hosts/supervised-tunnel.js';
 import { rehearseCommand, REHEARSE_HELP } from './rehearse/command.js';
+
+/** Inside a GitHub Actions job (`run: zdm cutover`), the step's summary goes to the job summary as the action's does. */
+function writeSummary(summary: string): void {
+  const file = process.env.GITHUB_STEP_SUMMARY;
+  if (file && summary) appendFileSync(file, summary + '\n');
+}
 
 export function envName(input: string): string {
   return 'ZDM_' + input.toUpperCase().replace(/-/g, '_');
@@ -79,9 +86,14 @@ export async function runCli(argv: string[], log = new TextLog()): Promise<numbe
     }
     const result = await runStep(command, (name) => flags.get(name) ?? process.env[envName(name)], log);
     for (const [k, v] of Object.entries(result.outputs)) process.stdout.write(`${k}=${v}\n`);
+    writeSummary(result.summary);
     return 0;
   } catch (e) {
-    if (e instanceof StepFailed) for (const [k, v] of Object.entries(e.result.outputs)) process.stdout.write(`${k}=${v}\n`);
+    // A step that failed after acting (a promotion whose aftermath failed) still reports its result.
+    if (e instanceof StepFailed) {
+      for (const [k, v] of Object.entries(e.result.outputs)) process.stdout.write(`${k}=${v}\n`);
+      writeSummary(e.result.summary);
+    }
     log.info(`zdm ${command}: error: ${describeError(e)}`);
     return 1;
   }

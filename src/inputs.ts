@@ -591,6 +591,12 @@ export const OUTPUTS: readonly OutputDef[] = [
   },
   { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
   { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only), or `already-done` when a re-run found the target already promoted.' },
+  {
+    step: 'cutover',
+    name: 'writes-after-fence',
+    description:
+      'Transactions the old source took after its fence, found after promotion (they are not on the new primary; 0 when none); empty when it cannot be told (the shutdown fence stopped the source).',
+  },
   { step: 'preflight', name: 'checks', description: 'JSON list of the checks made, each `{check, status, detail}` with status ok, warn or fail (no secrets).' },
   {
     step: 'preflight',
@@ -644,6 +650,11 @@ export const OUTPUTS: readonly OutputDef[] = [
   },
   { step: 'rollback', name: 'final-position', description: 'The last position of the new primary, proven applied on the old source before its promotion.' },
   { step: 'rollback', name: 'fence', description: 'The fence used on the new primary (shutdown or read-only).' },
+  {
+    step: 'rollback',
+    name: 'writes-after-fence',
+    description: 'Transactions the new primary took after its fence, found after the promotion (not on the old source); empty when it cannot be told.',
+  },
   { step: 'finalize', name: 'reverse-replication', description: '`removed` once the old source no longer replicates from the new primary.' },
 ];
 

@@ -10,11 +10,14 @@ import type {
   ReverseReplication,
   SeedResult,
   ServerLimits,
+  SwitchLock,
+  WritesAfterFence,
   StepContext,
   TuningItem,
   TuningPlan,
   TuningResources,
 } from '../engine.js';
+import type { Note } from '../../notes.js';
 import { InputError, UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
 import { variables } from './connect.js';
@@ -29,6 +32,7 @@ import { MyVerifier } from './verify.js';
 import type { TableVerifier } from '../../verify/types.js';
 import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
 import { MySession } from './session.js';
+import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
 export { MySession };
 
@@ -192,8 +196,24 @@ export class MysqlEngine implements Engine {
     return unfence(this.s, f);
   }
 
-  cleanupAfterPromotion(): Promise<string[]> {
+  cleanupAfterPromotion(): Promise<Note[]> {
     return cleanupAfterPromotion(this.s);
+  }
+
+  lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock> {
+    return lockSwitch(this.s, step);
+  }
+
+  recordFenceStart(step: 'cutover' | 'rollback', at: number): Promise<void> {
+    return recordFenceStart(this.s, step, at);
+  }
+
+  recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined> {
+    return recordedFenceStart(this.s, step);
+  }
+
+  writesAfterFence(f: Fence, finalPosition: string): Promise<WritesAfterFence> {
+    return writesAfterFence(this.s, f, finalPosition);
   }
 
   endpoint(): string {
@@ -229,7 +249,7 @@ export class MysqlEngine implements Engine {
     return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
   }
 
-  teardownReverse(): Promise<string[]> {
+  teardownReverse(): Promise<Note[]> {
     return teardownReverse(this.s);
   }
 }

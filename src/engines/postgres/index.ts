@@ -10,11 +10,14 @@ import type {
   ReverseReplication,
   SeedResult,
   ServerLimits,
+  SwitchLock,
+  WritesAfterFence,
   StepContext,
   TuningItem,
   TuningPlan,
   TuningResources,
 } from '../engine.js';
+import type { Note } from '../../notes.js';
 import { diskType } from '../../tuning/disk.js';
 import { UserError } from '../../errors.js';
 import { one, quoteIdent, quoteLiteral, rows } from './connect.js';
@@ -28,6 +31,7 @@ import { PgVerifier } from './verify.js';
 import type { TableVerifier } from '../../verify/types.js';
 import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
 import { PgSession } from './session.js';
+import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
 export { PgSession };
 
@@ -167,8 +171,24 @@ export class PostgresEngine implements Engine {
     return unfence(this.s, f);
   }
 
-  cleanupAfterPromotion(): Promise<string[]> {
+  cleanupAfterPromotion(): Promise<Note[]> {
     return cleanupAfterPromotion(this.s);
+  }
+
+  lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock> {
+    return lockSwitch(this.s, step);
+  }
+
+  recordFenceStart(step: 'cutover' | 'rollback', at: number): Promise<void> {
+    return recordFenceStart(this.s, step, at);
+  }
+
+  recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined> {
+    return recordedFenceStart(this.s, step);
+  }
+
+  writesAfterFence(f: Fence, finalPosition: string): Promise<WritesAfterFence> {
+    return writesAfterFence(this.s, f, finalPosition);
   }
 
   endpoint(): string {
@@ -204,7 +224,7 @@ export class PostgresEngine implements Engine {
     return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
   }
 
-  teardownReverse(): Promise<string[]> {
+  teardownReverse(): Promise<Note[]> {
     return teardownReverse(this.s);
   }
 }
