@@ -1,6 +1,7 @@
 /** Runs one step from raw inputs: the single path shared by the action, the CLI and the rehearsal. */
 import type { StepContext } from './engines/engine.js';
 import { LocalHost } from './hosts/local.js';
+import { withOpenClientsClosed } from './engines/open-clients.js';
 import { openTransport } from './hosts/transport.js';
 import { readInputs, secretValues, type RawInputs, type StepName } from './inputs.js';
 import type { Log } from './log.js';
@@ -23,7 +24,7 @@ export async function runStep(step: StepName, raw: RawInputs, log: Log, override
       ssh: transport.ssh,
       ...overrides,
     };
-    return await STEP_RUNNERS[step](ctx);
+    return await withOpenClientsClosed(() => STEP_RUNNERS[step](ctx));
   } finally {
     await transport.close();
   }

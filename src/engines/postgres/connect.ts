@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { UserError } from '../../errors.js';
+import { track } from '../open-clients.js';
 
 export type PgClient = pg.Client;
 
@@ -31,6 +32,8 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
   } as pg.ClientConfig);
   // An idle connection that breaks must not crash the process; the next query reports it.
   client.on('error', () => undefined);
+  const untrack = track(() => client.end());
+  client.once('end', untrack);
   try {
     await client.connect();
   } catch (e) {

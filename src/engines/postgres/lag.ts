@@ -1,21 +1,32 @@
 /** Real lag of a PostgreSQL standby: WAL bytes not replayed, and a heartbeat row's age. */
 import type { Heartbeat, LagSample } from '../engine.js';
-import { heartbeatLoop } from '../heartbeat.js';
+import { heartbeatLoop, heartbeatTableError, openHeartbeatClient } from '../heartbeat.js';
 import { connectPg, one, quoteQualified, rows, type PgClient } from './connect.js';
 import { lsnDiff, parseLsn } from './lsn.js';
 import type { PgSession } from './index.js';
 
 /** Creates the heartbeat table and its row on the source, when they are not there yet. */
 export async function ensureHeartbeatTable(c: PgClient, table: string): Promise<void> {
-  await c.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)`);
-  await c.query(`INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
+  try {
+    await c.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)`);
+    await c.query(`INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
+  } catch (e) {
+    throw heartbeatTableError(
+      table.replace(/"/g, ''),
+      e,
+      'Name a table in a schema that exists on the source (e.g. public.zdm_heartbeat, the default) or create the schema first; the source-url user needs CREATE on that schema. An existing table of that name must have the columns id int PRIMARY KEY, ts timestamptz, seq bigint, or be dropped.',
+    );
+  }
 }
 
 /** Writes the heartbeat row on the source about every 500 ms on a connection of its own. */
 export async function startHeartbeat(s: PgSession): Promise<Heartbeat> {
-  const client = await connectPg(s.inputs.sourceUrl!, { input: 'source-url', applicationName: 'zdm_heartbeat' });
   const table = quoteQualified(s.inputs.heartbeatTable);
-  await ensureHeartbeatTable(client, table);
+  const client = await openHeartbeatClient(
+    () => connectPg(s.inputs.sourceUrl!, { input: 'source-url', applicationName: 'zdm_heartbeat' }),
+    (c) => c.end(),
+    (c) => ensureHeartbeatTable(c, table),
+  );
   let seq = Date.now();
   return heartbeatLoop(
     async () => {
