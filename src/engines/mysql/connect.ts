@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { UserError } from '../../errors.js';
 import { track } from '../open-clients.js';
+import { markLostOn } from '../server-lost.js';
 
 export type MyConn = mysql.Connection;
 export type Row = Record<string, unknown>;
@@ -37,7 +38,7 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
     c.on('error', () => undefined);
     const untrack = track(() => c.destroy());
     (c as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.once('close', untrack);
-    return c;
+    return markLostOn(c, ['query', 'execute'], { input: opts.input, at: `${host.includes(':') ? `[${host}]` : host}:${port}` });
   } catch (e) {
     throw explainMyError(e, opts.input, `${host}:${port}`, user, database);
   }

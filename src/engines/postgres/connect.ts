@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { UserError } from '../../errors.js';
 import { track } from '../open-clients.js';
+import { markLostOn } from '../server-lost.js';
 
 export type PgClient = pg.Client;
 
@@ -40,7 +41,7 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
     await client.end().catch(() => undefined);
     throw explainPgError(e, { input: opts.input, host: url.hostname, port: Number(url.port || 5432), user, database, replication: opts.replication });
   }
-  return client;
+  return markLostOn(client, ['query'], { input: opts.input, at: `${url.hostname}:${Number(url.port || 5432)}` });
 }
 
 function sslFrom(url: URL): pg.ClientConfig['ssl'] {
