@@ -53,9 +53,10 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
               (SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1) AS slot_status`,
       [s.inputs.replicationSlot],
     ),
-    one<{ rec: boolean; replay: string | null; receive: string | null; status: string | null; last_msg: Date | null }>(
+    one<{ rec: boolean; paused: boolean | null; replay: string | null; receive: string | null; status: string | null; last_msg: Date | null }>(
       tgt,
-      `SELECT pg_is_in_recovery() AS rec, pg_last_wal_replay_lsn()::text AS replay, pg_last_wal_receive_lsn()::text AS receive,
+      `SELECT pg_is_in_recovery() AS rec, CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END AS paused,
+              pg_last_wal_replay_lsn()::text AS replay, pg_last_wal_receive_lsn()::text AS receive,
               (SELECT status FROM pg_stat_wal_receiver) AS status, (SELECT last_msg_receipt_time FROM pg_stat_wal_receiver) AS last_msg`,
     ),
   ]);
@@ -83,7 +84,10 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
   const fatal =
     so.slot_status === 'lost'
       ? `replication slot ${s.inputs.replicationSlot} has lost WAL the target still needs (wal_status = lost): the target cannot catch up and must be seeded again`
-      : undefined;
+      : to.paused
+        ? // Waiting would only reach the timeout: a paused standby receives WAL but applies none until resumed.
+          'WAL replay is paused on the target (pg_is_wal_replay_paused() is true: someone ran pg_wal_replay_pause(), or a recovery target paused it), so it applies nothing however long zdm waits. Resume it on the target with SELECT pg_wal_replay_resume(); then run this step again'
+        : undefined;
   const positions =
     to.replay && to.receive ? { source: Number(parseLsn(so.lsn)), received: Number(parseLsn(to.receive)), applied: Number(parseLsn(to.replay)) } : undefined;
   return { at, bytes, seconds, streaming, detail, fatal, positions };
