@@ -3,6 +3,7 @@
  * the target (issue 13 item 12) and a server that goes away mid-step (item 7). Each gives one
  * message that says what broke and what to do, at once rather than at the timeout.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeError } from '../../src/errors.js';
 import type { StepName } from '../../src/inputs.js';
@@ -10,8 +11,10 @@ import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { pgAppWrite } from '../harness/pg-app.js';
+import { useSshd } from '../harness/index.js';
 
 let pair: PgPair;
+const sshd = useSshd({ name: 'lag-ssh' });
 const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.target.url() });
 
 function run(step: StepName, raw: Record<string, string>, lines: string[] = []) {
@@ -103,6 +106,49 @@ describe('a server that goes away during await-lag-zero (issue 13 item 7)', () =
     await run('await-lag-zero', { ...common(), 'settle-seconds': '1' });
     const message = await killedDuring('source');
     expect(message).toMatch(new RegExp(`^lost the connection to the source \\(source-url, 127\\.0\\.0\\.1:${pair.source.port}\\) during await-lag-zero`));
+    expect(message).not.toContain(pair.source.password);
+  }, 120_000);
+
+  /** Kills the sshd sessions (not the listener): what a cut network does to an open tunnel. */
+  function cutSshSessions(): number {
+    const listener = readdirSync('/proc').find((e) => {
+      try {
+        return /^\d+$/.test(e) && readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(`${sshd().baseDir}/sshd_config`);
+      } catch {
+        return false;
+      }
+    });
+    const children = listener ? readFileSync(`/proc/${listener}/task/${listener}/children`, 'utf8').trim().split(/\s+/).filter(Boolean) : [];
+    for (const pid of children) process.kill(Number(pid), 'SIGKILL');
+    return children.length;
+  }
+
+  it('the SSH tunnel to the source is cut: names the source and the SSH host', async () => {
+    await run('await-lag-zero', { ...common(), 'settle-seconds': '1' });
+    const lines: string[] = [];
+    const step = failure(
+      'await-lag-zero',
+      {
+        ...common(),
+        'settle-seconds': '600',
+        'timeout-seconds': '600',
+        'source-ssh-host': `127.0.0.1:${sshd().port}`,
+        'source-ssh-user': sshd().user,
+        'source-ssh-key': sshd().privateKey,
+        'source-ssh-host-key': sshd().hostKeyFingerprint,
+        // The target replicates directly: only zdm's own SQL goes through SSH here.
+        'source-replication-address': `127.0.0.1:${pair.source.port}`,
+      },
+      lines,
+    );
+    await until('the first lag reading', () => lines.some((l) => l.startsWith('lag: ')));
+    expect(cutSshSessions()).toBeGreaterThan(0);
+    const { message } = await step;
+    expect(message).toMatch(
+      new RegExp(
+        `^lost the connection to the source \\(source-url, 127\\.0\\.0\\.1:${pair.source.port} through the SSH connection to 127\\.0\\.0\\.1:${sshd().port}\\) during await-lag-zero \\(Waiting for the target to catch up\\): .+ The server stopped or restarted, or the network or the SSH tunnel between this runner and it broke\\.`,
+      ),
+    );
     expect(message).not.toContain(pair.source.password);
   }, 120_000);
 });
