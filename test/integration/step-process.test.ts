@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useMariadb, usePostgres } from '../harness/index.js';
 import { actionEnv, runStepProcess } from '../harness/step-process.js';
+import { connectMy, rows } from '../../src/engines/mysql/connect.js';
+import { lostServerOf } from '../../src/engines/server-lost.js';
 
 const pgSource = usePostgres({ name: 'ends-src' });
 const pgTarget = usePostgres({ name: 'ends-tgt' });
@@ -101,4 +103,32 @@ describe('child processes do not inherit the step inputs (issue 13 item 14)', ()
     expect(r.output).toMatch(/backup-check-command passed/);
     expectClean(file);
   }, 90_000);
+});
+
+describe('a lost MariaDB connection is marked with its server (issue 13 item 7)', () => {
+  it('a query on a connection the server killed names target-url and host:port', async () => {
+    const c = await connectMy(new URL(my().url()), { input: 'target-url' });
+    try {
+      const [{ id }] = await rows<{ id: number }>(c, 'SELECT CONNECTION_ID() AS id');
+      await my().query(`KILL ${Number(id)}`);
+      const e = await rows(c, 'SELECT 1').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(Error);
+      expect(lostServerOf(e)?.server).toEqual({ input: 'target-url', at: `127.0.0.1:${my().port}` });
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it('a statement error is not taken for a lost connection', async () => {
+    const c = await connectMy(new URL(my().url()), { input: 'source-url' });
+    try {
+      const e = await rows(c, 'SELECT * FROM no_such_db.t').catch((err: unknown) => err);
+      expect(lostServerOf(e)).toBeUndefined();
+    } finally {
+      await c.end();
+    }
+  });
 });
