@@ -12,6 +12,8 @@ import { runStep } from '../../src/run-step.js';
 import { loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { pgAppWrite } from '../harness/pg-app.js';
 import { useSshd } from '../harness/index.js';
+import { stopSupervisedTunnel } from '../../src/hosts/supervised-tunnel.js';
+import { freePort } from '../../src/sandbox/util.js';
 
 let pair: PgPair;
 const sshd = useSshd({ name: 'lag-ssh' });
@@ -126,6 +128,9 @@ describe('a server that goes away during await-lag-zero (issue 13 item 7)', () =
   it('the SSH tunnel to the source is cut: names the source and the SSH host', async () => {
     await run('await-lag-zero', { ...common(), 'settle-seconds': '1' });
     const lines: string[] = [];
+    // await-lag-zero keeps a supervised replication tunnel running: here in sshd's directory, stopped afterwards.
+    const tunnelDir = `${sshd().baseDir}/tunnels`;
+    const tunnelPort = await freePort();
     const step = failure(
       'await-lag-zero',
       {
@@ -136,14 +141,19 @@ describe('a server that goes away during await-lag-zero (issue 13 item 7)', () =
         'source-ssh-user': sshd().user,
         'source-ssh-key': sshd().privateKey,
         'source-ssh-host-key': sshd().hostKeyFingerprint,
-        // The target replicates directly: only zdm's own SQL goes through SSH here.
-        'source-replication-address': `127.0.0.1:${pair.source.port}`,
+        'tunnel-dir': tunnelDir,
+        'replication-tunnel-port': String(tunnelPort),
       },
       lines,
     );
-    await until('the first lag reading', () => lines.some((l) => l.startsWith('lag: ')));
-    expect(cutSshSessions()).toBeGreaterThan(0);
-    const { message } = await step;
+    let message: string;
+    try {
+      await until('the first lag reading', () => lines.some((l) => l.startsWith('lag: ')));
+      expect(cutSshSessions()).toBeGreaterThan(0);
+      ({ message } = await step);
+    } finally {
+      await stopSupervisedTunnel(tunnelDir, `replication-${tunnelPort}`);
+    }
     expect(message).toMatch(
       new RegExp(
         `^lost the connection to the source \\(source-url, 127\\.0\\.0\\.1:${pair.source.port} through the SSH connection to 127\\.0\\.0\\.1:${sshd().port}\\) during await-lag-zero \\(Waiting for the target to catch up\\): .+ The server stopped or restarted, or the network or the SSH tunnel between this runner and it broke\\.`,
