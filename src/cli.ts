@@ -6,6 +6,7 @@ import { TextLog } from './log.js';
 import { runStep } from './run-step.js';
 import { StepFailed } from './steps/step.js';
 import { parseFlags } from './flags.js';
+import { cliEnvName } from './hosts/child-env.js';
 import { readTunnelStatus, runTunnelDaemon, stopSupervisedTunnel } from './hosts/supervised-tunnel.js';
 import { rehearseCommand, REHEARSE_HELP } from './rehearse/command.js';
 
@@ -15,9 +16,7 @@ function writeSummary(summary: string): void {
   if (file && summary) appendFileSync(file, summary + '\n');
 }
 
-export function envName(input: string): string {
-  return 'ZDM_' + input.toUpperCase().replace(/-/g, '_');
-}
+export const envName = cliEnvName;
 
 function stepHelp(step: StepName): string {
   const lines = [`zdm ${step} [flags]`, '', 'Flags (or environment variables; prefer those for secrets):'];

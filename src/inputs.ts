@@ -844,8 +844,10 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
       throw new InputError(key === 'sourceUrl' ? 'source-url' : 'target-url', `has an unknown scheme ${u.protocol}: use postgres://, mysql:// or mariadb://`);
     }
   }
+  checkEngineFamily(out.engine as Inputs['engine'], out.sourceUrl as URL | undefined, out.targetUrl as URL | undefined);
   const pg = out.engine === 'postgres';
   if (!out.heartbeatTable) out.heartbeatTable = pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat';
+  checkIdentifiers(out, pg);
   if (out.fence === 'auto') out.fence = pg ? 'shutdown' : 'read-only';
   if (out.fence === 'shutdown' && !pg) {
     throw new InputError(
@@ -900,9 +902,83 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
   return out as unknown as Inputs;
 }
 
-function firstSentence(text: string): string {
-  const i = text.indexOf('. ');
-  return i < 0 ? text : text.slice(0, i + 1);
+/**
+ * The first sentence of a description, for short messages: it ends at a full stop followed by a
+ * space, but not at an abbreviation ("e.g. `postgres://...`") nor inside a `code span`.
+ */
+export function firstSentence(text: string): string {
+  let inCode = false;
+  for (let i = 0; i < text.length - 1; i++) {
+    if (text[i] === '`') inCode = !inCode;
+    if (inCode || text[i] !== '.' || text[i + 1] !== ' ') continue;
+    if (/\b(?:e\.g|i\.e|etc|vs|cf)$/i.test(text.slice(Math.max(0, i - 4), i))) continue;
+    return text.slice(0, i + 1);
+  }
+  return text;
+}
+
+const FAMILY: Record<Inputs['engine'], string> = { postgres: 'PostgreSQL', mariadb: 'MySQL/MariaDB', mysql: 'MySQL/MariaDB' };
+
+/**
+ * Both URLs and the engine must name the same family: a postgres:// source with a mysql:// target
+ * would otherwise fail deep inside a driver ("received invalid response: 68") or time out.
+ */
+function checkEngineFamily(engine: Inputs['engine'], source: URL | undefined, target: URL | undefined): void {
+  for (const [name, u] of [
+    ['source-url', source],
+    ['target-url', target],
+  ] as const) {
+    const e = engineFromUrl(u);
+    if (!u || !e || FAMILY[e] === FAMILY[engine]) continue;
+    throw new InputError(
+      name,
+      `is a ${u.protocol}// (${FAMILY[e]}) URL, but the engine is ${engine} (${FAMILY[engine]}). zdm moves a database between servers of one engine: ` +
+        'give source-url and target-url the same kind of scheme (postgres:// for PostgreSQL; mysql:// or mariadb:// for MySQL/MariaDB), and set engine to match or leave it at auto. Nothing was changed.',
+    );
+  }
+}
+
+/** PostgreSQL's own rule for slot names (ReplicationSlotValidateName). */
+const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
+/** A plain, unquoted SQL name: what zdm creates and quotes itself. */
+const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+/** A login name: the characters real role and account names use, none that ends a quoted string. */
+const LOGIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@$-]{0,62}$/;
+
+/**
+ * Names that end up in SQL statements, server configuration and passfiles are checked here, before
+ * any server is touched: a slot named `x; DROP TABLE y` must not pass preflight and fail after the
+ * target was stopped.
+ */
+function checkIdentifiers(out: Record<string, unknown>, pg: boolean): void {
+  const given = (key: string) => (typeof out[key] === 'string' && out[key] !== '' ? (out[key] as string) : undefined);
+  for (const [key, name] of [
+    ['replicationSlot', 'replication-slot'],
+    ['reverseReplicationSlot', 'reverse-replication-slot'],
+  ] as const) {
+    const v = given(key);
+    if (v !== undefined && !SLOT_NAME.test(v))
+      throw new InputError(
+        name,
+        `must be a replication slot name: 1 to 63 lower-case letters, digits or underscores, e.g. zdm_replica (got ${JSON.stringify(v)})`,
+      );
+  }
+  const user = given('replicationUser');
+  if (user !== undefined && !LOGIN_NAME.test(user))
+    throw new InputError(
+      'replication-user',
+      `must be a user name of up to 63 letters, digits and _ . @ $ - (no spaces, quotes or semicolons), e.g. zdm_repl (got ${JSON.stringify(user)})`,
+    );
+  const table = out.heartbeatTable as string;
+  const parts = table.split('.');
+  const form = pg
+    ? 'table or schema.table, e.g. public.zdm_heartbeat (the schema must exist)'
+    : 'database.table, e.g. zdm.heartbeat (zdm creates the database)';
+  if ((pg ? parts.length > 2 : parts.length !== 2) || !parts.every((p) => SQL_NAME.test(p)))
+    throw new InputError(
+      'heartbeat-table',
+      `must be ${form}; each name 1 to 63 letters, digits, _ or $, starting with a letter or _ (got ${JSON.stringify(table)})`,
+    );
 }
 
 /** Every value that must never be printed, from the raw inputs. */

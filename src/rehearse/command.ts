@@ -6,6 +6,7 @@ import { parseFlags } from '../flags.js';
 import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
 import { COMMENT_MARKER, rehearsalMarkdown } from '../report/rehearsal-markdown.js';
 import { pullRequestFromEvent, upsertComment } from '../github/pr-comment.js';
+import { installSignalCleanup } from '../sandbox/cleanup.js';
 
 export const REHEARSE_HELP = `zdm rehearse flags:
   --engine postgres|mariadb    engine to rehearse [default: postgres]
@@ -64,6 +65,8 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     rollback: f.get('rollback') === 'true',
   };
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
+  // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.
+  installSignalCleanup();
   const report = await rehearse(opts, log);
   process.stdout.write(formatReport(report) + '\n');
   const file = f.get('report');
