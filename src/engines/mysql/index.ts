@@ -19,7 +19,16 @@ import { InputError, UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
 import { connectMy, one, variables, type MyConn } from './connect.js';
 import { detectFlavor, type Flavor } from './flavor.js';
-import { DURABILITY_SETTINGS, DURABLE, MY_TUNABLE, OPTION_FILE_HEADER, optionFile, planMysqlTuning } from './tuning.js';
+import {
+  DURABILITY_SETTINGS,
+  DURABLE,
+  MY_TUNABLE,
+  OPTION_FILE_HEADER,
+  optionFile,
+  planMysqlTuning,
+  relaxedInOptionFile,
+  revertedOptionFile,
+} from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
@@ -130,16 +139,22 @@ export class MysqlEngine implements Engine {
     // The option file keeps what is not reverted; without anything left it goes.
     const host = this.s.ctx.targetHost;
     const file = configFile(this.s, await this.s.flavor());
-    if (!(await host.exists(file))) return;
-    if (!(await host.readFile(file)).startsWith(OPTION_FILE_HEADER)) {
+    // A durable value that must survive a restart goes into zdm's file, even one deleted since.
+    const before = (await host.exists(file)) ? await host.readFile(file) : `${OPTION_FILE_HEADER}\n[mysqld]\n`;
+    if (!before.startsWith(OPTION_FILE_HEADER)) {
       this.s.ctx.log.warn(`${file} is not the option file zdm wrote (it was replaced since tune-target): left as it is`);
       return;
     }
-    const reverted = new Set(items.map((i) => i.name));
-    const kept = (await host.readFile(file)).split('\n').filter((l) => !reverted.has(l.split('=')[0].trim()));
-    const left = kept.filter((l) => /^\w+\s*=/.test(l));
-    if (left.length === 0) await host.remove(file);
-    else await host.writeFile(file, kept.join('\n'), { mode: 0o644 });
+    const text = revertedOptionFile(before, items);
+    try {
+      if (text !== undefined) await host.writeFile(file, text, { mode: 0o644 });
+      else if (await host.exists(file)) await host.remove(file);
+    } catch (e) {
+      const durable = items.filter((i) => i.persistedOriginal).map((i) => `${i.name} = ${i.original}`);
+      this.s.ctx.log.warn(
+        `could not update zdm's option file ${file} (${(e as Error).message}): the restored values hold until the server restarts${durable.length ? `. Put ${durable.join(', ')} into the server's configuration` : ''}`,
+      );
+    }
   }
 
   async relaxedDurability(): Promise<TuningItem[]> {
@@ -148,7 +163,7 @@ export class MysqlEngine implements Engine {
     if (!(await host.exists(file))) return [];
     const text = await host.readFile(file);
     if (!text.startsWith(OPTION_FILE_HEADER)) return [];
-    const persisted = new Set(text.split('\n').map((l) => l.split('=')[0].trim()));
+    const persisted = relaxedInOptionFile(text);
     const current = await variables(await this.s.target(), [...DURABILITY_SETTINGS]);
     return DURABILITY_SETTINGS.filter((n) => persisted.has(n) || current[n] !== DURABLE).map((name) => ({
       name,
@@ -158,6 +173,8 @@ export class MysqlEngine implements Engine {
       applies: 'reload',
       relaxesDurability: true,
       revertAtCutover: true,
+      // What the server's own configuration says is unknown here: the durable value stays in zdm's file.
+      persistedOriginal: true,
     }));
   }
 
