@@ -3,12 +3,14 @@ import { asidePath, PROMOTED_HINT, targetStartCommand, targetStopCommand } from 
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
-import { SafetyError, UserError } from '../../errors.js';
+import { describeError, SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
 import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { STANDBY_MINIMUMS } from './tuning.js';
 import { ensureHeartbeatTable } from './lag.js';
+import { findServerLogs, newLogLines, type ServerLogs } from './server-log.js';
+import { restoreTargetConfig, saveTargetConfig, type TargetConfig } from './target-config.js';
 import type { PgSession } from './index.js';
 
 export const APPLICATION_NAME = 'zdm_target';
@@ -255,7 +257,8 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
     }
   }
 
-  if (!tf.configFile.startsWith(path.resolve(tf.dataDirectory) + '/')) {
+  // The target keeps its own configuration across the copy (target-config.ts), wherever it lives.
+  {
     const minimums = await Promise.all(
       [src, tgt].map((c) => rows<{ name: string; setting: string }>(c, 'SELECT name, setting FROM pg_settings WHERE name = ANY($1)', [STANDBY_MINIMUMS])),
     );
@@ -400,6 +403,19 @@ export function standbyConfig(s: PgSession, passfile: string, plan: TuningPlan |
   return lines.join('\n') + '\n';
 }
 
+/** What a seed has changed so far: what putting the target back has to undo. */
+interface SeedProgress {
+  dataDir: string;
+  passfile: string;
+  aside: string;
+  stopped: boolean;
+  /** The data directory was set aside (or was absent) and the copy went in its place. */
+  replaced: boolean;
+  hadDir: boolean;
+  saved: TargetConfig;
+  logs: ServerLogs;
+}
+
 /** Replaces the target's data directory with a hot copy of the source and starts it as a standby. */
 export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): Promise<SeedResult> {
   const { log, targetHost: host } = s.ctx;
@@ -414,44 +430,67 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
   const addr = replicationAddress(s);
 
   await ensureHeartbeatTable(src, quoteQualified(s.inputs.heartbeatTable));
-  const slot = s.inputs.replicationSlot;
-  await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+  await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [s.inputs.replicationSlot]);
+  // Read while the target still runs: its own configuration, and where it logs.
+  const tgt = await s.target();
+  const p: SeedProgress = {
+    dataDir,
+    passfile,
+    aside: asidePath(dataDir),
+    stopped: false,
+    replaced: false,
+    hadDir: false,
+    saved: await saveTargetConfig(host, tgt, dataDir),
+    logs: await findServerLogs(host, tgt, dataDir, startCommand(s)),
+  };
   await host.writeFile(passfile, `${escPass(addr.host)}:${addr.port}:*:${escPass(s.inputs.replicationUser)}:${escPass(s.inputs.replicationPassword)}\n`, {
     mode: 0o600,
     owner,
   });
+  let backup: BackupRun;
+  try {
+    backup = await copyAndStart(s, p, bin, owner, plan);
+  } catch (e) {
+    throw await putBack(s, p, e);
+  }
+  if (p.hadDir) await host.remove(p.aside);
+  log.info(`the target is a streaming standby from ${backup.endLsn}`);
+  return { position: backup.endLsn, seconds: (Date.now() - started) / 1000, bytes: backup.bytes, sourceVersion: sf.version };
+}
 
+/** Stops the target, copies the source in place of its data directory (set aside), keeps its configuration, starts it as a standby. */
+async function copyAndStart(s: PgSession, p: SeedProgress, bin: string, owner: OsUser, plan: TuningPlan | undefined): Promise<BackupRun> {
+  const { log, targetHost: host } = s.ctx;
+  const { dataDir, passfile } = p;
+  const slot = s.inputs.replicationSlot;
   log.info(`stopping the target server: ${stopCommand(s)}`);
   await stopTarget(s, dataDir);
+  p.stopped = true;
   if (s.inputs.reseed) {
     // The standby being replaced held the slot until it stopped; the new copy starts from a new one.
+    const src = await s.source();
     await waitPg('the replaced standby releasing its replication slot', 30_000, async () => {
       const r = await rows<{ active: boolean }>(src, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
       return r[0]?.active ? undefined : true;
     });
     await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
   }
-  const aside = asidePath(dataDir);
-  const hadDir = await host.exists(dataDir);
-  if (hadDir) await host.rename(dataDir, aside);
+  p.hadDir = await host.exists(dataDir);
+  if (p.hadDir) await host.rename(dataDir, p.aside);
+  p.replaced = true;
 
-  let backup: BackupRun;
-  try {
-    log.info(`copying the source with pg_basebackup from ${addr.host}:${addr.port} into ${dataDir} (no lock on the source)`);
-    backup = await runBasebackup(s, bin, dataDir, owner, passfile);
-    await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
-    const auto = path.join(dataDir, 'postgresql.auto.conf');
-    const existing = (await host.exists(auto)) ? await host.readFile(auto) : '';
-    await host.writeFile(auto, existing + (existing.endsWith('\n') || !existing ? '' : '\n') + standbyConfig(s, passfile, plan), { mode: 0o600, owner });
-  } catch (e) {
-    log.warn('the copy failed: restoring the target data directory as it was and starting the target again');
-    await host.remove(dataDir);
-    if (hadDir) await host.rename(aside, dataDir);
-    await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]).catch(() => undefined);
-    const r = await host.shell(startCommand(s), { timeoutMs: 300_000 }).catch((err: Error) => ({ code: 1, stderr: err.message, stdout: '' }));
-    if (r.code !== 0) log.warn(`could not start the target again: ${lastLines(r.stderr)}`);
-    throw e;
-  }
+  const addr = replicationAddress(s);
+  log.info(`copying the source with pg_basebackup from ${addr.host}:${addr.port} into ${dataDir} (no lock on the source)`);
+  const backup = await runBasebackup(s, bin, dataDir, owner, passfile);
+  const kept = await restoreTargetConfig(host, dataDir, p.saved, owner);
+  if (kept.length)
+    log.info(
+      `kept the target's own ${kept.join(', ')} (the copy brought the source's); postgresql.auto.conf is the source's, with the target's own host settings`,
+    );
+  await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
+  const auto = path.join(dataDir, 'postgresql.auto.conf');
+  const existing = (await host.exists(auto)) ? await host.readFile(auto) : '';
+  await host.writeFile(auto, existing + (existing.endsWith('\n') || !existing ? '' : '\n') + standbyConfig(s, passfile, plan), { mode: 0o600, owner });
 
   log.info(`starting the target as a standby: ${startCommand(s)}`);
   await startTargetAsStandby(s);
@@ -459,7 +498,59 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
     const r = await rows<{ status: string }>(await s.target(), 'SELECT status FROM pg_stat_wal_receiver');
     return r[0]?.status === 'streaming' ? true : undefined;
   });
-  if (hadDir) await host.remove(aside);
-  log.info(`the target is a streaming standby from ${backup.endLsn}`);
-  return { position: backup.endLsn, seconds: (Date.now() - started) / 1000, bytes: backup.bytes, sourceVersion: sf.version };
+  return backup;
+}
+
+/** A server that may have started (or half started) on the copy, stopped before its directory is removed. */
+async function stopOnCopy(s: PgSession, dataDir: string): Promise<void> {
+  await s.forget('target');
+  const host = s.ctx.targetHost;
+  if (!(await host.exists(path.join(dataDir, 'postmaster.pid')))) return;
+  await host.shell(stopCommand(s), { timeoutMs: 120_000 }).catch(() => undefined);
+  await waitPg('the target server on the copy stopping (postmaster.pid gone)', 60_000, async () =>
+    (await host.exists(path.join(dataDir, 'postmaster.pid'))) ? undefined : true,
+  );
+}
+
+/**
+ * After a failed seed: the server's own log lines into the message, and the target put back as
+ * it was (its data directory, running), the slot dropped so that it keeps no WAL, the passfile gone.
+ */
+async function putBack(s: PgSession, p: SeedProgress, e: unknown): Promise<Error> {
+  const { log, targetHost: host } = s.ctx;
+  const logLines = p.replaced ? await newLogLines(host, p.logs).catch(() => []) : [];
+  const done: string[] = [];
+  const left: string[] = [];
+  if (p.replaced) {
+    log.warn(`the seed failed after the target's data directory was replaced: putting it back (${describeError(e)})`);
+    try {
+      await stopOnCopy(s, p.dataDir);
+      await host.remove(p.dataDir);
+      if (p.hadDir) await host.rename(p.aside, p.dataDir);
+      done.push(p.hadDir ? 'its data directory is back in place' : 'the copy is removed');
+    } catch (u) {
+      left.push(`putting its data directory back failed (${describeError(u)})${p.hadDir ? `: the previous one is at ${p.aside}` : ''}`);
+    }
+  }
+  const slot = s.inputs.replicationSlot;
+  try {
+    const src = await s.source();
+    const r = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+    if (r.length) done.push(`replication slot ${slot} dropped on the source`);
+  } catch (u) {
+    left.push(`dropping replication slot ${slot} on the source failed (${describeError(u)}): drop it, or it keeps WAL there`);
+  }
+  if (p.stopped && left.length === 0) {
+    const r = await host.shell(startCommand(s), { timeoutMs: 300_000 }).catch((err: Error) => ({ code: 1, stderr: err.message, stdout: '' }));
+    if (r.code === 0) done.push('it runs again');
+    else left.push(`starting it again failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
+  }
+  await host.remove(p.passfile).catch(() => undefined);
+  const msg =
+    describeError(e).replace(/\.?$/, '.') +
+    (logLines.length ? ` The server's log: ${logLines.join('; ')}.` : '') +
+    (done.length ? ` The target was put back as it was: ${done.join(', ')}.` : '') +
+    (left.length ? ` NOT put back: ${left.join('; ')}.` : ' Fix the cause, then run seed-replica again.');
+  const E = e instanceof SafetyError ? SafetyError : UserError;
+  return new E(msg, { cause: e });
 }
