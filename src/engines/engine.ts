@@ -58,6 +58,8 @@ export interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** Passed, but with a warning: something zdm could not prove. */
+  warn?: boolean;
 }
 
 export interface SeedResult {

@@ -35,6 +35,7 @@ import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
 import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 import { MyVerifier } from './verify.js';
+import { configFileCheck, defaultConfigFile } from './option-files.js';
 import type { TableVerifier } from '../../verify/types.js';
 import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
 
@@ -85,9 +86,7 @@ export class MySession {
 }
 
 export function configFile(s: MySession, flavor: Flavor): string {
-  return (
-    s.inputs.targetConfigFile || (flavor.name === 'mariadb' ? '/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf' : '/etc/mysql/mysql.conf.d/99-zdm-migration.cnf')
-  );
+  return s.inputs.targetConfigFile || defaultConfigFile(flavor.name);
 }
 
 export class MysqlEngine implements Engine {
@@ -108,7 +107,7 @@ export class MysqlEngine implements Engine {
   async planTuning(r: TuningResources): Promise<TuningPlan> {
     const t = await this.s.target();
     const flavor = await this.s.flavor();
-    const current = await variables(t, [...MY_TUNABLE, 'datadir']);
+    const current = await variables(t, [...MY_TUNABLE, 'datadir', 'pid_file']);
     for (const [name, value] of Object.entries(r.overrides ?? {})) {
       if ((MY_TUNABLE as readonly string[]).includes(name) && !/^\d+$/.test(value))
         throw new InputError(
@@ -117,6 +116,7 @@ export class MysqlEngine implements Engine {
         );
     }
     await this.refuseForeignOptionFile();
+    await this.refuseUnreadOptionFile(current.pid_file, current.datadir);
     const disk = r.disk ?? (await diskType(this.s.ctx.targetHost, current.datadir));
     const items = planMysqlTuning(current, flavor.name, { memoryBytes: r.memoryBytes, cpus: r.cpus, disk }, r.overrides);
     return { engine: this.kind, memoryBytes: r.memoryBytes, cpus: r.cpus, disk, items };
@@ -188,6 +188,14 @@ export class MysqlEngine implements Engine {
         `names ${file}, which exists and was not written by zdm: tune-target would replace it. Name a file of zdm's own in a directory the server includes (!includedir), e.g. 99-zdm-migration.cnf. Nothing was changed.`,
       );
     }
+  }
+
+  /** A file the server never reads would lose the profile (and the durable values cutover keeps) at the next restart. */
+  private async refuseUnreadOptionFile(pidFile: string, dataDir: string): Promise<void> {
+    const file = configFile(this.s, await this.s.flavor());
+    const c = await configFileCheck(this.s.ctx.targetHost, file, pidFile, dataDir, false);
+    if (!c.ok) throw new InputError('target-config-file', `names a file the server does not read: ${c.detail} Nothing was changed.`);
+    if (c.warn) this.s.ctx.log.warn(`${c.name}: ${c.detail}`);
   }
 
   private async writeOptionFile(items: TuningItem[]): Promise<void> {
