@@ -38,7 +38,7 @@ afterAll(async () => {
   await pair?.destroy();
 }, 60_000);
 
-const inputs = (): Record<string, string> => ({
+const inputs = (over: Record<string, string> = {}): Record<string, string> => ({
   'source-url': pair.source.url(),
   'target-url': pair.target.url(),
   'replication-user': pair.replicationUser,
@@ -46,11 +46,12 @@ const inputs = (): Record<string, string> => ({
   'target-data-dir': pair.target.dataDir,
   'target-start-command': startCommand,
   'target-stop-command': pair.target.stopCommand,
+  ...over,
 });
 
-async function seed(): Promise<{ error?: string; log: string }> {
+async function seed(over: Record<string, string> = {}): Promise<{ error?: string; log: string }> {
   const lines: string[] = [];
-  const raw = inputs();
+  const raw = inputs(over);
   try {
     await runStep('seed-replica', (n) => raw[n], new TextLog((l) => lines.push(l)));
     return { log: lines.join('\n') };
@@ -92,6 +93,27 @@ describe('seed-replica on a target whose configuration lives in its data directo
     expect(existsSync(passfilePath(pair.target.dataDir))).toBe(false);
     expect(await slots()).toEqual([]);
     await pair.target.query('DROP TABLE before_seed');
+  }, 180_000);
+
+  it("a start command without pg_ctl -l: the server's words come from what the command printed", async () => {
+    await pair.source.query("ALTER SYSTEM SET shared_preload_libraries = 'zdm_no_such_library'");
+    let r: Awaited<ReturnType<typeof seed>>;
+    // Without -l the server's output goes to the command's own stdout. Only for the standby start:
+    // a server that does start would hold that pipe open, so the restart of the target as it was logs to its file.
+    const printing = `if [ -f ${pair.target.dataDir}/standby.signal ]; then ${startCommand.replace(/ -l '[^']*'/, '')}; else ${startCommand}; fi`;
+    try {
+      r = await seed({ 'target-start-command': printing });
+    } finally {
+      await pair.source.query('ALTER SYSTEM RESET shared_preload_libraries');
+    }
+    expect(r.error).toMatch(
+      /^target-start-command failed \(exit 1\): pg_ctl: could not start server \| Examine the log output\. It printed: .*FATAL: {2}could not access file "zdm_no_such_library"/,
+    );
+    // The log file got nothing of this start: the target's own shutdown before it is not shown.
+    expect(r.error).not.toContain("The server's log");
+    expect(r.error).toContain('The target was put back as it was');
+    expect(await pair.target.isRunning()).toBe(true);
+    expect(await slots()).toEqual([]);
   }, 180_000);
 
   it("keeps the target's own postgresql.conf and pg_hba.conf (port, hba) across the copy and streams", async () => {

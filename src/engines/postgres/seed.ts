@@ -9,7 +9,7 @@ import { formatBytes, formatSeconds, Progress, transferProgress } from '../../lo
 import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { STANDBY_MINIMUMS } from './tuning.js';
 import { ensureHeartbeatTable } from './lag.js';
-import { findServerLogs, newLogLines, type ServerLogs } from './server-log.js';
+import { findServerLogs, markLogs, newLogLines, relevantLines, type ServerLogs } from './server-log.js';
 import { restoreTargetConfig, saveTargetConfig, type TargetConfig } from './target-config.js';
 import type { PgSession } from './index.js';
 
@@ -322,7 +322,13 @@ async function stopTarget(s: PgSession, dataDir: string): Promise<void> {
 
 async function startTargetAsStandby(s: PgSession): Promise<void> {
   const r = await s.ctx.targetHost.shell(startCommand(s), { timeoutMs: 300_000 });
-  if (r.code !== 0) throw new UserError(`target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
+  if (r.code !== 0) {
+    // Without pg_ctl -l the server's own words go to the command's stdout, pg_ctl's verdict to stderr.
+    const printed = r.stderr.trim() ? relevantLines(r.stdout, 6) : [];
+    throw new UserError(
+      `target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout).replace(/\.$/, '')}${printed.length ? `. It printed: ${printed.join(' | ')}` : ''}`,
+    );
+  }
   await waitPg('the target accepting connections as a standby', 120_000, async () => {
     await s.forget('target');
     const t = await s.target();
@@ -493,6 +499,7 @@ async function copyAndStart(s: PgSession, p: SeedProgress, bin: string, owner: O
   await host.writeFile(auto, existing + (existing.endsWith('\n') || !existing ? '' : '\n') + standbyConfig(s, passfile, plan), { mode: 0o600, owner });
 
   log.info(`starting the target as a standby: ${startCommand(s)}`);
+  await markLogs(host, p.logs).catch(() => undefined);
   await startTargetAsStandby(s);
   await waitPg('the standby streaming from the source', 60_000, async () => {
     const r = await rows<{ status: string }>(await s.target(), 'SELECT status FROM pg_stat_wal_receiver');

@@ -70,6 +70,12 @@ export async function findServerLogs(host: Host, tgt: PgClient, dataDir: string,
   return { files, dir, dirNewest: newest ? { file: newest, from: (await sizeOf(host, newest)) ?? 0 } : undefined };
 }
 
+/** Watches from now on: what the server logged before (its own shutdown for the seed, say) is not shown. */
+export async function markLogs(host: Host, logs: ServerLogs): Promise<void> {
+  for (const w of logs.files) w.from = (await sizeOf(host, w.file)) ?? 0;
+  if (logs.dirNewest) logs.dirNewest.from = (await sizeOf(host, logs.dirNewest.file)) ?? 0;
+}
+
 /** Log lines worth showing: errors and their hints, or the last lines when none is marked. */
 export function relevantLines(text: string, max = 8): string[] {
   const lines = text
