@@ -519,6 +519,26 @@ async function stopOnCopy(s: PgSession, dataDir: string): Promise<void> {
   );
 }
 
+/** Drops the slot the copy created on the source, which would otherwise keep WAL there for good. */
+async function dropSeedSlot(s: PgSession): Promise<{ dropped: boolean; text: string }> {
+  const slot = s.inputs.replicationSlot;
+  try {
+    const src = await s.source();
+    // A standby that streamed on the copy for a moment releases the slot as its walsender ends.
+    await waitPg('the replication slot released', 10_000, async () => {
+      const r = await rows<{ active: boolean }>(src, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      return r[0]?.active ? undefined : true;
+    }).catch(() => undefined);
+    const r = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+    if (r.length) return { dropped: true, text: `replication slot ${slot} dropped on the source` };
+    if ((await rows(src, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).length)
+      return { dropped: false, text: `replication slot ${slot} is still in use on the source: drop it once it is free, or it keeps WAL there` };
+    return { dropped: true, text: '' };
+  } catch (u) {
+    return { dropped: false, text: `dropping replication slot ${slot} on the source failed (${describeError(u)}): drop it, or it keeps WAL there` };
+  }
+}
+
 /**
  * After a failed seed: the server's own log lines into the message, and the target put back as
  * it was (its data directory, running), the slot dropped so that it keeps no WAL, the passfile gone.
@@ -528,6 +548,7 @@ async function putBack(s: PgSession, p: SeedProgress, e: unknown): Promise<Error
   const logLines = p.replaced ? await newLogLines(host, p.logs).catch(() => []) : [];
   const done: string[] = [];
   const left: string[] = [];
+  let dirBack = true;
   if (p.replaced) {
     log.warn(`the seed failed after the target's data directory was replaced: putting it back (${describeError(e)})`);
     try {
@@ -536,18 +557,13 @@ async function putBack(s: PgSession, p: SeedProgress, e: unknown): Promise<Error
       if (p.hadDir) await host.rename(p.aside, p.dataDir);
       done.push(p.hadDir ? 'its data directory is back in place' : 'the copy is removed');
     } catch (u) {
+      dirBack = false;
       left.push(`putting its data directory back failed (${describeError(u)})${p.hadDir ? `: the previous one is at ${p.aside}` : ''}`);
     }
   }
-  const slot = s.inputs.replicationSlot;
-  try {
-    const src = await s.source();
-    const r = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-    if (r.length) done.push(`replication slot ${slot} dropped on the source`);
-  } catch (u) {
-    left.push(`dropping replication slot ${slot} on the source failed (${describeError(u)}): drop it, or it keeps WAL there`);
-  }
-  if (p.stopped && left.length === 0) {
+  const slot = await dropSeedSlot(s);
+  if (slot.text) (slot.dropped ? done : left).push(slot.text);
+  if (p.stopped && dirBack) {
     const r = await host.shell(startCommand(s), { timeoutMs: 300_000 }).catch((err: Error) => ({ code: 1, stderr: err.message, stdout: '' }));
     if (r.code === 0) done.push('it runs again');
     else left.push(`starting it again failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
