@@ -119,7 +119,7 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['seed-replica', 'rollback'],
     description:
-      'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`. rollback with `fence: shutdown` (PostgreSQL) fences the new primary with it: it must be a fast shutdown.',
+      'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`. It must return only once the server process has exited (as `systemctl stop` and `pg_ctl stop -w` do; a bare `kill` does not): seed-replica replaces the data directory right after it. rollback with `fence: shutdown` (PostgreSQL) fences the new primary with it: it must be a fast shutdown.',
   },
   {
     name: 'target-memory',
@@ -321,9 +321,9 @@ export const INPUTS: readonly InputDef[] = [
     name: 'target-config-file',
     kind: 'string',
     default: '',
-    steps: ['tune-target', 'cutover', 'revert'],
+    steps: ['preflight', 'tune-target', 'seed-replica', 'cutover', 'revert'],
     description:
-      'MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites it without the relaxed-durability lines and revert without any line of zdm (removing it when nothing else is left). Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).',
+      "MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites the relaxed-durability lines there with their durable values where the server's own configuration would not give them (so that a restart keeps the new primary durable), and revert removes the other lines of zdm (the file goes when nothing is left). It must be a file the server reads: preflight and seed-replica check it against the running server's command line (`--defaults-file`, `--defaults-extra-file`, `!include`, `!includedir` of `.cnf` files). Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).",
   },
   {
     name: 'source-ssh-host',

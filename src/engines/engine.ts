@@ -23,8 +23,14 @@ export interface TuningItem {
   relaxesDurability: boolean;
   /** Restored by cutover (catch-up settings); false for sizing that suits the new primary too. */
   revertAtCutover: boolean;
-  /** The original was itself persisted (ALTER SYSTEM): revert sets it back instead of removing the setting. */
+  /**
+   * Revert persists the original instead of removing the setting: PostgreSQL, the original was
+   * itself set by ALTER SYSTEM; MySQL/MariaDB, a durability setting the server's own configuration
+   * left relaxed, whose durable value must survive a restart of the new primary.
+   */
   persistedOriginal?: boolean;
+  /** The value when planned, where it differs from `original` (a durability setting already relaxed). */
+  current?: string;
 }
 
 /** What the engine plan is sized from, each value measured on the target or given as an input. */
@@ -53,6 +59,8 @@ export interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** Passed, but with a warning: something zdm could not prove. */
+  warn?: boolean;
 }
 
 export interface SeedResult {

@@ -12,6 +12,7 @@ import { compareVersions, detectFlavor, parseBinlogInfo, type Flavor } from './f
 import { ensureHeartbeatTable } from './lag.js';
 import { ownPrivileges } from './privileges.js';
 import type { MySession } from './session.js';
+import { configFileCheck, defaultConfigFile } from './option-files.js';
 
 const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
 const BACKUP_PRIVILEGES = ['RELOAD', 'PROCESS', 'LOCK TABLES'];
@@ -33,7 +34,18 @@ interface Facts {
 
 async function facts(c: MyConn): Promise<Facts> {
   const { v } = await one<{ v: string }>(c, 'SELECT VERSION() AS v');
-  const vars = await variables(c, ['server_id', 'server_uuid', 'hostname', 'port', 'datadir', 'log_bin', 'binlog_format', 'gtid_mode', 'read_only']);
+  const vars = await variables(c, [
+    'server_id',
+    'server_uuid',
+    'hostname',
+    'port',
+    'datadir',
+    'pid_file',
+    'log_bin',
+    'binlog_format',
+    'gtid_mode',
+    'read_only',
+  ]);
   return { version: v, flavor: detectFlavor(v), vars };
 }
 
@@ -214,6 +226,12 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
       ? `by ${owner.name}`
       : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}. Fix the directory's owner or permissions.`,
   );
+
+  // zdm's option file must be one the server reads; it matters once zdm writes there (tune-target, whose plan seed-replica is given).
+  const planned = (s.inputs.tuning as Partial<TuningPlan> | undefined)?.items;
+  const zdmWrites = s.inputs.step !== 'seed-replica' || (Array.isArray(planned) && planned.length > 0);
+  const file = s.inputs.targetConfigFile || defaultConfigFile(tf.flavor.name);
+  checks.push(await configFileCheck(host, file, tf.vars.pid_file, tf.vars.datadir, !zdmWrites));
 
   if (s.inputs.seedMethod === 'logical') {
     const small = Number(bytes) <= s.inputs.logicalMaxSize;
