@@ -8,6 +8,7 @@ import type { Engine, StepContext, TuningItem, TuningPlan } from '../engines/eng
 import { InputError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
 import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
+import { PoolerSwitch } from '../poolers/index.js';
 import { heading, table } from '../report/markdown.js';
 import { CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline } from './switchover.js';
 import { prepareReverse, startReverse } from './reverse-replication.js';
@@ -46,8 +47,16 @@ function logNotes(ctx: StepContext, notes: string[]): void {
  * A re-run after the target was promoted (the runner crashed, or the step failed after promotion):
  * nothing is fenced or promoted again; durability and what follows promotion are made sure of.
  */
-async function alreadyPromoted(engine: Engine, ctx: StepContext, plan: TuningPlan | undefined, durability: TuningItem[], detail: string): Promise<StepResult> {
+async function alreadyPromoted(
+  engine: Engine,
+  ctx: StepContext,
+  plan: TuningPlan | undefined,
+  durability: TuningItem[],
+  detail: string,
+  poolers: PoolerSwitch,
+): Promise<StepResult> {
   const tl = new Timeline(ctx);
+  await poolers.finish(engine.endpoint());
   ctx.log.warn(`the cutover was already done (${detail}): nothing is fenced or promoted again; finishing what follows promotion`);
   if (durability.length) {
     await engine.revertTuning(durability);
@@ -63,7 +72,7 @@ async function alreadyPromoted(engine: Engine, ctx: StepContext, plan: TuningPla
     `**The cutover had already been done** by an earlier run (${detail}); nothing was fenced or promoted again. New primary: \`${endpoint}\`.\n\n` +
     (tl.events.length ? table(['time', 'event'], tl.rows()) : '') +
     (notes.length ? '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n' : '');
-  return { outputs: { endpoint, 'write-blocked-ms': '', 'final-position': '', fence: 'already-done' }, summary };
+  return { outputs: { endpoint, 'write-blocked-ms': '', 'final-position': '', fence: 'already-done', 'pooler-held-ms': '' }, summary };
 }
 
 export async function cutover(ctx: StepContext): Promise<StepResult> {
@@ -79,7 +88,10 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
   await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);
   const tl = new Timeline(ctx);
+  let poolers: PoolerSwitch | undefined;
   try {
+    // Before anything else: a pooler left paused by a run that died gets the application's requests back.
+    poolers = await PoolerSwitch.open(ctx, (what, at) => tl.mark(what, at));
     // Without the tuning input, zdm's own persisted profile still tells what it relaxed: a new primary never keeps that.
     const durability = plan ? plan.items.filter((i) => i.relaxesDurability) : ((await engine.relaxedDurability?.()) ?? []);
     if (!plan && durability.length)
@@ -89,7 +101,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
     // Read what the servers really are: this may be a re-run after a failure or a runner crash.
     const state = await engine.migrationState();
     if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable')
-      return await alreadyPromoted(engine, ctx, plan, durability, state.detail);
+      return await alreadyPromoted(engine, ctx, plan, durability, state.detail, poolers);
     const resume = (state.target === 'streaming-replica' || state.target === 'broken-replica') && state.source !== 'writable';
 
     // With reverse-replication, everything it needs is proven before writes are blocked.
@@ -102,7 +114,11 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       const lag = await lagGate(engine, ctx);
       tl.mark(`lag gate passed: ${lag}`);
     }
-    const { fence, finalPos, promotedAt } = await fenceAndPromote(engine, ctx, tl, durability, CUTOVER_ROLES, resume);
+    // With a pooler: PAUSE around the fenced switch, then repoint and RESUME (src/poolers).
+    const { fence, finalPos, promotedAt } = await poolers.around(
+      () => fenceAndPromote(engine, ctx, tl, durability, CUTOVER_ROLES, resume),
+      () => engine.endpoint(),
+    );
     const writeBlockedMs = promotedAt - fence.startedAt;
     log.info(`write-blocked window: ${writeBlockedMs} ms`);
 
@@ -117,10 +133,18 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       table(['time', 'event'], tl.rows()) +
       (notes.length ? '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n' : '');
     return {
-      outputs: { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': finalPos, fence: fence.mode, ...reverseOutputs },
+      outputs: {
+        endpoint,
+        'write-blocked-ms': String(writeBlockedMs),
+        'final-position': finalPos,
+        fence: fence.mode,
+        'pooler-held-ms': poolers.heldMs === undefined ? '' : String(poolers.heldMs),
+        ...reverseOutputs,
+      },
       summary,
     };
   } finally {
+    await poolers?.close();
     await engine.close();
   }
 }

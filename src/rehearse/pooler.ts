@@ -1,0 +1,89 @@
+/**
+ * The application's pooler in a rehearsal: a throwaway PgBouncer in front of the source. The
+ * writing clients connect only through it, and cutover drives it (PAUSE, switch, repoint, RESUME).
+ */
+import pg from 'pg';
+import { startPgbouncer, type PgbouncerSandbox } from '../sandbox/pgbouncer.js';
+import type { RehearsalFixture } from './fixture.js';
+import { PostgresFixture, type PgPair } from './postgres.js';
+import type { WriteTarget } from './writer.js';
+
+export type PoolerKind = 'pgbouncer';
+
+export interface RehearsalPooler {
+  kind: PoolerKind;
+  /** The application's one endpoint: the pooler. */
+  writeTargets: WriteTarget[];
+  /** What preflight and cutover add to drive the pooler(s). */
+  inputs: Record<string, string>;
+  destroy(): Promise<void>;
+}
+
+/**
+ * One client endpoint through the pooler. Its label is the side that acknowledged the last write
+ * (each write returns the server's port), so the write load tells source from new primary as
+ * before, though it never changes its connection.
+ */
+export function throughPgbouncer(p: PgPair, bouncer: PgbouncerSandbox): WriteTarget {
+  let side: WriteTarget['label'] = 'source';
+  const url = bouncer.url(p.appUser, p.appPassword, p.appDatabase);
+  return {
+    get label() {
+      return side;
+    },
+    connect: async () => {
+      const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+      c.on('error', () => undefined);
+      await c.connect();
+      return {
+        write: async (seq: number) => {
+          const r = await c.query<{ port: string }>("INSERT INTO writes (client_seq, payload) VALUES ($1, $2) RETURNING current_setting('port') AS port", [
+            seq,
+            `write ${seq}`,
+          ]);
+          side = Number(r.rows[0].port) === p.target.port ? 'target' : 'source';
+        },
+        close: () => c.end(),
+      };
+    },
+  };
+}
+
+/** Starts `count` PgBouncers in front of the source, all paused, repointed and resumed together by cutover. */
+export async function startPgbouncers(p: PgPair, count = 1): Promise<PgbouncerSandbox[]> {
+  const started: PgbouncerSandbox[] = [];
+  try {
+    for (let i = 0; i < count; i++)
+      started.push(
+        await startPgbouncer({
+          name: `pgbouncer${i + 1}`,
+          databases: { [p.appDatabase]: { host: '127.0.0.1', port: p.source.port, dbname: p.appDatabase } },
+          users: { [p.appUser]: p.appPassword },
+        }),
+      );
+  } catch (e) {
+    await Promise.all(started.map((b) => b.destroy()));
+    throw e;
+  }
+  return started;
+}
+
+export function pgbouncerInputs(p: PgPair, bouncers: PgbouncerSandbox[]): Record<string, string> {
+  return {
+    pooler: 'pgbouncer',
+    'pooler-admin-urls': bouncers.map((b) => b.adminUrl()).join('\n'),
+    'pooler-config-files': bouncers.map((b) => b.configFile).join('\n'),
+    'pooler-database': p.appDatabase,
+  };
+}
+
+export async function startRehearsalPooler(kind: PoolerKind, fx: RehearsalFixture): Promise<RehearsalPooler> {
+  if (!(fx instanceof PostgresFixture)) throw new Error(`--pooler ${kind} rehearses PostgreSQL only (--engine postgres)`);
+  const [bouncer] = await startPgbouncers(fx.pair);
+  return {
+    kind,
+    writeTargets: [throughPgbouncer(fx.pair, bouncer)],
+    inputs: pgbouncerInputs(fx.pair, [bouncer]),
+    destroy: () => bouncer.destroy(),
+  };
+}
