@@ -275,7 +275,7 @@ export const INPUTS: readonly InputDef[] = [
     default: 'none',
     steps: ['preflight', 'cutover'],
     description:
-      'The connection pooler the application connects through, which cutover drives so that requests wait instead of failing. `pgbouncer` (PostgreSQL): PAUSE with a deadline, the fenced switch, the entry repointed (configuration file + RELOAD), RESUME. `none`: the application is repointed by you or by on-promoted-command. See docs/poolers.md.',
+      'The connection pooler the application connects through, which cutover drives so that requests wait instead of failing. `pgbouncer` (PostgreSQL): PAUSE with a deadline, the fenced switch, the entry repointed (configuration file + RELOAD), RESUME. `haproxy` (MySQL/MariaDB): once the target is promoted, the backend server is pointed at it through the runtime API and its sessions on the old source shut down (HAProxy cannot hold requests: those fail and reconnect). `none`: the application is repointed by you or by on-promoted-command. See docs/poolers.md.',
   },
   {
     name: 'pooler-admin-urls',
@@ -284,7 +284,7 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['preflight', 'cutover'],
     description:
-      'Admin address of each pooler, one per line (several PgBouncers are paused and resumed together). PgBouncer: `postgres://ADMIN:PASSWORD@pgbouncer-host:6432/pgbouncer`, a login in its admin_users. Masked.',
+      'Admin address of each pooler, one per line (several PgBouncers are paused and resumed together). PgBouncer: `postgres://ADMIN:PASSWORD@pgbouncer-host:6432/pgbouncer`, a login in its admin_users. HAProxy: its runtime API, `tcp://host:port` or `unix:/path/admin.sock` (a stats socket with `level admin`). Masked.',
   },
   {
     name: 'pooler-config-files',
@@ -292,7 +292,7 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['preflight', 'cutover'],
     description:
-      "Each pooler's configuration file, one per line, in the order of pooler-admin-urls. zdm edits the entry's host and port in it (a copy of the file as it was is kept beside it as `.zdm-before-cutover`), so it must run where the file is, as a user that may write it.",
+      "PgBouncer: each pooler's configuration file, one per line, in the order of pooler-admin-urls. zdm edits the entry's host and port in it (a copy of the file as it was is kept beside it as `.zdm-before-cutover`), so it must run where the file is, as a user that may write it.",
   },
   {
     name: 'pooler-database',
@@ -300,6 +300,21 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['preflight', 'cutover'],
     description: 'PgBouncer: the [databases] entry the application connects to, which cutover pauses and repoints.',
+  },
+  {
+    name: 'pooler-backend',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description: 'HAProxy: the backend the application reaches the database through.',
+  },
+  {
+    name: 'pooler-server',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description:
+      'HAProxy: the server in `pooler-backend` that is the primary. Once the target is promoted cutover points it at the new primary through the runtime API and shuts down its sessions to the old source; HAProxy cannot hold requests, so those fail and the clients reconnect.',
   },
   {
     name: 'pooler-target-address',
@@ -803,6 +818,8 @@ export interface Inputs {
   poolerAdminUrls?: string;
   poolerConfigFiles?: string;
   poolerDatabase?: string;
+  poolerBackend?: string;
+  poolerServer?: string;
   poolerTargetAddress?: string;
   pauseTimeoutSeconds: number;
   longTransactionSeconds: number;

@@ -91,7 +91,8 @@ export async function holdPoolers<T>(
   await longTransactionGate(poolers, ctx, o);
   const pausedAt = Date.now();
   await pauseAll(poolers, o);
-  mark(`${poolers.length} pooler(s) paused: requests wait in the pooler`, pausedAt);
+  const holding = poolers.filter((p) => p.holds !== false).length;
+  if (holding) mark(`${holding} pooler(s) paused: requests wait in the pooler`, pausedAt);
   failpoint('cutover:pooler-paused');
   const repointed: string[] = [];
   let failure: unknown;
@@ -109,7 +110,7 @@ export async function holdPoolers<T>(
   }
   const notResumed = await resumeAll(poolers);
   const heldMs = Date.now() - pausedAt;
-  if (!notResumed.length) mark(`${poolers.length} pooler(s) resumed after ${heldMs} ms held`);
+  if (!notResumed.length && holding) mark(`${holding} pooler(s) resumed after ${heldMs} ms held`);
   if (failure !== undefined && result !== undefined)
     failure = new UserError(
       `the switch is done but repointing the poolers failed: ${describeError(failure)}. Repointed: ${repointed.join('; ') || 'none'}. Point the others at ${to().host}:${to().port} by hand (the entry's host and port in the configuration file, then RELOAD).`,

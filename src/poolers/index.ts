@@ -3,6 +3,7 @@ import type { StepContext } from '../engines/engine.js';
 import { InputError, describeError } from '../errors.js';
 import type { Inputs } from '../inputs.js';
 import { holdPoolers, resumeLeftovers } from './hold.js';
+import { Haproxy } from './haproxy.js';
 import { Pgbouncer } from './pgbouncer.js';
 import { parseAddress, type Address, type Pooler, type PoolerCheck } from './pooler.js';
 
@@ -13,13 +14,32 @@ export function listOf(text: string | undefined): string[] {
   return (text ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
+function openHaproxies(inputs: Inputs, urls: string[]): Pooler[] {
+  if (inputs.engine === 'postgres')
+    throw new InputError('pooler', 'haproxy is driven for MySQL/MariaDB; for PostgreSQL use pooler: pgbouncer, which holds requests');
+  const backend = inputs.poolerBackend ?? '';
+  const server = inputs.poolerServer ?? '';
+  if (!backend || !server)
+    throw new InputError(
+      !backend ? 'pooler-backend' : 'pooler-server',
+      'is required with pooler: haproxy: the backend and the server in it that the application reaches the database through',
+    );
+  for (const [i, u] of urls.entries())
+    if (!/^(tcp:\/\/|unix:)/.test(u))
+      throw new InputError(
+        'pooler-admin-urls',
+        `item ${i + 1} must be HAProxy's runtime API as tcp://host:port or unix:/path/to/admin.sock (a "stats socket ... level admin")`,
+      );
+  return urls.map((adminUrl) => new Haproxy({ adminUrl, backend, server }));
+}
+
 /** Undefined when `pooler` is none. Throws InputError for an incomplete or inconsistent list. */
 export function openPoolers(inputs: Inputs): Pooler[] | undefined {
   if (!inputs.pooler || inputs.pooler === 'none') return undefined;
   const urls = listOf(inputs.poolerAdminUrls);
   if (!urls.length)
     throw new InputError('pooler-admin-urls', `is required with pooler: ${inputs.pooler}: the admin address of each pooler the application connects through`);
-  if (inputs.pooler === 'haproxy') throw new InputError('pooler', 'haproxy is not supported by this build yet: use pooler: pgbouncer or none');
+  if (inputs.pooler === 'haproxy') return openHaproxies(inputs, urls);
   if (inputs.engine !== 'postgres') throw new InputError('pooler', `pgbouncer is a PostgreSQL pooler, but the engine is ${inputs.engine}`);
   const files = listOf(inputs.poolerConfigFiles);
   if (files.length !== urls.length)
@@ -76,7 +96,7 @@ export class PoolerSwitch {
   }
 
   private target(endpoint: string): Address {
-    return parseAddress(this.ctx.inputs.poolerTargetAddress || endpoint, 5432);
+    return parseAddress(this.ctx.inputs.poolerTargetAddress || endpoint, this.ctx.inputs.engine === 'postgres' ? 5432 : 3306);
   }
 
   async around<T>(doSwitch: () => Promise<T>, endpoint: () => string): Promise<T> {

@@ -27,6 +27,8 @@ export interface LongTransaction {
 export interface Pooler {
   /** e.g. `pgbouncer 10.0.0.5:6432` (no credentials), for messages. */
   readonly label: string;
+  /** False for a pooler that cannot hold requests (HAProxy): pause and resume do nothing. */
+  readonly holds?: boolean;
   /** Reachable, controllable, the entry to switch exists, and its settings let a hold work. */
   check(): Promise<PoolerCheck[]>;
   /** Whether the entry is held now (an earlier run that died mid-switch leaves it so). */

@@ -18,7 +18,8 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --rollback                   cutover with reverse replication, writes on the new primary, then rollback: every acknowledged write must be on the old source
                                (postgres with --fence read-only: the old source is rewound with pg_rewind)
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
-  --pooler pgbouncer           the writing clients connect only through a throwaway PgBouncer in front of the source, which cutover pauses, repoints and resumes (postgres)
+  --pooler pgbouncer|haproxy   the writing clients connect only through a throwaway pooler in front of the source, which cutover drives:
+                               pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb) is repointed and its old sessions shut down
   --keep                       keep the servers and their directories afterwards`;
 
 /** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
@@ -59,9 +60,11 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   const targetMemory = f.get('target-memory') ?? '1GB';
   if (parseBytes(targetMemory) === undefined) throw new UserError(`--target-memory must be a size such as 1GB (got ${JSON.stringify(targetMemory)})`);
   const pooler = f.get('pooler');
-  if (pooler !== undefined && pooler !== 'pgbouncer')
-    throw new UserError(`--pooler must be pgbouncer (got ${JSON.stringify(pooler)}); haproxy is not rehearsed yet`);
-  if (pooler && engine !== 'postgres') throw new UserError('--pooler pgbouncer needs --engine postgres (PgBouncer is a PostgreSQL pooler)');
+  if (pooler !== undefined && pooler !== 'pgbouncer' && pooler !== 'haproxy')
+    throw new UserError(`--pooler must be pgbouncer or haproxy (got ${JSON.stringify(pooler)})`);
+  if (pooler === 'pgbouncer' && engine !== 'postgres') throw new UserError('--pooler pgbouncer needs --engine postgres (PgBouncer is a PostgreSQL pooler)');
+  if (pooler === 'haproxy' && engine !== 'mariadb')
+    throw new UserError('--pooler haproxy needs --engine mariadb (for PostgreSQL, --pooler pgbouncer holds requests)');
   const opts: RehearsalOptions = {
     engine,
     sizeMb: num('size-mb', 256),

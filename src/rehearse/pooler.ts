@@ -1,14 +1,18 @@
 /**
- * The application's pooler in a rehearsal: a throwaway PgBouncer in front of the source. The
- * writing clients connect only through it, and cutover drives it (PAUSE, switch, repoint, RESUME).
+ * The application's pooler in a rehearsal: a throwaway PgBouncer (PostgreSQL) or HAProxy (MariaDB)
+ * in front of the source. The writing clients connect only through it, and cutover drives it
+ * (PgBouncer: PAUSE, switch, repoint, RESUME; HAProxy: switch, repoint, sessions on the old source shut down).
  */
+import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { startHaproxy, type HaproxySandbox } from '../sandbox/haproxy.js';
 import { startPgbouncer, type PgbouncerSandbox } from '../sandbox/pgbouncer.js';
 import type { RehearsalFixture } from './fixture.js';
+import { MariadbFixture } from './mariadb.js';
 import { PostgresFixture, type PgPair } from './postgres.js';
 import type { WriteTarget } from './writer.js';
 
-export type PoolerKind = 'pgbouncer';
+export type PoolerKind = 'pgbouncer' | 'haproxy';
 
 export interface RehearsalPooler {
   kind: PoolerKind;
@@ -77,7 +81,49 @@ export function pgbouncerInputs(p: PgPair, bouncers: PgbouncerSandbox[]): Record
   };
 }
 
+/** One MariaDB client endpoint through HAProxy; labelled, like throughPgbouncer, by the server that acknowledged. */
+export function throughHaproxy(fx: MariadbFixture, proxy: HaproxySandbox): WriteTarget {
+  let side: WriteTarget['label'] = 'source';
+  return {
+    get label() {
+      return side;
+    },
+    connect: async () => {
+      const c = await mysql.createConnection({
+        host: '127.0.0.1',
+        port: proxy.port,
+        user: fx.appUser,
+        password: fx.appPassword,
+        database: 'appdb',
+        connectTimeout: 2000,
+      });
+      c.on('error', () => undefined);
+      return {
+        write: async (seq: number) => {
+          const [rows] = await c.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?) RETURNING @@server_id AS sid', [seq, `write ${seq}`]);
+          side = Number((rows as { sid: number }[])[0].sid) === 1 ? 'source' : 'target';
+        },
+        close: () => c.end(),
+      };
+    },
+  };
+}
+
+async function startHaproxyPooler(fx: MariadbFixture): Promise<RehearsalPooler> {
+  const proxy = await startHaproxy({ host: '127.0.0.1', port: fx.source.port });
+  return {
+    kind: 'haproxy',
+    writeTargets: [throughHaproxy(fx, proxy)],
+    inputs: { pooler: 'haproxy', 'pooler-admin-urls': proxy.adminUrl, 'pooler-backend': proxy.backend, 'pooler-server': proxy.server },
+    destroy: () => proxy.destroy(),
+  };
+}
+
 export async function startRehearsalPooler(kind: PoolerKind, fx: RehearsalFixture): Promise<RehearsalPooler> {
+  if (kind === 'haproxy') {
+    if (!(fx instanceof MariadbFixture)) throw new Error('--pooler haproxy rehearses MariaDB only (--engine mariadb)');
+    return startHaproxyPooler(fx);
+  }
   if (!(fx instanceof PostgresFixture)) throw new Error(`--pooler ${kind} rehearses PostgreSQL only (--engine postgres)`);
   const [bouncer] = await startPgbouncers(fx.pair);
   return {

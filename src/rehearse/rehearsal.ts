@@ -69,8 +69,12 @@ export interface RehearsalReport {
   };
   cutover: { writeBlockedMs: number | null; clientWriteBlockedMs: number | null; fence: string };
   rollback?: RollbackReport;
-  /** With --pooler: which, and how long cutover held the clients' requests in it (PAUSE to RESUME). */
-  pooler?: { kind: PoolerKind; heldMs: number | null };
+  /**
+   * With --pooler: which; how long cutover held the clients' requests in it (PAUSE to RESUME; null for
+   * HAProxy, which cannot hold them); the requests that failed and the clients' reconnect time (last
+   * write acknowledged by the source to the first by the new primary, through the pooler).
+   */
+  pooler?: { kind: PoolerKind; heldMs: number | null; failedRequests: number; reconnectMs: number | null };
   outputs: Record<string, Record<string, string>>;
   /** Lag while await-lag-zero watched, downsampled. */
   lag: LagPoint[];
@@ -104,7 +108,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     report.dataBytes = await fx.loadSampleData(opts.sizeMb);
     if (opts.pooler) {
       pooler = await startRehearsalPooler(opts.pooler, fx);
-      report.pooler = { kind: opts.pooler, heldMs: null };
+      report.pooler = { kind: opts.pooler, heldMs: null, failedRequests: 0, reconnectMs: null };
       log.info(`the writing clients connect only through ${opts.pooler}`);
     }
     load = new WriteLoad(pooler?.writeTargets ?? fx.writeTargets(), opts.writesPerSecond);
@@ -225,6 +229,7 @@ function fillWrites(report: RehearsalReport, stats: Awaited<ReturnType<WriteLoad
   report.writes.acknowledgedBySource = stats.acknowledgedBy.source;
   report.writes.acknowledgedByTarget = stats.acknowledgedBy.target;
   report.cutover.clientWriteBlockedMs = stats.clientBlockedMs ?? null;
+  if (report.pooler) Object.assign(report.pooler, { failedRequests: stats.failed, reconnectMs: stats.clientBlockedMs ?? null });
 }
 
 export function formatReport(r: RehearsalReport): string {
@@ -241,7 +246,13 @@ export function formatReport(r: RehearsalReport): string {
           `  missing on old source ${r.rollback.missingOnOldSource ?? 'not checked'}`,
         ]
       : []),
-    ...(r.pooler ? [`  pooler               ${r.pooler.kind}: clients' requests held ${r.pooler.heldMs ?? '-'} ms (PAUSE to RESUME)`] : []),
+    ...(r.pooler
+      ? [
+          r.pooler.kind === 'haproxy'
+            ? `  pooler               haproxy (cannot hold requests): ${r.pooler.failedRequests} failed requests, clients reconnected to the new primary in ${r.pooler.reconnectMs ?? '-'} ms`
+            : `  pooler               ${r.pooler.kind}: clients' requests held ${r.pooler.heldMs ?? '-'} ms (PAUSE to RESUME), ${r.pooler.failedRequests} failed requests`,
+        ]
+      : []),
     `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence})`,
     '',
     r.ok
