@@ -18,8 +18,8 @@ export interface HoldOptions {
 
 export interface Held<T> {
   result: T;
-  /** From the moment PAUSE was sent to the moment every pooler was resumed. */
-  heldMs: number;
+  /** From the moment PAUSE was sent to the moment every pooler was resumed; undefined when none can hold requests (HAProxy). */
+  heldMs: number | undefined;
   /** What was repointed, one line per pooler. */
   repointed: string[];
 }
@@ -122,5 +122,5 @@ export async function holdPoolers<T>(
     else throw new UserError(msg);
   }
   if (failure !== undefined) throw failure;
-  return { result: result as T, heldMs, repointed };
+  return { result: result as T, heldMs: holding ? heldMs : undefined, repointed };
 }
