@@ -130,6 +130,9 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
     const summary =
       heading('zdm cutover') +
       `**Write-blocked window: ${writeBlockedMs} ms** (fence: ${fence.mode}). New primary: \`${endpoint}\`.\n\n` +
+      (poolers.heldMs === undefined
+        ? ''
+        : `The application's requests waited in the pooler(s) for ${poolers.heldMs} ms (PAUSE to RESUME) instead of failing.\n\n`) +
       table(['time', 'event'], tl.rows()) +
       (notes.length ? '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n' : '');
     return {

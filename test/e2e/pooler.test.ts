@@ -1,6 +1,7 @@
 /**
  * The pooler-held switch from the committed bundle (dist/index.js): the rehearsal through PgBouncer
- * ends with zero failed and zero missing writes; and a cutover killed (SIGKILL, as a runner crash)
+ * ends with zero failed and zero missing writes; through HAProxy (which cannot hold requests) with
+ * zero missing and its failed requests and reconnect time reported; and a cutover killed (SIGKILL, as a runner crash)
  * while PgBouncer is paused leaves it paused, and the re-run resumes it first, then completes the switch.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,6 +42,16 @@ describe('pooler-held cutover (dist/index.js)', () => {
     expect(json.cutover.writeBlockedMs).toBeGreaterThan(0);
     expect(json.pooler.kind).toBe('pgbouncer');
     expect(json.pooler.heldMs).toBeGreaterThanOrEqual(json.cutover.writeBlockedMs);
+  }, 300_000);
+
+  it('zdm rehearse --engine mariadb --pooler haproxy: none missing; failed requests and reconnect time reported', () => {
+    const { out, json } = rehearseDist(dir, ['--engine', 'mariadb', '--pooler', 'haproxy']);
+    expect(out).toContain('OK: every acknowledged write is on the new primary.');
+    expect(out).toMatch(/pooler +haproxy \(cannot hold requests\): \d+ failed requests, clients reconnected to the new primary in \d+ ms/);
+    expect(json.writes.missingOnTarget).toBe(0);
+    expect(json.writes.acknowledgedByTarget).toBeGreaterThan(0);
+    expect(json.pooler).toMatchObject({ kind: 'haproxy', heldMs: null, failedRequests: json.writes.failed });
+    expect(json.pooler.reconnectMs).toBeGreaterThan(0);
   }, 300_000);
 
   it('a cutover killed while PgBouncer is paused: the re-run resumes it, then switches, and no write is lost', async () => {
