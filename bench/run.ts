@@ -3,7 +3,7 @@
  * measured in this run, side by side with what it is compared to, on this machine; a figure that
  * misses its target is reported as it is.
  *
- *   npm run bench -- [--trials 20] [--seed-mb 256] [--big-mb 1024] [--only cutover,seed,dump,catchup,lag,startup]
+ *   npm run bench -- [--trials 20] [--seed-mb 256] [--big-mb 1024] [--only cutover,pooler,seed,dump,catchup,lag,startup]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ import { PostgresFixture } from '../src/rehearse/postgres.js';
 import { WriteLoad } from '../src/rehearse/writer.js';
 import { withinBounds, watchLag } from '../src/steps/await-lag-zero.js';
 import { PausableProxy } from '../test/harness/proxy.js';
+import { poolerCutovers } from './pooler.js';
 
 interface Figure {
   section: string;
@@ -44,7 +45,7 @@ function arg(name: string, def: string): string {
 const TRIALS = Number(arg('trials', '20'));
 const SEED_MB = Number(arg('seed-mb', '256'));
 const BIG_MB = Number(arg('big-mb', '1024'));
-const ALL_SECTIONS = ['startup', 'lag', 'catchup', 'seed', 'cutover', 'dump'];
+const ALL_SECTIONS = ['startup', 'lag', 'catchup', 'seed', 'cutover', 'pooler', 'dump'];
 const ONLY = arg('only', ALL_SECTIONS.join(',')).split(',');
 
 function add(f: Figure): void {
@@ -397,6 +398,7 @@ async function main(): Promise<void> {
     await section('cutover', () => cutoverWindows('postgres', 'shutdown', 200));
     await section('cutover', () => cutoverWindows('postgres', 'read-only', 200));
   }
+  if (ONLY.includes('pooler')) await section('pooler', () => poolerCutovers(TRIALS, add, pct));
   if (ONLY.includes('dump')) {
     await section('dump', () => physicalVsDump('mariadb'));
     await section('dump', () => physicalVsDump('postgres'));

@@ -269,6 +269,86 @@ export const INPUTS: readonly InputDef[] = [
       "Bound on how long cutover waits, with writes blocked, for the target to apply the source's final position. On timeout the source gets its writes back.",
   },
   {
+    name: 'pooler',
+    kind: 'choice',
+    choices: ['none', 'pgbouncer', 'haproxy'],
+    default: 'none',
+    steps: ['preflight', 'cutover'],
+    description:
+      'The connection pooler the application connects through, which cutover drives so that requests wait instead of failing. `pgbouncer` (PostgreSQL): PAUSE with a deadline, the fenced switch, the entry repointed (configuration file + RELOAD), RESUME. `haproxy` (MySQL/MariaDB): once the target is promoted, the backend server is pointed at it through the runtime API and its sessions on the old source shut down (HAProxy cannot hold requests: those fail and reconnect). `none`: the application is repointed by you or by on-promoted-command. See docs/poolers.md.',
+  },
+  {
+    name: 'pooler-admin-urls',
+    kind: 'string',
+    secret: true,
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description:
+      'Admin address of each pooler, one per line (several PgBouncers are paused and resumed together). PgBouncer: `postgres://ADMIN:PASSWORD@pgbouncer-host:6432/pgbouncer`, a login in its admin_users. HAProxy: its runtime API, `tcp://host:port` or `unix:/path/admin.sock` (a stats socket with `level admin`). Masked.',
+  },
+  {
+    name: 'pooler-config-files',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description:
+      "PgBouncer: each pooler's configuration file, one per line, in the order of pooler-admin-urls. zdm edits the entry's host and port in it (a copy of the file as it was is kept beside it as `.zdm-before-cutover`), so it must run where the file is, as a user that may write it.",
+  },
+  {
+    name: 'pooler-database',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description: 'PgBouncer: the [databases] entry the application connects to, which cutover pauses and repoints.',
+  },
+  {
+    name: 'pooler-backend',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description: 'HAProxy: the backend the application reaches the database through.',
+  },
+  {
+    name: 'pooler-server',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description:
+      'HAProxy: the server in `pooler-backend` that is the primary. Once the target is promoted cutover points it at the new primary through the runtime API and shuts down its sessions to the old source; HAProxy cannot hold requests, so those fail and the clients reconnect.',
+  },
+  {
+    name: 'pooler-target-address',
+    kind: 'string',
+    default: '',
+    steps: ['cutover'],
+    description:
+      'host:port at which the poolers reach the new primary, when it differs from `endpoint` (e.g. a private address). Empty: `endpoint`, or the host and port of `target-url`.',
+  },
+  {
+    name: 'pause-timeout-seconds',
+    kind: 'number',
+    default: '5',
+    steps: ['cutover'],
+    description:
+      'How long cutover waits for PAUSE to complete on every pooler (the transactions in flight to end). On timeout every pooler is resumed and cutover aborts before the fence: the source keeps taking writes.',
+  },
+  {
+    name: 'long-transaction-seconds',
+    kind: 'number',
+    default: '1',
+    steps: ['cutover'],
+    description: 'A transaction open through the pooler for this long or longer when cutover is about to PAUSE counts as long (it would hold PAUSE).',
+  },
+  {
+    name: 'long-transaction-policy',
+    kind: 'choice',
+    choices: ['abort', 'wait'],
+    default: 'abort',
+    steps: ['cutover'],
+    description:
+      "`abort`: long transactions are listed and cutover stops before pausing anything. `wait`: they are listed and PAUSE waits for them, up to pause-timeout-seconds (the application's requests wait as long).",
+  },
+  {
     name: 'seed-method',
     kind: 'choice',
     choices: ['physical', 'logical'],
@@ -590,6 +670,11 @@ export const OUTPUTS: readonly OutputDef[] = [
     description: 'Measured write-blocked window: from the moment the fence began to the moment the target accepted writes.',
   },
   { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
+  {
+    step: 'cutover',
+    name: 'pooler-held-ms',
+    description: "With a pooler: how long the application's requests were held, from PAUSE to RESUME. Empty without a pooler.",
+  },
   { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only), or `already-done` when a re-run found the target already promoted.' },
   {
     step: 'cutover',
@@ -740,6 +825,16 @@ export interface Inputs {
   reverseReplication: boolean;
   targetReplicationAddress: string;
   reverseReplicationSlot: string;
+  pooler: 'none' | 'pgbouncer' | 'haproxy';
+  poolerAdminUrls?: string;
+  poolerConfigFiles?: string;
+  poolerDatabase?: string;
+  poolerBackend?: string;
+  poolerServer?: string;
+  poolerTargetAddress?: string;
+  pauseTimeoutSeconds: number;
+  longTransactionSeconds: number;
+  longTransactionPolicy: 'wait' | 'abort';
 }
 
 const UNITS: Record<string, number> = {
@@ -990,12 +1085,13 @@ export function secretValues(step: StepName, raw: RawInputs): string[] {
     out.push(v);
     // A multi-line secret (a private key) is masked line by line too.
     if (v.includes('\n')) for (const line of v.split('\n')) if (line.trim().length >= 8) out.push(line.trim());
-    if (def.kind === 'url') {
+    // A URL, or a list of them (pooler-admin-urls): each password is masked on its own too.
+    for (const item of def.kind === 'url' ? [v] : v.split(/[\s,]+/)) {
       try {
-        const u = new URL(v);
+        const u = new URL(item);
         if (u.password) out.push(u.password, decodeURIComponent(u.password));
       } catch {
-        /* invalid URLs are reported by readInputs */
+        /* invalid URLs are reported by readInputs; other secrets are not URLs */
       }
     }
   }

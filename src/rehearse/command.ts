@@ -19,6 +19,8 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --rollback                   cutover with reverse replication, writes on the new primary, then rollback: every acknowledged write must be on the old source
                                (postgres with --fence read-only: the old source is rewound with pg_rewind)
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
+  --pooler pgbouncer|haproxy   the writing clients connect only through a throwaway pooler in front of the source, which cutover drives:
+                               pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb) is repointed and its old sessions shut down
   --keep                       keep the servers and their directories afterwards`;
 
 /** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
@@ -40,7 +42,11 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     process.stdout.write(REHEARSE_HELP + '\n');
     return 0;
   }
-  const f = parseFlags(args, ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'], ['keep', 'ssh', 'pr-comment', 'rollback']);
+  const f = parseFlags(
+    args,
+    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler'],
+    ['keep', 'ssh', 'pr-comment', 'rollback'],
+  );
   const engine = f.get('engine') ?? 'postgres';
   if (engine !== 'postgres' && engine !== 'mariadb')
     throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
@@ -54,6 +60,12 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     throw new UserError(`--fence must be auto, shutdown or read-only (got ${JSON.stringify(fence)})`);
   const targetMemory = f.get('target-memory') ?? '1GB';
   if (parseBytes(targetMemory) === undefined) throw new UserError(`--target-memory must be a size such as 1GB (got ${JSON.stringify(targetMemory)})`);
+  const pooler = f.get('pooler');
+  if (pooler !== undefined && pooler !== 'pgbouncer' && pooler !== 'haproxy')
+    throw new UserError(`--pooler must be pgbouncer or haproxy (got ${JSON.stringify(pooler)})`);
+  if (pooler === 'pgbouncer' && engine !== 'postgres') throw new UserError('--pooler pgbouncer needs --engine postgres (PgBouncer is a PostgreSQL pooler)');
+  if (pooler === 'haproxy' && engine !== 'mariadb')
+    throw new UserError('--pooler haproxy needs --engine mariadb (for PostgreSQL, --pooler pgbouncer holds requests)');
   const opts: RehearsalOptions = {
     engine,
     sizeMb: num('size-mb', 256),
@@ -63,7 +75,9 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     keep: f.get('keep') === 'true',
     ssh: f.get('ssh') === 'true',
     rollback: f.get('rollback') === 'true',
+    pooler,
   };
+  if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
   // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.
   installSignalCleanup();

@@ -112,8 +112,9 @@ export class PostgresFixture implements RehearsalFixture {
   private constructor(readonly pair: PgPair) {}
 
   /** `rewindable`: wal_log_hints on the source, so that pg_rewind can rewind it after a read-only fence. */
-  static async start(opts: { rewindable?: boolean } = {}): Promise<PostgresFixture> {
-    return new PostgresFixture(await startPgPair(opts.rewindable ? { sourceSettings: { wal_log_hints: 'on' } } : {}));
+  static async start(opts: { rewindable?: boolean; sourceSettings?: Record<string, string> } = {}): Promise<PostgresFixture> {
+    const sourceSettings = { ...(opts.rewindable ? { wal_log_hints: 'on' } : {}), ...opts.sourceSettings };
+    return new PostgresFixture(await startPgPair({ sourceSettings }));
   }
 
   async serverVersion(): Promise<string> {

@@ -11,6 +11,7 @@ import { PostgresFixture } from './postgres.js';
 import { MariadbFixture } from './mariadb.js';
 import type { RehearsalFixture } from './fixture.js';
 import { WriteLoad } from './writer.js';
+import { startRehearsalPooler, type PoolerKind, type RehearsalPooler } from './pooler.js';
 import { downsample, type LagPoint } from '../report/lag-chart.js';
 import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
 import { freePort } from '../sandbox/util.js';
@@ -33,6 +34,8 @@ export interface RehearsalOptions {
   ssh?: boolean;
   /** After cutover (with reverse replication), roll back to the source under the same write load. */
   rollback?: boolean;
+  /** The writing clients connect only through this pooler, which cutover drives. */
+  pooler?: PoolerKind;
 }
 
 /** The way back: rollback's window and the proof that the old source holds every acknowledged write. */
@@ -66,6 +69,12 @@ export interface RehearsalReport {
   };
   cutover: { writeBlockedMs: number | null; clientWriteBlockedMs: number | null; fence: string };
   rollback?: RollbackReport;
+  /**
+   * With --pooler: which; how long cutover held the clients' requests in it (PAUSE to RESUME; null for
+   * HAProxy, which cannot hold them); the requests that failed and the clients' reconnect time (last
+   * write acknowledged by the source to the first by the new primary, through the pooler).
+   */
+  pooler?: { kind: PoolerKind; heldMs: number | null; failedRequests: number; reconnectMs: number | null };
   outputs: Record<string, Record<string, string>>;
   /** Lag while await-lag-zero watched, downsampled. */
   lag: LagPoint[];
@@ -91,17 +100,24 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   let load: WriteLoad | undefined;
   let sshd: SshdSandbox | undefined;
   let tunnelDir: string | undefined;
+  let pooler: RehearsalPooler | undefined;
   try {
     fx = opts.engine === 'postgres' ? await PostgresFixture.start({ rewindable: opts.rollback }) : await MariadbFixture.start();
     report.serverVersion = await fx.serverVersion();
     log.info(`loading about ${opts.sizeMb} MB of sample data into the source`);
     report.dataBytes = await fx.loadSampleData(opts.sizeMb);
-    load = new WriteLoad(fx.writeTargets(), opts.writesPerSecond);
+    if (opts.pooler) {
+      pooler = await startRehearsalPooler(opts.pooler, fx);
+      report.pooler = { kind: opts.pooler, heldMs: null, failedRequests: 0, reconnectMs: null };
+      log.info(`the writing clients connect only through ${opts.pooler}`);
+    }
+    load = new WriteLoad(pooler?.writeTargets ?? fx.writeTargets(), opts.writesPerSecond);
     load.start();
     log.info(`write load running: ${opts.writesPerSecond} writes/s, each acknowledgement recorded`);
     const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
     const wayBack = opts.rollback ? fx.wayBackInputs({ fence: opts.fence }) : undefined;
     if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
+    if (pooler) for (const step of ['preflight', 'cutover'] as const) Object.assign(inputs[step], pooler.inputs);
     if (opts.ssh) {
       sshd = await startSshd({ name: 'source-ssh' });
       log.info(`the source is reached only through sshd on 127.0.0.1:${sshd.port} (host key ${sshd.hostKeyFingerprint})`);
@@ -132,6 +148,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       }
     }
     report.cutover.fence = report.outputs.cutover.fence;
+    if (report.pooler) report.pooler.heldMs = Number(report.outputs.cutover['pooler-held-ms']) || null;
     if (wayBack) {
       report.outputs.rollback = await rehearseRollback(fx, load, wayBack.rollback, report, log);
       load = undefined;
@@ -155,6 +172,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     if (load) fillWrites(report, await load.stop());
     if (tunnelDir) for (const name of await listTunnels(tunnelDir)) await stopSupervisedTunnel(tunnelDir, name);
     await sshd?.destroy();
+    await pooler?.destroy();
     if (fx && !opts.keep) await fx.destroy();
     else if (fx) log.info(`kept the servers: ${fx.describe()}`);
   }
@@ -211,6 +229,7 @@ function fillWrites(report: RehearsalReport, stats: Awaited<ReturnType<WriteLoad
   report.writes.acknowledgedBySource = stats.acknowledgedBy.source;
   report.writes.acknowledgedByTarget = stats.acknowledgedBy.target;
   report.cutover.clientWriteBlockedMs = stats.clientBlockedMs ?? null;
+  if (report.pooler) Object.assign(report.pooler, { failedRequests: stats.failed, reconnectMs: stats.clientBlockedMs ?? null });
 }
 
 export function formatReport(r: RehearsalReport): string {
@@ -225,6 +244,13 @@ export function formatReport(r: RehearsalReport): string {
       ? [
           `  rollback             ${r.rollback.writeBlockedMs ?? '-'} ms write-blocked (${r.rollback.clientWriteBlockedMs ?? '-'} ms seen by the client, fence: ${r.rollback.fence}); new primary acknowledged ${r.rollback.acknowledgedByNewPrimary}, old source after rollback ${r.rollback.acknowledgedByOldSourceAfter}`,
           `  missing on old source ${r.rollback.missingOnOldSource ?? 'not checked'}`,
+        ]
+      : []),
+    ...(r.pooler
+      ? [
+          r.pooler.kind === 'haproxy'
+            ? `  pooler               haproxy (cannot hold requests): ${r.pooler.failedRequests} failed requests, clients reconnected to the new primary in ${r.pooler.reconnectMs ?? '-'} ms`
+            : `  pooler               ${r.pooler.kind}: clients' requests held ${r.pooler.heldMs ?? '-'} ms (PAUSE to RESUME), ${r.pooler.failedRequests} failed requests`,
         ]
       : []),
     `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence})`,

@@ -8,6 +8,7 @@ import type { Engine, StepContext, SwitchLock, TuningItem, TuningPlan } from '..
 import { InputError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
 import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
+import { PoolerSwitch } from '../poolers/index.js';
 import { describeError } from '../errors.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
 import { auditFence, CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline, type Switched } from './switchover.js';
@@ -28,6 +29,11 @@ class AfterPromotion {
       this.failed.push(`${what} failed: ${describeError(e)}`);
       this.notes.push(warning(`${what} failed after the promotion: ${describeError(e)}`));
     }
+  }
+  /** A part that reported its own failure (the poolers' repoint or RESUME after the switch). */
+  fail(what: string): void {
+    this.failed.push(what);
+    this.notes.push(warning(what));
   }
 }
 
@@ -96,10 +102,19 @@ function promotedResult(
  * A re-run after the target was promoted (the runner crashed, or the step failed after promotion):
  * nothing is fenced or promoted again; durability and what follows promotion are made sure of.
  */
-async function alreadyPromoted(engine: Engine, ctx: StepContext, plan: TuningPlan | undefined, durability: TuningItem[], detail: string): Promise<StepResult> {
+async function alreadyPromoted(
+  engine: Engine,
+  ctx: StepContext,
+  plan: TuningPlan | undefined,
+  durability: TuningItem[],
+  detail: string,
+  poolers: PoolerSwitch,
+): Promise<StepResult> {
   const tl = new Timeline(ctx);
   ctx.log.warn(`the cutover was already done (${detail}): nothing is fenced or promoted again; finishing what follows promotion`);
   const after = new AfterPromotion();
+  // First: the application's requests may be held in a pooler the earlier run paused.
+  await after.part('repointing and resuming the pooler(s)', () => poolers.finish(engine.endpoint()));
   if (durability.length)
     await after.part('making sure of durability', async () => {
       await engine.revertTuning(durability);
@@ -112,7 +127,8 @@ async function alreadyPromoted(engine: Engine, ctx: StepContext, plan: TuningPla
     );
   const endpoint = engine.endpoint();
   const headline = `**The cutover had already been done** by an earlier run (${detail}); nothing was fenced or promoted again. New primary: \`${endpoint}\`.`;
-  return promotedResult(endpoint, { 'write-blocked-ms': '', 'final-position': '', fence: 'already-done', 'writes-after-fence': '' }, headline, tl, after, ctx);
+  const outputs = { 'write-blocked-ms': '', 'final-position': '', fence: 'already-done', 'writes-after-fence': '', 'pooler-held-ms': '' };
+  return promotedResult(endpoint, outputs, headline, tl, after, ctx);
 }
 
 /** Everything after a promotion this run made: hand-over, clean-up, writes past the fence, reverse replication. */
@@ -123,16 +139,19 @@ async function afterSwitch(
   tl: Timeline,
   sw: Switched,
   reverse: PreparedReverse | undefined,
+  poolers: PoolerSwitch,
 ): Promise<StepResult> {
   const writeBlockedMs = sw.promotedAt - sw.blockedSince;
   ctx.log.info(`write-blocked window: ${writeBlockedMs} ms`);
   const endpoint = engine.endpoint();
   const after = new AfterPromotion();
+  for (const p of poolers.problems) after.fail(p);
   const outputs: Record<string, string> = {
     'write-blocked-ms': String(writeBlockedMs),
     'final-position': sw.finalPos,
     fence: sw.fence.mode,
     'writes-after-fence': '',
+    'pooler-held-ms': poolers.heldMs === undefined ? '' : String(poolers.heldMs),
     'reverse-replication': reverse ? 'failed' : 'off',
     'reverse-position': '',
     'reverse-from': '',
@@ -149,7 +168,9 @@ async function afterSwitch(
     Number(outputs['writes-after-fence']) > 0
       ? ` **${outputs['writes-after-fence']} transaction(s) were written on the old source after the fence: they are NOT on the new primary.**`
       : '';
-  const headline = `**Write-blocked window: ${writeBlockedMs} ms** (fence: ${sw.fence.mode}). New primary: \`${endpoint}\`.${past}`;
+  const held =
+    poolers.heldMs === undefined ? '' : ` The application's requests waited in the pooler(s) for ${poolers.heldMs} ms (PAUSE to RESUME) instead of failing.`;
+  const headline = `**Write-blocked window: ${writeBlockedMs} ms** (fence: ${sw.fence.mode}). New primary: \`${endpoint}\`.${held}${past}`;
   return promotedResult(endpoint, outputs, headline, tl, after, ctx);
 }
 
@@ -165,10 +186,14 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
   if (!plan) log.warn("no tuning input: zdm cannot restore settings tune-target changed; pass tune-target's `tuning` output");
   await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);
+  const tl = new Timeline(ctx);
   let lock: SwitchLock | undefined;
+  let poolers: PoolerSwitch | undefined;
   try {
     // Before anything is read or changed: a second cutover or a rollback at the same time refuses here.
     lock = await engine.lockSwitch('cutover');
+    // Then, before anything else: a pooler left paused by a run that died gets the application's requests back.
+    poolers = await PoolerSwitch.open(ctx, (what, at) => tl.mark(what, at));
     // Without the tuning input, zdm's own persisted profile still tells what it relaxed: a new primary never keeps that.
     const durability = plan ? plan.items.filter((i) => i.relaxesDurability) : ((await engine.relaxedDurability?.()) ?? []);
     if (!plan && durability.length)
@@ -178,12 +203,11 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
     // Read what the servers really are: this may be a re-run after a failure or a runner crash.
     const state = await engine.migrationState();
     if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable')
-      return await alreadyPromoted(engine, ctx, plan, durability, state.detail);
+      return await alreadyPromoted(engine, ctx, plan, durability, state.detail, poolers);
     const resume = (state.target === 'streaming-replica' || state.target === 'broken-replica') && state.source !== 'writable';
 
     // With reverse-replication, everything it needs is proven before writes are blocked.
     const reverse = inputs.reverseReplication ? await prepareReverse(engine, ctx) : undefined;
-    const tl = new Timeline(ctx);
     if (resume) {
       log.warn(
         `continuing an interrupted cutover (${state.detail}): no write can have been acknowledged by the source since its fence, so the lag gate is skipped; the target must still prove it applied the source's last write before it is promoted`,
@@ -192,9 +216,14 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
       const lag = await lagGate(engine, ctx);
       tl.mark(`lag gate passed: ${lag}`);
     }
-    const sw = await fenceAndPromote(engine, ctx, tl, durability, CUTOVER_ROLES, resume);
-    return await afterSwitch(engine, ctx, plan, tl, sw, reverse);
+    // With a pooler: PAUSE around the fenced switch, then repoint and RESUME (src/poolers).
+    const sw = await poolers.around(
+      () => fenceAndPromote(engine, ctx, tl, durability, CUTOVER_ROLES, resume),
+      () => engine.endpoint(),
+    );
+    return await afterSwitch(engine, ctx, plan, tl, sw, reverse, poolers);
   } finally {
+    await poolers?.close();
     await engine.close();
     await lock?.release();
   }
