@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import mysql from 'mysql2/promise';
 import { openEngine } from '../src/engines/index.js';
 import type { StepContext } from '../src/engines/engine.js';
+import { withDirectEndpoints } from '../src/hosts/endpoint.js';
 import { LocalHost } from '../src/hosts/local.js';
 import { readInputs, type StepName } from '../src/inputs.js';
 import { TextLog } from '../src/log.js';
@@ -268,13 +269,13 @@ async function lagTruth(engine: 'postgres' | 'mariadb', trials: number): Promise
     const inputs = fx.stepInputs({ fence: 'auto', targetMemory: '1GB' });
     await runStep('seed-replica', (n) => ({ ...inputs['seed-replica'], 'source-replication-address': `127.0.0.1:${proxy.port}` })[n], quiet);
     const raw: Record<string, string> = { ...inputs['await-lag-zero'], 'settle-seconds': '0' };
-    const ctx: StepContext = {
+    const ctx: StepContext = withDirectEndpoints({
       inputs: readInputs('await-lag-zero', (n) => raw[n]),
       log: quiet,
       targetHost: new LocalHost(),
       sourceHost: new LocalHost(),
       runnerHost: new LocalHost(),
-    };
+    });
     const engineApi = openEngine(ctx);
     const hb = await engineApi.startHeartbeat();
     await watchLag(engineApi, ctx);

@@ -13,9 +13,6 @@ export interface Note {
 export const info = (text: string): Note => ({ level: 'info', text });
 export const warning = (text: string): Note => ({ level: 'warning', text });
 
-/** The same notes with their text reworded (rollback puts the engine's words into the user's). */
-export const reword = (notes: Note[], words: (t: string) => string): Note[] => notes.map((n) => ({ ...n, text: words(n.text) }));
-
 export function logNotes(log: Log, notes: Note[]): void {
   for (const n of notes) (n.level === 'warning' ? log.warn : log.info).call(log, n.text);
 }

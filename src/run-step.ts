@@ -4,6 +4,7 @@ import { LocalHost } from './hosts/local.js';
 import { withOpenClientsClosed } from './engines/open-clients.js';
 import { lostServerOf } from './engines/server-lost.js';
 import { UserError } from './errors.js';
+import { describeEndpoint, directEndpoints, type Endpoint } from './hosts/endpoint.js';
 import { openTransport } from './hosts/transport.js';
 import { readInputs, secretValues, type Inputs, type RawInputs, type StepName } from './inputs.js';
 import type { Log } from './log.js';
@@ -16,19 +17,24 @@ export async function runStep(step: StepName, raw: RawInputs, log: Log, override
   for (const s of secretValues(step, raw)) log.secret(s);
   const inputs = readInputs(step, raw);
   const activity = new ActivityLog(log);
+  // The sides as the step reaches them, for naming a lost server: direct until the transport says otherwise.
+  const sides: Endpoint[] = Object.values(directEndpoints(inputs)).filter((e) => e !== undefined);
   try {
-    return await runWith(step, inputs, activity, overrides);
+    return await runWith(step, inputs, activity, overrides, sides);
   } catch (e) {
-    throw lostServerError(e, step, inputs, activity.activity) ?? e;
+    throw lostServerError(e, step, sides, activity.activity) ?? e;
   }
 }
 
-async function runWith(step: StepName, inputs: Inputs, log: Log, overrides: StepOverrides): Promise<StepResult> {
+async function runWith(step: StepName, inputs: Inputs, log: Log, overrides: StepOverrides, sides: Endpoint[]): Promise<StepResult> {
   const transport = await openTransport(inputs, log);
+  sides.splice(0, sides.length, ...[transport.source, transport.target].filter((e) => e !== undefined));
   try {
     const local = new LocalHost();
     const ctx: StepContext = {
-      inputs: transport.inputs,
+      inputs,
+      source: transport.source,
+      target: transport.target,
       log,
       targetHost: local,
       sourceHost: transport.sourceHost,
@@ -80,17 +86,15 @@ class ActivityLog implements Log {
  * run again once the server is back. Steps read the servers' real state when they start, so a
  * re-run continues or refuses from where things are.
  */
-function lostServerError(e: unknown, step: StepName, inputs: Inputs, activity: string | undefined): UserError | undefined {
+function lostServerError(e: unknown, step: StepName, sides: Endpoint[], activity: string | undefined): UserError | undefined {
   if (e instanceof UserError) return undefined;
   const lost = lostServerOf(e);
   if (!lost) return undefined;
   const { input, at } = lost.server;
-  const side = input === 'source-url' ? 'source' : input === 'target-url' ? 'target' : undefined;
-  const url = side === 'source' ? inputs.sourceUrl : side === 'target' ? inputs.targetUrl : undefined;
-  const port = url?.port || (inputs.engine === 'postgres' ? '5432' : '3306');
-  const address = url ? `${url.hostname}:${port}` : at;
-  const ssh = side === 'source' && inputs.sourceSshHost ? ` through the SSH connection to ${inputs.sourceSshHost}` : '';
-  const server = side ? `the ${side} (${input}, ${address}${ssh})` : `${address} (${input})`;
+  // The client was opened on an endpoint's connectUrl; the user knows the server by the URL they gave.
+  const side = sides.find((s) => s.input === input);
+  const ssh = side?.reach.kind === 'ssh-forward';
+  const server = side ? describeEndpoint(side) : `${at} (${input})`;
   const doing = activity ? `${step} (${activity})` : step;
   return new UserError(
     `lost the connection to ${server} during ${doing}: ${lost.error.message}. ` +

@@ -2,6 +2,7 @@
  * Everything a step may ask of a database. Steps orchestrate through this seam and hold no
  * SQL; each engine (src/engines/<engine>/) holds every statement for its database.
  */
+import type { Endpoint, SideNames } from '../hosts/endpoint.js';
 import type { Host } from '../hosts/host.js';
 import type { SshContext } from '../hosts/transport.js';
 import type { Inputs } from '../inputs.js';
@@ -178,6 +179,12 @@ export interface PrimaryState {
 export interface StepContext {
   inputs: Inputs;
   log: Log;
+  /** The source as this step reaches it (undefined for a step without source-url). rollback swaps the two. */
+  source?: Endpoint;
+  /** The target as this step reaches it. */
+  target: Endpoint;
+  /** How messages name the sides (CUTOVER_NAMES unless the step says otherwise: rollback). */
+  names?: SideNames;
   /** The host the target server runs on (the runner's own machine unless configured otherwise). */
   targetHost: Host;
   /** The host the source server runs on, where a physical backup reads its files (this machine unless configured otherwise). */
@@ -232,6 +239,8 @@ export interface Engine {
   cleanupAfterPromotion(): Promise<Note[]>;
   /** A connection string to the new primary without credentials. */
   endpoint(): string;
+  /** How a user tells by hand whether a server of this engine is a primary, e.g. "SELECT pg_is_in_recovery() returns false". */
+  primaryCheckHint(): string;
 
   /**
    * Mutual exclusion of cutover and rollback: a lock held by a session of its own on the target

@@ -64,9 +64,9 @@ export async function openHeartbeatClient<C>(open: () => Promise<C>, close: (c: 
 }
 
 /** The error for a heartbeat table the source refused to create or write, naming the input and the fix. */
-export function heartbeatTableError(table: string, e: unknown, fix: string): UserError {
+export function heartbeatTableError(table: string, e: unknown, fix: string, on: string): UserError {
   if (e instanceof UserError) return e;
-  return new UserError(`input heartbeat-table: zdm could not create or write the heartbeat table ${table} on the source: ${(e as Error).message}. ${fix}`, {
+  return new UserError(`input heartbeat-table: zdm could not create or write the heartbeat table ${table} on ${on}: ${(e as Error).message}. ${fix}`, {
     cause: e,
   });
 }

@@ -1,7 +1,9 @@
 /**
  * How a step reaches the source: directly, or through SSH. With SSH, zdm's own SQL goes through a
- * local forward that lives as long as the step, and `sourceHost` runs commands on the source host.
+ * local forward that lives as long as the step (the source endpoint's connectUrl), and `sourceHost`
+ * runs commands on the source host.
  */
+import { addressOf, directEndpoints, forwardedEndpoint, type Endpoint } from './endpoint.js';
 import type { Inputs } from '../inputs.js';
 import type { Log } from '../log.js';
 import { formatBytes } from '../log.js';
@@ -20,7 +22,9 @@ export interface SshContext {
 }
 
 export interface Transport {
-  inputs: Inputs;
+  /** Undefined for a step without source-url. */
+  source?: Endpoint;
+  target: Endpoint;
   sourceHost: Host;
   ssh?: SshContext;
   close(): Promise<void>;
@@ -40,11 +44,11 @@ export function sshOptions(inputs: Inputs): SshOptions {
 }
 
 export async function openTransport(inputs: Inputs, log: Log): Promise<Transport> {
-  if (!inputs.sourceSshHost || !inputs.sourceUrl) return { inputs, sourceHost: new LocalHost(), close: async () => undefined };
+  const direct = directEndpoints(inputs);
+  if (!inputs.sourceSshHost || !direct.source) return { ...direct, sourceHost: new LocalHost(), close: async () => undefined };
   const options = sshOptions(inputs);
   const connection = await connectSsh(options, log);
-  const defaultPort = inputs.engine === 'postgres' ? 5432 : 3306;
-  const dbAddress = { host: inputs.sourceUrl.hostname.replace(/^\[|\]$/g, ''), port: Number(inputs.sourceUrl.port || defaultPort) };
+  const dbAddress = addressOf(direct.source.given);
   let forward: Forward;
   try {
     forward = await openForward({ connection: () => connection, dest: dbAddress, onError: (m) => log.warn(`SSH tunnel: ${m}`) });
@@ -55,11 +59,10 @@ export async function openTransport(inputs: Inputs, log: Log): Promise<Transport
   log.info(
     `reaching the source through SSH ${connection.label} (cipher ${connection.cipher}): SQL to ${dbAddress.host}:${dbAddress.port} via 127.0.0.1:${forward.port}`,
   );
-  const sourceUrl = new URL(inputs.sourceUrl.href);
-  sourceUrl.hostname = '127.0.0.1';
-  sourceUrl.port = String(forward.port);
   return {
-    inputs: { ...inputs, sourceUrl },
+    // source-url itself stays as given: a server that must reach the source (a replica) never dials the runner's forward.
+    source: forwardedEndpoint(direct.source, forward.port, `${options.host}:${options.port}`),
+    target: direct.target,
     sourceHost: new SshHost(connection),
     ssh: { options, dbAddress, connection },
     close: async () => {

@@ -6,19 +6,31 @@
  */
 import { openEngine } from '../engines/index.js';
 import type { Engine, StepContext, SwitchLock } from '../engines/engine.js';
-import { InputError, SafetyError, UserError, describeError } from '../errors.js';
+import { InputError, SafetyError, describeError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
+import type { SideNames } from '../hosts/endpoint.js';
 import type { Inputs } from '../inputs.js';
-import { info, logNotes, reword, switchSummary, warning, type Note } from '../notes.js';
-import { auditFence, fenceAndPromote, lagGate, Timeline, WORDED, worded, type Roles, type Switched } from './switchover.js';
+import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
+import { auditFence, fenceAndPromote, lagGate, Timeline, type Roles, type Switched } from './switchover.js';
 import { StepFailed, type StepResult } from './step.js';
+
+/**
+ * What rollback calls the engine's sides: its source is the new primary (fenced), its target the old
+ * source (promoted); after the switch the old source is the primary again and the new primary the
+ * migration target. The engine words its messages with these names, so nothing is reworded.
+ */
+export const ROLLBACK_NAMES: SideNames = {
+  source: 'the new primary',
+  target: 'the old source',
+  newPrimary: 'the old source (primary again)',
+  oldSource: 'the migration target',
+};
 
 const ROLES: Roles = {
   step: 'rollback',
-  from: 'the new primary',
-  to: 'the old source',
+  from: ROLLBACK_NAMES.source,
+  to: ROLLBACK_NAMES.target,
   retry: 'Wait until the old source has caught up with the new primary, then rollback again.',
-  words: (t) => userWords(t),
 };
 
 /** The step's context with source and target swapped: what the engine fences and what it promotes. */
@@ -36,44 +48,30 @@ export function reversedContext(ctx: StepContext): StepContext {
     sourceSshHost: '',
     tuning: undefined,
   };
-  return { ...ctx, inputs, sourceHost: ctx.targetHost, targetHost: ctx.sourceHost, ssh: undefined };
-}
-
-/**
- * The engine words things from its own (swapped) view; the user's inputs and servers are named the
- * other way round. One pass, so that no word is translated twice.
- */
-const FROM_ENGINE: Record<string, string> = {
-  'source-url': 'target-url',
-  'target-url': 'source-url',
-  'source-stop-command': 'target-stop-command',
-  'source-start-command': 'target-start-command',
-  'the source': 'the new primary',
-  'the target': 'the old source',
-  'the new primary': 'the old source (primary again)',
-  'the old source': 'the migration target',
-};
-const ENGINE_WORDS = new RegExp(`\\b(${Object.keys(FROM_ENGINE).join('|')})\\b`, 'g');
-
-export function userWords(engineText: string): string {
-  return engineText.replace(ENGINE_WORDS, (w) => FROM_ENGINE[w]);
+  // The engine's source is the user's target endpoint and its target the user's source: each keeps its own input and label.
+  return {
+    ...ctx,
+    inputs,
+    source: ctx.target,
+    target: ctx.source!,
+    names: ROLLBACK_NAMES,
+    sourceHost: ctx.targetHost,
+    targetHost: ctx.sourceHost,
+    ssh: undefined,
+  };
 }
 
 /** Refuses, before anything changes, when the old source is not a healthy replica of the new primary. */
 async function reverseRunning(engine: Engine): Promise<void> {
   const s = await engine.measureLag().catch((e: unknown) => {
-    throw worded(
-      new SafetyError(
-        `rollback refused: cannot see reverse replication (${userWords(describeError(e))}). Nothing was changed; the new primary keeps its writes. A finalized migration has no way back.`,
-        { cause: e },
-      ),
+    throw new SafetyError(
+      `rollback refused: cannot see reverse replication (${describeError(e)}). Nothing was changed; the new primary keeps its writes. A finalized migration has no way back.`,
+      { cause: e },
     );
   });
   if (s.streaming && !s.fatal) return;
-  throw worded(
-    new SafetyError(
-      `rollback refused: the old source is not replicating from the new primary (${userWords(s.detail)}${s.fatal && s.streaming ? `; ${userWords(s.fatal)}` : ''}). Reverse replication was not set up (cutover with reverse-replication: true) or is broken, so the old source may miss writes the new primary acknowledged. Nothing was changed; the new primary keeps its writes.`,
-    ),
+  throw new SafetyError(
+    `rollback refused: the old source is not replicating from the new primary (${s.detail}${s.fatal && s.streaming ? `; ${s.fatal}` : ''}). Reverse replication was not set up (cutover with reverse-replication: true) or is broken, so the old source may miss writes the new primary acknowledged. Nothing was changed; the new primary keeps its writes.`,
   );
 }
 
@@ -85,13 +83,7 @@ export async function rollback(ctx: StepContext): Promise<StepResult> {
       'is required by rollback with fence: shutdown (the PostgreSQL default): the command that fast-stops the new primary, or choose fence: read-only',
     );
   }
-  try {
-    return await switchBack(ctx);
-  } catch (e) {
-    // Messages of the shared switch already use the user's words; the engine's own do not.
-    if (e instanceof UserError && !WORDED.has(e)) e.message = userWords(e.message);
-    throw e;
-  }
+  return switchBack(ctx);
 }
 
 async function switchBack(ctx: StepContext): Promise<StepResult> {
@@ -103,9 +95,7 @@ async function switchBack(ctx: StepContext): Promise<StepResult> {
   try {
     await reverseRunning(engine);
     // On the old source (the side promoted, which stays up), before anything changes: a cutover or rollback at the same time refuses.
-    lock = await engine.lockSwitch('rollback').catch((e: unknown) => {
-      throw worded(e instanceof UserError ? new UserError(userWords(e.message), { cause: e }) : (e as Error));
-    });
+    lock = await engine.lockSwitch('rollback');
     const lag = await lagGate(engine, back, ROLES);
     tl.mark(`lag gate passed: ${lag}`);
     const sw = await fenceAndPromote(engine, back, tl, [], ROLES);
@@ -128,8 +118,8 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
     try {
       await fn();
     } catch (e) {
-      failed.push(`${what} failed: ${userWords(describeError(e))}`);
-      notes.push(warning(`${what} failed after the promotion: ${userWords(describeError(e))}`));
+      failed.push(`${what} failed: ${describeError(e)}`);
+      notes.push(warning(`${what} failed after the promotion: ${describeError(e)}`));
     }
   };
   if (inputs.onPromotedCommand)
@@ -144,7 +134,7 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
       else tl.mark('on-promoted-command done');
     });
   await part('the clean-up after promotion', async () => {
-    notes.push(...reword(await engine.cleanupAfterPromotion(), userWords));
+    notes.push(...(await engine.cleanupAfterPromotion()));
   });
   const outputs: Record<string, string> = { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': sw.finalPos, fence: sw.fence.mode };
   await part('the check for writes after the fence', async () => {
@@ -161,11 +151,9 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
   const headline = `**Write-blocked window: ${writeBlockedMs} ms** (fence on the new primary: ${sw.fence.mode}). Primary again: \`${endpoint}\`.`;
   const result = { outputs, summary: switchSummary('zdm rollback', headline, tl.rows(), notes) };
   if (failed.length)
-    throw worded(
-      new StepFailed(
-        `the old source WAS promoted and is the primary again: point the application at ${endpoint}. But ${failed.join('; ')}. The migration target stays fenced: keep the application away from it.`,
-        result,
-      ),
+    throw new StepFailed(
+      `the old source WAS promoted and is the primary again: point the application at ${endpoint}. But ${failed.join('; ')}. The migration target stays fenced: keep the application away from it.`,
+      result,
     );
   return result;
 }

@@ -6,13 +6,17 @@
  * opened on swapped roles (the new primary fenced, the old source promoted).
  */
 import type { Engine, Fence, StepContext, TuningItem } from '../engines/engine.js';
+import { capitalized, CUTOVER_NAMES } from '../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import { describeLag, withinBounds } from './await-lag-zero.js';
 import { sleep } from './step.js';
 import { info, warning, type Note } from '../notes.js';
 
-/** How the two sides and the step are named in messages. */
+/**
+ * The step and how it names the two sides. The engine words its own messages with the same names
+ * (the context's `names`), so nothing is reworded afterwards.
+ */
 export interface Roles {
   step: 'cutover' | 'rollback';
   /** The side that is fenced, e.g. "the source". */
@@ -21,21 +25,14 @@ export interface Roles {
   to: string;
   /** What to do when lag is too high, e.g. "Run await-lag-zero, then cutover again." */
   retry: string;
-  /** Puts the engine's own messages (which name its source and target) into the user's words. */
-  words?: (engineText: string) => string;
 }
 
-/** Errors whose message is already in the user's words (made here, not by the engine). */
-export const WORDED = new WeakSet<object>();
-
-export function worded<T extends Error>(e: T): T {
-  WORDED.add(e);
-  return e;
-}
-
-const same = (t: string) => t;
-
-export const CUTOVER_ROLES: Roles = { step: 'cutover', from: 'the source', to: 'the target', retry: 'Run await-lag-zero, then cutover again.' };
+export const CUTOVER_ROLES: Roles = {
+  step: 'cutover',
+  from: CUTOVER_NAMES.source,
+  to: CUTOVER_NAMES.target,
+  retry: 'Run await-lag-zero, then cutover again.',
+};
 
 interface Event {
   at: number;
@@ -63,12 +60,9 @@ export async function lagGate(engine: Engine, ctx: StepContext, roles: Roles = C
     // Two heartbeats, so that the reading on the target is a fresh one.
     await sleep(1200);
     const s = await engine.measureLag();
-    const w = roles.words ?? same;
     if (s.fatal || !withinBounds(s, ctx.inputs)) {
-      throw worded(
-        new SafetyError(
-          `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${w(s.fatal ?? s.detail)}`,
-        ),
+      throw new SafetyError(
+        `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${s.fatal ?? s.detail}`,
       );
     }
     return describeLag(s);
@@ -96,7 +90,6 @@ export async function fenceAndPromote(
   resume = false,
 ): Promise<Switched> {
   const { inputs, log } = ctx;
-  const w = roles.words ?? same;
   let fence: Fence | undefined;
   let promoted = false;
   let finalPos: string;
@@ -106,7 +99,7 @@ export async function fenceAndPromote(
     if (!resume)
       await engine
         .recordFenceStart(roles.step, Date.now())
-        .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${w(describeError(e))}`));
+        .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${describeError(e)}`));
     fence = await engine.fence(resume);
     tl.mark(`${roles.from.replace(/^the /, '')} fenced (${fence.mode}): writes blocked`, fence.startedAt);
     tl.mark('fence verified');
@@ -126,29 +119,23 @@ export async function fenceAndPromote(
   } catch (e) {
     const fenceOf = fence ?? (e as { fence?: Fence }).fence;
     if (promoted) {
-      throw worded(
-        new UserError(
-          `promotion of ${roles.to} failed or is uncertain: ${w(describeError(e))}. ${cap(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (SELECT pg_is_in_recovery() returns false), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
-          { cause: e },
-        ),
+      throw new UserError(
+        `promotion of ${roles.to} failed or is uncertain: ${describeError(e)}. ${capitalized(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (${engine.primaryCheckHint()}), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
+        { cause: e },
       );
     }
     if (fenceOf) {
-      log.warn(`${roles.step} aborted after the fence: ${w(describeError(e))}. Giving ${roles.from} its writes back.`);
+      log.warn(`${roles.step} aborted after the fence: ${describeError(e)}. Giving ${roles.from} its writes back.`);
       try {
         await engine.unfence(fenceOf);
         tl.mark(`${roles.from.replace(/^the /, '')} unfenced: it takes writes again`);
       } catch (u) {
-        throw worded(
-          new UserError(
-            `${roles.step} aborted (${w(describeError(e))}) AND giving ${roles.from} its writes back failed: ${w(describeError(u))}. ${cap(roles.from)} is still fenced: lift the fence by hand.`,
-            { cause: e },
-          ),
+        throw new UserError(
+          `${roles.step} aborted (${describeError(e)}) AND giving ${roles.from} its writes back failed: ${describeError(u)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.`,
+          { cause: e },
         );
       }
-      throw worded(
-        new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${w(describeError(e))}`, { cause: e }),
-      );
+      throw new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${describeError(e)}`, { cause: e });
     }
     throw e;
   }
@@ -171,13 +158,10 @@ async function firstFence(engine: Engine, roles: Roles, tl: Timeline, ownStart: 
  */
 export async function auditFence(engine: Engine, ctx: StepContext, sw: Switched, notes: Note[], roles: Roles = CUTOVER_ROLES): Promise<string> {
   const r = await engine.writesAfterFence(sw.fence, sw.finalPos);
-  const w = roles.words ?? same;
-  if (r.count === undefined) notes.push(sw.fence.mode === 'shutdown' ? info(w(r.detail)) : warning(w(r.detail)));
+  if (r.count === undefined) notes.push(sw.fence.mode === 'shutdown' ? info(r.detail) : warning(r.detail));
   else if (r.count > 0) {
-    notes.push(warning(`WRITES AFTER THE FENCE: ${w(r.detail)}. Compare them with the new primary and apply what is missing there.`));
+    notes.push(warning(`WRITES AFTER THE FENCE: ${r.detail}. Compare them with the new primary and apply what is missing there.`));
     ctx.log.warn(`${r.count} transaction(s) were written on ${roles.from} after the fence (first ${r.first}): they are not on ${roles.to}`);
   }
   return r.count === undefined ? '' : String(r.count);
 }
-
-const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

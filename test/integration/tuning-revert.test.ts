@@ -18,6 +18,7 @@ import { snapshot } from '../harness/snapshot.js';
 import { readInputs } from '../../src/inputs.js';
 import { tuneTarget } from '../../src/steps/tune-target.js';
 import { openEngine } from '../../src/engines/index.js';
+import { withDirectEndpoints } from '../../src/hosts/endpoint.js';
 import { LocalHost } from '../../src/hosts/local.js';
 
 const hosts = () => {
@@ -173,7 +174,13 @@ describe('MariaDB', () => {
     const lines: string[] = [];
     const ctx = (over: Record<string, string>) => {
       const raw: Record<string, string> = inputs(over);
-      return { inputs: readInputs('tune-target', (n) => raw[n]), log: new TextLog((l) => lines.push(l)), targetHost: host, sourceHost: host, runnerHost: host };
+      return withDirectEndpoints({
+        inputs: readInputs('tune-target', (n) => raw[n]),
+        log: new TextLog((l) => lines.push(l)),
+        targetHost: host,
+        sourceHost: host,
+        runnerHost: host,
+      });
     };
     const e = await tuneTarget(ctx({ 'kernel-tuning': 'required' })).then(
       () => undefined,
@@ -212,7 +219,9 @@ describe('MariaDB', () => {
     const vars = await variables();
     const tune = await run('tune-target', inputs({ 'kernel-tuning': 'off' }));
     const raw: Record<string, string> = inputs();
-    const engine = openEngine({ inputs: readInputs('revert', (n) => (n === 'tuning' ? '{}' : raw[n])), log: new TextLog(() => undefined), ...hosts() });
+    const engine = openEngine(
+      withDirectEndpoints({ inputs: readInputs('revert', (n) => (n === 'tuning' ? '{}' : raw[n])), log: new TextLog(() => undefined), ...hosts() }),
+    );
     try {
       const items = await engine.relaxedDurability!();
       expect(items.map((i) => [i.name, i.original, i.value])).toEqual([
@@ -264,11 +273,13 @@ describe('MariaDB whose own configuration leaves sync_binlog at 0 (its default)'
     const plan = JSON.parse(r.outputs.tuning);
     // What cutover does before promotion: the durability settings of the plan, reverted by the engine.
     const raw: Record<string, string> = inputs();
-    const engine = openEngine({
-      inputs: readInputs('revert', (n) => (n === 'tuning' ? r.outputs.tuning : raw[n])),
-      log: new TextLog(() => undefined),
-      ...hosts(),
-    });
+    const engine = openEngine(
+      withDirectEndpoints({
+        inputs: readInputs('revert', (n) => (n === 'tuning' ? r.outputs.tuning : raw[n])),
+        log: new TextLog(() => undefined),
+        ...hosts(),
+      }),
+    );
     try {
       await engine.revertTuning(plan.items.filter((i: { relaxesDurability: boolean }) => i.relaxesDurability));
     } finally {

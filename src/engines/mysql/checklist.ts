@@ -15,8 +15,8 @@ export async function serverLimits(s: MySession, which: 'source' | 'target'): Pr
 }
 
 export async function freshLogin(s: MySession, which: 'source' | 'target'): Promise<void> {
-  const url = which === 'source' ? s.inputs.sourceUrl! : s.inputs.targetUrl;
-  const c = await connectMy(url, { input: `${which}-url` });
+  const e = s.endpoint(which);
+  const c = await connectMy(e.connectUrl, { input: e.input });
   await c.end();
 }
 

@@ -61,10 +61,10 @@ export async function fence(s: MySession, _resume = false): Promise<Fence> {
     s.ctx.log.warn(`allow-privileged-writers: sessions that can write past read_only are connected (${writers.join(', ')}); only the read lock stops them`);
   } else if (writers.length > 0) {
     throw new UserError(
-      `sessions of accounts that can write past read_only are connected to the source: ${writers.join(', ')}. Disconnect them (give the application an account without SUPER / READ_ONLY ADMIN), or set allow-privileged-writers: true if you accept that only the read lock held during cutover stops them. Writes were not blocked.`,
+      `sessions of accounts that can write past read_only are connected to ${s.names.source}: ${writers.join(', ')}. Disconnect them (give the application an account without SUPER / READ_ONLY ADMIN), or set allow-privileged-writers: true if you accept that only the read lock held during cutover stops them. Writes were not blocked.`,
     );
   }
-  const conn = await connectMy(s.inputs.sourceUrl!, { input: 'source-url' });
+  const conn = await connectMy(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input });
   s.fenceConn = conn;
   await conn.query(`SET SESSION lock_wait_timeout = ${LOCK_WAIT_SECONDS}`);
   const f: Fence = { mode: 'read-only', startedAt: Date.now(), undo: undefined };
@@ -75,7 +75,7 @@ export async function fence(s: MySession, _resume = false): Promise<Fence> {
     const err = e as Error;
     if (/lock wait timeout/i.test(err.message)) {
       throw withFence(
-        new SafetyError(`the source did not grant the read lock within ${LOCK_WAIT_SECONDS} s (a long query or transaction holds tables)`, { cause: e }),
+        new SafetyError(`${s.names.source} did not grant the read lock within ${LOCK_WAIT_SECONDS} s (a long query or transaction holds tables)`, { cause: e }),
         f,
       );
     }
@@ -112,7 +112,7 @@ export async function waitApplied(s: MySession, position: string, timeoutMs: num
   const st = (await rows(tgt, flavor.showReplicaStatus))[0];
   const c = flavor.columns;
   throw new SafetyError(
-    `the target did not apply the source's final position ${position} within ${seconds} s (wait returned ${r}; IO thread ${st?.[c.ioRunning]}, SQL thread ${st?.[c.sqlRunning]}${st?.[c.lastSqlError] ? `, last SQL error: ${st[c.lastSqlError]}` : ''})`,
+    `${s.names.target} did not apply ${s.names.source}'s final position ${position} within ${seconds} s (wait returned ${r}; IO thread ${st?.[c.ioRunning]}, SQL thread ${st?.[c.sqlRunning]}${st?.[c.lastSqlError] ? `, last SQL error: ${st[c.lastSqlError]}` : ''})`,
   );
 }
 
@@ -144,15 +144,17 @@ export async function cleanupAfterPromotion(s: MySession): Promise<Note[]> {
     s.fenceConn = undefined;
     notes.push(
       info(
-        'released the read lock on the old source; it stays read_only (accounts with SUPER / READ_ONLY ADMIN could still write there: keep the application away from it)',
+        `released the read lock on ${s.names.oldSource}; it stays read_only (accounts with SUPER / READ_ONLY ADMIN could still write there: keep the application away from it)`,
       ),
     );
   }
   const v = await variables(await s.target(), ['innodb_flush_log_at_trx_commit', 'sync_binlog', 'read_only']);
   if (v.innodb_flush_log_at_trx_commit !== '1')
-    notes.push(warning(`innodb_flush_log_at_trx_commit = ${v.innodb_flush_log_at_trx_commit} on the new primary: acknowledged writes can be lost in a crash`));
+    notes.push(
+      warning(`innodb_flush_log_at_trx_commit = ${v.innodb_flush_log_at_trx_commit} on ${s.names.newPrimary}: acknowledged writes can be lost in a crash`),
+    );
   if (v.sync_binlog !== '1')
-    notes.push(warning(`sync_binlog = ${v.sync_binlog} on the new primary: binlog events of acknowledged writes can be lost in a crash`));
-  notes.push(info('replication on the new primary was stopped and reset (RESET REPLICA ALL); its stored replication credentials are gone'));
+    notes.push(warning(`sync_binlog = ${v.sync_binlog} on ${s.names.newPrimary}: binlog events of acknowledged writes can be lost in a crash`));
+  notes.push(info(`replication on ${s.names.newPrimary} was stopped and reset (RESET REPLICA ALL); its stored replication credentials are gone`));
   return notes;
 }

@@ -241,8 +241,12 @@ export class MysqlEngine implements Engine {
     return writesAfterFence(this.s, f, finalPosition);
   }
 
+  primaryCheckHint(): string {
+    return 'SHOW REPLICA STATUS returns no row and SELECT @@read_only returns 0';
+  }
+
   endpoint(): string {
-    const u = this.s.inputs.targetUrl;
+    const u = this.s.targetEndpoint.given;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 3306}`;
   }
 
@@ -263,7 +267,7 @@ export class MysqlEngine implements Engine {
   }
 
   verifier(): TableVerifier {
-    return new MyVerifier(this.s.inputs);
+    return new MyVerifier(this.s.inputs, (side) => this.s.endpoint(side));
   }
 
   prepareReverse(): Promise<unknown> {

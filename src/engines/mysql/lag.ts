@@ -1,4 +1,5 @@
 /** Real lag of a MySQL/MariaDB replica: binlog bytes not applied, a heartbeat row's age, and both threads' state. */
+import { capitalized, type SideNames } from '../../hosts/endpoint.js';
 import type { Heartbeat, LagSample } from '../engine.js';
 import { heartbeatLoop, heartbeatTableError, openHeartbeatClient } from '../heartbeat.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
@@ -13,7 +14,7 @@ function qualified(table: string): string {
 }
 
 /** Creates the heartbeat database, table and row on the source when they are not there yet. */
-export async function ensureHeartbeatTable(c: MyConn, table: string): Promise<void> {
+export async function ensureHeartbeatTable(s: MySession, c: MyConn, table: string): Promise<void> {
   try {
     const [db] = table.split('.');
     await c.query(`CREATE DATABASE IF NOT EXISTS ${quoteName(db)}`);
@@ -23,7 +24,8 @@ export async function ensureHeartbeatTable(c: MyConn, table: string): Promise<vo
     throw heartbeatTableError(
       table,
       e,
-      'Give database.table (e.g. zdm.heartbeat, the default): zdm creates both, so the source-url user needs CREATE, INSERT and UPDATE there. An existing table of that name must have the columns id INT PRIMARY KEY, ts DATETIME(6), seq BIGINT, or be dropped.',
+      `Give database.table (e.g. zdm.heartbeat, the default): zdm creates both, so the ${s.sourceEndpoint.input} user needs CREATE, INSERT and UPDATE there. An existing table of that name must have the columns id INT PRIMARY KEY, ts DATETIME(6), seq BIGINT, or be dropped.`,
+      s.names.source,
     );
   }
 }
@@ -31,9 +33,9 @@ export async function ensureHeartbeatTable(c: MyConn, table: string): Promise<vo
 /** Writes the heartbeat row on the source about every 500 ms on a connection of its own. */
 export async function startHeartbeat(s: MySession): Promise<Heartbeat> {
   const client = await openHeartbeatClient(
-    () => connectMy(s.inputs.sourceUrl!, { input: 'source-url' }),
+    () => connectMy(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input }),
     (c) => c.end(),
-    (c) => ensureHeartbeatTable(c, s.inputs.heartbeatTable),
+    (c) => ensureHeartbeatTable(s, c, s.inputs.heartbeatTable),
   );
   const table = qualified(s.inputs.heartbeatTable);
   let seq = Date.now();
@@ -64,15 +66,22 @@ export function binlogOffset(logs: { name: string; size: number }[], at: { file:
 }
 
 /** Replication errors that waiting will not heal, with what to do about them. */
-export function fatalReplicationError(ioErrno: number, ioError: string, sqlErrno: number, sqlError: string, sqlRunning: string): string | undefined {
+export function fatalReplicationError(
+  s: { names: SideNames },
+  ioErrno: number,
+  ioError: string,
+  sqlErrno: number,
+  sqlError: string,
+  sqlRunning: string,
+): string | undefined {
   if (sqlErrno && sqlRunning !== 'Yes') {
-    return `the replica's SQL thread stopped on error ${sqlErrno}: ${sqlError}. The target has diverged from the source (a row changed on it, or a statement that cannot apply): find the cause in the target's error log, then seed the target again; zdm will not skip transactions for you.`;
+    return `the replica's SQL thread stopped on error ${sqlErrno}: ${sqlError}. ${capitalized(s.names.target)} has diverged from ${s.names.source} (a row changed on it, or a statement that cannot apply): find the cause in ${s.names.target}'s error log, then seed ${s.names.target} again; zdm will not skip transactions for you.`;
   }
   if (ioErrno === 1236) {
-    return `the source cannot send what the replica needs (error 1236: ${ioError}). The source no longer has the binlog or GTID position the target would continue from (purged, or a position the source never had): seed the target again.`;
+    return `${s.names.source} cannot send what the replica needs (error 1236: ${ioError}). ${capitalized(s.names.source)} no longer has the binlog or GTID position ${s.names.target} would continue from (purged, or a position ${s.names.source} never had): seed ${s.names.target} again.`;
   }
   if (ioErrno === 1045 || ioErrno === 1227) {
-    return `the source refused the replication user (error ${ioErrno}: ${ioError}): check replication-user, its password and its REPLICATION SLAVE privilege, then seed again.`;
+    return `${s.names.source} refused the replication user (error ${ioErrno}: ${ioError}): check replication-user, its password and its REPLICATION SLAVE privilege, then seed again.`;
   }
   return undefined;
 }
@@ -95,8 +104,8 @@ export async function measureLag(s: MySession): Promise<LagSample> {
       bytes: 0,
       seconds: undefined,
       streaming: false,
-      detail: 'the target has no replication configured',
-      fatal: 'the target is not a replica (no replication configured): run seed-replica first',
+      detail: `${s.names.target} has no replication configured`,
+      fatal: `${s.names.target} is not a replica (no replication configured): run seed-replica first`,
     };
   }
   const io = String(st[c.ioRunning]);
@@ -123,6 +132,7 @@ export async function measureLag(s: MySession): Promise<LagSample> {
     ...(st[c.lastSqlError] ? [`last SQL error: ${st[c.lastSqlError]}`] : []),
   ].join('; ');
   const fatal = fatalReplicationError(
+    s,
     Number(st[c.lastIoErrno]),
     String(st[c.lastIoError] ?? ''),
     Number(st[c.lastSqlErrno]),

@@ -3,10 +3,11 @@
  * the new primary from the GTID position of the fence, which both servers share. The new primary
  * feeds it from its own binlog (log_bin stays on through the migration for this).
  */
+import { addressOf } from '../../hosts/endpoint.js';
 import type { Fence, ReverseReplication } from '../engine.js';
 import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
-import { connectMy, hostPort, one, rows, variables } from './connect.js';
+import { connectMy, one, rows, variables } from './connect.js';
 import { ownPrivileges } from './privileges.js';
 import type { MySession } from './session.js';
 import { info, type Note } from '../../notes.js';
@@ -18,7 +19,7 @@ interface ReversePlan {
 /** host:port at which the old source reaches the new primary. */
 export function targetReplicationAddress(s: MySession): { host: string; port: number } {
   const given = s.inputs.targetReplicationAddress;
-  if (!given) return hostPort(s.inputs.targetUrl);
+  if (!given) return addressOf(s.targetEndpoint.given);
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(given);
   if (!m) throw new InputError('target-replication-address', `must be host:port (got ${JSON.stringify(given)})`);
   return { host: m[1], port: Number(m[2]) };

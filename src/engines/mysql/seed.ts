@@ -1,5 +1,6 @@
 /** Seeding a MySQL/MariaDB replica: preflight, streamed physical hot backup, replication from its exact position. */
 import { failpoint } from '../../failpoint.js';
+import { addressOf } from '../../hosts/endpoint.js';
 import { asidePath, incomingPath, PROMOTED_HINT, removeLeftIncoming, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
@@ -20,7 +21,7 @@ const BACKUP_PRIVILEGES = ['RELOAD', 'PROCESS', 'LOCK TABLES'];
 /** host:port at which the target server reaches the source for replication. */
 export function replicationAddress(s: MySession): { host: string; port: number } {
   const given = s.inputs.sourceReplicationAddress;
-  if (!given) return hostPort(s.inputs.sourceUrl!);
+  if (!given) return addressOf(s.sourceEndpoint.given);
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(given);
   if (!m) throw new UserError(`input source-replication-address must be host:port (got ${JSON.stringify(given)})`);
   return { host: m[1], port: Number(m[2]) };
@@ -191,12 +192,12 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
   }
 
   // The copy brings the source's accounts: target-url must log in with them afterwards.
-  const tu = s.inputs.targetUrl;
-  const asTargetUser = new URL(s.inputs.sourceUrl!.href);
+  const tu = s.targetEndpoint.given;
+  const asTargetUser = new URL(s.sourceEndpoint.connectUrl.href);
   asTargetUser.username = tu.username;
   asTargetUser.password = tu.password;
   try {
-    const c2 = await connectMy(asTargetUser, { input: 'target-url' });
+    const c2 = await connectMy(asTargetUser, { input: s.targetEndpoint.input });
     await c2.end().catch(() => undefined);
     check('target-url credentials after the copy', true, `"${decodeURIComponent(tu.username)}" exists on the source too`);
   } catch (e) {
@@ -271,7 +272,7 @@ async function stopTarget(s: MySession): Promise<void> {
     throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
   await waitFor('the target server stopping', 120_000, async () => {
     try {
-      const c = await connectMy(s.inputs.targetUrl, { input: 'target-url', timeoutMs: 2000 });
+      const c = await connectMy(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, timeoutMs: 2000 });
       await c.end();
       return undefined;
     } catch (e) {
@@ -287,8 +288,8 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
   const srcHost = s.ctx.sourceHost;
   const tgtHost = s.ctx.targetHost;
   // The backup runs where the source's files are, and connects to the server as that host sees it.
-  const { host, port } = s.ctx.ssh?.dbAddress ?? hostPort(s.inputs.sourceUrl!);
-  const creds = await credentialsFile(srcHost, s.inputs.sourceUrl!);
+  const { host, port } = addressOf(s.sourceEndpoint.given);
+  const creds = await credentialsFile(srcHost, s.sourceEndpoint.given);
   const tool = flavor.backupTool;
   const tmpDir = `/tmp/.zdm-backup-tmp-${process.pid}`;
   let backup: Spawned | undefined;
@@ -374,9 +375,10 @@ async function credentialsFile(host: Host, url: URL): Promise<string> {
 /** MariaDB, small databases only: a consistent dump loaded into the running target, replication from the dump's GTID. */
 async function seedLogical(s: MySession, flavor: Flavor, estimate: number): Promise<{ bytes: number; coords: ReturnType<typeof parseBinlogInfo> }> {
   const runner = s.ctx.runnerHost;
-  const src = hostPort(s.inputs.sourceUrl!);
-  const tgt = hostPort(s.inputs.targetUrl);
-  const [srcCreds, tgtCreds] = await Promise.all([credentialsFile(runner, s.inputs.sourceUrl!), credentialsFile(runner, s.inputs.targetUrl)]);
+  // The dump and the load run on the runner: they dial what the runner reaches.
+  const src = hostPort(s.sourceEndpoint.connectUrl);
+  const tgt = hostPort(s.targetEndpoint.connectUrl);
+  const [srcCreds, tgtCreds] = await Promise.all([credentialsFile(runner, s.sourceEndpoint.given), credentialsFile(runner, s.targetEndpoint.given)]);
   let dump: Spawned | undefined;
   let load: Spawned | undefined;
   try {
@@ -437,7 +439,7 @@ export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Pr
   const owner: OsUser = await host.ownerOf(dataDir);
   const sourceDataDir = s.inputs.sourceDataDir || sf.vars.datadir;
   const { bytes: estimate } = await one<{ bytes: string }>(src, 'SELECT COALESCE(SUM(data_length + index_length), 0) AS bytes FROM information_schema.TABLES');
-  await ensureHeartbeatTable(src, s.inputs.heartbeatTable);
+  await ensureHeartbeatTable(s, src, s.inputs.heartbeatTable);
 
   if (s.inputs.seedMethod === 'logical') {
     log.info('loading a consistent logical dump of the source (mariadb-dump --single-transaction) into the target');

@@ -11,7 +11,7 @@ async function tryConnect(url: URL | undefined, input: string): Promise<MyConn |
 export async function migrationState(s: MySession): Promise<MigrationState> {
   const detail: string[] = [];
   const state: MigrationState = { target: 'unreachable', seededByZdm: false, source: 'unreachable', detail: '' };
-  const tgt = await tryConnect(s.inputs.targetUrl, 'target-url');
+  const tgt = await tryConnect(s.targetEndpoint.connectUrl, s.targetEndpoint.input);
   if (tgt) {
     try {
       const flavor = await s.flavor();
@@ -29,7 +29,7 @@ export async function migrationState(s: MySession): Promise<MigrationState> {
       await tgt.end().catch(() => undefined);
     }
   } else detail.push('target does not accept connections');
-  const src = await tryConnect(s.inputs.sourceUrl, 'source-url');
+  const src = await tryConnect(s.ctx.source?.connectUrl, s.ctx.source?.input ?? 'source-url');
   if (src) {
     try {
       const { ro } = await one<{ ro: string }>(src, 'SELECT @@GLOBAL.read_only AS ro');

@@ -21,7 +21,7 @@ const SETTLE_MS = 1000;
 const qualified = (table: string) => table.split('.').map(quoteName).join('.');
 
 export async function lockSwitch(s: MySession, step: 'cutover' | 'rollback'): Promise<SwitchLock> {
-  const c = await connectMy(s.inputs.targetUrl, { input: 'target-url' });
+  const c = await connectMy(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input });
   try {
     // Timeout 0: refuse at once. The lock goes with the session, however the step ends.
     const { ok } = await one<{ ok: unknown }>(c, 'SELECT GET_LOCK(?, 0) AS ok', [LOCK_NAME]);
@@ -36,7 +36,7 @@ export async function lockSwitch(s: MySession, step: 'cutover' | 'rollback'): Pr
         ? `connection ${h[0].ID} since ${new Date(Date.now() - Number(h[0].TIME) * 1000).toISOString()}, from host ${h[0].HOST}`
         : 'a session that has just ended';
       throw new UserError(
-        `another zdm cutover or rollback holds the switch lock on the target (${who}). Nothing was changed. Let it finish and read its result; if no zdm step runs any more, end that connection (KILL ${h[0]?.ID ?? '<id>'}) and run ${step} again.`,
+        `another zdm cutover or rollback holds the switch lock on ${s.names.target} (${who}). Nothing was changed. Let it finish and read its result; if no zdm step runs any more, end that connection (KILL ${h[0]?.ID ?? '<id>'}) and run ${step} again.`,
       );
     }
   } catch (e) {
@@ -112,13 +112,14 @@ export async function writesAfterFence(s: MySession, _f: Fence, finalPosition: s
     let found: { count: number; first?: string };
     if (flavor.name === 'mariadb') found = mariadbGtidsAfter(final, now);
     else found = countMysqlGtidSet(String((await one<{ d: string }>(src, 'SELECT GTID_SUBTRACT(?, ?) AS d', [now, final])).d ?? ''));
-    if (found.count === 0) return { count: 0, detail: `no transaction on the old source after the fence (${flavor.gtidExecutedVariable} ${now || 'empty'})` };
+    if (found.count === 0)
+      return { count: 0, detail: `no transaction on ${s.names.oldSource} after the fence (${flavor.gtidExecutedVariable} ${now || 'empty'})` };
     return {
       ...found,
-      detail: `${found.count} transaction(s) were written on the old source after the fence (first GTID ${found.first}; ${flavor.gtidExecutedVariable} went from ${final} to ${now}), by sessions that write past read_only (SUPER / READ_ONLY ADMIN). They are NOT on the new primary`,
+      detail: `${found.count} transaction(s) were written on ${s.names.oldSource} after the fence (first GTID ${found.first}; ${flavor.gtidExecutedVariable} went from ${final} to ${now}), by sessions that write past read_only (SUPER / READ_ONLY ADMIN). They are NOT on ${s.names.newPrimary}`,
     };
   } catch (e) {
     await s.forget('source');
-    return { count: undefined, detail: `the old source could not be checked for writes after the fence: ${describeError(e)}` };
+    return { count: undefined, detail: `${s.names.oldSource} could not be checked for writes after the fence: ${describeError(e)}` };
   }
 }

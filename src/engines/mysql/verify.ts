@@ -4,6 +4,7 @@
  * so that NULL and '' differ) and returns a row count and a sum of 64-bit row hashes.
  */
 import type { ChunkSum, Key, KeyRange, Side, TableInfo, TableVerifier } from '../../verify/types.js';
+import type { Endpoint } from '../../hosts/endpoint.js';
 import type { Inputs } from '../../inputs.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
 import { detectFlavor, quoteName, type Flavor } from './flavor.js';
@@ -82,14 +83,18 @@ export class MyVerifier implements TableVerifier {
   private flavorOf?: Flavor;
   private crc32c?: Promise<boolean>;
 
-  constructor(private readonly inputs: Inputs) {}
+  constructor(
+    private readonly inputs: Inputs,
+    /** Where each side is reached from the runner. */
+    private readonly endpoint: (side: Side) => Endpoint,
+  ) {}
 
   private conn(side: Side): Promise<MyConn> {
     let c = this.conns.get(side);
     if (!c) {
       c = (async () => {
-        const url = side === 'source' ? this.inputs.sourceUrl! : this.inputs.targetUrl;
-        const conn = await connectMy(url, { input: `${side}-url` });
+        const e = this.endpoint(side);
+        const conn = await connectMy(e.connectUrl, { input: e.input });
         // Each checksum is one consistent read; TIMESTAMP columns render in UTC on both sides.
         try {
           await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');

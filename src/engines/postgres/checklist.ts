@@ -16,8 +16,8 @@ export async function serverLimits(s: PgSession, which: 'source' | 'target'): Pr
 }
 
 export async function freshLogin(s: PgSession, which: 'source' | 'target'): Promise<void> {
-  const url = which === 'source' ? s.inputs.sourceUrl! : s.inputs.targetUrl;
-  const c = await connectPg(url, { input: `${which}-url` });
+  const e = s.endpoint(which);
+  const c = await connectPg(e.connectUrl, { input: e.input });
   await c.end();
 }
 

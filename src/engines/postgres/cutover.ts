@@ -6,6 +6,7 @@
  * `read-only` fence: default_transaction_read_only is no barrier on its own (any session can SET
  * it off), so every other login role is also made NOLOGIN and every client session terminated.
  */
+import { capitalized } from '../../hosts/endpoint.js';
 import * as path from 'node:path';
 import type { Fence } from '../engine.js';
 import { SafetyError, UserError, describeError } from '../../errors.js';
@@ -35,7 +36,7 @@ export async function fence(s: PgSession, resume = false): Promise<Fence> {
 
 async function acceptsConnections(s: PgSession): Promise<boolean> {
   try {
-    const c = await connectPg(s.inputs.sourceUrl!, { input: 'source-url', timeoutMs: 2000 });
+    const c = await connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, timeoutMs: 2000 });
     await c.end().catch(() => undefined);
     return true;
   } catch {
@@ -53,13 +54,14 @@ async function shutdownFence(s: PgSession, resume: boolean): Promise<Fence> {
   const f: Fence = { mode: 'shutdown', startedAt, undo: undefined };
   if (r.code !== 0) {
     // The source may be half way down: treat it as fenced, so that cutover starts it again.
-    throw withFence(new SafetyError(`source-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`), f);
+    throw withFence(new SafetyError(`${s.sourceEndpoint.side}-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`), f);
   }
   // The command returning is not proof: the source must refuse connections now.
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (!(await acceptsConnections(s))) return f;
-    if (Date.now() > deadline) throw withFence(new SafetyError('source-stop-command returned but the source still accepts connections after 30 s'), f);
+    if (Date.now() > deadline)
+      throw withFence(new SafetyError(`${s.sourceEndpoint.side}-stop-command returned but ${s.names.source} still accepts connections after 30 s`), f);
     await sleep(50);
   }
 }
@@ -74,7 +76,7 @@ async function readOnlyFence(s: PgSession): Promise<Fence> {
   );
   if (others[0].n > 0) {
     throw new UserError(
-      `fence read-only cannot block role "${me.user}" (the role in source-url) while ${others[0].n} other session(s) use it: give zdm an admin role of its own, or use fence: shutdown. Writes were not blocked.`,
+      `fence read-only cannot block role "${me.user}" (the role in ${s.sourceEndpoint.input}) while ${others[0].n} other session(s) use it: give zdm an admin role of its own, or use fence: shutdown. Writes were not blocked.`,
     );
   }
   // This session keeps acting after the fence: a session-level SET beats the reloaded default.
@@ -105,7 +107,7 @@ async function readOnlyFence(s: PgSession): Promise<Fence> {
       "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
     );
     if (left.length > 0)
-      throw new SafetyError(`sessions still open on the source after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
+      throw new SafetyError(`sessions still open on ${s.names.source} after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
   } catch (e) {
     throw withFence(e, f);
   }
@@ -165,7 +167,7 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
     if (r.receive && r.receive === received && r.status !== 'streaming') break;
     received = r.receive ?? '';
     if (Date.now() > deadline)
-      throw new SafetyError(`the target's WAL receiver did not settle after the source stopped (status ${r.status}, received ${r.receive})`);
+      throw new SafetyError(`${s.names.target}'s WAL receiver did not settle after ${s.names.source} stopped (status ${r.status}, received ${r.receive})`);
     await sleep(50);
   }
   const facts = await one<{ data_directory: string; seg: string; num: string }>(
@@ -190,10 +192,10 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
     if (!last) continue;
     if (/CHECKPOINT_SHUTDOWN/.test(last)) return received;
     throw new SafetyError(
-      `cannot prove the target holds all of the source's WAL: the last record it received (${received}) is not the source's shutdown checkpoint (${last.replace(/\s+/g, ' ').slice(0, 160)}). The source may not have shut down cleanly, or the connection broke first.`,
+      `cannot prove ${s.names.target} holds all of ${s.names.source}'s WAL: the last record it received (${received}) is not ${s.names.source}'s shutdown checkpoint (${last.replace(/\s+/g, ' ').slice(0, 160)}). ${capitalized(s.names.source)} may not have shut down cleanly, or the connection broke first.`,
     );
   }
-  throw new SafetyError(`cannot read the target's WAL up to ${received} with pg_waldump to prove it holds the source's shutdown checkpoint`);
+  throw new SafetyError(`cannot read ${s.names.target}'s WAL up to ${received} with pg_waldump to prove it holds ${s.names.source}'s shutdown checkpoint`);
 }
 
 /** The newest timeline whose history file the target holds (1 when none): the one a standby follows. */
@@ -218,7 +220,7 @@ export async function waitApplied(s: PgSession, position: string, timeoutMs: num
     if (replay && lsnDiff(position, replay) === 0) return;
     if (Date.now() > deadline) {
       throw new SafetyError(
-        `the target did not replay the source's final position ${position} within ${timeoutMs} ms (replayed ${replay}, ${replay ? lsnDiff(position, replay) : '?'} bytes behind)`,
+        `${s.names.target} did not replay ${s.names.source}'s final position ${position} within ${timeoutMs} ms (replayed ${replay}, ${replay ? lsnDiff(position, replay) : '?'} bytes behind)`,
       );
     }
     await sleep(5);
@@ -232,7 +234,7 @@ export async function promote(s: PgSession, f: Fence): Promise<void> {
   for (;;) {
     const { rec } = await one<{ rec: boolean }>(tgt, 'SELECT pg_is_in_recovery() AS rec');
     if (!rec) break;
-    if (Date.now() > deadline) throw new Error('the target did not leave recovery within 60 s of pg_promote');
+    if (Date.now() > deadline) throw new Error(`${s.names.target} did not leave recovery within 60 s of pg_promote`);
     await sleep(5);
   }
   // NOLOGIN is a catalog change, so the fence reached the target through replication: lift it there.
@@ -242,9 +244,14 @@ export async function promote(s: PgSession, f: Fence): Promise<void> {
 export async function unfence(s: PgSession, f: Fence): Promise<void> {
   if (f.mode === 'shutdown') {
     if (!s.inputs.sourceStartCommand)
-      throw new UserError('the source is stopped and no source-start-command was given: start the source yourself to give it its writes back');
+      throw new UserError(
+        `${s.names.source} is stopped and no ${s.sourceEndpoint.side}-start-command was given: start ${s.names.source} yourself to give it its writes back`,
+      );
     const r = await s.ctx.sourceHost.shell(s.inputs.sourceStartCommand, { timeoutMs: 300_000 });
-    if (r.code !== 0) throw new UserError(`source-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Start the source yourself.`);
+    if (r.code !== 0)
+      throw new UserError(
+        `${s.sourceEndpoint.side}-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Start ${s.names.source} yourself.`,
+      );
     return;
   }
   const undo = f.undo as ReadOnlyUndo;
@@ -264,13 +271,13 @@ export async function cleanupAfterPromotion(s: PgSession): Promise<Note[]> {
   await tgt.query('SELECT pg_reload_conf()');
   const { data_directory } = await one<{ data_directory: string }>(tgt, "SELECT current_setting('data_directory') AS data_directory");
   await s.ctx.targetHost.remove(passfilePath(data_directory));
-  notes.push(info('removed the standby connection settings and the replication passfile from the new primary'));
+  notes.push(info(`removed the standby connection settings and the replication passfile from ${s.names.newPrimary}`));
   if (s.inputs.fence === 'read-only') notes.push(await dropSlotOnOldSource(s));
   else if (!s.inputs.reverseReplication) {
     // With reverse replication the old source starts again as a standby and drops the slot itself.
     notes.push(
       info(
-        `the old source is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`,
+        `${s.names.oldSource} is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`,
       ),
     );
   }
@@ -279,7 +286,9 @@ export async function cleanupAfterPromotion(s: PgSession): Promise<Note[]> {
     "SELECT name, setting FROM pg_settings WHERE (name = 'fsync' AND setting <> 'on') OR (name = 'synchronous_commit' AND setting = 'off') OR (name = 'full_page_writes' AND setting <> 'on')",
   );
   for (const d of durability)
-    notes.push(warning(`${d.name} = ${d.setting} on the new primary (set in its own configuration, not by zdm): acknowledged writes can be lost in a crash`));
+    notes.push(
+      warning(`${d.name} = ${d.setting} on ${s.names.newPrimary} (set in its own configuration, not by zdm): acknowledged writes can be lost in a crash`),
+    );
   return notes;
 }
 
@@ -291,11 +300,11 @@ async function dropSlotOnOldSource(s: PgSession): Promise<Note> {
     // A re-run's fresh session gets the fence's read-only default.
     await src.query('SET default_transaction_read_only = off');
     const dropped = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-    return info(dropped.length ? `dropped replication slot ${slot} on the old source` : `no replication slot ${slot} left on the old source`);
+    return info(dropped.length ? `dropped replication slot ${slot} on ${s.names.oldSource}` : `no replication slot ${slot} left on ${s.names.oldSource}`);
   } catch (e) {
     await s.forget('source');
     return warning(
-      `the old source could not be reached after the promotion (${describeError(e)}). It stays fenced (read-only, application roles NOLOGIN): keep the application away from it. Left to do on it once it is back: drop replication slot ${slot} (SELECT pg_drop_replication_slot('${slot}')), or it keeps WAL for ever`,
+      `${s.names.oldSource} could not be reached after the promotion (${describeError(e)}). It stays fenced (read-only, application roles NOLOGIN): keep the application away from it. Left to do on it once it is back: drop replication slot ${slot} (SELECT pg_drop_replication_slot('${slot}')), or it keeps WAL for ever`,
     );
   }
 }

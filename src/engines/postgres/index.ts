@@ -191,8 +191,12 @@ export class PostgresEngine implements Engine {
     return writesAfterFence(this.s, f, finalPosition);
   }
 
+  primaryCheckHint(): string {
+    return 'SELECT pg_is_in_recovery() returns false';
+  }
+
   endpoint(): string {
-    const u = this.s.inputs.targetUrl;
+    const u = this.s.targetEndpoint.given;
     return this.s.inputs.endpoint || `${u.hostname}:${u.port || 5432}`;
   }
 
@@ -213,7 +217,7 @@ export class PostgresEngine implements Engine {
   }
 
   verifier(): TableVerifier {
-    return new PgVerifier(this.s.inputs);
+    return new PgVerifier(this.s.inputs, (side) => this.s.endpoint(side));
   }
 
   prepareReverse(): Promise<unknown> {

@@ -6,7 +6,7 @@ import { lsnDiff, parseLsn } from './lsn.js';
 import type { PgSession } from './session.js';
 
 /** Creates the heartbeat table and its row on the source, when they are not there yet. */
-export async function ensureHeartbeatTable(c: PgClient, table: string): Promise<void> {
+export async function ensureHeartbeatTable(s: PgSession, c: PgClient, table: string): Promise<void> {
   try {
     await c.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)`);
     await c.query(`INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
@@ -14,7 +14,8 @@ export async function ensureHeartbeatTable(c: PgClient, table: string): Promise<
     throw heartbeatTableError(
       table.replace(/"/g, ''),
       e,
-      'Name a table in a schema that exists on the source (e.g. public.zdm_heartbeat, the default) or create the schema first; the source-url user needs CREATE on that schema. An existing table of that name must have the columns id int PRIMARY KEY, ts timestamptz, seq bigint, or be dropped.',
+      `Name a table in a schema that exists on ${s.names.source} (e.g. public.zdm_heartbeat, the default) or create the schema first; the ${s.sourceEndpoint.input} user needs CREATE on that schema. An existing table of that name must have the columns id int PRIMARY KEY, ts timestamptz, seq bigint, or be dropped.`,
+      s.names.source,
     );
   }
 }
@@ -23,9 +24,9 @@ export async function ensureHeartbeatTable(c: PgClient, table: string): Promise<
 export async function startHeartbeat(s: PgSession): Promise<Heartbeat> {
   const table = quoteQualified(s.inputs.heartbeatTable);
   const client = await openHeartbeatClient(
-    () => connectPg(s.inputs.sourceUrl!, { input: 'source-url', applicationName: 'zdm_heartbeat' }),
+    () => connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, applicationName: 'zdm_heartbeat' }),
     (c) => c.end(),
-    (c) => ensureHeartbeatTable(c, table),
+    (c) => ensureHeartbeatTable(s, c, table),
   );
   let seq = Date.now();
   return heartbeatLoop(
@@ -66,8 +67,8 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
       bytes: 0,
       seconds: undefined,
       streaming: false,
-      detail: 'the target is not in recovery',
-      fatal: 'the target is not a standby (it was promoted or never seeded): run seed-replica first',
+      detail: `${s.names.target} is not in recovery`,
+      fatal: `${s.names.target} is not a standby (it was promoted or never seeded): run seed-replica first`,
     };
   }
   let seconds: number | undefined;
@@ -83,10 +84,10 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
   ].join('; ');
   const fatal =
     so.slot_status === 'lost'
-      ? `replication slot ${s.inputs.replicationSlot} has lost WAL the target still needs (wal_status = lost): the target cannot catch up and must be seeded again`
+      ? `replication slot ${s.inputs.replicationSlot} has lost WAL ${s.names.target} still needs (wal_status = lost): ${s.names.target} cannot catch up and must be seeded again`
       : to.paused
         ? // Waiting would only reach the timeout: a paused standby receives WAL but applies none until resumed.
-          'WAL replay is paused on the target (pg_is_wal_replay_paused() is true: someone ran pg_wal_replay_pause(), or a recovery target paused it), so it applies nothing however long zdm waits. Resume it on the target with SELECT pg_wal_replay_resume(); then run this step again'
+          `WAL replay is paused on ${s.names.target} (pg_is_wal_replay_paused() is true: someone ran pg_wal_replay_pause(), or a recovery target paused it), so it applies nothing however long zdm waits. Resume it on ${s.names.target} with SELECT pg_wal_replay_resume(); then run this step again`
         : undefined;
   const positions =
     to.replay && to.receive ? { source: Number(parseLsn(so.lsn)), received: Number(parseLsn(to.receive)), applied: Number(parseLsn(to.replay)) } : undefined;

@@ -17,7 +17,7 @@ export function pgProgram(s: PgSession, major: number, program: string): Promise
   return findPgProgram(s.ctx.targetHost, major, program).then((p) => {
     if (!p)
       throw new UserError(
-        `${program} for PostgreSQL ${major} was not found on the target host: install the PostgreSQL ${major} server package (Debian: postgresql-${major}).`,
+        `${program} for PostgreSQL ${major} was not found on ${s.names.target} host: install the PostgreSQL ${major} server package (Debian: postgresql-${major}).`,
       );
     return p;
   });

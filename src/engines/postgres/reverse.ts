@@ -5,6 +5,7 @@
  * timeline). After a read-only fence it cannot: its WAL goes on past the fork, so it is stopped
  * and rewound to the fork with pg_rewind first (which needs wal_log_hints or data checksums).
  */
+import { addressOf } from '../../hosts/endpoint.js';
 import * as path from 'node:path';
 import type { Fence, ReverseReplication } from '../engine.js';
 import { waitFor } from '../wait.js';
@@ -33,10 +34,7 @@ const MARK = '# Added by zdm cutover: reverse replication from the new primary (
 /** host:port at which the old source reaches the new primary. */
 export function targetReplicationAddress(s: PgSession): { host: string; port: number } {
   const given = s.inputs.targetReplicationAddress;
-  if (!given) {
-    const u = s.inputs.targetUrl;
-    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 5432) };
-  }
+  if (!given) return addressOf(s.targetEndpoint.given);
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(given);
   if (!m) throw new InputError('target-replication-address', `must be host:port (got ${JSON.stringify(given)})`);
   return { host: m[1], port: Number(m[2]) };
@@ -56,7 +54,7 @@ async function prepareRewind(s: PgSession, src: PgClient): Promise<string> {
     src,
     `SELECT current_setting('wal_log_hints') AS hints, current_setting('data_checksums') AS sums, current_setting('full_page_writes') AS fpw,
             current_setting('server_version_num') AS num, (SELECT rolsuper FROM pg_roles WHERE rolname = $1) AS su`,
-    [decodeURIComponent(i.targetUrl.username || 'postgres')],
+    [decodeURIComponent(s.targetEndpoint.given.username || 'postgres')],
   );
   if (f.hints !== 'on' && f.sums !== 'on')
     throw new InputError(
@@ -175,7 +173,7 @@ async function rewindOldSource(s: PgSession, plan: ReversePlan, bin: string): Pr
   // it, pg_rewind finds "the same timeline" and rewinds nothing (PostgreSQL's pg_rewind notes).
   await (await s.target()).query('CHECKPOINT');
   // pg_rewind reads the new primary's files as target-url's role: its password goes to a passfile only.
-  const tu = s.inputs.targetUrl;
+  const tu = s.targetEndpoint.given;
   const user = decodeURIComponent(tu.username || 'postgres');
   const db = decodeURIComponent(tu.pathname.replace(/^\//, '')) || 'postgres';
   const passfile = path.join(path.dirname(dataDir), `.zdm-rewind-${path.basename(dataDir)}.pgpass`);
@@ -264,7 +262,7 @@ export async function startReverse(s: PgSession, plan: ReversePlan, f: Fence, fi
 
 async function tryConnect(s: PgSession): Promise<PgClient | undefined> {
   try {
-    return await connectPg(s.inputs.sourceUrl!, { input: 'source-url', timeoutMs: 5000 });
+    return await connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, timeoutMs: 5000 });
   } catch {
     return undefined;
   }

@@ -1,4 +1,5 @@
 /** Seeding a PostgreSQL standby: preflight, pg_basebackup with streamed WAL, standby start. */
+import { addressOf } from '../../hosts/endpoint.js';
 import { asidePath, PROMOTED_HINT, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
@@ -47,10 +48,7 @@ async function facts(c: PgClient): Promise<ServerFacts> {
 /** host:port at which the target server reaches the source. */
 export function replicationAddress(s: PgSession): { host: string; port: number } {
   const given = s.inputs.sourceReplicationAddress;
-  if (!given) {
-    const u = s.inputs.sourceUrl!;
-    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 5432) };
-  }
+  if (!given) return addressOf(s.sourceEndpoint.given);
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(given);
   if (!m) throw new UserError(`input source-replication-address must be host:port (got ${JSON.stringify(given)})`);
   return { host: m[1], port: Number(m[2]) };
@@ -132,8 +130,8 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
   }
 
   // The copy brings the source's roles and passwords: target-url must log in with them afterwards.
-  const tu = s.inputs.targetUrl;
-  const asTargetUser = new URL(s.inputs.sourceUrl!.href);
+  const tu = s.targetEndpoint.given;
+  const asTargetUser = new URL(s.sourceEndpoint.connectUrl.href);
   asTargetUser.username = tu.username;
   asTargetUser.password = tu.password;
   try {
@@ -411,7 +409,7 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
   const passfile = passfilePath(dataDir);
   const addr = replicationAddress(s);
 
-  await ensureHeartbeatTable(src, quoteQualified(s.inputs.heartbeatTable));
+  await ensureHeartbeatTable(s, src, quoteQualified(s.inputs.heartbeatTable));
   await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [s.inputs.replicationSlot]);
   // Read while the target still runs: its own configuration, and where it logs.
   const tgt = await s.target();

@@ -11,7 +11,7 @@ async function tryConnect(url: URL | undefined, input: string): Promise<PgClient
 export async function migrationState(s: PgSession): Promise<MigrationState> {
   const detail: string[] = [];
   const state: MigrationState = { target: 'unreachable', seededByZdm: false, source: 'unreachable', detail: '' };
-  const tgt = await tryConnect(s.inputs.targetUrl, 'target-url');
+  const tgt = await tryConnect(s.targetEndpoint.connectUrl, s.targetEndpoint.input);
   if (tgt) {
     try {
       const t = await one<{ rec: boolean; status: string | null; hb: string | null }>(
@@ -26,7 +26,7 @@ export async function migrationState(s: PgSession): Promise<MigrationState> {
       await tgt.end().catch(() => undefined);
     }
   } else detail.push('target does not accept connections');
-  const src = await tryConnect(s.inputs.sourceUrl, 'source-url');
+  const src = await tryConnect(s.ctx.source?.connectUrl, s.ctx.source?.input ?? 'source-url');
   if (src) {
     try {
       // reset_val ignores a session's own SET: it is what new sessions get, the fence's ALTER SYSTEM included.

@@ -17,7 +17,7 @@ const FENCE_ROW = { cutover: 2, rollback: 3 } as const;
 export async function lockSwitch(s: PgSession, step: 'cutover' | 'rollback'): Promise<SwitchLock> {
   // The holder's name says what and where, for the message a second run shows.
   const name = `zdm_lock ${step} ${os.hostname()} pid ${process.pid}`.slice(0, 63);
-  const c = await connectPg(s.inputs.targetUrl, { input: 'target-url', applicationName: name });
+  const c = await connectPg(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, applicationName: name });
   try {
     const { ok } = await one<{ ok: boolean }>(c, 'SELECT pg_try_advisory_lock($1::bigint) AS ok', [LOCK_KEY]);
     if (!ok) {
@@ -27,10 +27,10 @@ export async function lockSwitch(s: PgSession, step: 'cutover' | 'rollback'): Pr
         [LOCK_KEY],
       );
       const who = h[0]
-        ? `"${h[0].app}" since ${h[0].since.toISOString()}, from host ${h[0].addr ?? 'local socket'} (pid ${h[0].pid} on the target)`
+        ? `"${h[0].app}" since ${h[0].since.toISOString()}, from host ${h[0].addr ?? 'local socket'} (pid ${h[0].pid} on ${s.names.target})`
         : 'a session that has just ended';
       throw new UserError(
-        `another zdm cutover or rollback holds the switch lock on the target: ${who}. Nothing was changed. Let it finish and read its result; if no zdm step runs any more, end that session (SELECT pg_terminate_backend(pid)) and run ${step} again.`,
+        `another zdm cutover or rollback holds the switch lock on ${s.names.target}: ${who}. Nothing was changed. Let it finish and read its result; if no zdm step runs any more, end that session (SELECT pg_terminate_backend(pid)) and run ${step} again.`,
       );
     }
   } catch (e) {
@@ -65,9 +65,9 @@ export async function writesAfterFence(s: PgSession, f: Fence, finalPosition: st
   if (f.mode === 'shutdown')
     return {
       count: undefined,
-      detail: 'the old source was stopped by the shutdown fence: nothing can be written there while it stays down (never start it as a primary again)',
+      detail: `${s.names.oldSource} was stopped by the shutdown fence: nothing can be written there while it stays down (never start it as a primary again)`,
     };
-  if (!f.audit) return { count: undefined, detail: "the source's transaction id at the fence was not read" };
+  if (!f.audit) return { count: undefined, detail: `${s.names.source}'s transaction id at the fence was not read` };
   try {
     const src = await s.source();
     const r = await one<{ lsn: string; xid: string }>(
@@ -75,14 +75,14 @@ export async function writesAfterFence(s: PgSession, f: Fence, finalPosition: st
       'SELECT pg_current_wal_lsn()::text AS lsn, txid_snapshot_xmax(txid_current_snapshot())::text AS xid',
     );
     const count = Number(BigInt(r.xid) - BigInt(f.audit));
-    if (count <= 0) return { count: 0, detail: `no transaction on the old source after the fence (WAL at ${r.lsn}, final position ${finalPosition})` };
+    if (count <= 0) return { count: 0, detail: `no transaction on ${s.names.oldSource} after the fence (WAL at ${r.lsn}, final position ${finalPosition})` };
     return {
       count,
       first: `xid ${f.audit}`,
-      detail: `${count} transaction(s) were written on the old source after the fence (first: xid ${f.audit}; its WAL moved from ${finalPosition} to ${r.lsn}): a superuser session that turned read-only off, or autovacuum's ANALYZE. They are NOT on the new primary`,
+      detail: `${count} transaction(s) were written on ${s.names.oldSource} after the fence (first: xid ${f.audit}; its WAL moved from ${finalPosition} to ${r.lsn}): a superuser session that turned read-only off, or autovacuum's ANALYZE. They are NOT on ${s.names.newPrimary}`,
     };
   } catch (e) {
     await s.forget('source');
-    return { count: undefined, detail: `the old source could not be checked for writes after the fence: ${describeError(e)}` };
+    return { count: undefined, detail: `${s.names.oldSource} could not be checked for writes after the fence: ${describeError(e)}` };
   }
 }

@@ -4,6 +4,7 @@
  * of a 64-bit hash of each row's text, over one primary-key range at a time.
  */
 import type { ChunkSum, Key, KeyRange, Side, TableInfo, TableVerifier } from '../../verify/types.js';
+import type { Endpoint } from '../../hosts/endpoint.js';
 import type { Inputs } from '../../inputs.js';
 import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
 import { lsnDiff } from './lsn.js';
@@ -70,11 +71,11 @@ export class PgVerifier implements TableVerifier {
   private readonly conns = new Map<string, Promise<PgClient>>();
   private readonly known = new Map<string, PgTable>();
 
-  constructor(private readonly inputs: Inputs) {}
-
-  private url(side: Side): URL {
-    return side === 'source' ? this.inputs.sourceUrl! : this.inputs.targetUrl;
-  }
+  constructor(
+    private readonly inputs: Inputs,
+    /** Where each side is reached from the runner. */
+    private readonly endpoint: (side: Side) => Endpoint,
+  ) {}
 
   /**
    * One connection per side and database, the most recently used kept (tables are walked database
@@ -89,7 +90,7 @@ export class PgVerifier implements TableVerifier {
       return c;
     }
     c = (async () => {
-      const client = await connectPg(this.url(side), { input: `${side}-url`, database: db, applicationName: 'zdm_verify' });
+      const client = await connectPg(this.endpoint(side).connectUrl, { input: this.endpoint(side).input, database: db, applicationName: 'zdm_verify' });
       try {
         for (const sql of SESSION) await client.query(sql);
       } catch (e) {
@@ -116,7 +117,7 @@ export class PgVerifier implements TableVerifier {
   }
 
   private defaultDb(side: Side): string {
-    return decodeURIComponent(this.url(side).pathname.replace(/^\//, '')) || 'postgres';
+    return decodeURIComponent(this.endpoint(side).given.pathname.replace(/^\//, '')) || 'postgres';
   }
 
   async tables(side: Side): Promise<TableInfo[]> {
