@@ -2,6 +2,7 @@
  * Everything a step may ask of a database. Steps orchestrate through this seam and hold no
  * SQL; each engine (src/engines/<engine>/) holds every statement for its database.
  */
+import { describeError, UserError } from '../errors.js';
 import type { Endpoint, SideNames } from '../hosts/endpoint.js';
 import type { Host } from '../hosts/host.js';
 import type { SshContext } from '../hosts/transport.js';
@@ -106,13 +107,28 @@ export interface MigrationState {
   detail: string;
 }
 
-export interface Fence {
+/** Writes blocked on one side; `Undo` is what the engine needs to lift it again (PostgreSQL: the roles it made NOLOGIN). */
+export interface Fence<Undo = unknown> {
   mode: Inputs['fence'];
   startedAt: number;
   /** Data needed to lift the fence again (roles locked, ...). */
-  undo: unknown;
+  undo: Undo;
   /** What the engine read of the fenced side at the final position, to find writes past the fence later (PostgreSQL: the next transaction id). */
   audit?: string;
+}
+
+/**
+ * A fence that failed half way up: the side may already refuse writes, so the switch lifts `fence`
+ * before it reports `cause`. The message is the cause's.
+ */
+export class FenceError<Undo = unknown> extends UserError {
+  constructor(
+    readonly fence: Fence<Undo>,
+    cause: unknown,
+  ) {
+    super(describeError(cause), { cause });
+    this.name = 'FenceError';
+  }
 }
 
 /** A cutover or rollback holding the switch lock on the side that stays up. */
@@ -197,7 +213,11 @@ export interface StepContext {
   clock?: () => number;
 }
 
-export interface Engine {
+/**
+ * `FenceUndo`: what this engine's fence keeps to lift it again; `Prepared`: what prepareReverse
+ * collects for startReverse. Steps hold an `Engine` and only hand both back to the same engine.
+ */
+export interface Engine<FenceUndo = unknown, Prepared = unknown> {
   readonly kind: Inputs['engine'];
   /** Closes every connection the engine opened. */
   close(): Promise<void>;
@@ -226,15 +246,15 @@ export interface Engine {
   migrationState(): Promise<MigrationState>;
 
   /** Blocks writes on the source. `resume`: a cutover that was interrupted after its fence continues (the source may already be down or read-only). */
-  fence(resume?: boolean): Promise<Fence>;
+  fence(resume?: boolean): Promise<Fence<FenceUndo>>;
   /** The source's last position, captured after the fence. */
-  finalPosition(fence: Fence): Promise<string>;
+  finalPosition(fence: Fence<FenceUndo>): Promise<string>;
   /** Waits until the target has applied `position`; throws SafetyError past `timeoutMs`. */
   waitApplied(position: string, timeoutMs: number): Promise<void>;
   /** Promotes the target; it accepts the application's writes when this returns. */
-  promote(fence: Fence): Promise<void>;
+  promote(fence: Fence<FenceUndo>): Promise<void>;
   /** Gives the source its writes back after a failed cutover. */
-  unfence(fence: Fence): Promise<void>;
+  unfence(fence: Fence<FenceUndo>): Promise<void>;
   /** Removes replication leftovers after promotion (slot on the source, stored credentials). */
   cleanupAfterPromotion(): Promise<Note[]>;
   /** A connection string to the new primary without credentials. */
@@ -253,7 +273,7 @@ export interface Engine {
   /** The fence start an interrupted run recorded, read on the target (once it has applied the source's final position). */
   recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined>;
   /** After promotion: transactions the fenced source took after `finalPosition`. Never throws for a source that is down. */
-  writesAfterFence(fence: Fence, finalPosition: string): Promise<WritesAfterFence>;
+  writesAfterFence(fence: Fence<FenceUndo>, finalPosition: string): Promise<WritesAfterFence>;
 
   /** Version and connection limits of the source or the target. */
   serverLimits(which: 'source' | 'target'): Promise<ServerLimits>;
@@ -270,9 +290,9 @@ export interface Engine {
    * replica of the target once it is promoted (inputs, fence, replication login on the target) and
    * collects what that needs. Throws a UserError saying what is missing; changes nothing.
    */
-  prepareReverse(): Promise<unknown>;
+  prepareReverse(): Promise<Prepared>;
   /** After promotion and cleanup: makes the old source a replica of the new primary from `finalPosition`. */
-  startReverse(prepared: unknown, fence: Fence, finalPosition: string): Promise<ReverseReplication>;
+  startReverse(prepared: Prepared, fence: Fence<FenceUndo>, finalPosition: string): Promise<ReverseReplication>;
   /** finalize: the old source stops replicating from the new primary; leftovers on both are removed. */
   teardownReverse(): Promise<Note[]>;
 }

@@ -5,7 +5,7 @@
  * promotion nothing is undone: there must never be two primaries. rollback runs it with the engine
  * opened on swapped roles (the new primary fenced, the old source promoted).
  */
-import type { Engine, Fence, StepContext, TuningItem } from '../engines/engine.js';
+import { FenceError, type Engine, type Fence, type StepContext, type TuningItem } from '../engines/engine.js';
 import { capitalized, CUTOVER_NAMES } from '../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
@@ -117,7 +117,7 @@ export async function fenceAndPromote(
     await engine.promote(fence);
     failpoint(`${roles.step}:after-promote`);
   } catch (e) {
-    const fenceOf = fence ?? (e as { fence?: Fence }).fence;
+    const fenceOf = fence ?? (e instanceof FenceError ? e.fence : undefined);
     if (promoted) {
       throw new UserError(
         `promotion of ${roles.to} failed or is uncertain: ${describeError(e)}. ${capitalized(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (${engine.primaryCheckHint()}), point the application at it; if not, lift the fence on ${roles.from} by hand.`,

@@ -4,7 +4,7 @@
  * session of its own until the target is promoted, plus read_only for what comes after. The final
  * position is read after the fence from that very session.
  */
-import type { Fence } from '../engine.js';
+import { FenceError, type Fence } from '../engine.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { connectMy, one, rows, variables } from './connect.js';
 import type { MySession } from './session.js';
@@ -12,9 +12,12 @@ import { info, warning, type Note } from '../../notes.js';
 
 const LOCK_WAIT_SECONDS = 10;
 
-function withFence(e: unknown, f: Fence): unknown {
-  if (e && typeof e === 'object') (e as { fence?: Fence }).fence = f;
-  return e;
+/** The fence's undo data: nothing, the read lock lives in the session's fence connection. */
+export type MyFenceUndo = undefined;
+
+/** A fence half way up travels with the error, so that the switch lifts it. */
+function withFence(e: unknown, f: Fence<MyFenceUndo>): FenceError<MyFenceUndo> {
+  return e instanceof FenceError ? e : new FenceError(f, e);
 }
 
 /** How long sessions found by privilegedWriters may take to go away before they count. */
@@ -54,7 +57,7 @@ async function privilegedSessions(s: MySession): Promise<string[]> {
 }
 
 /** `_resume`: nothing differs; FLUSH TABLES WITH READ LOCK and read_only are put up again whatever an interrupted cutover left. */
-export async function fence(s: MySession, _resume = false): Promise<Fence> {
+export async function fence(s: MySession, _resume = false): Promise<Fence<MyFenceUndo>> {
   const flavor = await s.flavor();
   const writers = s.inputs.allowPrivilegedWriters ? await privilegedSessions(s) : await privilegedWriters(s);
   if (writers.length > 0 && s.inputs.allowPrivilegedWriters) {
@@ -67,7 +70,7 @@ export async function fence(s: MySession, _resume = false): Promise<Fence> {
   const conn = await connectMy(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input });
   s.fenceConn = conn;
   await conn.query(`SET SESSION lock_wait_timeout = ${LOCK_WAIT_SECONDS}`);
-  const f: Fence = { mode: 'read-only', startedAt: Date.now(), undo: undefined };
+  const f: Fence<MyFenceUndo> = { mode: 'read-only', startedAt: Date.now(), undo: undefined };
   try {
     for (const stmt of flavor.readOnly(true)) await conn.query(stmt);
     await conn.query('FLUSH TABLES WITH READ LOCK');
@@ -84,7 +87,7 @@ export async function fence(s: MySession, _resume = false): Promise<Fence> {
   return f;
 }
 
-export async function finalPosition(s: MySession, f: Fence): Promise<string> {
+export async function finalPosition(s: MySession, f: Fence<MyFenceUndo>): Promise<string> {
   const flavor = await s.flavor();
   const conn = s.fenceConn;
   if (!conn) throw withFence(new SafetyError('the fence session is gone: the read lock is not held'), f);
@@ -116,7 +119,7 @@ export async function waitApplied(s: MySession, position: string, timeoutMs: num
   );
 }
 
-export async function promote(s: MySession, _f: Fence): Promise<void> {
+export async function promote(s: MySession, _f: Fence<MyFenceUndo>): Promise<void> {
   const flavor = await s.flavor();
   const tgt = await s.target();
   await tgt.query(flavor.stopReplica);
@@ -124,7 +127,7 @@ export async function promote(s: MySession, _f: Fence): Promise<void> {
   for (const stmt of flavor.readOnly(false)) await tgt.query(stmt);
 }
 
-export async function unfence(s: MySession, _f: Fence): Promise<void> {
+export async function unfence(s: MySession, _f: Fence<MyFenceUndo>): Promise<void> {
   const flavor = await s.flavor();
   const conn = s.fenceConn;
   s.fenceConn = undefined;

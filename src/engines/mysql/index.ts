@@ -35,12 +35,12 @@ import {
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
-import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied, type MyFenceUndo } from './cutover.js';
 import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 import { MyVerifier } from './verify.js';
 import { configFileCheck, defaultConfigFile } from './option-files.js';
 import type { TableVerifier } from '../../verify/types.js';
-import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
+import { prepareReverse, startReverse, teardownReverse, type ReversePlan } from './reverse.js';
 import { MySession } from './session.js';
 import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
@@ -50,7 +50,7 @@ export function configFile(s: MySession, flavor: Flavor): string {
   return s.inputs.targetConfigFile || defaultConfigFile(flavor.name);
 }
 
-export class MysqlEngine implements Engine {
+export class MysqlEngine implements Engine<MyFenceUndo, ReversePlan> {
   readonly kind;
   readonly s: MySession;
 
@@ -201,11 +201,11 @@ export class MysqlEngine implements Engine {
     return migrationState(this.s);
   }
 
-  fence(resume = false): Promise<Fence> {
+  fence(resume = false): Promise<Fence<MyFenceUndo>> {
     return fence(this.s, resume);
   }
 
-  finalPosition(f: Fence): Promise<string> {
+  finalPosition(f: Fence<MyFenceUndo>): Promise<string> {
     return finalPosition(this.s, f);
   }
 
@@ -213,11 +213,11 @@ export class MysqlEngine implements Engine {
     return waitApplied(this.s, position, timeoutMs);
   }
 
-  promote(f: Fence): Promise<void> {
+  promote(f: Fence<MyFenceUndo>): Promise<void> {
     return promote(this.s, f);
   }
 
-  unfence(f: Fence): Promise<void> {
+  unfence(f: Fence<MyFenceUndo>): Promise<void> {
     return unfence(this.s, f);
   }
 
@@ -237,7 +237,7 @@ export class MysqlEngine implements Engine {
     return recordedFenceStart(this.s, step);
   }
 
-  writesAfterFence(f: Fence, finalPosition: string): Promise<WritesAfterFence> {
+  writesAfterFence(f: Fence<MyFenceUndo>, finalPosition: string): Promise<WritesAfterFence> {
     return writesAfterFence(this.s, f, finalPosition);
   }
 
@@ -270,12 +270,12 @@ export class MysqlEngine implements Engine {
     return new MyVerifier(this.s.inputs, (side) => this.s.endpoint(side));
   }
 
-  prepareReverse(): Promise<unknown> {
+  prepareReverse(): Promise<ReversePlan> {
     return prepareReverse(this.s);
   }
 
-  startReverse(prepared: unknown, f: Fence, finalPos: string): Promise<ReverseReplication> {
-    return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
+  startReverse(prepared: ReversePlan, f: Fence<MyFenceUndo>, finalPos: string): Promise<ReverseReplication> {
+    return startReverse(this.s, prepared, f, finalPos);
   }
 
   teardownReverse(): Promise<Note[]> {

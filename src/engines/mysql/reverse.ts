@@ -12,7 +12,7 @@ import { ownPrivileges } from './privileges.js';
 import type { MySession } from './session.js';
 import { info, type Note } from '../../notes.js';
 
-interface ReversePlan {
+export interface ReversePlan {
   addr: { host: string; port: number };
 }
 

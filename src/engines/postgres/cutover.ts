@@ -8,7 +8,7 @@
  */
 import { capitalized } from '../../hosts/endpoint.js';
 import * as path from 'node:path';
-import type { Fence } from '../engine.js';
+import { FenceError, type Fence } from '../engine.js';
 import { SafetyError, UserError, describeError } from '../../errors.js';
 import { info, warning, type Note } from '../../notes.js';
 import { lastLines } from '../../hosts/host.js';
@@ -18,7 +18,8 @@ import { passfilePath } from './conninfo.js';
 import { pgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 
-interface ReadOnlyUndo {
+/** The fence's undo data: the roles the read-only fence made NOLOGIN (none for the shutdown fence). */
+export interface PgFenceUndo {
   roles: string[];
 }
 
@@ -30,7 +31,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 const FENCED_MARK = 'zdm.fenced_by_cutover';
 
-export async function fence(s: PgSession, resume = false): Promise<Fence> {
+export async function fence(s: PgSession, resume = false): Promise<Fence<PgFenceUndo>> {
   return s.inputs.fence === 'shutdown' ? shutdownFence(s, resume) : readOnlyFence(s);
 }
 
@@ -44,14 +45,14 @@ async function acceptsConnections(s: PgSession): Promise<boolean> {
   }
 }
 
-async function shutdownFence(s: PgSession, resume: boolean): Promise<Fence> {
+async function shutdownFence(s: PgSession, resume: boolean): Promise<Fence<PgFenceUndo>> {
   const startedAt = Date.now();
   await s.forget('source');
   // An interrupted cutover already stopped the source; the proof that the target holds its
   // shutdown checkpoint (finalPosition) still decides whether promotion is safe.
-  if (resume && !(await acceptsConnections(s))) return { mode: 'shutdown', startedAt, undo: undefined };
+  if (resume && !(await acceptsConnections(s))) return { mode: 'shutdown', startedAt, undo: { roles: [] } };
   const r = await s.ctx.sourceHost.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
-  const f: Fence = { mode: 'shutdown', startedAt, undo: undefined };
+  const f: Fence<PgFenceUndo> = { mode: 'shutdown', startedAt, undo: { roles: [] } };
   if (r.code !== 0) {
     // The source may be half way down: treat it as fenced, so that cutover starts it again.
     throw withFence(new SafetyError(`${s.sourceEndpoint.side}-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`), f);
@@ -66,7 +67,7 @@ async function shutdownFence(s: PgSession, resume: boolean): Promise<Fence> {
   }
 }
 
-async function readOnlyFence(s: PgSession): Promise<Fence> {
+async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
   const src = await s.source();
   const me = await one<{ user: string; pid: number }>(src, 'SELECT current_user AS user, pg_backend_pid() AS pid');
   const others = await rows<{ n: number }>(
@@ -82,8 +83,8 @@ async function readOnlyFence(s: PgSession): Promise<Fence> {
   // This session keeps acting after the fence: a session-level SET beats the reloaded default.
   await src.query('SET default_transaction_read_only = off');
   const startedAt = Date.now();
-  const undo: ReadOnlyUndo = { roles: [] };
-  const f: Fence = { mode: 'read-only', startedAt, undo };
+  const undo: PgFenceUndo = { roles: [] };
+  const f: Fence<PgFenceUndo> = { mode: 'read-only', startedAt, undo };
   try {
     await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
     await src.query('SELECT pg_reload_conf()');
@@ -132,13 +133,12 @@ async function unblockRoles(c: PgClient, roles: string[]): Promise<void> {
   }
 }
 
-/** Attaches the fence to an error, so that cutover can lift a fence that was half put up. */
-function withFence(e: unknown, f: Fence): unknown {
-  if (e && typeof e === 'object') (e as { fence?: Fence }).fence = f;
-  return e;
+/** A fence half way up travels with the error, so that the switch lifts it. */
+function withFence(e: unknown, f: Fence<PgFenceUndo>): FenceError<PgFenceUndo> {
+  return e instanceof FenceError ? e : new FenceError(f, e);
 }
 
-export async function finalPosition(s: PgSession, f: Fence): Promise<string> {
+export async function finalPosition(s: PgSession, f: Fence<PgFenceUndo>): Promise<string> {
   if (f.mode === 'read-only') {
     const { lsn, xid } = await one<{ lsn: string; xid: string }>(
       await s.source(),
@@ -227,7 +227,7 @@ export async function waitApplied(s: PgSession, position: string, timeoutMs: num
   }
 }
 
-export async function promote(s: PgSession, f: Fence): Promise<void> {
+export async function promote(s: PgSession, f: Fence<PgFenceUndo>): Promise<void> {
   const tgt = await s.target();
   await tgt.query('SELECT pg_promote(false)');
   const deadline = Date.now() + 60_000;
@@ -238,10 +238,10 @@ export async function promote(s: PgSession, f: Fence): Promise<void> {
     await sleep(5);
   }
   // NOLOGIN is a catalog change, so the fence reached the target through replication: lift it there.
-  if (f.mode === 'read-only') await unblockRoles(tgt, (f.undo as ReadOnlyUndo).roles);
+  if (f.mode === 'read-only') await unblockRoles(tgt, f.undo.roles);
 }
 
-export async function unfence(s: PgSession, f: Fence): Promise<void> {
+export async function unfence(s: PgSession, f: Fence<PgFenceUndo>): Promise<void> {
   if (f.mode === 'shutdown') {
     if (!s.inputs.sourceStartCommand)
       throw new UserError(
@@ -254,12 +254,11 @@ export async function unfence(s: PgSession, f: Fence): Promise<void> {
       );
     return;
   }
-  const undo = f.undo as ReadOnlyUndo;
   const src = await s.source();
   await src.query('SET default_transaction_read_only = off');
   await src.query('ALTER SYSTEM RESET default_transaction_read_only');
   await src.query('SELECT pg_reload_conf()');
-  await unblockRoles(src, undo.roles);
+  await unblockRoles(src, f.undo.roles);
 }
 
 /** Removes the standby settings and stored credentials from the new primary, and the slot from the old source. */

@@ -25,17 +25,17 @@ import { planPostgresTuning, TUNABLE } from './tuning.js';
 import { preflightSeed, seedPostgres } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
-import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
+import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied, type PgFenceUndo } from './cutover.js';
 import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 import { PgVerifier } from './verify.js';
 import type { TableVerifier } from '../../verify/types.js';
-import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
+import { prepareReverse, startReverse, teardownReverse, type ReversePlan } from './reverse.js';
 import { PgSession } from './session.js';
 import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
 export { PgSession };
 
-export class PostgresEngine implements Engine {
+export class PostgresEngine implements Engine<PgFenceUndo, ReversePlan> {
   readonly kind = 'postgres' as const;
   readonly s: PgSession;
 
@@ -151,11 +151,11 @@ export class PostgresEngine implements Engine {
     return migrationState(this.s);
   }
 
-  fence(resume = false): Promise<Fence> {
+  fence(resume = false): Promise<Fence<PgFenceUndo>> {
     return fence(this.s, resume);
   }
 
-  finalPosition(f: Fence): Promise<string> {
+  finalPosition(f: Fence<PgFenceUndo>): Promise<string> {
     return finalPosition(this.s, f);
   }
 
@@ -163,11 +163,11 @@ export class PostgresEngine implements Engine {
     return waitApplied(this.s, position, timeoutMs);
   }
 
-  promote(f: Fence): Promise<void> {
+  promote(f: Fence<PgFenceUndo>): Promise<void> {
     return promote(this.s, f);
   }
 
-  unfence(f: Fence): Promise<void> {
+  unfence(f: Fence<PgFenceUndo>): Promise<void> {
     return unfence(this.s, f);
   }
 
@@ -187,7 +187,7 @@ export class PostgresEngine implements Engine {
     return recordedFenceStart(this.s, step);
   }
 
-  writesAfterFence(f: Fence, finalPosition: string): Promise<WritesAfterFence> {
+  writesAfterFence(f: Fence<PgFenceUndo>, finalPosition: string): Promise<WritesAfterFence> {
     return writesAfterFence(this.s, f, finalPosition);
   }
 
@@ -220,12 +220,12 @@ export class PostgresEngine implements Engine {
     return new PgVerifier(this.s.inputs, (side) => this.s.endpoint(side));
   }
 
-  prepareReverse(): Promise<unknown> {
+  prepareReverse(): Promise<ReversePlan> {
     return prepareReverse(this.s);
   }
 
-  startReverse(prepared: unknown, f: Fence, finalPos: string): Promise<ReverseReplication> {
-    return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
+  startReverse(prepared: ReversePlan, f: Fence<PgFenceUndo>, finalPos: string): Promise<ReverseReplication> {
+    return startReverse(this.s, prepared, f, finalPos);
   }
 
   teardownReverse(): Promise<Note[]> {

@@ -17,7 +17,7 @@ import { findPgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 import { info, warning, type Note } from '../../notes.js';
 
-interface ReversePlan {
+export interface ReversePlan {
   dataDir: string;
   owner: OsUser;
   addr: { host: string; port: number };
