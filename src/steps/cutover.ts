@@ -119,6 +119,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult> {
     return {
       outputs: { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': finalPos, fence: fence.mode, ...reverseOutputs },
       summary,
+      timeline: tl.phases(),
     };
   } finally {
     await engine.close();

@@ -1,4 +1,4 @@
-import type { StepContext } from '../engines/engine.js';
+import type { StepContext, SwitchMark } from '../engines/engine.js';
 import type { StepName } from '../inputs.js';
 import type { LagPoint } from '../report/lag-chart.js';
 import { UserError } from '../errors.js';
@@ -9,6 +9,8 @@ export interface StepResult {
   summary: string;
   /** Lag over time, from await-lag-zero: for charts in reports. */
   lagHistory?: LagPoint[];
+  /** The switch's moments (cutover): epoch ms, what happened, the phase that ended there. */
+  timeline?: SwitchMark[];
 }
 
 export type Step = (ctx: StepContext) => Promise<StepResult>;
