@@ -3,7 +3,7 @@
  * measured in this run, side by side with what it is compared to, on this machine; a figure that
  * misses its target is reported as it is.
  *
- *   npm run bench -- [--trials 20] [--seed-mb 256] [--big-mb 1024] [--only cutover,seed,dump,catchup,lag,startup] [--no-fsync]
+ *   npm run bench -- [--trials 20] [--seed-mb 256] [--big-mb 1024] [--only cutover,pooler,seed,dump,catchup,lag,startup] [--no-fsync]
  *     [--cutovers mariadb-read-only,postgres-shutdown,postgres-read-only]   (which cutovers the cutover section runs)
  *
  * Servers run with production durability (PostgreSQL fsync, synchronous_commit and
@@ -28,6 +28,7 @@ import { clientPause, percentile, WriteLoad } from '../src/rehearse/writer.js';
 import type { SwitchMark } from '../src/engines/engine.js';
 import { withinBounds, watchLag } from '../src/steps/await-lag-zero.js';
 import { PausableProxy } from '../test/harness/proxy.js';
+import { poolerCutovers } from './pooler.js';
 
 interface Figure {
   section: string;
@@ -52,7 +53,7 @@ function arg(name: string, def: string): string {
 const TRIALS = Number(arg('trials', '20'));
 const SEED_MB = Number(arg('seed-mb', '256'));
 const BIG_MB = Number(arg('big-mb', '1024'));
-const ALL_SECTIONS = ['startup', 'lag', 'catchup', 'seed', 'cutover', 'dump'];
+const ALL_SECTIONS = ['startup', 'lag', 'catchup', 'seed', 'cutover', 'pooler', 'dump'];
 const ONLY = arg('only', ALL_SECTIONS.join(',')).split(',');
 const DURABLE = !process.argv.includes('--no-fsync');
 const ALL_CUTOVERS: ['mariadb' | 'postgres', string, number][] = [
@@ -457,6 +458,7 @@ async function main(): Promise<void> {
   if (ONLY.includes('cutover')) {
     for (const [engine, fence, target] of CUTOVERS) await section('cutover', () => cutoverWindows(engine, fence, target));
   }
+  if (ONLY.includes('pooler')) await section('pooler', () => poolerCutovers(TRIALS, add, pct));
   if (ONLY.includes('dump')) {
     await section('dump', () => physicalVsDump('mariadb'));
     await section('dump', () => physicalVsDump('postgres'));

@@ -1,16 +1,22 @@
 /** The `zdm` command line: the same steps as the actions, and `zdm rehearse`. */
+import { appendFileSync } from 'node:fs';
 import { describeError, UserError } from './errors.js';
 import { inputsFor, isStep, outputsFor, STEPS, type StepName } from './inputs.js';
 import { TextLog } from './log.js';
 import { runStep } from './run-step.js';
 import { StepFailed } from './steps/step.js';
 import { parseFlags } from './flags.js';
+import { cliEnvName } from './hosts/child-env.js';
 import { readTunnelStatus, runTunnelDaemon, stopSupervisedTunnel } from './hosts/supervised-tunnel.js';
 import { rehearseCommand, REHEARSE_HELP } from './rehearse/command.js';
 
-export function envName(input: string): string {
-  return 'ZDM_' + input.toUpperCase().replace(/-/g, '_');
+/** Inside a GitHub Actions job (`run: zdm cutover`), the step's summary goes to the job summary as the action's does. */
+function writeSummary(summary: string): void {
+  const file = process.env.GITHUB_STEP_SUMMARY;
+  if (file && summary) appendFileSync(file, summary + '\n');
 }
+
+export const envName = cliEnvName;
 
 function stepHelp(step: StepName): string {
   const lines = [`zdm ${step} [flags]`, '', 'Flags (or environment variables; prefer those for secrets):'];
@@ -79,9 +85,14 @@ export async function runCli(argv: string[], log = new TextLog()): Promise<numbe
     }
     const result = await runStep(command, (name) => flags.get(name) ?? process.env[envName(name)], log);
     for (const [k, v] of Object.entries(result.outputs)) process.stdout.write(`${k}=${v}\n`);
+    writeSummary(result.summary);
     return 0;
   } catch (e) {
-    if (e instanceof StepFailed) for (const [k, v] of Object.entries(e.result.outputs)) process.stdout.write(`${k}=${v}\n`);
+    // A step that failed after acting (a promotion whose aftermath failed) still reports its result.
+    if (e instanceof StepFailed) {
+      for (const [k, v] of Object.entries(e.result.outputs)) process.stdout.write(`${k}=${v}\n`);
+      writeSummary(e.result.summary);
+    }
     log.info(`zdm ${command}: error: ${describeError(e)}`);
     return 1;
   }

@@ -119,7 +119,7 @@ export const INPUTS: readonly InputDef[] = [
     default: '',
     steps: ['seed-replica', 'rollback'],
     description:
-      'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`. rollback with `fence: shutdown` (PostgreSQL) fences the new primary with it: it must be a fast shutdown.',
+      'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`. It must return only once the server process has exited (as `systemctl stop` and `pg_ctl stop -w` do; a bare `kill` does not): seed-replica replaces the data directory right after it. rollback with `fence: shutdown` (PostgreSQL) fences the new primary with it: it must be a fast shutdown.',
   },
   {
     name: 'target-memory',
@@ -269,6 +269,86 @@ export const INPUTS: readonly InputDef[] = [
       "Bound on how long cutover waits, with writes blocked, for the target to apply the source's final position. On timeout the source gets its writes back.",
   },
   {
+    name: 'pooler',
+    kind: 'choice',
+    choices: ['none', 'pgbouncer', 'haproxy'],
+    default: 'none',
+    steps: ['preflight', 'cutover'],
+    description:
+      'The connection pooler the application connects through, which cutover drives so that requests wait instead of failing. `pgbouncer` (PostgreSQL): PAUSE with a deadline, the fenced switch, the entry repointed (configuration file + RELOAD), RESUME. `haproxy` (MySQL/MariaDB): once the target is promoted, the backend server is pointed at it through the runtime API and its sessions on the old source shut down (HAProxy cannot hold requests: those fail and reconnect). `none`: the application is repointed by you or by on-promoted-command. See docs/poolers.md.',
+  },
+  {
+    name: 'pooler-admin-urls',
+    kind: 'string',
+    secret: true,
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description:
+      'Admin address of each pooler, one per line (several PgBouncers are paused and resumed together). PgBouncer: `postgres://ADMIN:PASSWORD@pgbouncer-host:6432/pgbouncer`, a login in its admin_users. HAProxy: its runtime API, `tcp://host:port` or `unix:/path/admin.sock` (a stats socket with `level admin`). Masked.',
+  },
+  {
+    name: 'pooler-config-files',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description:
+      "PgBouncer: each pooler's configuration file, one per line, in the order of pooler-admin-urls. zdm edits the entry's host and port in it (a copy of the file as it was is kept beside it as `.zdm-before-cutover`), so it must run where the file is, as a user that may write it.",
+  },
+  {
+    name: 'pooler-database',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description: 'PgBouncer: the [databases] entry the application connects to, which cutover pauses and repoints.',
+  },
+  {
+    name: 'pooler-backend',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description: 'HAProxy: the backend the application reaches the database through.',
+  },
+  {
+    name: 'pooler-server',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover'],
+    description:
+      'HAProxy: the server in `pooler-backend` that is the primary. Once the target is promoted cutover points it at the new primary through the runtime API and shuts down its sessions to the old source; HAProxy cannot hold requests, so those fail and the clients reconnect.',
+  },
+  {
+    name: 'pooler-target-address',
+    kind: 'string',
+    default: '',
+    steps: ['cutover'],
+    description:
+      'host:port at which the poolers reach the new primary, when it differs from `endpoint` (e.g. a private address). Empty: `endpoint`, or the host and port of `target-url`.',
+  },
+  {
+    name: 'pause-timeout-seconds',
+    kind: 'number',
+    default: '5',
+    steps: ['cutover'],
+    description:
+      'How long cutover waits for PAUSE to complete on every pooler (the transactions in flight to end). On timeout every pooler is resumed and cutover aborts before the fence: the source keeps taking writes.',
+  },
+  {
+    name: 'long-transaction-seconds',
+    kind: 'number',
+    default: '1',
+    steps: ['cutover'],
+    description: 'A transaction open through the pooler for this long or longer when cutover is about to PAUSE counts as long (it would hold PAUSE).',
+  },
+  {
+    name: 'long-transaction-policy',
+    kind: 'choice',
+    choices: ['abort', 'wait'],
+    default: 'abort',
+    steps: ['cutover'],
+    description:
+      "`abort`: long transactions are listed and cutover stops before pausing anything. `wait`: they are listed and PAUSE waits for them, up to pause-timeout-seconds (the application's requests wait as long).",
+  },
+  {
     name: 'seed-method',
     kind: 'choice',
     choices: ['physical', 'logical'],
@@ -321,9 +401,9 @@ export const INPUTS: readonly InputDef[] = [
     name: 'target-config-file',
     kind: 'string',
     default: '',
-    steps: ['tune-target', 'cutover', 'revert'],
+    steps: ['preflight', 'tune-target', 'seed-replica', 'cutover', 'revert'],
     description:
-      'MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites it without the relaxed-durability lines and revert without any line of zdm (removing it when nothing else is left). Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).',
+      "MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites the relaxed-durability lines there with their durable values where the server's own configuration would not give them (so that a restart keeps the new primary durable), and revert removes the other lines of zdm (the file goes when nothing is left). It must be a file the server reads: preflight and seed-replica check it against the running server's command line (`--defaults-file`, `--defaults-extra-file`, `!include`, `!includedir` of `.cnf` files). Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).",
   },
   {
     name: 'source-ssh-host',
@@ -590,7 +670,18 @@ export const OUTPUTS: readonly OutputDef[] = [
     description: 'Measured write-blocked window: from the moment the fence began to the moment the target accepted writes.',
   },
   { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
+  {
+    step: 'cutover',
+    name: 'pooler-held-ms',
+    description: "With a pooler: how long the application's requests were held, from PAUSE to RESUME. Empty without a pooler.",
+  },
   { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only), or `already-done` when a re-run found the target already promoted.' },
+  {
+    step: 'cutover',
+    name: 'writes-after-fence',
+    description:
+      'Transactions the old source took after its fence, found after promotion (they are not on the new primary; 0 when none); empty when it cannot be told (the shutdown fence stopped the source).',
+  },
   { step: 'preflight', name: 'checks', description: 'JSON list of the checks made, each `{check, status, detail}` with status ok, warn or fail (no secrets).' },
   {
     step: 'preflight',
@@ -644,6 +735,11 @@ export const OUTPUTS: readonly OutputDef[] = [
   },
   { step: 'rollback', name: 'final-position', description: 'The last position of the new primary, proven applied on the old source before its promotion.' },
   { step: 'rollback', name: 'fence', description: 'The fence used on the new primary (shutdown or read-only).' },
+  {
+    step: 'rollback',
+    name: 'writes-after-fence',
+    description: 'Transactions the new primary took after its fence, found after the promotion (not on the old source); empty when it cannot be told.',
+  },
   { step: 'finalize', name: 'reverse-replication', description: '`removed` once the old source no longer replicates from the new primary.' },
 ];
 
@@ -729,6 +825,16 @@ export interface Inputs {
   reverseReplication: boolean;
   targetReplicationAddress: string;
   reverseReplicationSlot: string;
+  pooler: 'none' | 'pgbouncer' | 'haproxy';
+  poolerAdminUrls?: string;
+  poolerConfigFiles?: string;
+  poolerDatabase?: string;
+  poolerBackend?: string;
+  poolerServer?: string;
+  poolerTargetAddress?: string;
+  pauseTimeoutSeconds: number;
+  longTransactionSeconds: number;
+  longTransactionPolicy: 'wait' | 'abort';
 }
 
 const UNITS: Record<string, number> = {
@@ -833,8 +939,10 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
       throw new InputError(key === 'sourceUrl' ? 'source-url' : 'target-url', `has an unknown scheme ${u.protocol}: use postgres://, mysql:// or mariadb://`);
     }
   }
+  checkEngineFamily(out.engine as Inputs['engine'], out.sourceUrl as URL | undefined, out.targetUrl as URL | undefined);
   const pg = out.engine === 'postgres';
   if (!out.heartbeatTable) out.heartbeatTable = pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat';
+  checkIdentifiers(out, pg);
   if (out.fence === 'auto') out.fence = pg ? 'shutdown' : 'read-only';
   if (out.fence === 'shutdown' && !pg) {
     throw new InputError(
@@ -889,9 +997,83 @@ export function readInputs(step: StepName, raw: RawInputs): Inputs {
   return out as unknown as Inputs;
 }
 
-function firstSentence(text: string): string {
-  const i = text.indexOf('. ');
-  return i < 0 ? text : text.slice(0, i + 1);
+/**
+ * The first sentence of a description, for short messages: it ends at a full stop followed by a
+ * space, but not at an abbreviation ("e.g. `postgres://...`") nor inside a `code span`.
+ */
+export function firstSentence(text: string): string {
+  let inCode = false;
+  for (let i = 0; i < text.length - 1; i++) {
+    if (text[i] === '`') inCode = !inCode;
+    if (inCode || text[i] !== '.' || text[i + 1] !== ' ') continue;
+    if (/\b(?:e\.g|i\.e|etc|vs|cf)$/i.test(text.slice(Math.max(0, i - 4), i))) continue;
+    return text.slice(0, i + 1);
+  }
+  return text;
+}
+
+const FAMILY: Record<Inputs['engine'], string> = { postgres: 'PostgreSQL', mariadb: 'MySQL/MariaDB', mysql: 'MySQL/MariaDB' };
+
+/**
+ * Both URLs and the engine must name the same family: a postgres:// source with a mysql:// target
+ * would otherwise fail deep inside a driver ("received invalid response: 68") or time out.
+ */
+function checkEngineFamily(engine: Inputs['engine'], source: URL | undefined, target: URL | undefined): void {
+  for (const [name, u] of [
+    ['source-url', source],
+    ['target-url', target],
+  ] as const) {
+    const e = engineFromUrl(u);
+    if (!u || !e || FAMILY[e] === FAMILY[engine]) continue;
+    throw new InputError(
+      name,
+      `is a ${u.protocol}// (${FAMILY[e]}) URL, but the engine is ${engine} (${FAMILY[engine]}). zdm moves a database between servers of one engine: ` +
+        'give source-url and target-url the same kind of scheme (postgres:// for PostgreSQL; mysql:// or mariadb:// for MySQL/MariaDB), and set engine to match or leave it at auto. Nothing was changed.',
+    );
+  }
+}
+
+/** PostgreSQL's own rule for slot names (ReplicationSlotValidateName). */
+const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
+/** A plain, unquoted SQL name: what zdm creates and quotes itself. */
+const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+/** A login name: the characters real role and account names use, none that ends a quoted string. */
+const LOGIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@$-]{0,62}$/;
+
+/**
+ * Names that end up in SQL statements, server configuration and passfiles are checked here, before
+ * any server is touched: a slot named `x; DROP TABLE y` must not pass preflight and fail after the
+ * target was stopped.
+ */
+function checkIdentifiers(out: Record<string, unknown>, pg: boolean): void {
+  const given = (key: string) => (typeof out[key] === 'string' && out[key] !== '' ? (out[key] as string) : undefined);
+  for (const [key, name] of [
+    ['replicationSlot', 'replication-slot'],
+    ['reverseReplicationSlot', 'reverse-replication-slot'],
+  ] as const) {
+    const v = given(key);
+    if (v !== undefined && !SLOT_NAME.test(v))
+      throw new InputError(
+        name,
+        `must be a replication slot name: 1 to 63 lower-case letters, digits or underscores, e.g. zdm_replica (got ${JSON.stringify(v)})`,
+      );
+  }
+  const user = given('replicationUser');
+  if (user !== undefined && !LOGIN_NAME.test(user))
+    throw new InputError(
+      'replication-user',
+      `must be a user name of up to 63 letters, digits and _ . @ $ - (no spaces, quotes or semicolons), e.g. zdm_repl (got ${JSON.stringify(user)})`,
+    );
+  const table = out.heartbeatTable as string;
+  const parts = table.split('.');
+  const form = pg
+    ? 'table or schema.table, e.g. public.zdm_heartbeat (the schema must exist)'
+    : 'database.table, e.g. zdm.heartbeat (zdm creates the database)';
+  if ((pg ? parts.length > 2 : parts.length !== 2) || !parts.every((p) => SQL_NAME.test(p)))
+    throw new InputError(
+      'heartbeat-table',
+      `must be ${form}; each name 1 to 63 letters, digits, _ or $, starting with a letter or _ (got ${JSON.stringify(table)})`,
+    );
 }
 
 /** Every value that must never be printed, from the raw inputs. */
@@ -903,12 +1085,13 @@ export function secretValues(step: StepName, raw: RawInputs): string[] {
     out.push(v);
     // A multi-line secret (a private key) is masked line by line too.
     if (v.includes('\n')) for (const line of v.split('\n')) if (line.trim().length >= 8) out.push(line.trim());
-    if (def.kind === 'url') {
+    // A URL, or a list of them (pooler-admin-urls): each password is masked on its own too.
+    for (const item of def.kind === 'url' ? [v] : v.split(/[\s,]+/)) {
       try {
-        const u = new URL(v);
+        const u = new URL(item);
         if (u.password) out.push(u.password, decodeURIComponent(u.password));
       } catch {
-        /* invalid URLs are reported by readInputs */
+        /* invalid URLs are reported by readInputs; other secrets are not URLs */
       }
     }
   }

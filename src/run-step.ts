@@ -1,8 +1,11 @@
 /** Runs one step from raw inputs: the single path shared by the action, the CLI and the rehearsal. */
 import type { StepContext } from './engines/engine.js';
 import { LocalHost } from './hosts/local.js';
+import { withOpenClientsClosed } from './engines/open-clients.js';
+import { lostServerOf } from './engines/server-lost.js';
+import { UserError } from './errors.js';
 import { openTransport } from './hosts/transport.js';
-import { readInputs, secretValues, type RawInputs, type StepName } from './inputs.js';
+import { readInputs, secretValues, type Inputs, type RawInputs, type StepName } from './inputs.js';
 import type { Log } from './log.js';
 import { STEP_RUNNERS, type StepResult } from './steps/index.js';
 
@@ -11,7 +14,17 @@ export type StepOverrides = Partial<Pick<StepContext, 'clock' | 'targetHost'>>;
 
 export async function runStep(step: StepName, raw: RawInputs, log: Log, overrides: StepOverrides = {}): Promise<StepResult> {
   for (const s of secretValues(step, raw)) log.secret(s);
-  const transport = await openTransport(readInputs(step, raw), log);
+  const inputs = readInputs(step, raw);
+  const activity = new ActivityLog(log);
+  try {
+    return await runWith(step, inputs, activity, overrides);
+  } catch (e) {
+    throw lostServerError(e, step, inputs, activity.activity) ?? e;
+  }
+}
+
+async function runWith(step: StepName, inputs: Inputs, log: Log, overrides: StepOverrides): Promise<StepResult> {
+  const transport = await openTransport(inputs, log);
   try {
     const local = new LocalHost();
     const ctx: StepContext = {
@@ -23,8 +36,66 @@ export async function runStep(step: StepName, raw: RawInputs, log: Log, override
       ssh: transport.ssh,
       ...overrides,
     };
-    return await STEP_RUNNERS[step](ctx);
+    return await withOpenClientsClosed(() => STEP_RUNNERS[step](ctx));
   } finally {
     await transport.close();
   }
+}
+
+/** A Log that remembers which section the step is in: what zdm was doing when something broke. */
+class ActivityLog implements Log {
+  private current: string | undefined;
+  /** The innermost section an error left, kept after the sections have closed. */
+  private failedIn: string | undefined;
+  get activity(): string | undefined {
+    return this.failedIn ?? this.current;
+  }
+  constructor(private readonly log: Log) {}
+  info(m: string): void {
+    this.log.info(m);
+  }
+  warn(m: string): void {
+    this.log.warn(m);
+  }
+  secret(v: string): void {
+    this.log.secret(v);
+  }
+  async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.current;
+    this.current = title;
+    try {
+      return await this.log.group(title, fn);
+    } catch (e) {
+      this.failedIn ??= title;
+      throw e;
+    } finally {
+      this.current = before;
+    }
+  }
+}
+
+/**
+ * An unexpected error that is a lost connection to a server, worded for the user: which server
+ * (as the inputs name it, never with credentials), what the step was doing, and that the step can
+ * run again once the server is back. Steps read the servers' real state when they start, so a
+ * re-run continues or refuses from where things are.
+ */
+function lostServerError(e: unknown, step: StepName, inputs: Inputs, activity: string | undefined): UserError | undefined {
+  if (e instanceof UserError) return undefined;
+  const lost = lostServerOf(e);
+  if (!lost) return undefined;
+  const { input, at } = lost.server;
+  const side = input === 'source-url' ? 'source' : input === 'target-url' ? 'target' : undefined;
+  const url = side === 'source' ? inputs.sourceUrl : side === 'target' ? inputs.targetUrl : undefined;
+  const port = url?.port || (inputs.engine === 'postgres' ? '5432' : '3306');
+  const address = url ? `${url.hostname}:${port}` : at;
+  const ssh = side === 'source' && inputs.sourceSshHost ? ` through the SSH connection to ${inputs.sourceSshHost}` : '';
+  const server = side ? `the ${side} (${input}, ${address}${ssh})` : `${address} (${input})`;
+  const doing = activity ? `${step} (${activity})` : step;
+  return new UserError(
+    `lost the connection to ${server} during ${doing}: ${lost.error.message}. ` +
+      `The server stopped or restarted, or the network${ssh ? ' or the SSH tunnel' : ''} between this runner and it broke. ` +
+      `Once it is up and reachable again, run ${step} again: it starts from the servers' real state.`,
+    { cause: e },
+  );
 }

@@ -1,6 +1,6 @@
 /** Checklist: the rows preflight and post-cutover report, their summary table and the failure they add up to. */
 import type { Check } from '../engines/engine.js';
-import { StepFailed, type StepResult } from '../steps/step.js';
+import { StepFailed, type StepResult } from '../step-result.js';
 import type { Log } from '../log.js';
 import { heading, table } from '../report/markdown.js';
 
@@ -24,9 +24,9 @@ export class Checklist {
     this.log.info(`${LOG_MARK[status]} ${check}: ${detail}`);
   }
 
-  /** Rows from an engine's checks: a check that did not pass fails. */
+  /** Rows from an engine's checks: a check that did not pass fails; one that passed with a warning warns. */
   addChecks(checks: Check[]): void {
-    for (const c of checks) this.add(c.name, c.ok ? 'ok' : 'fail', c.detail);
+    for (const c of checks) this.add(c.name, c.ok ? (c.warn ? 'warn' : 'ok') : 'fail', c.detail);
   }
 
   count(status: Status): number {

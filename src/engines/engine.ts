@@ -6,6 +6,7 @@ import type { Host } from '../hosts/host.js';
 import type { SshContext } from '../hosts/transport.js';
 import type { Inputs } from '../inputs.js';
 import type { Log } from '../log.js';
+import type { Note } from '../notes.js';
 import type { DiskType } from '../tuning/disk.js';
 import type { KernelPlan } from '../tuning/sysctl.js';
 import type { TableVerifier } from '../verify/types.js';
@@ -22,8 +23,14 @@ export interface TuningItem {
   relaxesDurability: boolean;
   /** Restored by cutover (catch-up settings); false for sizing that suits the new primary too. */
   revertAtCutover: boolean;
-  /** The original was itself persisted (ALTER SYSTEM): revert sets it back instead of removing the setting. */
+  /**
+   * Revert persists the original instead of removing the setting: PostgreSQL, the original was
+   * itself set by ALTER SYSTEM; MySQL/MariaDB, a durability setting the server's own configuration
+   * left relaxed, whose durable value must survive a restart of the new primary.
+   */
   persistedOriginal?: boolean;
+  /** The value when planned, where it differs from `original` (a durability setting already relaxed). */
+  current?: string;
 }
 
 /** What the engine plan is sized from, each value measured on the target or given as an input. */
@@ -52,6 +59,8 @@ export interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** Passed, but with a warning: something zdm could not prove. */
+  warn?: boolean;
 }
 
 export interface SeedResult {
@@ -106,6 +115,22 @@ export interface Fence {
    * received, promotion requested): the step puts them on its timeline, for the timing breakdown.
    */
   marks?: SwitchMark[];
+  /** What the engine read of the fenced side at the final position, to find writes past the fence later (PostgreSQL: the next transaction id). */
+  audit?: string;
+}
+
+/** A cutover or rollback holding the switch lock on the side that stays up. */
+export interface SwitchLock {
+  release(): Promise<void>;
+}
+
+/** Transactions the fenced side took after its fence, found after promotion. */
+export interface WritesAfterFence {
+  /** undefined: it could not be told (the side is down or out of reach). */
+  count: number | undefined;
+  /** The first such transaction (a GTID, a transaction id). */
+  first?: string;
+  detail: string;
 }
 
 /** One moment of the switch; `phase` names the part of the switch that ends there. */
@@ -126,7 +151,7 @@ export interface ReverseReplication {
   from: string;
   /** Where it continues from on the new primary: the position of the switch. */
   position: string;
-  notes: string[];
+  notes: Note[];
 }
 
 export interface Heartbeat {
@@ -221,9 +246,22 @@ export interface Engine {
   /** Gives the source its writes back after a failed cutover. */
   unfence(fence: Fence): Promise<void>;
   /** Removes replication leftovers after promotion (slot on the source, stored credentials). */
-  cleanupAfterPromotion(): Promise<string[]>;
+  cleanupAfterPromotion(): Promise<Note[]>;
   /** A connection string to the new primary without credentials. */
   endpoint(): string;
+
+  /**
+   * Mutual exclusion of cutover and rollback: a lock held by a session of its own on the target
+   * (the side that stays up, whatever the fence) until released. Throws a UserError naming the
+   * holder when another run holds it; changes nothing.
+   */
+  lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock>;
+  /** Just before the fence: records `at` on the source; replication takes it to the target, where a resumed run finds it. */
+  recordFenceStart(step: 'cutover' | 'rollback', at: number): Promise<void>;
+  /** The fence start an interrupted run recorded, read on the target (once it has applied the source's final position). */
+  recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined>;
+  /** After promotion: transactions the fenced source took after `finalPosition`. Never throws for a source that is down. */
+  writesAfterFence(fence: Fence, finalPosition: string): Promise<WritesAfterFence>;
 
   /** Version and connection limits of the source or the target. */
   serverLimits(which: 'source' | 'target'): Promise<ServerLimits>;
@@ -244,5 +282,5 @@ export interface Engine {
   /** After promotion and cleanup: makes the old source a replica of the new primary from `finalPosition`. */
   startReverse(prepared: unknown, fence: Fence, finalPosition: string): Promise<ReverseReplication>;
   /** finalize: the old source stops replicating from the new primary; leftovers on both are removed. */
-  teardownReverse(): Promise<string[]>;
+  teardownReverse(): Promise<Note[]>;
 }

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Host, OsUser, RunOptions, RunResult, Spawned } from './host.js';
 import { Tail } from './host.js';
+import { childEnv } from './child-env.js';
 
 /** Runs commands and touches files on the machine zdm itself runs on. */
 export class LocalHost implements Host {
@@ -14,7 +15,7 @@ export class LocalHost implements Host {
     const ids = opts.user ? await this.switchTo(opts.user) : undefined;
     return new Promise<RunResult>((resolve, reject) => {
       const child = spawn(argv[0], argv.slice(1), {
-        env: { ...process.env, ...(ids ? { HOME: '/tmp', USER: opts.user } : {}), ...opts.env },
+        env: childEnv({ ...(ids ? { HOME: '/tmp', USER: opts.user } : {}), ...opts.env }),
         stdio: ['ignore', 'pipe', 'pipe'],
         ...(ids ?? {}),
       });
@@ -50,7 +51,7 @@ export class LocalHost implements Host {
   async spawn(argv: string[], opts: Omit<RunOptions, 'onStdout'> = {}): Promise<Spawned> {
     const ids = opts.user ? await this.switchTo(opts.user) : undefined;
     const child = spawn(argv[0], argv.slice(1), {
-      env: { ...process.env, ...(ids ? { HOME: '/tmp', USER: opts.user } : {}), ...opts.env },
+      env: childEnv({ ...(ids ? { HOME: '/tmp', USER: opts.user } : {}), ...opts.env }),
       stdio: ['pipe', 'pipe', 'pipe'],
       ...(ids ?? {}),
     });

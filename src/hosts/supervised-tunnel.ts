@@ -6,6 +6,7 @@
  * backoff, and records its pid, state and log in a directory; cutover stops it.
  */
 import { spawn } from 'node:child_process';
+import { childEnv } from './child-env.js';
 import { existsSync, readFileSync, writeFileSync, rmSync, openSync, closeSync, mkdirSync, chmodSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,9 +94,8 @@ export async function startSupervisedTunnel(spec: TunnelSpec, secrets: { private
   if (secrets.passphrase) writeFileSync(p.passphrase, secrets.passphrase, { mode: 0o600 });
   writeFileSync(p.config, JSON.stringify(spec, null, 2), { mode: 0o600 });
   rmSync(p.status, { force: true });
-  const env = { ...process.env };
+  const env = childEnv();
   delete env.RUNNER_TRACKING_ID;
-  for (const k of Object.keys(env)) if (k.startsWith('INPUT_')) delete env[k];
   const out = openSync(p.log, 'a', 0o600);
   const child = spawn(process.execPath, [bundleEntry(), 'tunnel', 'run', '--config', p.config], { detached: true, stdio: ['ignore', out, out], env });
   child.unref();

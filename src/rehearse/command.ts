@@ -6,6 +6,7 @@ import { parseFlags } from '../flags.js';
 import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
 import { COMMENT_MARKER, rehearsalMarkdown } from '../report/rehearsal-markdown.js';
 import { pullRequestFromEvent, upsertComment } from '../github/pr-comment.js';
+import { installSignalCleanup } from '../sandbox/cleanup.js';
 
 export const REHEARSE_HELP = `zdm rehearse flags:
   --engine postgres|mariadb    engine to rehearse [default: postgres]
@@ -21,6 +22,8 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --rollback                   cutover with reverse replication, writes on the new primary, then rollback: every acknowledged write must be on the old source
                                (postgres with --fence read-only: the old source is rewound with pg_rewind)
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
+  --pooler pgbouncer|haproxy   the writing clients connect only through a throwaway pooler in front of the source, which cutover drives:
+                               pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb) is repointed and its old sessions shut down
   --keep                       keep the servers and their directories afterwards`;
 
 /** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
@@ -44,7 +47,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   }
   const f = parseFlags(
     args,
-    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory'],
+    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler'],
     ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync'],
   );
   const engine = f.get('engine') ?? 'postgres';
@@ -60,6 +63,12 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     throw new UserError(`--fence must be auto, shutdown or read-only (got ${JSON.stringify(fence)})`);
   const targetMemory = f.get('target-memory') ?? '1GB';
   if (parseBytes(targetMemory) === undefined) throw new UserError(`--target-memory must be a size such as 1GB (got ${JSON.stringify(targetMemory)})`);
+  const pooler = f.get('pooler');
+  if (pooler !== undefined && pooler !== 'pgbouncer' && pooler !== 'haproxy')
+    throw new UserError(`--pooler must be pgbouncer or haproxy (got ${JSON.stringify(pooler)})`);
+  if (pooler === 'pgbouncer' && engine !== 'postgres') throw new UserError('--pooler pgbouncer needs --engine postgres (PgBouncer is a PostgreSQL pooler)');
+  if (pooler === 'haproxy' && engine !== 'mariadb')
+    throw new UserError('--pooler haproxy needs --engine mariadb (for PostgreSQL, --pooler pgbouncer holds requests)');
   const opts: RehearsalOptions = {
     engine,
     sizeMb: num('size-mb', 256),
@@ -70,8 +79,12 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     ssh: f.get('ssh') === 'true',
     rollback: f.get('rollback') === 'true',
     durable: f.get('no-fsync') !== 'true',
+    pooler,
   };
+  if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
+  // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.
+  installSignalCleanup();
   const report = await rehearse(opts, log);
   process.stdout.write(formatReport(report) + '\n');
   const file = f.get('report');

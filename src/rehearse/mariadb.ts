@@ -115,6 +115,7 @@ export class MariadbFixture implements RehearsalFixture {
       'target-data-dir': this.target.dataDir,
       'target-start-command': this.target.startCommand,
       'target-stop-command': this.target.stopCommand,
+      'target-config-file': this.target.optionFile,
     };
     return {
       preflight: { ...seed, 'app-pool-size': '20' },

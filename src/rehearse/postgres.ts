@@ -118,9 +118,10 @@ export class PostgresFixture implements RehearsalFixture {
    * `rewindable`: wal_log_hints on the source, so that pg_rewind can rewind it after a read-only fence.
    * `durable`: both servers with production durability (fsync on); default fsync off, for tests.
    */
-  static async start(opts: { rewindable?: boolean; durable?: boolean } = {}): Promise<PostgresFixture> {
+  static async start(opts: { rewindable?: boolean; durable?: boolean; sourceSettings?: Record<string, string> } = {}): Promise<PostgresFixture> {
     const durable = opts.durable ?? false;
-    return new PostgresFixture(await startPgPair({ durable, ...(opts.rewindable ? { sourceSettings: { wal_log_hints: 'on' } } : {}) }), durable);
+    const sourceSettings = { ...(opts.rewindable ? { wal_log_hints: 'on' } : {}), ...opts.sourceSettings };
+    return new PostgresFixture(await startPgPair({ durable, sourceSettings }), durable);
   }
 
   async durability(): Promise<Record<string, string>> {

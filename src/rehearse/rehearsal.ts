@@ -12,6 +12,7 @@ import { MariadbFixture } from './mariadb.js';
 import type { RehearsalFixture } from './fixture.js';
 import { clientPause, WriteLoad, type WriteStats } from './writer.js';
 import type { SwitchMark } from '../engines/engine.js';
+import { startRehearsalPooler, type PoolerKind, type RehearsalPooler } from './pooler.js';
 import { downsample, type LagPoint } from '../report/lag-chart.js';
 import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
 import { freePort } from '../sandbox/util.js';
@@ -36,6 +37,8 @@ export interface RehearsalOptions {
   rollback?: boolean;
   /** Servers with production durability (the default); false: fsync off, faster and labelled so. */
   durable?: boolean;
+  /** The writing clients connect only through this pooler, which cutover drives. */
+  pooler?: PoolerKind;
 }
 
 /** The way back: rollback's window and the proof that the old source holds every acknowledged write. */
@@ -85,6 +88,12 @@ export interface RehearsalReport {
     phasesMs?: Record<string, number>;
   };
   rollback?: RollbackReport;
+  /**
+   * With --pooler: which; how long cutover held the clients' requests in it (PAUSE to RESUME; null for
+   * HAProxy, which cannot hold them); the requests that failed and the clients' reconnect time (last
+   * write acknowledged by the source to the first by the new primary, through the pooler).
+   */
+  pooler?: { kind: PoolerKind; heldMs: number | null; failedRequests: number; reconnectMs: number | null };
   outputs: Record<string, Record<string, string>>;
   /** Lag while await-lag-zero watched, downsampled. */
   lag: LagPoint[];
@@ -121,6 +130,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   let sshd: SshdSandbox | undefined;
   let tunnelDir: string | undefined;
   let timeline: SwitchMark[] = [];
+  let pooler: RehearsalPooler | undefined;
   try {
     const durable = opts.durable !== false;
     fx = opts.engine === 'postgres' ? await PostgresFixture.start({ rewindable: opts.rollback, durable }) : await MariadbFixture.start({ durable });
@@ -133,12 +143,18 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     );
     log.info(`loading about ${opts.sizeMb} MB of sample data into the source`);
     report.dataBytes = await fx.loadSampleData(opts.sizeMb);
-    load = new WriteLoad(fx.writeTargets(), opts.writesPerSecond);
+    if (opts.pooler) {
+      pooler = await startRehearsalPooler(opts.pooler, fx);
+      report.pooler = { kind: opts.pooler, heldMs: null, failedRequests: 0, reconnectMs: null };
+      log.info(`the writing clients connect only through ${opts.pooler}`);
+    }
+    load = new WriteLoad(pooler?.writeTargets ?? fx.writeTargets(), opts.writesPerSecond);
     load.start();
     log.info(`write load running: ${opts.writesPerSecond} writes/s, each acknowledgement recorded`);
     const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
     const wayBack = opts.rollback ? fx.wayBackInputs({ fence: opts.fence }) : undefined;
     if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
+    if (pooler) for (const step of ['preflight', 'cutover'] as const) Object.assign(inputs[step], pooler.inputs);
     if (opts.ssh) {
       sshd = await startSshd({ name: 'source-ssh' });
       log.info(`the source is reached only through sshd on 127.0.0.1:${sshd.port} (host key ${sshd.hostKeyFingerprint})`);
@@ -170,6 +186,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       }
     }
     report.cutover.fence = report.outputs.cutover.fence;
+    if (report.pooler) report.pooler.heldMs = Number(report.outputs.cutover['pooler-held-ms']) || null;
     if (wayBack) {
       report.outputs.rollback = await rehearseRollback(fx, load, wayBack.rollback, report, log, timeline);
       load = undefined;
@@ -194,6 +211,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     if (load) fillWrites(report, await load.stop());
     if (tunnelDir) for (const name of await listTunnels(tunnelDir)) await stopSupervisedTunnel(tunnelDir, name);
     await sshd?.destroy();
+    await pooler?.destroy();
     if (fx && !opts.keep) await fx.destroy();
     else if (fx) log.info(`kept the servers: ${fx.describe()}`);
   }
@@ -252,6 +270,7 @@ function fillWrites(report: RehearsalReport, stats: Awaited<ReturnType<WriteLoad
   report.writes.acknowledgedBySource = stats.acknowledgedBy.source;
   report.writes.acknowledgedByTarget = stats.acknowledgedBy.target;
   report.cutover.clientWriteBlockedMs = stats.clientBlockedMs ?? null;
+  if (report.pooler) Object.assign(report.pooler, { failedRequests: stats.failed, reconnectMs: stats.clientBlockedMs ?? null });
 }
 
 export function durabilityLabel(durable: boolean): string {
@@ -299,6 +318,13 @@ export function formatReport(r: RehearsalReport): string {
       ? [
           `  rollback             ${r.rollback.writeBlockedMs ?? '-'} ms write-blocked (${r.rollback.clientWriteBlockedMs ?? '-'} ms seen by the client, fence: ${r.rollback.fence}); new primary acknowledged ${r.rollback.acknowledgedByNewPrimary}, old source after rollback ${r.rollback.acknowledgedByOldSourceAfter}`,
           `  missing on old source ${r.rollback.missingOnOldSource ?? 'not checked'}`,
+        ]
+      : []),
+    ...(r.pooler
+      ? [
+          r.pooler.kind === 'haproxy'
+            ? `  pooler               haproxy (cannot hold requests): ${r.pooler.failedRequests} failed requests, clients reconnected to the new primary in ${r.pooler.reconnectMs ?? '-'} ms`
+            : `  pooler               ${r.pooler.kind}: clients' requests held ${r.pooler.heldMs ?? '-'} ms (PAUSE to RESUME), ${r.pooler.failedRequests} failed requests`,
         ]
       : []),
     `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence})`,

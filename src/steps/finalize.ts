@@ -8,16 +8,17 @@ import { openEngine } from '../engines/index.js';
 import type { StepContext } from '../engines/engine.js';
 import { stopReplicationTunnel } from '../hosts/transport.js';
 import { heading } from '../report/markdown.js';
+import { info, logNotes, notesMarkdown } from '../notes.js';
 import type { StepResult } from './step.js';
 
 export async function finalize(ctx: StepContext): Promise<StepResult> {
   const engine = openEngine(ctx);
   try {
     const notes = await engine.teardownReverse();
-    if (ctx.inputs.sourceSshHost && (await stopReplicationTunnel(ctx.inputs))) notes.push('stopped the replication tunnel');
-    notes.push('the migration is final: rollback is no longer possible');
-    for (const n of notes) (n.startsWith('WARNING') ? ctx.log.warn : ctx.log.info).call(ctx.log, n);
-    const summary = heading('zdm finalize') + `New primary: \`${engine.endpoint()}\`.\n\n` + notes.map((n) => `- ${n}`).join('\n') + '\n';
+    if (ctx.inputs.sourceSshHost && (await stopReplicationTunnel(ctx.inputs))) notes.push(info('stopped the replication tunnel'));
+    notes.push(info('the migration is final: rollback is no longer possible'));
+    logNotes(ctx.log, notes);
+    const summary = heading('zdm finalize') + `New primary: \`${engine.endpoint()}\`.\n\n` + notesMarkdown(notes);
     return { outputs: { 'reverse-replication': 'removed' }, summary };
   } finally {
     await engine.close();

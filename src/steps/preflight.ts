@@ -11,6 +11,7 @@ import { judgeTtl } from '../checklist/dns.js';
 import { formatAddress, type ProbeResult } from '../checklist/probe.js';
 import { defaultPort, hostPortOf, latencyRow, poolRow, type LatencyProbe } from './checks-common.js';
 import type { StepResult } from './step.js';
+import { poolerChecks } from '../poolers/index.js';
 
 async function limitsOrRow(list: Checklist, engine: Engine, which: 'source' | 'target'): Promise<ServerLimits | undefined> {
   try {
@@ -83,6 +84,10 @@ export async function preflight(ctx: StepContext): Promise<StepResult> {
   } finally {
     await engine.close();
   }
+  if (inputs.pooler !== 'none')
+    await log.group('Poolers', async () => {
+      for (const r of await poolerChecks(inputs)) list.add(r.check, r.status, r.detail);
+    });
   if (inputs.appDbHostname) {
     const v = await judgeTtl(inputs.appDbHostname, inputs.dnsServers, inputs.maxDnsTtlSeconds);
     list.add(`DNS TTL of ${inputs.appDbHostname}`, v.status, v.detail);

@@ -5,6 +5,7 @@
  */
 import type { Engine, Fence, StepContext } from '../engines/engine.js';
 import { describeError } from '../errors.js';
+import { info, warning, type Note } from '../notes.js';
 import type { Timeline } from './switchover.js';
 
 /** What the reverse setup needs, proven before writes are blocked. */
@@ -24,18 +25,20 @@ export async function startReverse(
   fence: Fence,
   finalPos: string,
   tl: Timeline,
-  notes: string[],
+  notes: Note[],
 ): Promise<Record<string, string>> {
   const none = { 'reverse-position': '', 'reverse-from': '' };
   if (!prepared) return { 'reverse-replication': 'off', ...none };
   try {
     const r = await engine.startReverse(prepared.plan, fence, finalPos);
     tl.mark(`reverse replication running: the old source replicates from ${r.from}, from ${r.position}`);
-    notes.push(...r.notes, 'rollback can switch back until finalize declares the migration final');
+    notes.push(...r.notes, info('rollback can switch back until finalize declares the migration final'));
     return { 'reverse-replication': 'running', 'reverse-position': r.position, 'reverse-from': r.from };
   } catch (e) {
     notes.push(
-      `WARNING: setting up reverse replication failed: ${describeError(e)}. The target IS the primary; there is no way back by rollback (it refuses), fix the old source by hand or seed it anew.`,
+      warning(
+        `setting up reverse replication failed: ${describeError(e)}. The target IS the primary; there is no way back by rollback (it refuses), fix the old source by hand or seed it anew.`,
+      ),
     );
     ctx.log.warn(`reverse replication failed: ${describeError(e)}`);
     return { 'reverse-replication': 'failed', ...none };

@@ -5,13 +5,13 @@
  * primary's last position before it is promoted. Zero lost writes, by the same proof as cutover.
  */
 import { openEngine } from '../engines/index.js';
-import type { Engine, StepContext } from '../engines/engine.js';
+import type { Engine, StepContext, SwitchLock } from '../engines/engine.js';
 import { InputError, SafetyError, UserError, describeError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
 import type { Inputs } from '../inputs.js';
-import { heading, table } from '../report/markdown.js';
-import { fenceAndPromote, lagGate, Timeline, WORDED, worded, type Roles } from './switchover.js';
-import type { StepResult } from './step.js';
+import { info, logNotes, reword, switchSummary, warning, type Note } from '../notes.js';
+import { auditFence, fenceAndPromote, lagGate, Timeline, WORDED, worded, type Roles, type Switched } from './switchover.js';
+import { StepFailed, type StepResult } from './step.js';
 
 const ROLES: Roles = {
   step: 'rollback',
@@ -95,42 +95,77 @@ export async function rollback(ctx: StepContext): Promise<StepResult> {
 }
 
 async function switchBack(ctx: StepContext): Promise<StepResult> {
-  const { inputs, log } = ctx;
+  const { log } = ctx;
   const back = reversedContext(ctx);
   const engine = openEngine(back);
   const tl = new Timeline(back);
+  let lock: SwitchLock | undefined;
   try {
     await reverseRunning(engine);
+    // On the old source (the side promoted, which stays up), before anything changes: a cutover or rollback at the same time refuses.
+    lock = await engine.lockSwitch('rollback').catch((e: unknown) => {
+      throw worded(e instanceof UserError ? new UserError(userWords(e.message), { cause: e }) : (e as Error));
+    });
     const lag = await lagGate(engine, back, ROLES);
     tl.mark(`lag gate passed: ${lag}`);
-    const { fence, finalPos, promotedAt } = await fenceAndPromote(engine, back, tl, [], ROLES);
-    const writeBlockedMs = promotedAt - fence.startedAt;
+    const sw = await fenceAndPromote(engine, back, tl, [], ROLES);
+    const writeBlockedMs = sw.promotedAt - sw.blockedSince;
     log.info(`write-blocked window of the rollback: ${writeBlockedMs} ms`);
+    return await afterRollback(ctx, engine, tl, sw, writeBlockedMs);
+  } finally {
+    await engine.close();
+    await lock?.release();
+  }
+}
 
-    const endpoint = engine.endpoint();
-    const notes: string[] = [];
-    if (inputs.onPromotedCommand) {
+/** What follows the promotion of the old source; a part that fails is reported, the others still run. */
+async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw: Switched, writeBlockedMs: number): Promise<StepResult> {
+  const { inputs, log } = ctx;
+  const endpoint = engine.endpoint();
+  const notes: Note[] = [];
+  const failed: string[] = [];
+  const part = async (what: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (e) {
+      failed.push(`${what} failed: ${userWords(describeError(e))}`);
+      notes.push(warning(`${what} failed after the promotion: ${userWords(describeError(e))}`));
+    }
+  };
+  if (inputs.onPromotedCommand)
+    await part('on-promoted-command', async () => {
       const r = await ctx.runnerHost.shell(inputs.onPromotedCommand, { env: { ZDM_ENDPOINT: endpoint }, timeoutMs: 300_000 });
       if (r.code !== 0)
         notes.push(
-          `WARNING: on-promoted-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. The old source IS the primary again: point the application at ${endpoint} yourself.`,
+          warning(
+            `on-promoted-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. The old source IS the primary again: point the application at ${endpoint} yourself.`,
+          ),
         );
       else tl.mark('on-promoted-command done');
-    }
-    notes.push(...(await engine.cleanupAfterPromotion()).map(userWords));
-    notes.push(
-      fence.mode === 'shutdown'
+    });
+  await part('the clean-up after promotion', async () => {
+    notes.push(...reword(await engine.cleanupAfterPromotion(), userWords));
+  });
+  const outputs: Record<string, string> = { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': sw.finalPos, fence: sw.fence.mode };
+  await part('the check for writes after the fence', async () => {
+    outputs['writes-after-fence'] = await auditFence(engine, ctx, sw, notes, ROLES);
+  });
+  notes.push(
+    info(
+      sw.fence.mode === 'shutdown'
         ? 'the migration target stays stopped (fenced). To migrate again, run seed-replica anew.'
         : 'the migration target stays read-only and replicates from nothing. To migrate again, run seed-replica anew.',
+    ),
+  );
+  logNotes(log, notes);
+  const headline = `**Write-blocked window: ${writeBlockedMs} ms** (fence on the new primary: ${sw.fence.mode}). Primary again: \`${endpoint}\`.`;
+  const result = { outputs, summary: switchSummary('zdm rollback', headline, tl.rows(), notes) };
+  if (failed.length)
+    throw worded(
+      new StepFailed(
+        `the old source WAS promoted and is the primary again: point the application at ${endpoint}. But ${failed.join('; ')}. The migration target stays fenced: keep the application away from it.`,
+        result,
+      ),
     );
-    for (const n of notes) (n.startsWith('WARNING') ? log.warn : log.info).call(log, n);
-    const summary =
-      heading('zdm rollback') +
-      `**Write-blocked window: ${writeBlockedMs} ms** (fence on the new primary: ${fence.mode}). Primary again: \`${endpoint}\`.\n\n` +
-      table(['time', 'event'], tl.rows()) +
-      (notes.length ? '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n' : '');
-    return { outputs: { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': finalPos, fence: fence.mode }, summary };
-  } finally {
-    await engine.close();
-  }
+  return result;
 }

@@ -31,7 +31,7 @@ export async function seedReplica(given: StepContext): Promise<StepResult> {
     }
     const checks = await log.group('Preflight', async () => {
       const c = await engine.preflightSeed();
-      for (const ch of c) log.info(`${ch.ok ? 'ok  ' : 'FAIL'} ${ch.name}: ${ch.detail}`);
+      for (const ch of c) log.info(`${ch.ok ? (ch.warn ? 'WARN' : 'ok  ') : 'FAIL'} ${ch.name}: ${ch.detail}`);
       return c;
     });
     const failed = checks.filter((c) => !c.ok);
@@ -44,7 +44,7 @@ export async function seedReplica(given: StepContext): Promise<StepResult> {
       heading('zdm seed-replica') +
       table(
         ['check', 'result', 'detail'],
-        checks.map((c) => [c.name, c.ok ? 'ok' : 'failed', c.detail]),
+        checks.map((c) => [c.name, c.ok ? (c.warn ? 'warning' : 'ok') : 'failed', c.detail]),
       ) +
       '\n' +
       table(

@@ -1,34 +1,12 @@
-import type { StepContext, SwitchMark } from '../engines/engine.js';
+import type { StepContext } from '../engines/engine.js';
 import type { StepName } from '../inputs.js';
-import type { LagPoint } from '../report/lag-chart.js';
-import { UserError } from '../errors.js';
+import type { StepResult } from '../step-result.js';
 
-export interface StepResult {
-  outputs: Record<string, string>;
-  /** Markdown for the job summary. */
-  summary: string;
-  /** Lag over time, from await-lag-zero: for charts in reports. */
-  lagHistory?: LagPoint[];
-  /** The switch's moments (cutover): epoch ms, what happened, the phase that ended there. */
-  timeline?: SwitchMark[];
-}
+// StepResult and StepFailed live below the steps (lower layers such as checklist use them).
+export { StepFailed, type StepResult } from '../step-result.js';
 
 export type Step = (ctx: StepContext) => Promise<StepResult>;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export type { StepName };
-
-/**
- * A step that ran to its end but whose verdict is a failure (verify found a mismatch): the caller
- * still sets the outputs and the job summary from `result`, then fails with the message.
- */
-export class StepFailed extends UserError {
-  constructor(
-    message: string,
-    readonly result: StepResult,
-  ) {
-    super(message);
-    this.name = 'StepFailed';
-  }
-}

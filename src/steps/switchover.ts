@@ -10,6 +10,7 @@ import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import { describeLag, withinBounds } from './await-lag-zero.js';
 import { sleep } from './step.js';
+import { info, warning, type Note } from '../notes.js';
 
 /** How the two sides and the step are named in messages. */
 export interface Roles {
@@ -53,8 +54,10 @@ export class Timeline {
     return this.events.filter((e): e is SwitchMark => e.phase !== undefined);
   }
   rows(): string[][] {
-    const t0 = this.events[0]?.at ?? 0;
-    return this.events.map((e) => [`+${e.at - t0} ms`, e.what]);
+    // An interrupted run's fence, found later, comes first.
+    const events = [...this.events].sort((a, b) => a.at - b.at);
+    const t0 = events[0]?.at ?? 0;
+    return events.map((e) => [`+${e.at - t0} ms`, e.what]);
   }
 }
 
@@ -82,6 +85,8 @@ export interface Switched {
   fence: Fence;
   finalPos: string;
   promotedAt: number;
+  /** When writes were first blocked: this run's fence, or an interrupted run's that this one continued. */
+  blockedSince: number;
 }
 
 /** Fence `from`, prove `to` has applied its last position, restore `durability` on `to`, promote `to`. */
@@ -99,7 +104,13 @@ export async function fenceAndPromote(
   let fence: Fence | undefined;
   let promoted = false;
   let finalPos: string;
+  let blockedSince: number | undefined;
   try {
+    // Kept on the servers, so that a run continuing after a crash reports the window clients saw.
+    if (!resume)
+      await engine
+        .recordFenceStart(roles.step, Date.now())
+        .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${w(describeError(e))}`));
     fence = await engine.fence(resume);
     const marks = fence.marks?.splice(0) ?? [];
     tl.mark(`${roles.from.replace(/^the /, '')} fenced (${fence.mode}): writes blocked`, fence.startedAt, 'start');
@@ -111,6 +122,7 @@ export async function fenceAndPromote(
     failpoint(`${roles.step}:after-fence`);
     await engine.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
     tl.mark(`${roles.to.replace(/^the /, '')} has applied ${finalPos}`, Date.now(), 'applied');
+    if (resume) blockedSince = await firstFence(engine, roles, tl, fence.startedAt);
     if (durability.length) {
       await engine.revertTuning(durability);
       tl.mark(`durability restored before promotion: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`, Date.now(), 'durability');
@@ -150,7 +162,30 @@ export async function fenceAndPromote(
   }
   const promotedAt = Date.now();
   tl.mark(`${roles.to.replace(/^the /, '')} promoted: it accepts writes`, promotedAt, 'promote');
-  return { fence, finalPos, promotedAt };
+  return { fence, finalPos, promotedAt, blockedSince: blockedSince ?? fence.startedAt };
+}
+
+/** The fence start the interrupted run recorded (replicated to the side being promoted), when it is earlier than this run's. */
+async function firstFence(engine: Engine, roles: Roles, tl: Timeline, ownStart: number): Promise<number> {
+  const first = await engine.recordedFenceStart(roles.step).catch(() => undefined);
+  if (first === undefined || first > ownStart) return ownStart;
+  tl.mark(`the interrupted ${roles.step} blocked writes from ${new Date(first).toISOString()} (recorded on the servers): the window counts from there`, first);
+  return first;
+}
+
+/**
+ * After promotion: the transactions the fenced side took past its fence (writes by sessions the
+ * fence cannot stop), reported loudly. Returns the `writes-after-fence` output ('' when unknown).
+ */
+export async function auditFence(engine: Engine, ctx: StepContext, sw: Switched, notes: Note[], roles: Roles = CUTOVER_ROLES): Promise<string> {
+  const r = await engine.writesAfterFence(sw.fence, sw.finalPos);
+  const w = roles.words ?? same;
+  if (r.count === undefined) notes.push(sw.fence.mode === 'shutdown' ? info(w(r.detail)) : warning(w(r.detail)));
+  else if (r.count > 0) {
+    notes.push(warning(`WRITES AFTER THE FENCE: ${w(r.detail)}. Compare them with the new primary and apply what is missing there.`));
+    ctx.log.warn(`${r.count} transaction(s) were written on ${roles.from} after the fence (first ${r.first}): they are not on ${roles.to}`);
+  }
+  return r.count === undefined ? '' : String(r.count);
 }
 
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

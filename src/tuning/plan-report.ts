@@ -18,7 +18,8 @@ export function planLines(plan: TuningPlan): string[] {
   } else lines.push('kernel: left alone (kernel-tuning: off)');
   lines.push(`${plan.engine}:`);
   if (plan.items.length === 0) lines.push('  every setting already has its value; nothing to change');
-  for (const i of plan.items) lines.push(`  ${i.name}: ${i.original} -> ${i.value} (${i.applies === 'restart' ? 'at next start' : 'now'}): ${i.reason}`);
+  for (const i of plan.items)
+    lines.push(`  ${i.name}: ${i.current ?? i.original} -> ${i.value} (${i.applies === 'restart' ? 'at next start' : 'now'}): ${i.reason}`);
   return lines;
 }
 
@@ -40,7 +41,14 @@ export function planSummary(title: string, plan: TuningPlan, note: string): stri
   }
   md += table(
     ['setting', 'original', 'new value', 'takes effect', 'after cutover', 'why'],
-    plan.items.map((i) => [i.name, i.original, i.value, i.applies === 'restart' ? 'next start' : 'now', i.revertAtCutover ? 'restored' : 'kept', i.reason]),
+    plan.items.map((i) => [
+      i.name,
+      i.original + (i.current === undefined ? '' : ` (now ${i.current})`),
+      i.value,
+      i.applies === 'restart' ? 'next start' : 'now',
+      i.revertAtCutover ? 'restored' : 'kept',
+      i.reason,
+    ]),
   );
   return md;
 }

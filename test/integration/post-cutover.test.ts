@@ -48,6 +48,8 @@ async function failure(raw: Record<string, string>): Promise<StepFailed> {
 }
 
 const rows = (r: StepResult) => JSON.parse(r.outputs.checks) as Row[];
+/** Rows not ok, less a latency row that warns: it measures the machine, and warns on a loaded one (issue 13 item 16). */
+const notOk = (r: StepResult) => rows(r).filter((c) => c.status !== 'ok' && !(c.check.startsWith('latency to ') && c.status === 'warn'));
 
 /** Runs a replication client (pg_receivewal, mariadb-binlog) until the test ends. */
 async function withClient(argv: string[], env: Record<string, string>, fn: () => Promise<void>): Promise<void> {
@@ -65,7 +67,7 @@ describe('post-cutover (PostgreSQL)', () => {
 
   it('passes on a healthy new primary, with the checklist in the summary', async () => {
     const r = await run({ ...base(), 'app-pool-size': '50', 'backup-check-command': 'echo "backup of $ZDM_ENDPOINT ok"' });
-    expect(rows(r).filter((c) => c.status !== 'ok')).toEqual([]);
+    expect(notOk(r)).toEqual([]);
     expect(rows(r).map((c) => c.check)).toEqual([
       'connection',
       'latency to the new primary',
@@ -183,7 +185,7 @@ describe('post-cutover (MariaDB)', () => {
 
   it('passes on a healthy new primary', async () => {
     const r = await run({ ...base(), 'app-pool-size': '100', 'backup-check-command': 'true' });
-    expect(rows(r).filter((c) => c.status !== 'ok')).toEqual([]);
+    expect(notOk(r)).toEqual([]);
     expect(rows(r).find((c) => c.check === 'durability')!.detail).toBe('innodb_flush_log_at_trx_commit=1, sync_binlog=1');
   });
 

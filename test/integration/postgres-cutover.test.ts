@@ -20,6 +20,15 @@ function run(step: StepName, raw: Record<string, string>) {
 
 const appWrite = (server: 'source' | 'target', seq: number) => pgAppWrite(pair, server, seq);
 
+/**
+ * Holds the target's replay back without pausing it (a paused replay is refused at once, see
+ * lag-faults.test.ts): recovery_min_apply_delay keeps each commit from being applied.
+ */
+async function holdReplay(on: boolean): Promise<void> {
+  await pair.target.query(on ? "ALTER SYSTEM SET recovery_min_apply_delay = '1h'" : 'ALTER SYSTEM RESET recovery_min_apply_delay');
+  await pair.target.query('SELECT pg_reload_conf()');
+}
+
 const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.target.url() });
 
 beforeAll(async () => {
@@ -58,7 +67,7 @@ describe('cutover safety on real PostgreSQL', () => {
   }, 60_000);
 
   it('await-lag-zero fails on timeout with a diagnosis when the target does not replay', async () => {
-    await pair.target.query('SELECT pg_wal_replay_pause()');
+    await holdReplay(true);
     try {
       for (let i = 30; i <= 40; i++) await appWrite('source', i);
       let message = '';
@@ -67,12 +76,12 @@ describe('cutover safety on real PostgreSQL', () => {
       expect(message).toMatch(/lag is not shrinking: the source writes faster than the target applies/);
       expect(message).toMatch(/bottleneck: the replica's apply, which has stopped: .* received and nothing applied .*pg_is_wal_replay_paused/);
     } finally {
-      await pair.target.query('SELECT pg_wal_replay_resume()');
+      await holdReplay(false);
     }
   }, 60_000);
 
   it('gives the source its writes back when the target cannot prove it applied the last write', async () => {
-    await pair.target.query('SELECT pg_wal_replay_pause()');
+    await holdReplay(true);
     try {
       await appWrite('source', 100);
       let message = '';
@@ -89,7 +98,7 @@ describe('cutover safety on real PostgreSQL', () => {
       const [{ rec }] = await pair.target.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
       expect(rec).toBe(true);
     } finally {
-      await pair.target.query('SELECT pg_wal_replay_resume()');
+      await holdReplay(false);
     }
   }, 60_000);
 

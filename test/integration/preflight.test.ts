@@ -58,6 +58,15 @@ async function failure(raw: Record<string, string>, overrides: StepOverrides = {
   throw new Error('preflight passed but should have failed');
 }
 
+type Row = { check: string; status: string; detail: string };
+
+/**
+ * Rows that measure the machine rather than the servers' configuration: on a loaded runner the
+ * latency probes warn. A test asserts the rows it is about; these may warn (never fail) elsewhere.
+ */
+const loadSensitive = (c: Row) => c.check.startsWith('latency to ');
+const notOk = (checks: Row[]) => checks.filter((c) => c.status !== 'ok' && !(loadSensitive(c) && c.status === 'warn'));
+
 async function closedPort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -69,8 +78,8 @@ async function closedPort(): Promise<number> {
 describe('preflight (PostgreSQL)', () => {
   it('passes on a healthy pair, with the checklist in the summary and no secret in the outputs', async () => {
     const r = await preflight(inputs({ 'app-pool-size': '50', 'app-db-hostname': 'db.app.test', 'dns-servers': dns.server }));
-    const checks = JSON.parse(r.outputs.checks) as { check: string; status: string; detail: string }[];
-    expect(checks.filter((c) => c.status === 'fail')).toEqual([]);
+    const checks = JSON.parse(r.outputs.checks) as Row[];
+    expect(notOk(checks)).toEqual([]);
     const names = checks.map((c) => c.check);
     for (const n of [
       'latency to the source',
@@ -86,8 +95,8 @@ describe('preflight (PostgreSQL)', () => {
     ])
       expect(names).toContain(n);
     expect(Number(r.outputs['latency-p99-ms'])).toBeGreaterThan(0);
-    expect(r.outputs.warnings).toBe('0');
-    expect(r.summary).toContain('**All checks passed.**');
+    expect(Number(r.outputs.warnings)).toBe(checks.filter((c) => c.status === 'warn').length);
+    if (r.outputs.warnings === '0') expect(r.summary).toContain('**All checks passed.**');
     expect(r.summary).toMatch(/\| DNS TTL of db\.app\.test \| ✅ ok \| TTL 30 s/);
     expect(JSON.stringify(r.outputs) + r.summary).not.toContain(pair.source.password);
     expect(JSON.stringify(r.outputs) + r.summary).not.toContain(pair.replicationPassword);
@@ -141,14 +150,16 @@ describe('preflight (PostgreSQL)', () => {
     );
   });
 
-  it('a DNS TTL above 60 s warns, without blocking', async () => {
-    const r = await preflight(inputs({ 'app-db-hostname': 'db.slow.test', 'dns-servers': dns.server }));
-    expect(r.outputs.warnings).toBe('1');
-    const row = (JSON.parse(r.outputs.checks) as { check: string; status: string; detail: string }[]).find((c) => c.check === 'DNS TTL of db.slow.test')!;
+  it('a DNS TTL above 60 s warns, without blocking (whatever the latency rows say on a loaded machine)', async () => {
+    // A latency bound no machine meets makes the latency rows warn too, as they do under load (issue 13 item 16).
+    const r = await preflight(inputs({ 'app-db-hostname': 'db.slow.test', 'dns-servers': dns.server, 'max-latency-ms': '0.001' }));
+    const checks = JSON.parse(r.outputs.checks) as Row[];
+    const row = checks.find((c) => c.check === 'DNS TTL of db.slow.test')!;
     expect(row.status).toBe('warn');
     expect(row.detail).toContain('TTL of db.slow.test is 86400 s');
     expect(row.detail).toContain('Lower the TTL to 60 s or less a day ahead');
-    expect(r.summary).toContain('1 warning(s)');
+    expect(r.summary).toMatch(/\| DNS TTL of db\.slow\.test \| ⚠️ warn \| TTL of db\.slow\.test is 86400 s/);
+    expect(notOk(checks)).toEqual([row]);
   });
 
   it('clock skew between the runner and the servers', async () => {
@@ -184,8 +195,8 @@ describe('preflight (MariaDB)', () => {
 
   it('passes on a healthy pair', async () => {
     const r = await preflight(my({ 'app-pool-size': '100' }));
-    const checks = JSON.parse(r.outputs.checks) as { check: string; status: string; detail: string }[];
-    expect(checks.filter((c) => c.status === 'fail')).toEqual([]);
+    const checks = JSON.parse(r.outputs.checks) as Row[];
+    expect(notOk(checks)).toEqual([]);
     expect(checks.find((c) => c.check === 'compatible servers')!.detail).toMatch(/^MariaDB 10\.\d+\.\d+.* to 10\.\d+/);
     expect(checks.find((c) => c.check === 'connections for the application')!.detail).toBe('max_connections 151 >= app-pool-size 100');
   });

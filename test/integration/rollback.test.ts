@@ -192,6 +192,14 @@ describe('PostgreSQL: cutover with the read-only fence (pg_rewind), rollback wit
     expect(logged.join('\n')).toContain('rewound the old source to the new primary');
     expect(cut['reverse-from']).toBe(`127.0.0.1:${pair.target.port}`);
     for (let i = 2; i <= 30; i++) await pgAppWrite(pair, 'target', i);
+    // Another run holds the switch lock on the old source (the side rollback promotes): rollback refuses, changing nothing.
+    const holder = new pg.Client({ connectionString: pair.source.url(), application_name: 'zdm_lock cutover elsewhere' });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock(8021101)');
+    expect(await failure('rollback', { 'source-url': pair.source.url(), 'target-url': pair.target.url(), fence: 'read-only' })).toMatch(
+      /^another zdm cutover or rollback holds the switch lock on the old source: "zdm_lock cutover elsewhere" since .*Nothing was changed/,
+    );
+    await holder.end();
     const back = (await run('rollback', { 'source-url': pair.source.url(), 'target-url': pair.target.url(), fence: 'read-only' })).outputs;
     expect(back.fence).toBe('read-only');
     expect(back.endpoint).toBe(`127.0.0.1:${pair.source.port}`);

@@ -220,7 +220,8 @@ describe('MariaDB', () => {
         ['sync_binlog', '1', '0'],
       ]);
       await engine.revertTuning(items);
-      expect(readFileSync(my().optionFile, 'utf8')).not.toMatch(/^(innodb_flush_log_at_trx_commit|sync_binlog) =/m);
+      // What the server's own configuration says is unknown here: the durable values stay in zdm's file.
+      expect(readFileSync(my().optionFile, 'utf8')).toMatch(/^innodb_flush_log_at_trx_commit = 1\nsync_binlog = 1$/m);
       expect(await engine.relaxedDurability!()).toEqual([]);
     } finally {
       await engine.close();
@@ -229,6 +230,7 @@ describe('MariaDB', () => {
     expect([now.innodb_flush_log_at_trx_commit, now.sync_binlog]).toEqual(['1', '1']);
     await run('revert', { ...inputs(), tuning: tune.outputs.tuning });
     expect(await variables()).toEqual(vars);
+    rmSync(my().optionFile, { force: true });
   });
 
   it('revert refuses without a tuning input or with one made for another engine', async () => {
@@ -236,6 +238,55 @@ describe('MariaDB', () => {
     const other = JSON.stringify({ engine: 'postgres', memoryBytes: 1, cpus: 1, items: [] });
     expect(await failure('revert', { ...inputs(), tuning: other })).toBe('input tuning was made for engine postgres, but this step runs mariadb');
   });
+});
+
+describe('MariaDB whose own configuration leaves sync_binlog at 0 (its default)', () => {
+  const relaxed = useMariadb({ name: 'nosync', settings: { 'sync-binlog': 0 } });
+  const inputs = (over: Record<string, string> = {}) => ({
+    engine: 'mariadb',
+    'target-url': relaxed().url(),
+    'target-config-file': relaxed().optionFile,
+    'target-memory': '1GB',
+    'target-cpus': '2',
+    'target-disk-type': 'ssd',
+    'kernel-tuning': 'off',
+    ...over,
+  });
+  const durability = async () =>
+    (await relaxed().query<{ f: string; s: string }>('SELECT @@GLOBAL.innodb_flush_log_at_trx_commit AS f, @@GLOBAL.sync_binlog AS s'))[0];
+
+  it('the plan shows the real current value; the durable values cutover restores survive a restart, and post-cutover passes', async () => {
+    expect((await durability()).s).toBe(0);
+    const r = await run('tune-target', inputs());
+    expect(r.log).toMatch(/^ {2}sync_binlog: 0 -> 0 \(now\): .*It is 0 already: cutover and revert set 1/m);
+    expect(r.log).toMatch(/^ {2}innodb_flush_log_at_trx_commit: 1 -> 2 \(now\)/m);
+    expect(r.summary).toMatch(/\| sync_binlog \| 1 \(now 0\) \| 0 \|/);
+    const plan = JSON.parse(r.outputs.tuning);
+    // What cutover does before promotion: the durability settings of the plan, reverted by the engine.
+    const raw: Record<string, string> = inputs();
+    const engine = openEngine({
+      inputs: readInputs('revert', (n) => (n === 'tuning' ? r.outputs.tuning : raw[n])),
+      log: new TextLog(() => undefined),
+      ...hosts(),
+    });
+    try {
+      await engine.revertTuning(plan.items.filter((i: { relaxesDurability: boolean }) => i.relaxesDurability));
+    } finally {
+      await engine.close();
+    }
+    expect(await durability()).toEqual({ f: 1, s: 1 });
+    await relaxed().stop();
+    await relaxed().start();
+    expect(await durability()).toEqual({ f: 1, s: 1 });
+    const post = await run('post-cutover', { engine: 'mariadb', 'target-url': relaxed().url() });
+    const rows = JSON.parse(post.outputs.checks) as { check: string; status: string; detail: string }[];
+    expect(rows.find((c) => c.check === 'durability')).toMatchObject({ status: 'ok', detail: 'innodb_flush_log_at_trx_commit=1, sync_binlog=1' });
+
+    // revert puts back the rest; the durable value stays, as the server's own configuration would not give it.
+    await run('revert', { ...inputs(), tuning: r.outputs.tuning });
+    expect(readFileSync(relaxed().optionFile, 'utf8')).toMatch(/^sync_binlog = 1$/m);
+    expect(readFileSync(relaxed().optionFile, 'utf8')).not.toMatch(/^innodb_flush_log_at_trx_commit =/m);
+  }, 120_000);
 });
 
 describe('PostgreSQL', () => {

@@ -137,14 +137,20 @@ describe('verify on PostgreSQL', () => {
   }, 60_000);
 
   it('pauses while the standby is further behind than verify-max-lag-bytes, and goes on once it caught up', async () => {
-    await pair.target.query('SELECT pg_wal_replay_pause()');
+    // Held back by an apply delay: a paused replay would be refused at once as one that cannot heal.
+    await applyDelay('1h');
+    await new Promise((r) => setTimeout(r, 300));
     let resumed = false;
     try {
-      await withClient(appUrl(pair, pair.source), (c) => c.query('UPDATE sample SET payload = md5(payload) WHERE id <= 2000'));
+      // The delay holds the first commit back, and with it everything after: the big update stays unapplied.
+      await withClient(appUrl(pair, pair.source), async (c) => {
+        await c.query('UPDATE sample SET payload = payload WHERE id = 1');
+        await c.query('UPDATE sample SET payload = md5(payload) WHERE id <= 2000');
+      });
       const lines: string[] = [];
       const resume = setTimeout(() => {
         resumed = true;
-        void pair.target.query('SELECT pg_wal_replay_resume()');
+        void applyDelay('0');
       }, 1500);
       const r = await runStep('verify', (n) => verifyInputs({ 'verify-max-lag-bytes': '16kB' })[n], new TextLog((l) => lines.push(l))).finally(() =>
         clearTimeout(resume),
@@ -155,7 +161,7 @@ describe('verify on PostgreSQL', () => {
       );
       expect(lines.some((l) => l.startsWith('verify resumed:'))).toBe(true);
     } finally {
-      if (!resumed) await pair.target.query('SELECT pg_wal_replay_resume()');
+      if (!resumed) await applyDelay('0');
     }
   }, 60_000);
 

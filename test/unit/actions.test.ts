@@ -1,8 +1,8 @@
 /** Every action.yml matches the one input definition: nothing missing, misnamed, undocumented or stale. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { generateActions, envName, withReadmeReference } from '../../scripts/gen-actions.js';
+import { generateActions, generateReference, envName } from '../../scripts/gen-actions.js';
 import { INPUTS, OUTPUTS, STEPS, inputsFor, outputsFor } from '../../src/inputs.js';
 
 interface ActionYml {
@@ -54,17 +54,26 @@ describe('action metadata', () => {
 
   it('the root action runs the bundle with a step input and every input and output', () => {
     const a = read('action.yml');
-    expect(a.runs).toEqual({ using: 'node20', main: 'dist/index.js' });
+    expect(a.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
     expect(a.inputs.step.required).toBe(true);
     expect(Object.keys(a.inputs).sort()).toEqual(['step', ...INPUTS.map((i) => i.name)].sort());
     expect(Object.keys(a.outputs).sort()).toEqual([...new Set(OUTPUTS.map((o) => o.name))].sort());
     for (const i of Object.values(a.inputs)) expect(i.description).toBeTruthy();
   });
 
-  it("the README's reference of inputs and outputs is the generated one", () => {
-    const readme = readFileSync('README.md', 'utf8');
-    expect(readme).toBe(withReadmeReference(readme));
-    for (const i of INPUTS) expect(readme).toContain(`| \`${i.name}\` |`);
+  it('the reference under docs/reference/ is the generated one (run `npm run gen` after changing inputs)', () => {
+    const pages = generateReference();
+    for (const [path, text] of Object.entries(pages)) expect(readFileSync(path, 'utf8'), path).toBe(text);
+    for (const step of STEPS) {
+      const page = pages[`docs/reference/${step}.md`];
+      for (const d of inputsFor(step)) expect(page, `${step}: ${d.name}`).toContain(`| \`${d.name}\` |`);
+      for (const o of outputsFor(step)) expect(page, `${step}: ${o.name}`).toContain(`| \`${o.name}\` |`);
+    }
+  });
+
+  it('no page under docs/reference/ is left over from a step or file the generator no longer makes', () => {
+    const made = Object.keys(generateReference());
+    for (const f of readdirSync('docs/reference')) expect(made, f).toContain(`docs/reference/${f}`);
   });
 
   it('maps input names the way @actions/core reads them', () => {

@@ -30,9 +30,9 @@ describe('inputs', () => {
     expect(m.heartbeatTable).toBe('zdm.heartbeat');
     expect(m.fence).toBe('read-only');
     expect(readInputs('cutover', (n) => base[n]).fence).toBe('shutdown');
-    expect(() => readInputs('cutover', (n) => ({ ...base, 'source-url': 'mysql://root:pw@h/', fence: 'shutdown' })[n])).toThrow(
-      /input fence shutdown is the PostgreSQL fence/,
-    );
+    expect(() =>
+      readInputs('cutover', (n) => ({ ...base, 'source-url': 'mysql://root:pw@h/', 'target-url': 'mysql://root:pw@t/', fence: 'shutdown' })[n]),
+    ).toThrow(/input fence shutdown is the PostgreSQL fence/);
     expect(i.replicationSlot).toBe('zdm_replica');
     const a = readInputs('await-lag-zero', (n) => ({ ...base, 'max-lag-bytes': '2MB' })[n]);
     expect(a.maxLagBytes).toBe(2 * 1024 * 1024);

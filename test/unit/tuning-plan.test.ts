@@ -3,7 +3,7 @@ import { planKernel, dropinText, kernelPlanProblem, sysctlPath, type KernelPlan 
 import { checkOverrides, parseOverrides, pick } from '../../src/tuning/overrides.js';
 import { isNotPermitted } from '../../src/tuning/kernel-tuner.js';
 import { planPostgresTuning, TUNABLE } from '../../src/engines/postgres/tuning.js';
-import { MY_TUNABLE, planMysqlTuning } from '../../src/engines/mysql/tuning.js';
+import { MY_TUNABLE, optionFile, planMysqlTuning, relaxedInOptionFile, revertedOptionFile } from '../../src/engines/mysql/tuning.js';
 
 const GB = 1024 ** 3;
 const by = <T extends { name: string }>(items: T[]) => Object.fromEntries(items.map((i) => [i.name, i]));
@@ -161,9 +161,40 @@ describe('engine sizing from CPUs and disk', () => {
       planMysqlTuning({ ...my, innodb_flush_log_at_trx_commit: '2', sync_binlog: '0' }, 'mariadb', { memoryBytes: 2 * GB, cpus: 2, disk: 'ssd' }),
     );
     expect(items.innodb_flush_log_at_trx_commit).toMatchObject({ original: '1', value: '2', relaxesDurability: true, revertAtCutover: true });
-    expect(items.innodb_flush_log_at_trx_commit.reason).toMatch(/It is 2 already: cutover and revert set 1, the durable value$/);
-    expect(items.sync_binlog).toMatchObject({ original: '1', value: '0' });
+    expect(items.innodb_flush_log_at_trx_commit.reason).toMatch(
+      /It is 2 already: cutover and revert set 1, the durable value, and keep it in the option file$/,
+    );
+    // The plan shows the value it found; the durable value is what is restored, and persisted.
+    expect(items.sync_binlog).toMatchObject({ original: '1', value: '0', current: '0', persistedOriginal: true });
     // Overridden to the durable value: nothing to relax, nothing to restore.
     expect(by(planMysqlTuning(my, 'mariadb', { memoryBytes: 2 * GB, cpus: 2, disk: 'ssd' }, { sync_binlog: '1' })).sync_binlog).toBeUndefined();
+  });
+});
+
+describe("MySQL/MariaDB: zdm's option file after a revert", () => {
+  const plan = planMysqlTuning({ innodb_flush_log_at_trx_commit: '1', sync_binlog: '0', innodb_io_capacity: '200' }, 'mariadb', {
+    memoryBytes: 2 * GB,
+    cpus: 2,
+    disk: 'ssd',
+  });
+  const text = optionFile(plan);
+  const durability = plan.filter((i) => i.relaxesDurability);
+
+  it('keeps the durable value of a setting the server leaves relaxed, drops the lines of the others', () => {
+    const after = revertedOptionFile(text, durability)!;
+    expect(after).toMatch(/^sync_binlog = 1$/m);
+    expect(after).not.toMatch(/^innodb_flush_log_at_trx_commit =/m);
+    expect(after).toMatch(/^innodb_io_capacity = 2000$/m);
+    expect(relaxedInOptionFile(text)).toEqual(new Set(['innodb_flush_log_at_trx_commit', 'sync_binlog']));
+    expect(relaxedInOptionFile(after)).toEqual(new Set());
+    // Reverting again changes nothing; reverting everything leaves only the durable value.
+    expect(revertedOptionFile(after, durability)).toBe(after);
+    const all = revertedOptionFile(text, plan)!;
+    expect(all.split('\n').filter((l) => /^\w+ =/.test(l))).toEqual(['sync_binlog = 1']);
+  });
+
+  it('goes when nothing is left', () => {
+    const durable = planMysqlTuning({ innodb_flush_log_at_trx_commit: '1', sync_binlog: '1' }, 'mariadb', { memoryBytes: 2 * GB, cpus: 2, disk: 'ssd' });
+    expect(revertedOptionFile(optionFile(durable), durable)).toBeUndefined();
   });
 });

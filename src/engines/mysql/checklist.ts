@@ -1,7 +1,7 @@
 /** What preflight and post-cutover ask of a MySQL/MariaDB server: limits, clock, the new primary's state. */
 import type { DurabilitySetting, PrimaryState, ServerLimits } from '../engine.js';
 import { connectMy, one, rows, variables, type MyConn } from './connect.js';
-import type { MySession } from './index.js';
+import type { MySession } from './session.js';
 
 const on = (which: 'source' | 'target', s: MySession): Promise<MyConn> => (which === 'source' ? s.source() : s.target());
 

@@ -1,5 +1,7 @@
 import mysql from 'mysql2/promise';
 import { UserError } from '../../errors.js';
+import { track } from '../open-clients.js';
+import { markLostOn } from '../server-lost.js';
 
 export type MyConn = mysql.Connection;
 export type Row = Record<string, unknown>;
@@ -34,7 +36,9 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
     });
     // An idle connection that breaks must not crash the process; the next query reports it.
     c.on('error', () => undefined);
-    return c;
+    const untrack = track(() => c.destroy());
+    (c as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.once('close', untrack);
+    return markLostOn(c, ['query', 'execute'], { input: opts.input, at: `${host.includes(':') ? `[${host}]` : host}:${port}` });
   } catch (e) {
     throw explainMyError(e, opts.input, `${host}:${port}`, user, database);
   }

@@ -7,7 +7,8 @@
 import type { Fence } from '../engine.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { connectMy, one, rows, variables } from './connect.js';
-import type { MySession } from './index.js';
+import type { MySession } from './session.js';
+import { info, warning, type Note } from '../../notes.js';
 
 const LOCK_WAIT_SECONDS = 10;
 
@@ -136,20 +137,22 @@ export async function unfence(s: MySession, _f: Fence): Promise<void> {
   for (const stmt of flavor.readOnly(false)) await src.query(stmt);
 }
 
-export async function cleanupAfterPromotion(s: MySession): Promise<string[]> {
-  const notes: string[] = [];
+export async function cleanupAfterPromotion(s: MySession): Promise<Note[]> {
+  const notes: Note[] = [];
   if (s.fenceConn) {
     await s.fenceConn.end().catch(() => undefined);
     s.fenceConn = undefined;
     notes.push(
-      'released the read lock on the old source; it stays read_only (accounts with SUPER / READ_ONLY ADMIN could still write there: keep the application away from it)',
+      info(
+        'released the read lock on the old source; it stays read_only (accounts with SUPER / READ_ONLY ADMIN could still write there: keep the application away from it)',
+      ),
     );
   }
   const v = await variables(await s.target(), ['innodb_flush_log_at_trx_commit', 'sync_binlog', 'read_only']);
   if (v.innodb_flush_log_at_trx_commit !== '1')
-    notes.push(`WARNING: innodb_flush_log_at_trx_commit = ${v.innodb_flush_log_at_trx_commit} on the new primary: acknowledged writes can be lost in a crash`);
+    notes.push(warning(`innodb_flush_log_at_trx_commit = ${v.innodb_flush_log_at_trx_commit} on the new primary: acknowledged writes can be lost in a crash`));
   if (v.sync_binlog !== '1')
-    notes.push(`WARNING: sync_binlog = ${v.sync_binlog} on the new primary: binlog events of acknowledged writes can be lost in a crash`);
-  notes.push('replication on the new primary was stopped and reset (RESET REPLICA ALL); its stored replication credentials are gone');
+    notes.push(warning(`sync_binlog = ${v.sync_binlog} on the new primary: binlog events of acknowledged writes can be lost in a crash`));
+  notes.push(info('replication on the new primary was stopped and reset (RESET REPLICA ALL); its stored replication credentials are gone'));
   return notes;
 }

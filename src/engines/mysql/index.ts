@@ -10,75 +10,44 @@ import type {
   ReverseReplication,
   SeedResult,
   ServerLimits,
+  SwitchLock,
+  WritesAfterFence,
   StepContext,
   TuningItem,
   TuningPlan,
   TuningResources,
 } from '../engine.js';
+import type { Note } from '../../notes.js';
 import { InputError, UserError } from '../../errors.js';
 import { diskType } from '../../tuning/disk.js';
-import { connectMy, one, variables, type MyConn } from './connect.js';
-import { detectFlavor, type Flavor } from './flavor.js';
-import { DURABILITY_SETTINGS, DURABLE, MY_TUNABLE, OPTION_FILE_HEADER, optionFile, planMysqlTuning } from './tuning.js';
+import { variables } from './connect.js';
+import type { Flavor } from './flavor.js';
+import {
+  DURABILITY_SETTINGS,
+  DURABLE,
+  MY_TUNABLE,
+  OPTION_FILE_HEADER,
+  optionFile,
+  planMysqlTuning,
+  relaxedInOptionFile,
+  revertedOptionFile,
+} from './tuning.js';
 import { preflightSeed, seedMysql } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied } from './cutover.js';
 import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 import { MyVerifier } from './verify.js';
+import { configFileCheck, defaultConfigFile } from './option-files.js';
 import type { TableVerifier } from '../../verify/types.js';
 import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
+import { MySession } from './session.js';
+import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
-/** The connections and facts every MySQL/MariaDB operation shares. */
-export class MySession {
-  private src?: MyConn;
-  private tgt?: MyConn;
-  private flavorOf?: Flavor;
-  /** The session that holds FLUSH TABLES WITH READ LOCK during cutover. */
-  fenceConn?: MyConn;
-  constructor(readonly ctx: StepContext) {}
-
-  get inputs() {
-    return this.ctx.inputs;
-  }
-
-  async source(): Promise<MyConn> {
-    if (!this.inputs.sourceUrl) throw new UserError('input source-url is required for this step');
-    this.src ??= await connectMy(this.inputs.sourceUrl, { input: 'source-url' });
-    return this.src;
-  }
-
-  async target(): Promise<MyConn> {
-    this.tgt ??= await connectMy(this.inputs.targetUrl, { input: 'target-url' });
-    return this.tgt;
-  }
-
-  /** The target's flavor (the source's must match it, which preflight checks). */
-  async flavor(): Promise<Flavor> {
-    if (!this.flavorOf) {
-      const { v } = await one<{ v: string }>(await this.target(), 'SELECT VERSION() AS v');
-      this.flavorOf = detectFlavor(v);
-    }
-    return this.flavorOf;
-  }
-
-  async forget(which: 'source' | 'target'): Promise<void> {
-    const c = which === 'source' ? this.src : this.tgt;
-    if (which === 'source') this.src = undefined;
-    else this.tgt = undefined;
-    await c?.end().catch(() => undefined);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([this.forget('source'), this.forget('target'), this.fenceConn?.end().catch(() => undefined)]);
-    this.fenceConn = undefined;
-  }
-}
+export { MySession };
 
 export function configFile(s: MySession, flavor: Flavor): string {
-  return (
-    s.inputs.targetConfigFile || (flavor.name === 'mariadb' ? '/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf' : '/etc/mysql/mysql.conf.d/99-zdm-migration.cnf')
-  );
+  return s.inputs.targetConfigFile || defaultConfigFile(flavor.name);
 }
 
 export class MysqlEngine implements Engine {
@@ -99,7 +68,7 @@ export class MysqlEngine implements Engine {
   async planTuning(r: TuningResources): Promise<TuningPlan> {
     const t = await this.s.target();
     const flavor = await this.s.flavor();
-    const current = await variables(t, [...MY_TUNABLE, 'datadir']);
+    const current = await variables(t, [...MY_TUNABLE, 'datadir', 'pid_file']);
     for (const [name, value] of Object.entries(r.overrides ?? {})) {
       if ((MY_TUNABLE as readonly string[]).includes(name) && !/^\d+$/.test(value))
         throw new InputError(
@@ -108,6 +77,7 @@ export class MysqlEngine implements Engine {
         );
     }
     await this.refuseForeignOptionFile();
+    await this.refuseUnreadOptionFile(current.pid_file, current.datadir);
     const disk = r.disk ?? (await diskType(this.s.ctx.targetHost, current.datadir));
     const items = planMysqlTuning(current, flavor.name, { memoryBytes: r.memoryBytes, cpus: r.cpus, disk }, r.overrides);
     return { engine: this.kind, memoryBytes: r.memoryBytes, cpus: r.cpus, disk, items };
@@ -130,16 +100,22 @@ export class MysqlEngine implements Engine {
     // The option file keeps what is not reverted; without anything left it goes.
     const host = this.s.ctx.targetHost;
     const file = configFile(this.s, await this.s.flavor());
-    if (!(await host.exists(file))) return;
-    if (!(await host.readFile(file)).startsWith(OPTION_FILE_HEADER)) {
+    // A durable value that must survive a restart goes into zdm's file, even one deleted since.
+    const before = (await host.exists(file)) ? await host.readFile(file) : `${OPTION_FILE_HEADER}\n[mysqld]\n`;
+    if (!before.startsWith(OPTION_FILE_HEADER)) {
       this.s.ctx.log.warn(`${file} is not the option file zdm wrote (it was replaced since tune-target): left as it is`);
       return;
     }
-    const reverted = new Set(items.map((i) => i.name));
-    const kept = (await host.readFile(file)).split('\n').filter((l) => !reverted.has(l.split('=')[0].trim()));
-    const left = kept.filter((l) => /^\w+\s*=/.test(l));
-    if (left.length === 0) await host.remove(file);
-    else await host.writeFile(file, kept.join('\n'), { mode: 0o644 });
+    const text = revertedOptionFile(before, items);
+    try {
+      if (text !== undefined) await host.writeFile(file, text, { mode: 0o644 });
+      else if (await host.exists(file)) await host.remove(file);
+    } catch (e) {
+      const durable = items.filter((i) => i.persistedOriginal).map((i) => `${i.name} = ${i.original}`);
+      this.s.ctx.log.warn(
+        `could not update zdm's option file ${file} (${(e as Error).message}): the restored values hold until the server restarts${durable.length ? `. Put ${durable.join(', ')} into the server's configuration` : ''}`,
+      );
+    }
   }
 
   async relaxedDurability(): Promise<TuningItem[]> {
@@ -148,7 +124,7 @@ export class MysqlEngine implements Engine {
     if (!(await host.exists(file))) return [];
     const text = await host.readFile(file);
     if (!text.startsWith(OPTION_FILE_HEADER)) return [];
-    const persisted = new Set(text.split('\n').map((l) => l.split('=')[0].trim()));
+    const persisted = relaxedInOptionFile(text);
     const current = await variables(await this.s.target(), [...DURABILITY_SETTINGS]);
     return DURABILITY_SETTINGS.filter((n) => persisted.has(n) || current[n] !== DURABLE).map((name) => ({
       name,
@@ -158,6 +134,8 @@ export class MysqlEngine implements Engine {
       applies: 'reload',
       relaxesDurability: true,
       revertAtCutover: true,
+      // What the server's own configuration says is unknown here: the durable value stays in zdm's file.
+      persistedOriginal: true,
     }));
   }
 
@@ -171,6 +149,14 @@ export class MysqlEngine implements Engine {
         `names ${file}, which exists and was not written by zdm: tune-target would replace it. Name a file of zdm's own in a directory the server includes (!includedir), e.g. 99-zdm-migration.cnf. Nothing was changed.`,
       );
     }
+  }
+
+  /** A file the server never reads would lose the profile (and the durable values cutover keeps) at the next restart. */
+  private async refuseUnreadOptionFile(pidFile: string, dataDir: string): Promise<void> {
+    const file = configFile(this.s, await this.s.flavor());
+    const c = await configFileCheck(this.s.ctx.targetHost, file, pidFile, dataDir, false);
+    if (!c.ok) throw new InputError('target-config-file', `names a file the server does not read: ${c.detail} Nothing was changed.`);
+    if (c.warn) this.s.ctx.log.warn(`${c.name}: ${c.detail}`);
   }
 
   private async writeOptionFile(items: TuningItem[]): Promise<void> {
@@ -235,8 +221,24 @@ export class MysqlEngine implements Engine {
     return unfence(this.s, f);
   }
 
-  cleanupAfterPromotion(): Promise<string[]> {
+  cleanupAfterPromotion(): Promise<Note[]> {
     return cleanupAfterPromotion(this.s);
+  }
+
+  lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock> {
+    return lockSwitch(this.s, step);
+  }
+
+  recordFenceStart(step: 'cutover' | 'rollback', at: number): Promise<void> {
+    return recordFenceStart(this.s, step, at);
+  }
+
+  recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined> {
+    return recordedFenceStart(this.s, step);
+  }
+
+  writesAfterFence(f: Fence, finalPosition: string): Promise<WritesAfterFence> {
+    return writesAfterFence(this.s, f, finalPosition);
   }
 
   endpoint(): string {
@@ -272,7 +274,7 @@ export class MysqlEngine implements Engine {
     return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
   }
 
-  teardownReverse(): Promise<string[]> {
+  teardownReverse(): Promise<Note[]> {
     return teardownReverse(this.s);
   }
 }

@@ -1,28 +1,40 @@
 /** Real lag of a MySQL/MariaDB replica: binlog bytes not applied, a heartbeat row's age, and both threads' state. */
 import type { Heartbeat, LagSample } from '../engine.js';
-import { heartbeatLoop } from '../heartbeat.js';
+import { heartbeatLoop, heartbeatTableError, openHeartbeatClient } from '../heartbeat.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
 import { quoteName } from './flavor.js';
-import type { MySession } from './index.js';
+import type { MySession } from './session.js';
+import { UserError } from '../../errors.js';
 
 function qualified(table: string): string {
   const parts = table.split('.');
-  if (parts.length !== 2) throw new Error(`heartbeat-table must be database.table for MySQL/MariaDB (got ${table})`);
+  if (parts.length !== 2) throw new UserError(`input heartbeat-table must be database.table for MySQL/MariaDB (got ${table})`);
   return parts.map(quoteName).join('.');
 }
 
 /** Creates the heartbeat database, table and row on the source when they are not there yet. */
 export async function ensureHeartbeatTable(c: MyConn, table: string): Promise<void> {
-  const [db] = table.split('.');
-  await c.query(`CREATE DATABASE IF NOT EXISTS ${quoteName(db)}`);
-  await c.query(`CREATE TABLE IF NOT EXISTS ${qualified(table)} (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL, seq BIGINT NOT NULL) ENGINE=InnoDB`);
-  await c.query(`INSERT IGNORE INTO ${qualified(table)} (id, ts, seq) VALUES (1, UTC_TIMESTAMP(6), 0)`);
+  try {
+    const [db] = table.split('.');
+    await c.query(`CREATE DATABASE IF NOT EXISTS ${quoteName(db)}`);
+    await c.query(`CREATE TABLE IF NOT EXISTS ${qualified(table)} (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL, seq BIGINT NOT NULL) ENGINE=InnoDB`);
+    await c.query(`INSERT IGNORE INTO ${qualified(table)} (id, ts, seq) VALUES (1, UTC_TIMESTAMP(6), 0)`);
+  } catch (e) {
+    throw heartbeatTableError(
+      table,
+      e,
+      'Give database.table (e.g. zdm.heartbeat, the default): zdm creates both, so the source-url user needs CREATE, INSERT and UPDATE there. An existing table of that name must have the columns id INT PRIMARY KEY, ts DATETIME(6), seq BIGINT, or be dropped.',
+    );
+  }
 }
 
 /** Writes the heartbeat row on the source about every 500 ms on a connection of its own. */
 export async function startHeartbeat(s: MySession): Promise<Heartbeat> {
-  const client = await connectMy(s.inputs.sourceUrl!, { input: 'source-url' });
-  await ensureHeartbeatTable(client, s.inputs.heartbeatTable);
+  const client = await openHeartbeatClient(
+    () => connectMy(s.inputs.sourceUrl!, { input: 'source-url' }),
+    (c) => c.end(),
+    (c) => ensureHeartbeatTable(c, s.inputs.heartbeatTable),
+  );
   const table = qualified(s.inputs.heartbeatTable);
   let seq = Date.now();
   return heartbeatLoop(

@@ -7,8 +7,9 @@ import type { Fence, ReverseReplication } from '../engine.js';
 import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { connectMy, hostPort, one, rows, variables } from './connect.js';
-import { ownPrivileges } from './seed.js';
-import type { MySession } from './index.js';
+import { ownPrivileges } from './privileges.js';
+import type { MySession } from './session.js';
+import { info, type Note } from '../../notes.js';
 
 interface ReversePlan {
   addr: { host: string; port: number };
@@ -107,10 +108,10 @@ export async function startReverse(s: MySession, plan: ReversePlan, _f: Fence, f
     (e) => e instanceof SafetyError,
   );
   const from = `${plan.addr.host}:${plan.addr.port}`;
-  return { from, position: finalPosition, notes: [`the old source replicates from the new primary at ${from} from GTID ${gtid}, and stays read_only`] };
+  return { from, position: finalPosition, notes: [info(`the old source replicates from the new primary at ${from} from GTID ${gtid}, and stays read_only`)] };
 }
 
-export async function teardownReverse(s: MySession): Promise<string[]> {
+export async function teardownReverse(s: MySession): Promise<Note[]> {
   const flavor = await s.flavor();
   const src = await s.source();
   const st = (await rows(src, flavor.showReplicaStatus))[0];
@@ -120,7 +121,7 @@ export async function teardownReverse(s: MySession): Promise<string[]> {
       throw new SafetyError(
         'the old source takes writes (read_only OFF) and replicates from nothing: a rollback may have run. finalize refuses; check which server the application writes to. Nothing was changed.',
       );
-    return ['the old source has no replication configured: nothing to tear down there'];
+    return [info('the old source has no replication configured: nothing to tear down there')];
   }
   const tgt = await s.target();
   const tr = (await rows(tgt, flavor.showReplicaStatus))[0];
@@ -129,6 +130,8 @@ export async function teardownReverse(s: MySession): Promise<string[]> {
   await src.query(flavor.resetReplicaAll);
   for (const stmt of flavor.readOnly(true)) await src.query(stmt);
   return [
-    'stopped replication on the old source and removed its replication settings and stored credentials (RESET REPLICA ALL); it stays read_only. Decommission it.',
+    info(
+      'stopped replication on the old source and removed its replication settings and stored credentials (RESET REPLICA ALL); it stays read_only. Decommission it.',
+    ),
   ];
 }

@@ -10,7 +10,9 @@ import { formatBytes, formatSeconds, Progress, transferProgress } from '../../lo
 import { connectMy, hostPort, one, rows, variables, type MyConn } from './connect.js';
 import { compareVersions, detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
-import type { MySession } from './index.js';
+import { ownPrivileges } from './privileges.js';
+import type { MySession } from './session.js';
+import { configFileCheck, defaultConfigFile } from './option-files.js';
 
 const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
 const BACKUP_PRIVILEGES = ['RELOAD', 'PROCESS', 'LOCK TABLES'];
@@ -24,15 +26,6 @@ export function replicationAddress(s: MySession): { host: string; port: number }
   return { host: m[1], port: Number(m[2]) };
 }
 
-/** The privileges the connection's own account holds (information_schema shows one's own). */
-export async function ownPrivileges(c: MyConn): Promise<Set<string>> {
-  const r = await rows<{ p: string }>(
-    c,
-    "SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
-  );
-  return new Set(r.map((x) => x.p.toUpperCase()));
-}
-
 interface Facts {
   version: string;
   flavor: Flavor;
@@ -41,7 +34,18 @@ interface Facts {
 
 async function facts(c: MyConn): Promise<Facts> {
   const { v } = await one<{ v: string }>(c, 'SELECT VERSION() AS v');
-  const vars = await variables(c, ['server_id', 'server_uuid', 'hostname', 'port', 'datadir', 'log_bin', 'binlog_format', 'gtid_mode', 'read_only']);
+  const vars = await variables(c, [
+    'server_id',
+    'server_uuid',
+    'hostname',
+    'port',
+    'datadir',
+    'pid_file',
+    'log_bin',
+    'binlog_format',
+    'gtid_mode',
+    'read_only',
+  ]);
   return { version: v, flavor: detectFlavor(v), vars };
 }
 
@@ -222,6 +226,12 @@ export async function preflightSeed(s: MySession): Promise<Check[]> {
       ? `by ${owner.name}`
       : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}. Fix the directory's owner or permissions.`,
   );
+
+  // zdm's option file must be one the server reads; it matters once zdm writes there (tune-target, whose plan seed-replica is given).
+  const planned = (s.inputs.tuning as Partial<TuningPlan> | undefined)?.items;
+  const zdmWrites = s.inputs.step !== 'seed-replica' || (Array.isArray(planned) && planned.length > 0);
+  const file = s.inputs.targetConfigFile || defaultConfigFile(tf.flavor.name);
+  checks.push(await configFileCheck(host, file, tf.vars.pid_file, tf.vars.datadir, !zdmWrites));
 
   if (s.inputs.seedMethod === 'logical') {
     const small = Number(bytes) <= s.inputs.logicalMaxSize;

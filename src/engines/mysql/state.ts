@@ -1,7 +1,7 @@
 /** The real state of a MySQL/MariaDB source and target, read before a step acts (see MigrationState). */
 import type { MigrationState } from '../engine.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
-import type { MySession } from './index.js';
+import type { MySession } from './session.js';
 
 async function tryConnect(url: URL | undefined, input: string): Promise<MyConn | undefined> {
   if (!url) return undefined;

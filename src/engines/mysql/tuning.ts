@@ -50,16 +50,17 @@ export function planMysqlTuning(current: Record<string, string>, flavor: FlavorN
     const value = o ?? computed;
     const cur = current[name];
     if (cur === undefined) return;
-    let why = o === undefined ? reason : `set by tuning-overrides (zdm would choose ${computed}: ${reason})`;
-    let original = cur;
+    const why = o === undefined ? reason : `set by tuning-overrides (zdm would choose ${computed}: ${reason})`;
+    const applies = restartOnly(flavor).includes(name) ? 'restart' : 'reload';
+    const item: TuningItem = { name, original: cur, value, reason: why, applies, relaxesDurability, revertAtCutover: relaxesDurability };
     if (relaxesDurability && cur !== DURABLE) {
       // Already relaxed (an earlier tune-target whose output is lost, or the server's own
-      // configuration): whatever the past, the new primary must end up durable.
-      original = DURABLE;
-      why += `. It is ${cur} already: cutover and revert set ${DURABLE}, the durable value`;
+      // configuration, e.g. MariaDB's default sync_binlog = 0): whatever the past, the new primary
+      // must end up durable, also after a restart, so the durable value goes into the option file.
+      Object.assign(item, { original: DURABLE, current: cur, persistedOriginal: true });
+      item.reason += `. It is ${cur} already: cutover and revert set ${DURABLE}, the durable value, and keep it in the option file`;
     } else if (cur === value) return;
-    const applies = restartOnly(flavor).includes(name) ? 'restart' : 'reload';
-    items.push({ name, original, value, reason: why, applies, relaxesDurability, revertAtCutover: relaxesDurability });
+    items.push(item);
   };
   const { memoryBytes, cpus, disk } = r;
   add(
@@ -99,7 +100,42 @@ export const OPTION_FILE_HEADER = '# Written by zdm tune-target: the catch-up pr
 
 /** The option file with the plan, so that it holds across restarts (seed-replica restarts the target). */
 export function optionFile(items: TuningItem[]): string {
-  const lines = [OPTION_FILE_HEADER, '# cutover removes the relaxed-durability lines; delete this file to drop the rest.', '[mysqld]'];
+  const lines = [OPTION_FILE_HEADER, '# cutover sets the relaxed-durability lines back to their durable value; delete this file to drop the rest.', '[mysqld]'];
   for (const i of items) lines.push(`# ${i.reason}`, `${i.name} = ${i.value}`);
   return lines.join('\n') + '\n';
+}
+
+const settingOf = (line: string) => (/^\s*[\w-]+\s*=/.test(line) ? line.split('=')[0].trim().replace(/-/g, '_') : undefined);
+
+const KEEP_DURABLE = '# restored by zdm (cutover or revert): the durable value, kept across restarts';
+
+/**
+ * zdm's option file after reverting `items`: their lines go, except where the original must be
+ * persisted (a durability setting the server's own configuration leaves relaxed), which gets the
+ * original. Undefined when no setting is left, so the file goes.
+ */
+export function revertedOptionFile(text: string, items: TuningItem[]): string | undefined {
+  const byName = new Map(items.map((i) => [i.name, i]));
+  const kept = text.split('\n').filter((l) => {
+    const n = settingOf(l);
+    return n === undefined || !byName.has(n);
+  });
+  const persist = items.filter((i) => i.persistedOriginal);
+  const out = kept.filter((l) => l !== KEEP_DURABLE);
+  if (persist.length) {
+    if (!out.some((l) => l.trim() === '[mysqld]')) out.push('[mysqld]');
+    while (out.length && out[out.length - 1] === '') out.pop();
+    out.push(KEEP_DURABLE, ...persist.map((i) => `${i.name} = ${i.original}`), '');
+  }
+  return out.some((l) => settingOf(l) !== undefined) ? out.join('\n') : undefined;
+}
+
+/** The durability settings zdm's option file relaxes (a line with a value other than the durable one). */
+export function relaxedInOptionFile(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const l of text.split('\n')) {
+    const n = settingOf(l);
+    if (n && (DURABILITY_SETTINGS as readonly string[]).includes(n) && l.split('=')[1].trim() !== DURABLE) names.add(n);
+  }
+  return names;
 }

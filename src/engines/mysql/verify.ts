@@ -91,8 +91,13 @@ export class MyVerifier implements TableVerifier {
         const url = side === 'source' ? this.inputs.sourceUrl! : this.inputs.targetUrl;
         const conn = await connectMy(url, { input: `${side}-url` });
         // Each checksum is one consistent read; TIMESTAMP columns render in UTC on both sides.
-        await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-        await conn.query("SET SESSION time_zone = '+00:00'");
+        try {
+          await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+          await conn.query("SET SESSION time_zone = '+00:00'");
+        } catch (e) {
+          conn.destroy();
+          throw e;
+        }
         return conn;
       })();
       this.conns.set(side, c);

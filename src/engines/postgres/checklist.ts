@@ -1,7 +1,7 @@
 /** What preflight and post-cutover ask of a PostgreSQL server: limits, clock, the new primary's state. */
 import type { PrimaryState, ServerLimits } from '../engine.js';
 import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
-import type { PgSession } from './index.js';
+import type { PgSession } from './session.js';
 
 const on = (which: 'source' | 'target', s: PgSession): Promise<PgClient> => (which === 'source' ? s.source() : s.target());
 

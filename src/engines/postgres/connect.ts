@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { UserError } from '../../errors.js';
+import { track } from '../open-clients.js';
+import { markLostOn } from '../server-lost.js';
 
 export type PgClient = pg.Client;
 
@@ -31,13 +33,15 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
   } as pg.ClientConfig);
   // An idle connection that breaks must not crash the process; the next query reports it.
   client.on('error', () => undefined);
+  const untrack = track(() => client.end());
+  client.once('end', untrack);
   try {
     await client.connect();
   } catch (e) {
     await client.end().catch(() => undefined);
     throw explainPgError(e, { input: opts.input, host: url.hostname, port: Number(url.port || 5432), user, database, replication: opts.replication });
   }
-  return client;
+  return markLostOn(client, ['query'], { input: opts.input, at: `${url.hostname}:${Number(url.port || 5432)}` });
 }
 
 function sslFrom(url: URL): pg.ClientConfig['ssl'] {

@@ -9,11 +9,13 @@
 import * as path from 'node:path';
 import { markSwitch, type Fence } from '../engine.js';
 import { SafetyError, UserError, describeError } from '../../errors.js';
+import { info, warning, type Note } from '../../notes.js';
 import { lastLines } from '../../hosts/host.js';
 import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
 import { formatLsn, lsnDiff, parseLsn } from './lsn.js';
-import { passfilePath, pgProgram } from './seed.js';
-import type { PgSession } from './index.js';
+import { passfilePath } from './conninfo.js';
+import { pgProgram } from './programs.js';
+import type { PgSession } from './session.js';
 
 interface ReadOnlyUndo {
   roles: string[];
@@ -181,7 +183,12 @@ function withFence(e: unknown, f: Fence): unknown {
 
 export async function finalPosition(s: PgSession, f: Fence): Promise<string> {
   if (f.mode === 'read-only') {
-    const { lsn } = await one<{ lsn: string }>(await s.source(), 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    const { lsn, xid } = await one<{ lsn: string; xid: string }>(
+      await s.source(),
+      'SELECT pg_current_wal_insert_lsn()::text AS lsn, txid_snapshot_xmax(txid_current_snapshot())::text AS xid',
+    );
+    // Any transaction id assigned after this one was written past the fence (writesAfterFence).
+    f.audit = xid;
     return lsn;
   }
   const [, lsn] = await Promise.all([PREPARED.get(f)?.refused, shutdownCheckpointOnTarget(s, f)]);
@@ -299,27 +306,22 @@ export async function unfence(s: PgSession, f: Fence): Promise<void> {
 }
 
 /** Removes the standby settings and stored credentials from the new primary, and the slot from the old source. */
-export async function cleanupAfterPromotion(s: PgSession): Promise<string[]> {
-  const notes: string[] = [];
+export async function cleanupAfterPromotion(s: PgSession): Promise<Note[]> {
+  const notes: Note[] = [];
   const tgt = await s.target();
   await tgt.query('ALTER SYSTEM RESET primary_conninfo');
   await tgt.query('ALTER SYSTEM RESET primary_slot_name');
   await tgt.query('SELECT pg_reload_conf()');
   const { data_directory } = await one<{ data_directory: string }>(tgt, "SELECT current_setting('data_directory') AS data_directory");
   await s.ctx.targetHost.remove(passfilePath(data_directory));
-  notes.push('removed the standby connection settings and the replication passfile from the new primary');
-  if (s.inputs.fence === 'read-only') {
-    const src = await s.source();
-    // A re-run's fresh session gets the fence's read-only default.
-    await src.query('SET default_transaction_read_only = off');
-    const dropped = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [
-      s.inputs.replicationSlot,
-    ]);
-    if (dropped.length) notes.push(`dropped replication slot ${s.inputs.replicationSlot} on the old source`);
-  } else if (!s.inputs.reverseReplication) {
+  notes.push(info('removed the standby connection settings and the replication passfile from the new primary'));
+  if (s.inputs.fence === 'read-only') notes.push(await dropSlotOnOldSource(s));
+  else if (!s.inputs.reverseReplication) {
     // With reverse replication the old source starts again as a standby and drops the slot itself.
     notes.push(
-      `the old source is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`,
+      info(
+        `the old source is stopped and still has replication slot ${s.inputs.replicationSlot}: drop it (SELECT pg_drop_replication_slot('${s.inputs.replicationSlot}')) if you start it again, or it keeps WAL forever`,
+      ),
     );
   }
   const durability = await rows<{ name: string; setting: string }>(
@@ -327,6 +329,23 @@ export async function cleanupAfterPromotion(s: PgSession): Promise<string[]> {
     "SELECT name, setting FROM pg_settings WHERE (name = 'fsync' AND setting <> 'on') OR (name = 'synchronous_commit' AND setting = 'off') OR (name = 'full_page_writes' AND setting <> 'on')",
   );
   for (const d of durability)
-    notes.push(`WARNING: ${d.name} = ${d.setting} on the new primary (set in its own configuration, not by zdm): acknowledged writes can be lost in a crash`);
+    notes.push(warning(`${d.name} = ${d.setting} on the new primary (set in its own configuration, not by zdm): acknowledged writes can be lost in a crash`));
   return notes;
+}
+
+/** After a read-only fence: the slot goes from the old source. A source that went down meanwhile is reported, not an error: the promotion stands. */
+async function dropSlotOnOldSource(s: PgSession): Promise<Note> {
+  const slot = s.inputs.replicationSlot;
+  try {
+    const src = await s.source();
+    // A re-run's fresh session gets the fence's read-only default.
+    await src.query('SET default_transaction_read_only = off');
+    const dropped = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+    return info(dropped.length ? `dropped replication slot ${slot} on the old source` : `no replication slot ${slot} left on the old source`);
+  } catch (e) {
+    await s.forget('source');
+    return warning(
+      `the old source could not be reached after the promotion (${describeError(e)}). It stays fenced (read-only, application roles NOLOGIN): keep the application away from it. Left to do on it once it is back: drop replication slot ${slot} (SELECT pg_drop_replication_slot('${slot}')), or it keeps WAL for ever`,
+    );
+  }
 }

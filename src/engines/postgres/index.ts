@@ -10,14 +10,17 @@ import type {
   ReverseReplication,
   SeedResult,
   ServerLimits,
+  SwitchLock,
+  WritesAfterFence,
   StepContext,
   TuningItem,
   TuningPlan,
   TuningResources,
 } from '../engine.js';
+import type { Note } from '../../notes.js';
 import { diskType } from '../../tuning/disk.js';
 import { UserError } from '../../errors.js';
-import { connectPg, one, quoteIdent, quoteLiteral, rows, type PgClient } from './connect.js';
+import { one, quoteIdent, quoteLiteral, rows } from './connect.js';
 import { planPostgresTuning, TUNABLE } from './tuning.js';
 import { preflightSeed, seedPostgres } from './seed.js';
 import { measureLag, startHeartbeat } from './lag.js';
@@ -27,40 +30,10 @@ import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklis
 import { PgVerifier } from './verify.js';
 import type { TableVerifier } from '../../verify/types.js';
 import { prepareReverse, startReverse, teardownReverse } from './reverse.js';
+import { PgSession } from './session.js';
+import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
-/** The connections and facts every PostgreSQL operation shares. */
-export class PgSession {
-  private src?: PgClient;
-  private tgt?: PgClient;
-  constructor(readonly ctx: StepContext) {}
-
-  get inputs() {
-    return this.ctx.inputs;
-  }
-
-  async source(): Promise<PgClient> {
-    if (!this.inputs.sourceUrl) throw new UserError('input source-url is required for this step');
-    this.src ??= await connectPg(this.inputs.sourceUrl, { input: 'source-url' });
-    return this.src;
-  }
-
-  async target(): Promise<PgClient> {
-    this.tgt ??= await connectPg(this.inputs.targetUrl, { input: 'target-url' });
-    return this.tgt;
-  }
-
-  /** Drops a connection that the server has closed (shutdown, promotion) so the next use reconnects. */
-  async forget(which: 'source' | 'target'): Promise<void> {
-    const c = which === 'source' ? this.src : this.tgt;
-    if (which === 'source') this.src = undefined;
-    else this.tgt = undefined;
-    await c?.end().catch(() => undefined);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([this.forget('source'), this.forget('target')]);
-  }
-}
+export { PgSession };
 
 export class PostgresEngine implements Engine {
   readonly kind = 'postgres' as const;
@@ -198,8 +171,24 @@ export class PostgresEngine implements Engine {
     return unfence(this.s, f);
   }
 
-  cleanupAfterPromotion(): Promise<string[]> {
+  cleanupAfterPromotion(): Promise<Note[]> {
     return cleanupAfterPromotion(this.s);
+  }
+
+  lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock> {
+    return lockSwitch(this.s, step);
+  }
+
+  recordFenceStart(step: 'cutover' | 'rollback', at: number): Promise<void> {
+    return recordFenceStart(this.s, step, at);
+  }
+
+  recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined> {
+    return recordedFenceStart(this.s, step);
+  }
+
+  writesAfterFence(f: Fence, finalPosition: string): Promise<WritesAfterFence> {
+    return writesAfterFence(this.s, f, finalPosition);
   }
 
   endpoint(): string {
@@ -235,7 +224,7 @@ export class PostgresEngine implements Engine {
     return startReverse(this.s, prepared as Awaited<ReturnType<typeof prepareReverse>>, f, finalPos);
   }
 
-  teardownReverse(): Promise<string[]> {
+  teardownReverse(): Promise<Note[]> {
     return teardownReverse(this.s);
   }
 }

@@ -1,21 +1,32 @@
 /** Real lag of a PostgreSQL standby: WAL bytes not replayed, and a heartbeat row's age. */
 import type { Heartbeat, LagSample } from '../engine.js';
-import { heartbeatLoop } from '../heartbeat.js';
+import { heartbeatLoop, heartbeatTableError, openHeartbeatClient } from '../heartbeat.js';
 import { connectPg, one, quoteQualified, rows, type PgClient } from './connect.js';
 import { lsnDiff, parseLsn } from './lsn.js';
-import type { PgSession } from './index.js';
+import type { PgSession } from './session.js';
 
 /** Creates the heartbeat table and its row on the source, when they are not there yet. */
 export async function ensureHeartbeatTable(c: PgClient, table: string): Promise<void> {
-  await c.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)`);
-  await c.query(`INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
+  try {
+    await c.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)`);
+    await c.query(`INSERT INTO ${table} (id, ts, seq) VALUES (1, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING`);
+  } catch (e) {
+    throw heartbeatTableError(
+      table.replace(/"/g, ''),
+      e,
+      'Name a table in a schema that exists on the source (e.g. public.zdm_heartbeat, the default) or create the schema first; the source-url user needs CREATE on that schema. An existing table of that name must have the columns id int PRIMARY KEY, ts timestamptz, seq bigint, or be dropped.',
+    );
+  }
 }
 
 /** Writes the heartbeat row on the source about every 500 ms on a connection of its own. */
 export async function startHeartbeat(s: PgSession): Promise<Heartbeat> {
-  const client = await connectPg(s.inputs.sourceUrl!, { input: 'source-url', applicationName: 'zdm_heartbeat' });
   const table = quoteQualified(s.inputs.heartbeatTable);
-  await ensureHeartbeatTable(client, table);
+  const client = await openHeartbeatClient(
+    () => connectPg(s.inputs.sourceUrl!, { input: 'source-url', applicationName: 'zdm_heartbeat' }),
+    (c) => c.end(),
+    (c) => ensureHeartbeatTable(c, table),
+  );
   let seq = Date.now();
   return heartbeatLoop(
     async () => {
@@ -42,9 +53,10 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
               (SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1) AS slot_status`,
       [s.inputs.replicationSlot],
     ),
-    one<{ rec: boolean; replay: string | null; receive: string | null; status: string | null; last_msg: Date | null }>(
+    one<{ rec: boolean; paused: boolean | null; replay: string | null; receive: string | null; status: string | null; last_msg: Date | null }>(
       tgt,
-      `SELECT pg_is_in_recovery() AS rec, pg_last_wal_replay_lsn()::text AS replay, pg_last_wal_receive_lsn()::text AS receive,
+      `SELECT pg_is_in_recovery() AS rec, CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END AS paused,
+              pg_last_wal_replay_lsn()::text AS replay, pg_last_wal_receive_lsn()::text AS receive,
               (SELECT status FROM pg_stat_wal_receiver) AS status, (SELECT last_msg_receipt_time FROM pg_stat_wal_receiver) AS last_msg`,
     ),
   ]);
@@ -72,7 +84,10 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
   const fatal =
     so.slot_status === 'lost'
       ? `replication slot ${s.inputs.replicationSlot} has lost WAL the target still needs (wal_status = lost): the target cannot catch up and must be seeded again`
-      : undefined;
+      : to.paused
+        ? // Waiting would only reach the timeout: a paused standby receives WAL but applies none until resumed.
+          'WAL replay is paused on the target (pg_is_wal_replay_paused() is true: someone ran pg_wal_replay_pause(), or a recovery target paused it), so it applies nothing however long zdm waits. Resume it on the target with SELECT pg_wal_replay_resume(); then run this step again'
+        : undefined;
   const positions =
     to.replay && to.receive ? { source: Number(parseLsn(so.lsn)), received: Number(parseLsn(to.receive)), applied: Number(parseLsn(to.replay)) } : undefined;
   return { at, bytes, seconds, streaming, detail, fatal, positions };

@@ -11,8 +11,10 @@ import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { lastLines, type OsUser } from '../../hosts/host.js';
 import { connectPg, one, quoteLiteral, rows, type PgClient } from './connect.js';
-import { APPLICATION_NAME, findPgProgram, passfilePath } from './seed.js';
-import type { PgSession } from './index.js';
+import { APPLICATION_NAME, passfilePath } from './conninfo.js';
+import { findPgProgram } from './programs.js';
+import type { PgSession } from './session.js';
+import { info, warning, type Note } from '../../notes.js';
 
 interface ReversePlan {
   dataDir: string;
@@ -201,11 +203,11 @@ export async function startReverse(s: PgSession, plan: ReversePlan, f: Fence, fi
   if (f.mode !== 'shutdown' && !plan.rewind) throw new SafetyError('reverse replication after a read-only fence needs pg_rewind');
   const host = s.ctx.sourceHost;
   const { dataDir, owner } = plan;
-  const notes: string[] = [];
+  const notes: Note[] = [];
   // First: whatever fails later, the old source can no longer start as a second primary.
   await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
   if (plan.rewind) {
-    notes.push(`rewound the old source to the new primary's fork with pg_rewind: ${await rewindOldSource(s, plan, plan.rewind)}`);
+    notes.push(info(`rewound the old source to the new primary's fork with pg_rewind: ${await rewindOldSource(s, plan, plan.rewind)}`));
     // pg_rewind makes the data directory a copy of the new primary's: the signal goes again.
     await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
   }
@@ -251,9 +253,11 @@ export async function startReverse(s: PgSession, plan: ReversePlan, f: Fence, fi
     'SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1) AND NOT active',
     [[s.inputs.replicationSlot, REWIND_SLOT]],
   ).catch(() => []);
-  if (dropped.length) notes.push(`dropped replication slot(s) ${dropped.map((d) => d.slot_name).join(', ')} on the old source`);
+  if (dropped.length) notes.push(info(`dropped replication slot(s) ${dropped.map((d) => d.slot_name).join(', ')} on the old source`));
   notes.push(
-    `the old source is a standby of the new primary, streaming from ${h}:${port} through slot ${slot} (which keeps the WAL it needs until finalize or rollback)`,
+    info(
+      `the old source is a standby of the new primary, streaming from ${h}:${port} through slot ${slot} (which keeps the WAL it needs until finalize or rollback)`,
+    ),
   );
   return { from: `${h}:${port}`, position: finalPosition, notes };
 }
@@ -266,8 +270,8 @@ async function tryConnect(s: PgSession): Promise<PgClient | undefined> {
   }
 }
 
-export async function teardownReverse(s: PgSession): Promise<string[]> {
-  const notes: string[] = [];
+export async function teardownReverse(s: PgSession): Promise<Note[]> {
+  const notes: Note[] = [];
   const host = s.ctx.sourceHost;
   const tgt = await s.target();
   const { rec: targetInRecovery } = await one<{ rec: boolean }>(tgt, 'SELECT pg_is_in_recovery() AS rec');
@@ -297,9 +301,9 @@ export async function teardownReverse(s: PgSession): Promise<string[]> {
       await c.end().catch(() => undefined);
       return undefined;
     });
-    notes.push('stopped the old source (it was a standby of the new primary)');
+    notes.push(info('stopped the old source (it was a standby of the new primary)'));
   } else {
-    notes.push('the old source does not accept connections: taken as stopped');
+    notes.push(info('the old source does not accept connections: taken as stopped'));
   }
   if (dataDir && (await host.exists(path.join(dataDir, 'PG_VERSION')))) {
     const auto = path.join(dataDir, 'postgresql.auto.conf');
@@ -307,11 +311,15 @@ export async function teardownReverse(s: PgSession): Promise<string[]> {
     if (await host.exists(auto)) await host.writeFile(auto, withoutStandbyLines(await host.readFile(auto)), { mode: 0o600, owner });
     await host.remove(passfilePath(dataDir));
     notes.push(
-      "removed the old source's standby connection settings and replication passfile. standby.signal stays: started again, it comes up as a standby connected to nothing, which refuses writes, never as a second primary. Decommission it (or seed it anew).",
+      info(
+        "removed the old source's standby connection settings and replication passfile. standby.signal stays: started again, it comes up as a standby connected to nothing, which refuses writes, never as a second primary. Decommission it (or seed it anew).",
+      ),
     );
   } else {
     notes.push(
-      "WARNING: the old source's data directory is not known or not reachable here (source-data-dir): remove primary_conninfo from its postgresql.auto.conf and its .zdm-*.pgpass passfile yourself",
+      warning(
+        "the old source's data directory is not known or not reachable here (source-data-dir): remove primary_conninfo from its postgresql.auto.conf and its .zdm-*.pgpass passfile yourself",
+      ),
     );
   }
   const slot = s.inputs.reverseReplicationSlot;
@@ -323,6 +331,6 @@ export async function teardownReverse(s: PgSession): Promise<string[]> {
     await tgt.query('SELECT pg_drop_replication_slot($1)', [slot]);
     return true;
   });
-  if (dropped) notes.push(`dropped replication slot ${slot} on the new primary`);
+  if (dropped) notes.push(info(`dropped replication slot ${slot} on the new primary`));
   return notes;
 }

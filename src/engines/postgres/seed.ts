@@ -3,15 +3,17 @@ import { asidePath, PROMOTED_HINT, targetStartCommand, targetStopCommand } from 
 import * as path from 'node:path';
 import type { Check, SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
-import { SafetyError, UserError } from '../../errors.js';
-import { lastLines, type Host, type OsUser } from '../../hosts/host.js';
+import { describeError, SafetyError, UserError } from '../../errors.js';
+import { lastLines, type OsUser } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
 import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { STANDBY_MINIMUMS } from './tuning.js';
 import { ensureHeartbeatTable } from './lag.js';
-import type { PgSession } from './index.js';
-
-export const APPLICATION_NAME = 'zdm_target';
+import { APPLICATION_NAME, passfilePath } from './conninfo.js';
+import { findPgProgram, pgProgram } from './programs.js';
+import type { PgSession } from './session.js';
+import { findServerLogs, markLogs, newLogLines, relevantLines, type ServerLogs } from './server-log.js';
+import { restoreTargetConfig, saveTargetConfig, type TargetConfig } from './target-config.js';
 
 interface ServerFacts {
   versionNum: number;
@@ -54,31 +56,7 @@ export function replicationAddress(s: PgSession): { host: string; port: number }
   return { host: m[1], port: Number(m[2]) };
 }
 
-export function passfilePath(dataDir: string): string {
-  return path.join(path.dirname(path.resolve(dataDir)), `.zdm-${path.basename(path.resolve(dataDir))}.pgpass`);
-}
-
 const escPass = (v: string) => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-
-/** Finds a PostgreSQL client program of the given major on the target host. */
-export async function findPgProgram(host: Host, major: number, program: string): Promise<string | undefined> {
-  for (const candidate of [`/usr/lib/postgresql/${major}/bin/${program}`, `/usr/pgsql-${major}/bin/${program}`, program]) {
-    const r = await host.run([candidate, '--version']).catch(() => undefined);
-    const m = r && r.code === 0 ? /(\d+)(?:\.\d+)?/.exec(r.stdout) : null;
-    if (m && Number(m[1]) === major) return candidate;
-  }
-  return undefined;
-}
-
-export function pgProgram(s: PgSession, major: number, program: string): Promise<string> {
-  return findPgProgram(s.ctx.targetHost, major, program).then((p) => {
-    if (!p)
-      throw new UserError(
-        `${program} for PostgreSQL ${major} was not found on the target host: install the PostgreSQL ${major} server package (Debian: postgresql-${major}).`,
-      );
-    return p;
-  });
-}
 
 function startCommand(s: PgSession): string {
   return targetStartCommand(s.inputs);
@@ -255,7 +233,8 @@ export async function preflightSeed(s: PgSession): Promise<Check[]> {
     }
   }
 
-  if (!tf.configFile.startsWith(path.resolve(tf.dataDirectory) + '/')) {
+  // The target keeps its own configuration across the copy (target-config.ts), wherever it lives.
+  {
     const minimums = await Promise.all(
       [src, tgt].map((c) => rows<{ name: string; setting: string }>(c, 'SELECT name, setting FROM pg_settings WHERE name = ANY($1)', [STANDBY_MINIMUMS])),
     );
@@ -319,7 +298,13 @@ async function stopTarget(s: PgSession, dataDir: string): Promise<void> {
 
 async function startTargetAsStandby(s: PgSession): Promise<void> {
   const r = await s.ctx.targetHost.shell(startCommand(s), { timeoutMs: 300_000 });
-  if (r.code !== 0) throw new UserError(`target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
+  if (r.code !== 0) {
+    // Without pg_ctl -l the server's own words go to the command's stdout, pg_ctl's verdict to stderr.
+    const printed = r.stderr.trim() ? relevantLines(r.stdout, 6) : [];
+    throw new UserError(
+      `target-start-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout).replace(/\.$/, '')}${printed.length ? `. It printed: ${printed.join(' | ')}` : ''}`,
+    );
+  }
   await waitPg('the target accepting connections as a standby', 120_000, async () => {
     await s.forget('target');
     const t = await s.target();
@@ -400,6 +385,19 @@ export function standbyConfig(s: PgSession, passfile: string, plan: TuningPlan |
   return lines.join('\n') + '\n';
 }
 
+/** What a seed has changed so far: what putting the target back has to undo. */
+interface SeedProgress {
+  dataDir: string;
+  passfile: string;
+  aside: string;
+  stopped: boolean;
+  /** The data directory was set aside (or was absent) and the copy went in its place. */
+  replaced: boolean;
+  hadDir: boolean;
+  saved: TargetConfig;
+  logs: ServerLogs;
+}
+
 /** Replaces the target's data directory with a hot copy of the source and starts it as a standby. */
 export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): Promise<SeedResult> {
   const { log, targetHost: host } = s.ctx;
@@ -414,52 +412,144 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
   const addr = replicationAddress(s);
 
   await ensureHeartbeatTable(src, quoteQualified(s.inputs.heartbeatTable));
-  const slot = s.inputs.replicationSlot;
-  await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+  await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [s.inputs.replicationSlot]);
+  // Read while the target still runs: its own configuration, and where it logs.
+  const tgt = await s.target();
+  const p: SeedProgress = {
+    dataDir,
+    passfile,
+    aside: asidePath(dataDir),
+    stopped: false,
+    replaced: false,
+    hadDir: false,
+    saved: await saveTargetConfig(host, tgt, dataDir),
+    logs: await findServerLogs(host, tgt, dataDir, startCommand(s)),
+  };
   await host.writeFile(passfile, `${escPass(addr.host)}:${addr.port}:*:${escPass(s.inputs.replicationUser)}:${escPass(s.inputs.replicationPassword)}\n`, {
     mode: 0o600,
     owner,
   });
+  let backup: BackupRun;
+  try {
+    backup = await copyAndStart(s, p, bin, owner, plan);
+  } catch (e) {
+    throw await putBack(s, p, e);
+  }
+  if (p.hadDir) await host.remove(p.aside);
+  log.info(`the target is a streaming standby from ${backup.endLsn}`);
+  return { position: backup.endLsn, seconds: (Date.now() - started) / 1000, bytes: backup.bytes, sourceVersion: sf.version };
+}
 
+/** Stops the target, copies the source in place of its data directory (set aside), keeps its configuration, starts it as a standby. */
+async function copyAndStart(s: PgSession, p: SeedProgress, bin: string, owner: OsUser, plan: TuningPlan | undefined): Promise<BackupRun> {
+  const { log, targetHost: host } = s.ctx;
+  const { dataDir, passfile } = p;
+  const slot = s.inputs.replicationSlot;
   log.info(`stopping the target server: ${stopCommand(s)}`);
   await stopTarget(s, dataDir);
+  p.stopped = true;
   if (s.inputs.reseed) {
     // The standby being replaced held the slot until it stopped; the new copy starts from a new one.
+    const src = await s.source();
     await waitPg('the replaced standby releasing its replication slot', 30_000, async () => {
       const r = await rows<{ active: boolean }>(src, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
       return r[0]?.active ? undefined : true;
     });
     await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
   }
-  const aside = asidePath(dataDir);
-  const hadDir = await host.exists(dataDir);
-  if (hadDir) await host.rename(dataDir, aside);
+  p.hadDir = await host.exists(dataDir);
+  if (p.hadDir) await host.rename(dataDir, p.aside);
+  p.replaced = true;
 
-  let backup: BackupRun;
-  try {
-    log.info(`copying the source with pg_basebackup from ${addr.host}:${addr.port} into ${dataDir} (no lock on the source)`);
-    backup = await runBasebackup(s, bin, dataDir, owner, passfile);
-    await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
-    const auto = path.join(dataDir, 'postgresql.auto.conf');
-    const existing = (await host.exists(auto)) ? await host.readFile(auto) : '';
-    await host.writeFile(auto, existing + (existing.endsWith('\n') || !existing ? '' : '\n') + standbyConfig(s, passfile, plan), { mode: 0o600, owner });
-  } catch (e) {
-    log.warn('the copy failed: restoring the target data directory as it was and starting the target again');
-    await host.remove(dataDir);
-    if (hadDir) await host.rename(aside, dataDir);
-    await src.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]).catch(() => undefined);
-    const r = await host.shell(startCommand(s), { timeoutMs: 300_000 }).catch((err: Error) => ({ code: 1, stderr: err.message, stdout: '' }));
-    if (r.code !== 0) log.warn(`could not start the target again: ${lastLines(r.stderr)}`);
-    throw e;
-  }
+  const addr = replicationAddress(s);
+  log.info(`copying the source with pg_basebackup from ${addr.host}:${addr.port} into ${dataDir} (no lock on the source)`);
+  const backup = await runBasebackup(s, bin, dataDir, owner, passfile);
+  const kept = await restoreTargetConfig(host, dataDir, p.saved, owner);
+  if (kept.length)
+    log.info(
+      `kept the target's own ${kept.join(', ')} (the copy brought the source's); postgresql.auto.conf is the source's, with the target's own host settings`,
+    );
+  await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
+  const auto = path.join(dataDir, 'postgresql.auto.conf');
+  const existing = (await host.exists(auto)) ? await host.readFile(auto) : '';
+  await host.writeFile(auto, existing + (existing.endsWith('\n') || !existing ? '' : '\n') + standbyConfig(s, passfile, plan), { mode: 0o600, owner });
 
   log.info(`starting the target as a standby: ${startCommand(s)}`);
+  await markLogs(host, p.logs).catch(() => undefined);
   await startTargetAsStandby(s);
   await waitPg('the standby streaming from the source', 60_000, async () => {
     const r = await rows<{ status: string }>(await s.target(), 'SELECT status FROM pg_stat_wal_receiver');
     return r[0]?.status === 'streaming' ? true : undefined;
   });
-  if (hadDir) await host.remove(aside);
-  log.info(`the target is a streaming standby from ${backup.endLsn}`);
-  return { position: backup.endLsn, seconds: (Date.now() - started) / 1000, bytes: backup.bytes, sourceVersion: sf.version };
+  return backup;
+}
+
+/** A server that may have started (or half started) on the copy, stopped before its directory is removed. */
+async function stopOnCopy(s: PgSession, dataDir: string): Promise<void> {
+  await s.forget('target');
+  const host = s.ctx.targetHost;
+  if (!(await host.exists(path.join(dataDir, 'postmaster.pid')))) return;
+  await host.shell(stopCommand(s), { timeoutMs: 120_000 }).catch(() => undefined);
+  await waitPg('the target server on the copy stopping (postmaster.pid gone)', 60_000, async () =>
+    (await host.exists(path.join(dataDir, 'postmaster.pid'))) ? undefined : true,
+  );
+}
+
+/** Drops the slot the copy created on the source, which would otherwise keep WAL there for good. */
+async function dropSeedSlot(s: PgSession): Promise<{ dropped: boolean; text: string }> {
+  const slot = s.inputs.replicationSlot;
+  try {
+    const src = await s.source();
+    // A standby that streamed on the copy for a moment releases the slot as its walsender ends.
+    await waitPg('the replication slot released', 10_000, async () => {
+      const r = await rows<{ active: boolean }>(src, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      return r[0]?.active ? undefined : true;
+    }).catch(() => undefined);
+    const r = await rows(src, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+    if (r.length) return { dropped: true, text: `replication slot ${slot} dropped on the source` };
+    if ((await rows(src, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).length)
+      return { dropped: false, text: `replication slot ${slot} is still in use on the source: drop it once it is free, or it keeps WAL there` };
+    return { dropped: true, text: '' };
+  } catch (u) {
+    return { dropped: false, text: `dropping replication slot ${slot} on the source failed (${describeError(u)}): drop it, or it keeps WAL there` };
+  }
+}
+
+/**
+ * After a failed seed: the server's own log lines into the message, and the target put back as
+ * it was (its data directory, running), the slot dropped so that it keeps no WAL, the passfile gone.
+ */
+async function putBack(s: PgSession, p: SeedProgress, e: unknown): Promise<Error> {
+  const { log, targetHost: host } = s.ctx;
+  const logLines = p.replaced ? await newLogLines(host, p.logs).catch(() => []) : [];
+  const done: string[] = [];
+  const left: string[] = [];
+  let dirBack = true;
+  if (p.replaced) {
+    log.warn(`the seed failed after the target's data directory was replaced: putting it back (${describeError(e)})`);
+    try {
+      await stopOnCopy(s, p.dataDir);
+      await host.remove(p.dataDir);
+      if (p.hadDir) await host.rename(p.aside, p.dataDir);
+      done.push(p.hadDir ? 'its data directory is back in place' : 'the copy is removed');
+    } catch (u) {
+      dirBack = false;
+      left.push(`putting its data directory back failed (${describeError(u)})${p.hadDir ? `: the previous one is at ${p.aside}` : ''}`);
+    }
+  }
+  const slot = await dropSeedSlot(s);
+  if (slot.text) (slot.dropped ? done : left).push(slot.text);
+  if (p.stopped && dirBack) {
+    const r = await host.shell(startCommand(s), { timeoutMs: 300_000 }).catch((err: Error) => ({ code: 1, stderr: err.message, stdout: '' }));
+    if (r.code === 0) done.push('it runs again');
+    else left.push(`starting it again failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
+  }
+  await host.remove(p.passfile).catch(() => undefined);
+  const msg =
+    describeError(e).replace(/\.?$/, '.') +
+    (logLines.length ? ` The server's log: ${logLines.join('; ')}.` : '') +
+    (done.length ? ` The target was put back as it was: ${done.join(', ')}.` : '') +
+    (left.length ? ` NOT put back: ${left.join('; ')}.` : ' Fix the cause, then run seed-replica again.');
+  const E = e instanceof SafetyError ? SafetyError : UserError;
+  return new E(msg, { cause: e });
 }

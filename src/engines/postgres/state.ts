@@ -1,7 +1,7 @@
 /** The real state of a PostgreSQL source and target, read before a step acts (see MigrationState). */
 import type { MigrationState } from '../engine.js';
 import { connectPg, one, type PgClient } from './connect.js';
-import type { PgSession } from './index.js';
+import type { PgSession } from './session.js';
 
 async function tryConnect(url: URL | undefined, input: string): Promise<PgClient | undefined> {
   if (!url) return undefined;

@@ -90,7 +90,12 @@ export class PgVerifier implements TableVerifier {
     }
     c = (async () => {
       const client = await connectPg(this.url(side), { input: `${side}-url`, database: db, applicationName: 'zdm_verify' });
-      for (const sql of SESSION) await client.query(sql);
+      try {
+        for (const sql of SESSION) await client.query(sql);
+      } catch (e) {
+        await client.end().catch(() => undefined);
+        throw e;
+      }
       return client;
     })();
     this.conns.set(id, c);
