@@ -1,4 +1,5 @@
 /** What a step hands back (outputs, summary) and its failed-verdict error: shared by the steps and the layers below them. */
+import type { SwitchMark } from './engines/engine.js';
 import type { LagPoint } from './report/lag-chart.js';
 import { UserError } from './errors.js';
 
@@ -8,6 +9,8 @@ export interface StepResult {
   summary: string;
   /** Lag over time, from await-lag-zero: for charts in reports. */
   lagHistory?: LagPoint[];
+  /** The switch's moments (cutover): epoch ms, what happened, the phase that ended there. */
+  timeline?: SwitchMark[];
 }
 
 /**

@@ -110,6 +110,11 @@ export interface Fence {
   startedAt: number;
   /** Data needed to lift the fence again (roles locked, ...). */
   undo: unknown;
+  /**
+   * Moments inside the switch the engine alone can see (the stop command returned, the final WAL
+   * received, promotion requested): the step puts them on its timeline, for the timing breakdown.
+   */
+  marks?: SwitchMark[];
   /** What the engine read of the fenced side at the final position, to find writes past the fence later (PostgreSQL: the next transaction id). */
   audit?: string;
 }
@@ -126,6 +131,18 @@ export interface WritesAfterFence {
   /** The first such transaction (a GTID, a transaction id). */
   first?: string;
   detail: string;
+}
+
+/** One moment of the switch; `phase` names the part of the switch that ends there. */
+export interface SwitchMark {
+  at: number;
+  what: string;
+  phase: string;
+}
+
+/** Records a moment of the switch on the fence (see Fence.marks). */
+export function markSwitch(f: Fence, phase: string, what: string, at = Date.now()): void {
+  (f.marks ??= []).push({ at, what, phase });
 }
 
 /** Reverse replication after cutover: the old source replicating from the new primary. */

@@ -89,7 +89,7 @@ function promotedResult(
   ctx: StepContext,
 ): StepResult {
   logNotes(ctx.log, after.notes);
-  const result = { outputs: { endpoint, ...outputs }, summary: switchSummary('zdm cutover', headline, tl.rows(), after.notes) };
+  const result = { outputs: { endpoint, ...outputs }, summary: switchSummary('zdm cutover', headline, tl.rows(), after.notes), timeline: tl.phases() };
   if (after.failed.length)
     throw new StepFailed(
       `the target WAS promoted and is the primary now: point the application at ${endpoint}. But ${after.failed.join('; ')}. ${leftOnOldSource(outputs.fence)}`,
