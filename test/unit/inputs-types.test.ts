@@ -4,7 +4,9 @@
  * that what readInputs returns is what the type promises.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { INPUT_DEFS, readInputs, STEPS, type Inputs, type StepOutputs } from '../../src/inputs.js';
+import { INPUT_DEFS, OUTPUT_DEFS, outputsFor, readInputs, STEPS, type Inputs, type StepOutputs } from '../../src/inputs.js';
+import { outputDrift } from '../e2e/run-dist.js';
+import type { StepResult } from '../../src/steps/step.js';
 
 type OptionalKeys<T> = { [K in keyof T]-?: undefined extends T[K] ? K : never }[keyof T];
 
@@ -67,6 +69,31 @@ describe('outputs typed per step', () => {
     const extra: StepOutputs<'finalize'> = { 'reverse-replication': 'removed', endpoint: 'x' };
     // @ts-expect-error a declared output left out
     const missing: StepOutputs<'revert'> = {};
-    expect([extra, missing]).toHaveLength(2);
+    // A step's declared return type checks the outputs it returns (as each step in src/steps declares it).
+    const undeclared = async (): Promise<StepResult<'finalize'>> => {
+      // @ts-expect-error a step that returns an output it does not declare
+      return { outputs: { 'reverse-replication': 'removed', endpoint: 'x' }, summary: '' };
+    };
+    const incomplete = async (): Promise<StepResult<'seed-replica'>> => {
+      // @ts-expect-error a step that leaves a declared output out
+      return { outputs: { 'seed-position': '0/0' }, summary: '' };
+    };
+    expect([extra, missing, undeclared, incomplete]).toHaveLength(4);
+  });
+
+  it('are named once per step', () => {
+    for (const step of STEPS) {
+      const names = outputsFor(step).map((o) => o.name);
+      expect(new Set(names).size, step).toBe(names.length);
+    }
+    expect(OUTPUT_DEFS.length).toBeGreaterThan(30);
+  });
+
+  it('drift in what a step really sets is caught by the e2e runner (test/e2e/run-dist.ts)', () => {
+    const finalize = { 'reverse-replication': 'removed' };
+    expect(outputDrift('finalize', finalize)).toBeUndefined();
+    expect(outputDrift('finalize', {})).toBeUndefined();
+    expect(outputDrift('finalize', { ...finalize, endpoint: 'x' })).toMatch(/undeclared \["endpoint"\]/);
+    expect(outputDrift('revert', { other: '' })).toMatch(/missing \["reverted"\]/);
   });
 });
