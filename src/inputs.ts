@@ -808,6 +808,9 @@ interface Resolved {
 type Flat<T> = { [K in keyof T]: T[K] };
 /** Every input of every step, typed from INPUTS: what the steps and the engines read. */
 export type Inputs = Flat<Omit<ParsedInputs, keyof Resolved> & Resolved>;
+/** What the poolers read (preflight's pooler rows, cutover's pooler switch): the pooler inputs and the engine. */
+export type PoolerOptions = Pick<Inputs, 'engine' | Extract<keyof Inputs, `pooler${string}`>>;
+
 /** The name of an output that step S declares. */
 export type OutputName<S extends StepName> = Extract<(typeof OUTPUTS)[number], { step: S }>['name'];
 /** The outputs step S declares, each set (empty when it has no value) and nothing else. */

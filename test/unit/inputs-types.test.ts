@@ -4,7 +4,7 @@
  * that what readInputs returns is what the type promises.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { INPUT_DEFS, OUTPUT_DEFS, outputsFor, readInputs, STEPS, type Inputs, type StepOutputs } from '../../src/inputs.js';
+import { INPUT_DEFS, OUTPUT_DEFS, outputsFor, readInputs, STEPS, type Inputs, type PoolerOptions, type StepOutputs } from '../../src/inputs.js';
 import { outputDrift } from '../e2e/run-dist.js';
 import type { StepResult } from '../../src/steps/step.js';
 
@@ -34,6 +34,12 @@ describe('Inputs derived from the schema', () => {
     expectTypeOf<Inputs['heartbeatTable']>().toEqualTypeOf<string>();
     expectTypeOf<Inputs['replicationTunnelPort']>().toEqualTypeOf<number>();
     expectTypeOf<Inputs['tuning']>().toEqualTypeOf<unknown>();
+  });
+
+  it('gives the poolers their option group', () => {
+    expectTypeOf<keyof PoolerOptions>().toEqualTypeOf<
+      'engine' | 'pooler' | 'poolerAdminUrls' | 'poolerConfigFiles' | 'poolerDatabase' | 'poolerBackend' | 'poolerServer' | 'poolerTargetAddress'
+    >();
   });
 
   it('is optional only where an input has no default and a step may go without it', () => {
