@@ -87,7 +87,7 @@ async function backupDirRow(list: Checklist, ctx: StepContext): Promise<void> {
   list.add('backups', 'ok', `newest backup ${f.path} (${formatBytes(f.size)}), ${formatSeconds(Math.max(0, age))} old (limit ${hours} h)`);
 }
 
-export async function postCutover(ctx: StepContext): Promise<StepResult> {
+export async function postCutover(ctx: StepContext): Promise<StepResult<'post-cutover'>> {
   const { inputs, log } = ctx;
   const list = new Checklist(log);
   const engine = openEngine(ctx);
@@ -121,7 +121,7 @@ export async function postCutover(ctx: StepContext): Promise<StepResult> {
       list.add('backups', 'warn', 'not checked: set backup-check-command or backup-dir so that this checklist proves backups of the new primary run');
   });
   const summary = list.markdown('zdm post-cutover checklist', `New primary: \`${endpoint}\`.`);
-  const result = { outputs: { checks: list.json(), 'latency-p50-ms': p50, 'latency-p99-ms': p99 }, summary };
+  const result: StepResult<'post-cutover'> = { outputs: { checks: list.json(), 'latency-p50-ms': p50, 'latency-p99-ms': p99 }, summary };
   list.throwIfFailed('post-cutover checklist failed', result);
   return result;
 }

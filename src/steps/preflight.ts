@@ -47,7 +47,7 @@ async function clockRow(list: Checklist, engine: Engine, ctx: StepContext): Prom
   }
 }
 
-export async function preflight(ctx: StepContext): Promise<StepResult> {
+export async function preflight(ctx: StepContext): Promise<StepResult<'preflight'>> {
   const { inputs, log } = ctx;
   const list = new Checklist(log);
   const port = defaultPort(inputs);
@@ -97,7 +97,7 @@ export async function preflight(ctx: StepContext): Promise<StepResult> {
     return v.length ? Math.max(...v).toFixed(2) : '';
   };
   const summary = list.markdown('zdm preflight', `Source ${probes[0]?.address ?? '?'}, target ${formatAddress(target.host, target.port)}.`);
-  const result = {
+  const result: StepResult<'preflight'> = {
     outputs: { checks: list.json(), 'latency-p50-ms': worst((p) => p.p50), 'latency-p99-ms': worst((p) => p.p99), warnings: String(list.count('warn')) },
     summary,
   };

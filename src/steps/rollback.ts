@@ -8,7 +8,7 @@ import { openEngine } from '../engines/index.js';
 import type { Engine, StepContext, SwitchLock } from '../engines/engine.js';
 import { InputError, SafetyError, UserError, describeError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
-import type { Inputs } from '../inputs.js';
+import type { Inputs, StepOutputs } from '../inputs.js';
 import { info, logNotes, reword, switchSummary, warning, type Note } from '../notes.js';
 import { auditFence, fenceAndPromote, lagGate, Timeline, WORDED, worded, type Roles, type Switched } from './switchover.js';
 import { StepFailed, type StepResult } from './step.js';
@@ -77,7 +77,7 @@ async function reverseRunning(engine: Engine): Promise<void> {
   );
 }
 
-export async function rollback(ctx: StepContext): Promise<StepResult> {
+export async function rollback(ctx: StepContext): Promise<StepResult<'rollback'>> {
   const { inputs } = ctx;
   if (inputs.fence === 'shutdown' && !inputs.targetStopCommand) {
     throw new InputError(
@@ -94,7 +94,7 @@ export async function rollback(ctx: StepContext): Promise<StepResult> {
   }
 }
 
-async function switchBack(ctx: StepContext): Promise<StepResult> {
+async function switchBack(ctx: StepContext): Promise<StepResult<'rollback'>> {
   const { log } = ctx;
   const back = reversedContext(ctx);
   const engine = openEngine(back);
@@ -119,7 +119,7 @@ async function switchBack(ctx: StepContext): Promise<StepResult> {
 }
 
 /** What follows the promotion of the old source; a part that fails is reported, the others still run. */
-async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw: Switched, writeBlockedMs: number): Promise<StepResult> {
+async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw: Switched, writeBlockedMs: number): Promise<StepResult<'rollback'>> {
   const { inputs, log } = ctx;
   const endpoint = engine.endpoint();
   const notes: Note[] = [];
@@ -146,7 +146,13 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
   await part('the clean-up after promotion', async () => {
     notes.push(...reword(await engine.cleanupAfterPromotion(), userWords));
   });
-  const outputs: Record<string, string> = { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': sw.finalPos, fence: sw.fence.mode };
+  const outputs: StepOutputs<'rollback'> = {
+    endpoint,
+    'write-blocked-ms': String(writeBlockedMs),
+    'final-position': sw.finalPos,
+    fence: sw.fence.mode,
+    'writes-after-fence': '',
+  };
   await part('the check for writes after the fence', async () => {
     outputs['writes-after-fence'] = await auditFence(engine, ctx, sw, notes, ROLES);
   });
@@ -159,7 +165,7 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
   );
   logNotes(log, notes);
   const headline = `**Write-blocked window: ${writeBlockedMs} ms** (fence on the new primary: ${sw.fence.mode}). Primary again: \`${endpoint}\`.`;
-  const result = { outputs, summary: switchSummary('zdm rollback', headline, tl.rows(), notes) };
+  const result: StepResult<'rollback'> = { outputs, summary: switchSummary('zdm rollback', headline, tl.rows(), notes) };
   if (failed.length)
     throw worded(
       new StepFailed(

@@ -8,7 +8,7 @@ import { heading, table } from '../report/markdown.js';
 import type { StepResult } from './step.js';
 import { ensureReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
 
-export async function seedReplica(given: StepContext): Promise<StepResult> {
+export async function seedReplica(given: StepContext): Promise<StepResult<'seed-replica'>> {
   let ctx = given;
   const plan = tuningFromInput(ctx.inputs.tuning, ctx.inputs.engine);
   let tunnelStarted = false;
@@ -51,7 +51,7 @@ export async function seedReplica(given: StepContext): Promise<StepResult> {
         ['seed position', 'copied', 'time', 'source version'],
         [[result.position, formatBytes(result.bytes), formatSeconds(result.seconds), result.sourceVersion]],
       );
-    const result2: StepResult = {
+    const result2: StepResult<'seed-replica'> = {
       outputs: {
         'seed-position': result.position,
         'replication-slot': inputs.replicationSlot,
