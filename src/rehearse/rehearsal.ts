@@ -93,7 +93,7 @@ export interface RehearsalReport {
    * HAProxy, which cannot hold them); the requests that failed and the clients' reconnect time (last
    * write acknowledged by the source to the first by the new primary, through the pooler).
    */
-  pooler?: { kind: PoolerKind; heldMs: number | null; failedRequests: number; reconnectMs: number | null };
+  pooler?: { kind: PoolerKind; heldMs: number | null; failedRequests: number; failedAttempts?: number; reconnectMs: number | null };
   outputs: Record<string, Record<string, string>>;
   /** Lag while await-lag-zero watched, downsampled. */
   lag: LagPoint[];
@@ -270,7 +270,8 @@ function fillWrites(report: RehearsalReport, stats: Awaited<ReturnType<WriteLoad
   report.writes.acknowledgedBySource = stats.acknowledgedBy.source;
   report.writes.acknowledgedByTarget = stats.acknowledgedBy.target;
   report.cutover.clientWriteBlockedMs = stats.clientBlockedMs ?? null;
-  if (report.pooler) Object.assign(report.pooler, { failedRequests: stats.failed, reconnectMs: stats.clientBlockedMs ?? null });
+  if (report.pooler)
+    Object.assign(report.pooler, { failedRequests: stats.failedRequests, failedAttempts: stats.failed, reconnectMs: stats.clientBlockedMs ?? null });
 }
 
 export function durabilityLabel(durable: boolean): string {
@@ -323,7 +324,7 @@ export function formatReport(r: RehearsalReport): string {
     ...(r.pooler
       ? [
           r.pooler.kind === 'haproxy'
-            ? `  pooler               haproxy (cannot hold requests): ${r.pooler.failedRequests} failed requests, clients reconnected to the new primary in ${r.pooler.reconnectMs ?? '-'} ms`
+            ? `  pooler               haproxy (cannot hold requests): ${r.pooler.failedRequests} requests saw an error (${r.pooler.failedAttempts ?? 0} failed attempts, each retried), clients reconnected to the new primary in ${r.pooler.reconnectMs ?? '-'} ms`
             : `  pooler               ${r.pooler.kind}: clients' requests held ${r.pooler.heldMs ?? '-'} ms (PAUSE to RESUME), ${r.pooler.failedRequests} failed requests`,
         ]
       : []),
