@@ -6,23 +6,14 @@ import { openEngine } from '../engines/index.js';
 import type { Engine, ServerLimits, StepContext } from '../engines/engine.js';
 import { describeError } from '../errors.js';
 import { Checklist } from '../checklist/checklist.js';
+import { inScope, runChecks, type CheckResult } from '../checks/check.js';
+import { connectionChecks, ServerLimitsOnce } from '../checks/connection.js';
 import { judgeSkew, readOffset } from '../checklist/clock.js';
 import { judgeTtl } from '../checklist/dns.js';
 import { formatAddress, type ProbeResult } from '../checklist/probe.js';
 import { defaultPort, hostPortOf, latencyRow, poolRow, type LatencyProbe } from './checks-common.js';
 import type { StepResult } from './step.js';
 import { poolerChecks } from '../poolers/index.js';
-
-async function limitsOrRow(list: Checklist, engine: Engine, which: 'source' | 'target'): Promise<ServerLimits | undefined> {
-  try {
-    const l = await engine.serverLimits(which);
-    list.add(`${which} connection`, 'ok', l.version);
-    return l;
-  } catch (e) {
-    list.add(`${which} connection`, 'fail', describeError(e));
-    return undefined;
-  }
-}
 
 function maxConnectionsRow(list: Checklist, source: ServerLimits, target: ServerLimits): void {
   const ok = target.maxConnections >= source.maxConnections;
@@ -55,10 +46,10 @@ export async function preflight(ctx: StepContext): Promise<StepResult> {
   const engine = openEngine(ctx);
   let probes: ProbeResult[] = [];
   try {
-    const [sourceLimits, targetLimits] = await log.group('Connections', async () => [
-      await limitsOrRow(list, engine, 'source'),
-      await limitsOrRow(list, engine, 'target'),
-    ]);
+    const limits = new ServerLimitsOnce(engine);
+    const addRow = { onError: 'fail', onResult: (r: CheckResult) => list.addResult(r) } as const;
+    await log.group('Connections', () => runChecks(connectionChecks(limits), addRow));
+    const [sourceLimits, targetLimits] = [await limits.known('source'), await limits.known('target')];
     await log.group('Latency', async () => {
       // Through SSH, zdm's SQL reaches the source over the SSH connection: probe that path, from the SSH host on.
       const source: LatencyProbe = ctx.ssh
@@ -71,12 +62,8 @@ export async function preflight(ctx: StepContext): Promise<StepResult> {
     });
     if (sourceLimits && targetLimits)
       await log.group('Servers', async () => {
-        try {
-          // Versions, privileges, replication settings and disk space: the checks seed-replica itself makes.
-          list.addChecks((await engine.preflightSeed()).filter((c) => !/ reachable$/.test(c.name)));
-        } catch (e) {
-          list.add('seed-replica checks', 'fail', describeError(e));
-        }
+        // Versions, privileges, replication settings and disk space: the checks seed-replica itself makes (its `seed` scope).
+        await runChecks(inScope(engine.checks(), 'seed'), addRow);
         maxConnectionsRow(list, sourceLimits, targetLimits);
         poolRow(list, targetLimits, inputs, 'target');
         await clockRow(list, engine, ctx);
