@@ -1,5 +1,5 @@
 /** Checklist: the rows preflight and post-cutover report, their summary table and the failure they add up to. */
-import type { CheckResult, Status } from '../checks/check.js';
+import { runChecks, type CheckResult, type CheckUnit, type Status } from '../checks/check.js';
 import { StepFailed, type StepResult } from '../step-result.js';
 import type { Log } from '../log.js';
 import { heading, table } from '../report/markdown.js';
@@ -33,6 +33,11 @@ export class Checklist {
   addResult(r: CheckResult): void {
     this.results.push(r);
     this.log.info(`${LOG_MARK[r.status]} ${r.check}: ${r.detail}`);
+  }
+
+  /** Runs the units in order, a row each as it is known; a unit that throws is its own failed row. */
+  async run(units: readonly CheckUnit[]): Promise<CheckResult[]> {
+    return runChecks(units, { onError: 'fail', onResult: (r) => this.addResult(r) });
   }
 
   count(status: Status): number {

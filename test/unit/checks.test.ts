@@ -7,6 +7,9 @@ import { UserError } from '../../src/errors.js';
 import { MY_CHECKS } from '../../src/engines/mysql/checks/index.js';
 import { PG_CHECKS } from '../../src/engines/postgres/checks/index.js';
 import { TextLog } from '../../src/log.js';
+import { backups } from '../../src/checks/backups.js';
+import { NEW_PRIMARY_CHECKS } from '../../src/checks/new-primary.js';
+import { LATENCY_CHECKS, SERVER_CHECKS, SURROUNDING_CHECKS } from '../../src/checks/preflight.js';
 
 const SCOPES: readonly Scope[] = ['preflight', 'seed', 'cutover', 'post-cutover'];
 const noLimits = new ServerLimitsOnce({ serverLimits: () => Promise.reject(new Error('not connected')) });
@@ -15,6 +18,8 @@ const registries: [string, readonly CheckUnit<never>[]][] = [
   ['postgres', PG_CHECKS],
   ['mysql/mariadb', MY_CHECKS],
   ['connections', connectionChecks(noLimits)],
+  ['preflight', [...LATENCY_CHECKS, ...SERVER_CHECKS, ...SURROUNDING_CHECKS]],
+  ['post-cutover', [...NEW_PRIMARY_CHECKS, backups]],
 ];
 
 describe.each(registries)('the %s registry', (_name, units) => {
@@ -35,9 +40,26 @@ describe.each(registries)('the %s registry', (_name, units) => {
   });
 });
 
-it('the engines and the connection checks never share an id (one seed scope, one row per id)', () => {
-  const login = connectionChecks(noLimits).map((u) => u.id);
-  for (const registry of [PG_CHECKS, MY_CHECKS]) for (const u of registry) expect(login).not.toContain(u.id);
+it('no id is used twice among the checks one step runs (preflight: its own and the seed scope)', () => {
+  const own = [...connectionChecks(noLimits), ...LATENCY_CHECKS, ...SERVER_CHECKS, ...SURROUNDING_CHECKS].map((u) => u.id);
+  for (const registry of [PG_CHECKS, MY_CHECKS]) {
+    const ids = [...own, ...registry.map((u) => u.id)];
+    expect(new Set(ids).size).toBe(ids.length);
+  }
+});
+
+it('each step finds its checks by scope: the engines hold seed checks, post-cutover its own', () => {
+  for (const registry of [PG_CHECKS, MY_CHECKS] as (readonly CheckUnit<never>[])[]) expect(inScope(registry, 'seed')).toEqual(registry);
+  expect(inScope<never>([...NEW_PRIMARY_CHECKS, backups], 'post-cutover').map((u) => u.id)).toEqual([
+    'new-primary-connection',
+    'new-primary-latency',
+    'new-primary-app-connections',
+    'accepts-writes',
+    'durability',
+    'replicas',
+    'backups',
+  ]);
+  expect(inScope([...LATENCY_CHECKS, ...SERVER_CHECKS, ...SURROUNDING_CHECKS], 'seed', 'post-cutover')).toEqual([]);
 });
 
 const unit = (id: string, scopes: Scope[], run: CheckUnit['run']): CheckUnit => ({ id, title: id.replace(/-/g, ' '), scopes, run });
