@@ -34,7 +34,7 @@ export async function preflight(ctx: StepContext): Promise<StepResult> {
     await engine.close();
   }
   await log.group('Poolers and DNS', () => list.run(scoped(SURROUNDING_CHECKS, pre)));
-  const probes: ProbeResult[] = pre.probes;
+  const probes = pre.probes;
   const worst = (pick: (p: ProbeResult) => number | undefined) => {
     const v = probes.map(pick).filter((x): x is number => x !== undefined);
     return v.length ? Math.max(...v).toFixed(2) : '';

@@ -17,7 +17,7 @@ const WORD: Record<Status, string> = { ok: 'ok', warn: 'warning', fail: 'failed'
  * The `seed` scope: logging in to both servers, then the engine's checks. An error (a server out
  * of reach) ends the step as it is; the rows that ran are logged as they come. Skipped ones are left out.
  */
-export async function seedChecks(engine: Engine, list: Checklist): Promise<CheckResult[]> {
+async function seedChecks(engine: Engine, list: Checklist): Promise<CheckResult[]> {
   const units = inScope([...connectionChecks(new ServerLimitsOnce(engine)), ...engine.checks()], 'seed');
   await runChecks(units, { onError: 'throw', onResult: (r) => list.addResult(r) });
   return list.rows;
