@@ -2,6 +2,7 @@
  * Everything a step may ask of a database. Steps orchestrate through this seam and hold no
  * SQL; each engine (src/engines/<engine>/) holds every statement for its database.
  */
+import type { CheckUnit } from '../checks/check.js';
 import type { Host } from '../hosts/host.js';
 import type { SshContext } from '../hosts/transport.js';
 import type { Inputs } from '../inputs.js';
@@ -53,14 +54,6 @@ export interface TuningPlan {
   kernel?: KernelPlan;
   /** Printed by a dry run: nothing was applied, so there is nothing to restore. */
   dryRun?: boolean;
-}
-
-export interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-  /** Passed, but with a warning: something zdm could not prove. */
-  warn?: boolean;
 }
 
 export interface SeedResult {
@@ -225,8 +218,11 @@ export interface Engine {
    */
   relaxedDurability?(): Promise<TuningItem[]>;
 
-  /** Checks made before anything is changed; any failed check stops seed-replica. */
-  preflightSeed(): Promise<Check[]>;
+  /**
+   * The engine's check registry, bound to this engine's connections: the `seed` scope holds what
+   * seed-replica enforces before it changes anything (and preflight promises); a failed one stops it.
+   */
+  checks(): CheckUnit[];
   seed(plan: TuningPlan | undefined): Promise<SeedResult>;
 
   startHeartbeat(): Promise<Heartbeat>;
