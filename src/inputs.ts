@@ -38,15 +38,22 @@ export interface OutputDef {
   step: StepName;
 }
 
+// The step lists keep their exact members in their types: the derived Inputs type tells from them
+// whether an input is given in every step that reads it.
 const ALL = STEPS;
 /** Steps that reach the source: all but the checklist on the new primary after cutover. */
-const CONNECTED: readonly StepName[] = ALL.filter((s) => s !== 'post-cutover');
+const CONNECTED = ALL.filter((s): s is Exclude<StepName, 'post-cutover'> => s !== 'post-cutover');
 /** Steps that read what seed-replica reads, so that preflight checks exactly what seed-replica will use. */
-const SEEDING: readonly StepName[] = ['preflight', 'seed-replica'];
+const SEEDING = ['preflight', 'seed-replica'] as const;
 /** Steps that reach the source through SSH when source-ssh-host is set. */
-const SSH_STEPS: readonly StepName[] = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify', 'finalize'];
+const SSH_STEPS = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify', 'finalize'] as const;
 
-export const INPUTS: readonly InputDef[] = [
+/**
+ * Every input. A `default` applies to every step (so the value is always there); `default: ''`
+ * means "empty when not given" and is not shown as a default. Inputs without a default are
+ * optional in the Inputs type, unless every step that reads them requires them.
+ */
+export const INPUTS = [
   {
     name: 'engine',
     kind: 'choice',
@@ -75,6 +82,7 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'replication-user',
     kind: 'string',
+    default: '',
     steps: [...SEEDING, 'cutover'],
     requiredFor: SEEDING,
     description:
@@ -83,6 +91,7 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'replication-password',
     kind: 'string',
+    default: '',
     secret: true,
     steps: [...SEEDING, 'cutover'],
     requiredFor: SEEDING,
@@ -124,14 +133,12 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'target-memory',
     kind: 'bytes',
-    default: '',
     steps: ['tune-target'],
     description: "RAM of the target host used to size the catch-up settings, e.g. `16GB`. Empty: read from the host's /proc/meminfo.",
   },
   {
     name: 'target-cpus',
     kind: 'int',
-    default: '',
     steps: ['tune-target'],
     description: "CPUs of the target host, which size the I/O threads and parallel workers. Empty: the host's own count.",
   },
@@ -185,7 +192,6 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'tuning',
     kind: 'json',
-    default: '',
     steps: ['seed-replica', 'cutover', 'revert'],
     requiredFor: ['revert'],
     description:
@@ -455,7 +461,6 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'replication-tunnel-port',
     kind: 'int',
-    default: '',
     steps: ['seed-replica', 'await-lag-zero', 'cutover', 'finalize'],
     description:
       'Local port on the target host where the supervised replication tunnel listens (the target server replicates from 127.0.0.1:<port>). Empty: 15432 (PostgreSQL) or 13306 (MySQL/MariaDB).',
@@ -510,7 +515,6 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'app-pool-size',
     kind: 'int',
-    default: '',
     steps: ['preflight', 'post-cutover'],
     description:
       "Connections the application opens to the database at most, all its instances' pools together. preflight and post-cutover fail when the target's max_connections (less the connections reserved for superusers) is below it. Empty: not checked.",
@@ -587,7 +591,6 @@ export const INPUTS: readonly InputDef[] = [
   {
     name: 'expect-replicas',
     kind: 'int',
-    default: '',
     steps: ['post-cutover'],
     description:
       'How many replicas must be streaming from the new primary (PostgreSQL: pg_stat_replication; MySQL/MariaDB: binlog dump threads), when the new primary must feed replicas of its own. Empty: not checked.',
@@ -640,9 +643,9 @@ export const INPUTS: readonly InputDef[] = [
     description:
       'Stop comparing after this long and report what was and was not compared; the step then fails as not verified. 0: no limit. Use it with `verify-mode: strict` inside a cutover window.',
   },
-];
+] as const satisfies readonly InputDef[];
 
-export const OUTPUTS: readonly OutputDef[] = [
+export const OUTPUTS = [
   {
     step: 'tune-target',
     name: 'tuning',
@@ -741,14 +744,18 @@ export const OUTPUTS: readonly OutputDef[] = [
     description: 'Transactions the new primary took after its fence, found after the promotion (not on the old source); empty when it cannot be told.',
   },
   { step: 'finalize', name: 'reverse-replication', description: '`removed` once the old source no longer replicates from the new primary.' },
-];
+] as const satisfies readonly OutputDef[];
+
+/** The schema seen through the general shape, for code that loops over every input. */
+export const INPUT_DEFS: readonly InputDef[] = INPUTS;
+export const OUTPUT_DEFS: readonly OutputDef[] = OUTPUTS;
 
 export function inputsFor(step: StepName): InputDef[] {
-  return INPUTS.filter((i) => i.steps.includes(step));
+  return INPUT_DEFS.filter((i) => i.steps.includes(step));
 }
 
 export function outputsFor(step: StepName): OutputDef[] {
-  return OUTPUTS.filter((o) => o.step === step);
+  return OUTPUT_DEFS.filter((o) => o.step === step);
 }
 
 export function isStep(s: string): s is StepName {
@@ -758,84 +765,56 @@ export function isStep(s: string): s is StepName {
 /** Raw values by input name; undefined or '' means "not given". */
 export type RawInputs = (name: string) => string | undefined;
 
-export interface Inputs {
-  step: StepName;
-  engine: 'postgres' | 'mariadb' | 'mysql';
-  sourceUrl?: URL;
-  targetUrl: URL;
-  replicationUser: string;
-  replicationPassword: string;
-  sourceReplicationAddress: string;
-  targetDataDir: string;
-  targetStartCommand: string;
-  targetStopCommand: string;
-  targetMemory?: number;
-  targetCpus?: number;
-  targetDiskType: 'auto' | 'nvme' | 'ssd' | 'rotational';
-  tuningOverrides: string;
-  kernelTuning: 'best-effort' | 'required' | 'off';
-  sysctlRoot: string;
-  sysctlDropin: string;
-  dryRun: boolean;
-  tuning?: unknown;
-  heartbeatTable: string;
-  replicationSlot: string;
-  maxLagBytes: number;
-  maxLagSeconds: number;
-  settleSeconds: number;
-  timeoutSeconds: number;
-  fence: 'shutdown' | 'read-only';
-  allowPrivilegedWriters: boolean;
-  reseed: boolean;
-  seedMethod: 'physical' | 'logical';
-  backupOptions: string;
-  sourceSshHost: string;
-  sourceSshUser: string;
-  sourceSshKey: string;
-  sourceSshPassphrase: string;
-  sourceSshHostKey: string;
-  sourceSshInsecureAcceptAnyHostKey: boolean;
-  replicationTunnelPort: number;
-  tunnelDir: string;
-  logicalMaxSize: number;
-  sourceDataDir: string;
-  targetConfigFile: string;
-  sourceStopCommand: string;
-  sourceStartCommand: string;
-  applyTimeoutSeconds: number;
-  endpoint: string;
-  onPromotedCommand: string;
-  appPoolSize?: number;
-  appDbHostname: string;
-  maxDnsTtlSeconds: number;
-  dnsServers: string;
-  maxClockSkewSeconds: number;
-  maxLatencyMs: number;
-  allowRelaxedDurability: boolean;
-  backupCheckCommand: string;
-  backupDir: string;
-  backupMaxAgeHours: number;
-  expectReplicas?: number;
-  verifyMode: 'online' | 'strict';
-  verifyTables: string;
-  chunkRows: number;
-  rechecks: number;
-  verifyMaxLagBytes: number;
-  timeBudgetSeconds: number;
-  reverseReplication: boolean;
-  targetReplicationAddress: string;
-  reverseReplicationSlot: string;
-  pooler: 'none' | 'pgbouncer' | 'haproxy';
-  poolerAdminUrls?: string;
-  poolerConfigFiles?: string;
-  poolerDatabase?: string;
-  poolerBackend?: string;
-  poolerServer?: string;
-  poolerTargetAddress?: string;
-  pauseTimeoutSeconds: number;
-  longTransactionSeconds: number;
-  longTransactionPolicy: 'wait' | 'abort';
+type InputSchema = (typeof INPUTS)[number];
+/** `source-ssh-host` -> `sourceSshHost`. */
+type CamelCase<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
+interface KindValues {
+  string: string;
+  url: URL;
+  int: number;
+  number: number;
+  bytes: number;
+  bool: boolean;
+  json: unknown;
 }
+/** The value an input parses to: the union of its choices, or its kind's type. */
+type ValueOf<D> = D extends { kind: 'choice'; choices: readonly (infer C)[] } ? C : D extends { kind: keyof KindValues } ? KindValues[D['kind']] : never;
+/** Given in every step that reads it: it has a default, or every step that reads it requires it. */
+type AlwaysGiven<D> = D extends { default: string }
+  ? true
+  : D extends { steps: readonly (infer S)[]; requiredFor: readonly (infer R)[] }
+    ? [S] extends [R]
+      ? true
+      : false
+    : false;
+/** The inputs as parsed from the schema, before anything that depends on the engine is resolved. */
+type ParsedInputs = { [D in InputSchema as AlwaysGiven<D> extends true ? CamelCase<D['name']> : never]: ValueOf<D> } & {
+  [D in InputSchema as AlwaysGiven<D> extends true ? never : CamelCase<D['name']>]?: ValueOf<D>;
+};
+
+export type EngineKind = 'postgres' | 'mariadb' | 'mysql';
+/** What readInputs settles beyond parsing: the step, and what the engine decides. */
+interface Resolved {
+  step: StepName;
+  /** `auto` is resolved from the URL scheme. */
+  engine: EngineKind;
+  /** `auto` is resolved by the engine. */
+  fence: 'shutdown' | 'read-only';
+  /** Empty is resolved to the engine's table. */
+  heartbeatTable: string;
+  /** Not given is resolved to the engine's port. */
+  replicationTunnelPort: number;
+}
+type Flat<T> = { [K in keyof T]: T[K] };
+/** Every input of every step, typed from INPUTS: what the steps and the engines read. */
+export type Inputs = Flat<Omit<ParsedInputs, keyof Resolved> & Resolved>;
+/** What the poolers read (preflight's pooler rows, cutover's pooler switch): the pooler inputs and the engine. */
+export type PoolerOptions = Pick<Inputs, 'engine' | Extract<keyof Inputs, `pooler${string}`>>;
+
+/** The name of an output that step S declares. */
+export type OutputName<S extends StepName> = Extract<(typeof OUTPUTS)[number], { step: S }>['name'];
+/** The outputs step S declares, each set (empty when it has no value) and nothing else. */
+export type StepOutputs<S extends StepName> = { [N in OutputName<S>]: string };
 
 const UNITS: Record<string, number> = {
   '': 1,
@@ -907,7 +886,7 @@ function parseOne(def: InputDef, raw: string): unknown {
 
 const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
-function engineFromUrl(u: URL | undefined): Inputs['engine'] | undefined {
+function engineFromUrl(u: URL | undefined): EngineKind | undefined {
   if (!u) return undefined;
   const scheme = u.protocol.replace(/:$/, '');
   if (scheme === 'postgres' || scheme === 'postgresql') return 'postgres';
@@ -918,83 +897,80 @@ function engineFromUrl(u: URL | undefined): Inputs['engine'] | undefined {
 
 /** Reads, validates and types every input of `step`. Throws InputError naming the input. */
 export function readInputs(step: StepName, raw: RawInputs): Inputs {
-  const out: Record<string, unknown> = { step };
-  for (const def of inputsFor(step)) {
-    const given = raw(def.name)?.trim();
+  const inputs = resolve(step, parseAll(step, raw));
+  checkIdentifiers(inputs);
+  checkCombinations(inputs);
+  return inputs;
+}
+
+/**
+ * Parses what the step's inputs were given, and gives every input its default, also the inputs the
+ * step does not read: a value the Inputs type promises is always there.
+ */
+function parseAll(step: StepName, raw: RawInputs): ParsedInputs {
+  const values: Record<string, unknown> = {};
+  for (const def of INPUT_DEFS) {
+    const given = def.steps.includes(step) ? raw(def.name)?.trim() : undefined;
     const value = given ? given : def.default;
-    if (!value) {
-      if (def.requiredFor?.includes(step)) throw new InputError(def.name, `is required by ${step}: ${firstSentence(def.description)}`);
-      continue;
-    }
-    out[camel(def.name)] = parseOne(def, value);
+    if (value) values[camel(def.name)] = parseOne(def, value);
+    else if (def.steps.includes(step) && def.requiredFor?.includes(step))
+      throw new InputError(def.name, `is required by ${step}: ${firstSentence(def.description)}`);
+    else if (def.default === '') values[camel(def.name)] = '';
   }
-  const fromUrl = engineFromUrl((out.sourceUrl as URL | undefined) ?? (out.targetUrl as URL | undefined));
-  if (out.engine === 'auto' || out.engine === undefined) {
-    if (!fromUrl) throw new InputError('engine', 'could not be told from the URL scheme: use postgres://, mysql:// or mariadb:// URLs, or set engine');
-    out.engine = fromUrl;
+  if (!isParsed(values)) throw new Error('zdm bug: an input with a default has no value (see INPUTS in src/inputs.ts)');
+  return values;
+}
+
+/** Every input with a default has its value: what ParsedInputs promises. */
+function isParsed(values: Record<string, unknown>): values is ParsedInputs {
+  return INPUT_DEFS.every((def) => def.default === undefined || values[camel(def.name)] !== undefined);
+}
+
+/** What depends on the engine, resolved once, here: the engine itself, the fence, the heartbeat table, the tunnel port. */
+function resolve(step: StepName, p: ParsedInputs): Inputs {
+  const engine = resolveEngine(p);
+  const pg = engine === 'postgres';
+  return {
+    ...p,
+    step,
+    engine,
+    fence: p.fence === 'auto' ? (pg ? 'shutdown' : 'read-only') : p.fence,
+    heartbeatTable: p.heartbeatTable || (pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat'),
+    replicationTunnelPort: p.replicationTunnelPort ?? (pg ? 15432 : 13306),
+  };
+}
+
+function resolveEngine(p: ParsedInputs): EngineKind {
+  const fromUrl = engineFromUrl(p.sourceUrl ?? p.targetUrl);
+  if (p.engine === 'auto' && !fromUrl)
+    throw new InputError('engine', 'could not be told from the URL scheme: use postgres://, mysql:// or mariadb:// URLs, or set engine');
+  const engine = p.engine === 'auto' ? fromUrl! : p.engine;
+  for (const [name, u] of [
+    ['source-url', p.sourceUrl],
+    ['target-url', p.targetUrl],
+  ] as const) {
+    if (u && !engineFromUrl(u)) throw new InputError(name, `has an unknown scheme ${u.protocol}: use postgres://, mysql:// or mariadb://`);
   }
-  for (const key of ['sourceUrl', 'targetUrl'] as const) {
-    const u = out[key] as URL | undefined;
-    if (u && !engineFromUrl(u)) {
-      throw new InputError(key === 'sourceUrl' ? 'source-url' : 'target-url', `has an unknown scheme ${u.protocol}: use postgres://, mysql:// or mariadb://`);
-    }
-  }
-  checkEngineFamily(out.engine as Inputs['engine'], out.sourceUrl as URL | undefined, out.targetUrl as URL | undefined);
-  const pg = out.engine === 'postgres';
-  if (!out.heartbeatTable) out.heartbeatTable = pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat';
-  checkIdentifiers(out, pg);
-  if (out.fence === 'auto') out.fence = pg ? 'shutdown' : 'read-only';
-  if (out.fence === 'shutdown' && !pg) {
+  checkEngineFamily(engine, p.sourceUrl, p.targetUrl);
+  return engine;
+}
+
+/** Inputs that are valid each on its own but not together. */
+function checkCombinations(i: Inputs): void {
+  if (i.fence === 'shutdown' && i.engine !== 'postgres') {
     throw new InputError(
       'fence',
       'shutdown is the PostgreSQL fence: MySQL/MariaDB cutover fences with FLUSH TABLES WITH READ LOCK and read_only (fence: read-only or auto)',
     );
   }
-  out.allowPrivilegedWriters ??= false;
-  out.reseed ??= false;
-  out.dryRun ??= false;
-  out.targetDiskType ??= 'auto';
-  out.kernelTuning ??= 'best-effort';
-  out.sysctlRoot ??= '/proc/sys';
-  out.sysctlDropin ??= '/etc/sysctl.d/99-zdm-migration.conf';
-  out.tuningOverrides ??= '';
-  out.allowRelaxedDurability ??= false;
-  out.sourceSshInsecureAcceptAnyHostKey ??= false;
-  out.reverseReplication ??= false;
-  out.replicationTunnelPort ??= pg ? 15432 : 13306;
-  for (const k of [
-    'sourceSshHost',
-    'sourceSshKey',
-    'sourceSshPassphrase',
-    'sourceSshHostKey',
-    'sourceReplicationAddress',
-    'sourceDataDir',
-    'targetConfigFile',
-    'appDbHostname',
-    'dnsServers',
-    'backupCheckCommand',
-    'backupDir',
-    'verifyTables',
-    'targetReplicationAddress',
-    'replicationUser',
-    'replicationPassword',
-    'targetStartCommand',
-    'targetStopCommand',
-    'sourceStopCommand',
-    'sourceStartCommand',
-    'endpoint',
-    'onPromotedCommand',
-  ] as const)
-    out[k] ??= '';
-  if (step === 'verify' && (out.chunkRows as number) < 1) throw new InputError('chunk-rows', 'must be at least 1 (e.g. 10000)');
-  if (out.sourceSshHost && !out.sourceSshKey)
+  if (i.step === 'verify' && i.chunkRows < 1) throw new InputError('chunk-rows', 'must be at least 1 (e.g. 10000)');
+  if (i.sourceSshHost && !i.sourceSshKey)
     throw new InputError('source-ssh-key', 'is required with source-ssh-host: the OpenSSH private key text, from a secret');
-  if (out.reverseReplication && out.sourceSshHost)
+  if (i.reverseReplication && i.sourceSshHost)
     throw new InputError(
       'reverse-replication',
       'is not supported yet when the source is reached over SSH (source-ssh-host): the old source would have to reach the new primary through a tunnel of its own. Cut over without reverse-replication, or run zdm where it reaches both servers directly. Nothing was changed.',
     );
-  return out as unknown as Inputs;
 }
 
 /**
@@ -1012,13 +988,13 @@ export function firstSentence(text: string): string {
   return text;
 }
 
-const FAMILY: Record<Inputs['engine'], string> = { postgres: 'PostgreSQL', mariadb: 'MySQL/MariaDB', mysql: 'MySQL/MariaDB' };
+const FAMILY: Record<EngineKind, string> = { postgres: 'PostgreSQL', mariadb: 'MySQL/MariaDB', mysql: 'MySQL/MariaDB' };
 
 /**
  * Both URLs and the engine must name the same family: a postgres:// source with a mysql:// target
  * would otherwise fail deep inside a driver ("received invalid response: 68") or time out.
  */
-function checkEngineFamily(engine: Inputs['engine'], source: URL | undefined, target: URL | undefined): void {
+function checkEngineFamily(engine: EngineKind, source: URL | undefined, target: URL | undefined): void {
   for (const [name, u] of [
     ['source-url', source],
     ['target-url', target],
@@ -1045,26 +1021,25 @@ const LOGIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@$-]{0,62}$/;
  * any server is touched: a slot named `x; DROP TABLE y` must not pass preflight and fail after the
  * target was stopped.
  */
-function checkIdentifiers(out: Record<string, unknown>, pg: boolean): void {
-  const given = (key: string) => (typeof out[key] === 'string' && out[key] !== '' ? (out[key] as string) : undefined);
-  for (const [key, name] of [
-    ['replicationSlot', 'replication-slot'],
-    ['reverseReplicationSlot', 'reverse-replication-slot'],
+function checkIdentifiers(i: Inputs): void {
+  const pg = i.engine === 'postgres';
+  for (const [value, name] of [
+    [i.replicationSlot, 'replication-slot'],
+    [i.reverseReplicationSlot, 'reverse-replication-slot'],
   ] as const) {
-    const v = given(key);
-    if (v !== undefined && !SLOT_NAME.test(v))
+    if (!SLOT_NAME.test(value))
       throw new InputError(
         name,
-        `must be a replication slot name: 1 to 63 lower-case letters, digits or underscores, e.g. zdm_replica (got ${JSON.stringify(v)})`,
+        `must be a replication slot name: 1 to 63 lower-case letters, digits or underscores, e.g. zdm_replica (got ${JSON.stringify(value)})`,
       );
   }
-  const user = given('replicationUser');
-  if (user !== undefined && !LOGIN_NAME.test(user))
+  const user = i.replicationUser;
+  if (user !== '' && !LOGIN_NAME.test(user))
     throw new InputError(
       'replication-user',
       `must be a user name of up to 63 letters, digits and _ . @ $ - (no spaces, quotes or semicolons), e.g. zdm_repl (got ${JSON.stringify(user)})`,
     );
-  const table = out.heartbeatTable as string;
+  const table = i.heartbeatTable;
   const parts = table.split('.');
   const form = pg
     ? 'table or schema.table, e.g. public.zdm_heartbeat (the schema must exist)'

@@ -13,7 +13,7 @@ import { STEP_RUNNERS, type StepResult } from './steps/index.js';
 /** What a caller may put in place of the defaults: a test's skewed clock, a target host that reports little free disk. */
 export type StepOverrides = Partial<Pick<StepContext, 'clock' | 'targetHost'>>;
 
-export async function runStep(step: StepName, raw: RawInputs, log: Log, overrides: StepOverrides = {}): Promise<StepResult> {
+export async function runStep<S extends StepName>(step: S, raw: RawInputs, log: Log, overrides: StepOverrides = {}): Promise<StepResult<S>> {
   for (const s of secretValues(step, raw)) log.secret(s);
   const inputs = readInputs(step, raw);
   const activity = new ActivityLog(log);
@@ -26,7 +26,7 @@ export async function runStep(step: StepName, raw: RawInputs, log: Log, override
   }
 }
 
-async function runWith(step: StepName, inputs: Inputs, log: Log, overrides: StepOverrides, sides: Endpoint[]): Promise<StepResult> {
+async function runWith<S extends StepName>(step: S, inputs: Inputs, log: Log, overrides: StepOverrides, sides: Endpoint[]): Promise<StepResult<S>> {
   const transport = await openTransport(inputs, log);
   sides.splice(0, sides.length, ...[transport.source, transport.target].filter((e) => e !== undefined));
   try {

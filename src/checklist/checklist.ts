@@ -1,32 +1,43 @@
 /** Checklist: the rows preflight and post-cutover report, their summary table and the failure they add up to. */
-import type { Check } from '../engines/engine.js';
+import { runChecks, type CheckResult, type CheckUnit, type Status } from '../checks/check.js';
 import { StepFailed, type StepResult } from '../step-result.js';
 import type { Log } from '../log.js';
 import { heading, table } from '../report/markdown.js';
 
-export type Status = 'ok' | 'warn' | 'fail';
+export type { CheckResult, Status };
 
-export interface ChecklistRow {
-  check: string;
-  status: Status;
-  detail: string;
-}
+const MARK: Record<Status, string> = { ok: '✅ ok', warn: '⚠️ warn', fail: '❌ fail', skip: '➖ skip' };
+export const LOG_MARK: Record<Status, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
 
-const MARK: Record<Status, string> = { ok: '✅ ok', warn: '⚠️ warn', fail: '❌ fail' };
-const LOG_MARK: Record<Status, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
+/** A row id for a check without a unit of its own: its title in kebab-case. */
+const idOf = (title: string) =>
+  title
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 
 export class Checklist {
-  readonly rows: ChecklistRow[] = [];
+  /** Every result, skipped ones included; the summary and the `checks` output leave skipped ones out. */
+  readonly results: CheckResult[] = [];
   constructor(private readonly log: Log) {}
 
-  add(check: string, status: Status, detail: string): void {
-    this.rows.push({ check, status, detail });
-    this.log.info(`${LOG_MARK[status]} ${check}: ${detail}`);
+  /** The rows shown: what was checked. */
+  get rows(): CheckResult[] {
+    return this.results.filter((r) => r.status !== 'skip');
   }
 
-  /** Rows from an engine's checks: a check that did not pass fails; one that passed with a warning warns. */
-  addChecks(checks: Check[]): void {
-    for (const c of checks) this.add(c.name, c.ok ? (c.warn ? 'warn' : 'ok') : 'fail', c.detail);
+  add(check: string, status: Status, detail: string, id = idOf(check)): void {
+    this.addResult({ id, check, status, detail });
+  }
+
+  addResult(r: CheckResult): void {
+    this.results.push(r);
+    this.log.info(`${LOG_MARK[r.status]} ${r.check}: ${r.detail}`);
+  }
+
+  /** Runs the units in order, a row each as it is known; a unit that throws is its own failed row. */
+  async run(units: readonly CheckUnit[]): Promise<CheckResult[]> {
+    return runChecks(units, { onError: 'fail', onResult: (r) => this.addResult(r) });
   }
 
   count(status: Status): number {
@@ -51,8 +62,9 @@ export class Checklist {
     );
   }
 
+  /** The `checks` output: `{check, status, detail}` per row, as documented. */
   json(): string {
-    return JSON.stringify(this.rows);
+    return JSON.stringify(this.rows.map(({ check, status, detail }) => ({ check, status, detail })));
   }
 
   /** Throws, with the step's result attached (outputs and summary still reach the job), when any check failed: the message lists each with its fix. */

@@ -4,6 +4,7 @@
  */
 import { describeError, UserError } from '../errors.js';
 import type { Endpoint, SideNames } from '../hosts/endpoint.js';
+import type { CheckUnit } from '../checks/check.js';
 import type { Host } from '../hosts/host.js';
 import type { SshContext } from '../hosts/transport.js';
 import type { Inputs } from '../inputs.js';
@@ -57,14 +58,6 @@ export interface TuningPlan {
   dryRun?: boolean;
 }
 
-export interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-  /** Passed, but with a warning: something zdm could not prove. */
-  warn?: boolean;
-}
-
 export interface SeedResult {
   position: string;
   seconds: number;
@@ -113,6 +106,11 @@ export interface Fence<Undo = unknown> {
   startedAt: number;
   /** Data needed to lift the fence again (roles locked, ...). */
   undo: Undo;
+  /**
+   * Moments inside the switch the engine alone can see (the stop command returned, the final WAL
+   * received, promotion requested): the step puts them on its timeline, for the timing breakdown.
+   */
+  marks?: SwitchMark[];
   /** What the engine read of the fenced side at the final position, to find writes past the fence later (PostgreSQL: the next transaction id). */
   audit?: string;
 }
@@ -143,6 +141,18 @@ export interface WritesAfterFence {
   /** The first such transaction (a GTID, a transaction id). */
   first?: string;
   detail: string;
+}
+
+/** One moment of the switch; `phase` names the part of the switch that ends there. */
+export interface SwitchMark {
+  at: number;
+  what: string;
+  phase: string;
+}
+
+/** Records a moment of the switch on the fence (see Fence.marks). */
+export function markSwitch(f: Fence, phase: string, what: string, at = Date.now()): void {
+  (f.marks ??= []).push({ at, what, phase });
 }
 
 /** Reverse replication after cutover: the old source replicating from the new primary. */
@@ -235,8 +245,11 @@ export interface Engine<FenceUndo = unknown, Prepared = unknown> {
    */
   relaxedDurability?(): Promise<TuningItem[]>;
 
-  /** Checks made before anything is changed; any failed check stops seed-replica. */
-  preflightSeed(): Promise<Check[]>;
+  /**
+   * The engine's check registry, bound to this engine's connections: the `seed` scope holds what
+   * seed-replica enforces before it changes anything (and preflight promises); a failed one stops it.
+   */
+  checks(): CheckUnit[];
   seed(plan: TuningPlan | undefined): Promise<SeedResult>;
 
   startHeartbeat(): Promise<Heartbeat>;

@@ -1,7 +1,7 @@
 /** The poolers named by the inputs, one driver per admin address. */
 import type { StepContext } from '../engines/engine.js';
 import { InputError, describeError } from '../errors.js';
-import type { Inputs } from '../inputs.js';
+import type { PoolerOptions } from '../inputs.js';
 import { holdPoolers, resumeLeftovers } from './hold.js';
 import { Haproxy } from './haproxy.js';
 import { Pgbouncer } from './pgbouncer.js';
@@ -14,11 +14,11 @@ export function listOf(text: string | undefined): string[] {
   return (text ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
-function openHaproxies(inputs: Inputs, urls: string[]): Pooler[] {
+function openHaproxies(inputs: PoolerOptions, urls: string[]): Pooler[] {
   if (inputs.engine === 'postgres')
     throw new InputError('pooler', 'haproxy is driven for MySQL/MariaDB; for PostgreSQL use pooler: pgbouncer, which holds requests');
-  const backend = inputs.poolerBackend ?? '';
-  const server = inputs.poolerServer ?? '';
+  const backend = inputs.poolerBackend;
+  const server = inputs.poolerServer;
   if (!backend || !server)
     throw new InputError(
       !backend ? 'pooler-backend' : 'pooler-server',
@@ -34,8 +34,8 @@ function openHaproxies(inputs: Inputs, urls: string[]): Pooler[] {
 }
 
 /** Undefined when `pooler` is none. Throws InputError for an incomplete or inconsistent list. */
-export function openPoolers(inputs: Inputs): Pooler[] | undefined {
-  if (!inputs.pooler || inputs.pooler === 'none') return undefined;
+export function openPoolers(inputs: PoolerOptions): Pooler[] | undefined {
+  if (inputs.pooler === 'none') return undefined;
   const urls = listOf(inputs.poolerAdminUrls);
   if (!urls.length)
     throw new InputError('pooler-admin-urls', `is required with pooler: ${inputs.pooler}: the admin address of each pooler the application connects through`);
@@ -47,7 +47,7 @@ export function openPoolers(inputs: Inputs): Pooler[] | undefined {
       'pooler-config-files',
       `must name one configuration file per pooler, in the order of pooler-admin-urls (${urls.length} admin address(es), ${files.length} file(s))`,
     );
-  const database = inputs.poolerDatabase ?? '';
+  const database = inputs.poolerDatabase;
   if (!/^[\w.-]+$/.test(database))
     throw new InputError(
       'pooler-database',
@@ -129,7 +129,7 @@ export class PoolerSwitch {
 }
 
 /** Preflight's rows for the poolers: each reachable and controllable, its entry there, its settings fit for a hold. */
-export async function poolerChecks(inputs: Inputs): Promise<PoolerCheck[]> {
+export async function poolerChecks(inputs: PoolerOptions): Promise<PoolerCheck[]> {
   let poolers: Pooler[] | undefined;
   try {
     poolers = openPoolers(inputs);

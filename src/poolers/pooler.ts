@@ -3,7 +3,7 @@
  * application's requests (PAUSE) around the fenced switch, point the pooler's entry at the new
  * primary, release the requests (RESUME). One implementation per pooler (pgbouncer, haproxy).
  */
-import type { Status } from '../checklist/checklist.js';
+import type { Verdict } from '../checks/check.js';
 
 /** host:port as the pooler reaches a server. */
 export interface Address {
@@ -11,11 +11,8 @@ export interface Address {
   port: number;
 }
 
-export interface PoolerCheck {
-  check: string;
-  status: Status;
-  detail: string;
-}
+/** A pooler's row in preflight: a check verdict that names its pooler. */
+export type PoolerCheck = Required<Verdict>;
 
 /** A transaction open through the pooler long enough to hold PAUSE. */
 export interface LongTransaction {

@@ -15,6 +15,9 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --writes-per-second N        steady write load during the whole migration [default: 300]
   --fence auto|shutdown|read-only  cutover fence [default: auto: shutdown for postgres, read-only for mariadb]
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
+  --no-fsync                   faster, not like production: servers without durability (postgres fsync=off; mariadb
+                               sync_binlog=0, innodb_flush_log_at_trx_commit=2); the report says so. Default: production
+                               durability (fsync, synchronous_commit, full_page_writes on; sync_binlog=1, flush_log_at_trx_commit=1)
   --ssh                        reach the source only through a real sshd on loopback (tunnels, remote backup)
   --rollback                   cutover with reverse replication, writes on the new primary, then rollback: every acknowledged write must be on the old source
                                (postgres with --fence read-only: the old source is rewound with pg_rewind)
@@ -45,7 +48,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   const f = parseFlags(
     args,
     ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler'],
-    ['keep', 'ssh', 'pr-comment', 'rollback'],
+    ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync'],
   );
   const engine = f.get('engine') ?? 'postgres';
   if (engine !== 'postgres' && engine !== 'mariadb')
@@ -75,6 +78,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     keep: f.get('keep') === 'true',
     ssh: f.get('ssh') === 'true',
     rollback: f.get('rollback') === 'true',
+    durable: f.get('no-fsync') !== 'true',
     pooler,
   };
   if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');

@@ -4,6 +4,10 @@ import type { WriteTarget } from './writer.js';
 
 export interface RehearsalFixture {
   readonly engine: 'postgres' | 'mariadb';
+  /** Started with production durability (fsync on; sync_binlog=1 and innodb_flush_log_at_trx_commit=1). */
+  readonly durable: boolean;
+  /** The source's durability settings as the server reports them. */
+  durability(): Promise<Record<string, string>>;
   serverVersion(): Promise<string>;
   /** Creates the writes table and loads about `sizeMb` of sample rows into the source; returns its size in bytes. */
   loadSampleData(sizeMb: number): Promise<number>;

@@ -18,16 +18,19 @@ export class MariadbFixture implements RehearsalFixture {
   private constructor(
     readonly source: MariadbSandbox,
     readonly target: MariadbSandbox,
+    readonly durable: boolean,
   ) {}
 
-  static async start(): Promise<MariadbFixture> {
+  /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. */
+  static async start(opts: { durable?: boolean } = {}): Promise<MariadbFixture> {
+    const durable = opts.durable ?? true;
     // As on real hosts, the new server's admin has the same password as the source's: the copy brings the source's accounts.
     const password = randomBytes(12).toString('hex');
     const [source, target] = await Promise.all([
-      startMariadb({ name: 'source', serverId: 1, password }),
-      startMariadb({ name: 'target', serverId: 2, password }),
+      startMariadb({ name: 'source', serverId: 1, password, durable }),
+      startMariadb({ name: 'target', serverId: 2, password, durable }),
     ]);
-    const fx = new MariadbFixture(source, target);
+    const fx = new MariadbFixture(source, target, durable);
     try {
       for (const sql of [
         `CREATE USER '${fx.replicationUser}'@'%' IDENTIFIED BY '${fx.replicationPassword}'`,
@@ -53,6 +56,13 @@ export class MariadbFixture implements RehearsalFixture {
     const c = await mysql.createConnection({ uri: this.appUrl(server), connectTimeout: 2000 });
     c.on('error', () => undefined);
     return c;
+  }
+
+  async durability(): Promise<Record<string, string>> {
+    const [r] = await this.source.query<Record<string, unknown>>(
+      'SELECT @@sync_binlog AS sync_binlog, @@innodb_flush_log_at_trx_commit AS innodb_flush_log_at_trx_commit',
+    );
+    return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)]));
   }
 
   async serverVersion(): Promise<string> {

@@ -17,13 +17,13 @@ export interface PgPair {
   destroy(): Promise<void>;
 }
 
-export async function startPgPair(opts: { major?: number; sourceSettings?: Record<string, string> } = {}): Promise<PgPair> {
+export async function startPgPair(opts: { major?: number; sourceSettings?: Record<string, string>; durable?: boolean } = {}): Promise<PgPair> {
   // As on real hosts, the new server's admin has the same name and password as the source's:
   // the copy replaces the target's roles with the source's.
   const adminPassword = randomBytes(12).toString('hex');
   const [source, target] = await Promise.all([
-    startPostgres({ name: 'source', major: opts.major, password: adminPassword, settings: opts.sourceSettings }),
-    startPostgres({ name: 'target', major: opts.major, password: adminPassword }),
+    startPostgres({ name: 'source', major: opts.major, password: adminPassword, settings: opts.sourceSettings, durable: opts.durable }),
+    startPostgres({ name: 'target', major: opts.major, password: adminPassword, durable: opts.durable }),
   ]);
   const pair: PgPair = {
     source,
@@ -109,12 +109,26 @@ export async function missingWrites(p: PgPair, server: PostgresSandbox, acked: n
 /** The PostgreSQL rehearsal: physical streaming replication between two throwaway servers. */
 export class PostgresFixture implements RehearsalFixture {
   readonly engine = 'postgres' as const;
-  private constructor(readonly pair: PgPair) {}
+  private constructor(
+    readonly pair: PgPair,
+    readonly durable: boolean,
+  ) {}
 
-  /** `rewindable`: wal_log_hints on the source, so that pg_rewind can rewind it after a read-only fence. */
-  static async start(opts: { rewindable?: boolean; sourceSettings?: Record<string, string> } = {}): Promise<PostgresFixture> {
+  /**
+   * `rewindable`: wal_log_hints on the source, so that pg_rewind can rewind it after a read-only fence.
+   * `durable`: both servers with production durability (fsync on); default fsync off, for tests.
+   */
+  static async start(opts: { rewindable?: boolean; durable?: boolean; sourceSettings?: Record<string, string> } = {}): Promise<PostgresFixture> {
+    const durable = opts.durable ?? false;
     const sourceSettings = { ...(opts.rewindable ? { wal_log_hints: 'on' } : {}), ...opts.sourceSettings };
-    return new PostgresFixture(await startPgPair({ sourceSettings }));
+    return new PostgresFixture(await startPgPair({ durable, sourceSettings }), durable);
+  }
+
+  async durability(): Promise<Record<string, string>> {
+    const r = await this.pair.source.query<{ name: string; setting: string }>(
+      "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name",
+    );
+    return Object.fromEntries(r.map((x) => [x.name, x.setting]));
   }
 
   async serverVersion(): Promise<string> {
@@ -148,8 +162,8 @@ export class PostgresFixture implements RehearsalFixture {
       // pg_ctl -W returns as the fast shutdown begins; cutover itself waits for the source to refuse
       // connections and proves the shutdown checkpoint reached the target (pg_ctl -w polls only every 100 ms).
       cutover: { ...common, fence: opts.fence, 'source-stop-command': p.source.fastStopCommand, 'source-start-command': p.source.startCommand },
-      // Throwaway servers run with fsync=off on purpose: the checklist reports it without blocking.
-      'post-cutover': { ...common, 'app-pool-size': '20', 'allow-relaxed-durability': 'true' },
+      // Servers started with fsync=off on purpose: the checklist reports it without blocking.
+      'post-cutover': { ...common, 'app-pool-size': '20', ...(this.durable ? {} : { 'allow-relaxed-durability': 'true' }) },
     };
   }
 

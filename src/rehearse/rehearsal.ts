@@ -10,7 +10,8 @@ import { runStep } from '../run-step.js';
 import { PostgresFixture } from './postgres.js';
 import { MariadbFixture } from './mariadb.js';
 import type { RehearsalFixture } from './fixture.js';
-import { WriteLoad } from './writer.js';
+import { clientPause, WriteLoad, type WriteStats } from './writer.js';
+import type { SwitchMark } from '../engines/engine.js';
 import { startRehearsalPooler, type PoolerKind, type RehearsalPooler } from './pooler.js';
 import { downsample, type LagPoint } from '../report/lag-chart.js';
 import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
@@ -34,6 +35,8 @@ export interface RehearsalOptions {
   ssh?: boolean;
   /** After cutover (with reverse replication), roll back to the source under the same write load. */
   rollback?: boolean;
+  /** Servers with production durability (the default); false: fsync off, faster and labelled so. */
+  durable?: boolean;
   /** The writing clients connect only through this pooler, which cutover drives. */
   pooler?: PoolerKind;
 }
@@ -59,22 +62,38 @@ export interface RehearsalReport {
   dataBytes: number;
   machine: { cpus: number; memoryBytes: number };
   steps: { name: string; seconds: number; ok: boolean; error?: string }[];
+  /** The servers' durability: production-like, or fsync off (faster, and not what production sees). */
+  durability: { durable: boolean; label: string; settings: Record<string, string> };
   writes: {
     acknowledged: number;
     missingOnTarget: number | null;
+    /** Failed attempts: each failed request was retried until a side acknowledged it. */
     failed: number;
+    /** Requests that saw at least one error before they were acknowledged. */
+    failedRequests: number;
     perSecond: number;
     acknowledgedBySource: number;
     acknowledgedByTarget: number;
+    /**
+     * The cutover as the clients lived it, from the fence to their first write on the new primary:
+     * each request's wait from when it was due until acknowledged (errors and retries included).
+     */
+    clientPauseMs: { p50: number; p99: number; max: number; requests: number } | null;
   };
-  cutover: { writeBlockedMs: number | null; clientWriteBlockedMs: number | null; fence: string };
+  cutover: {
+    writeBlockedMs: number | null;
+    clientWriteBlockedMs: number | null;
+    fence: string;
+    /** Where the write-blocked window went: each phase of the switch in order, then the clients' reconnect (ms). */
+    phasesMs?: Record<string, number>;
+  };
   rollback?: RollbackReport;
   /**
    * With --pooler: which; how long cutover held the clients' requests in it (PAUSE to RESUME; null for
    * HAProxy, which cannot hold them); the requests that failed and the clients' reconnect time (last
    * write acknowledged by the source to the first by the new primary, through the pooler).
    */
-  pooler?: { kind: PoolerKind; heldMs: number | null; failedRequests: number; reconnectMs: number | null };
+  pooler?: { kind: PoolerKind; heldMs: number | null; failedRequests: number; failedAttempts?: number; reconnectMs: number | null };
   outputs: Record<string, Record<string, string>>;
   /** Lag while await-lag-zero watched, downsampled. */
   lag: LagPoint[];
@@ -90,7 +109,17 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     dataBytes: 0,
     machine: { cpus: os.availableParallelism(), memoryBytes: os.totalmem() },
     steps: [],
-    writes: { acknowledged: 0, missingOnTarget: null, failed: 0, perSecond: opts.writesPerSecond, acknowledgedBySource: 0, acknowledgedByTarget: 0 },
+    durability: { durable: opts.durable !== false, label: durabilityLabel(opts.durable !== false), settings: {} },
+    writes: {
+      acknowledged: 0,
+      missingOnTarget: null,
+      failed: 0,
+      failedRequests: 0,
+      perSecond: opts.writesPerSecond,
+      acknowledgedBySource: 0,
+      acknowledgedByTarget: 0,
+      clientPauseMs: null,
+    },
     cutover: { writeBlockedMs: null, clientWriteBlockedMs: null, fence: opts.fence },
     outputs: {},
     lag: [],
@@ -100,10 +129,18 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   let load: WriteLoad | undefined;
   let sshd: SshdSandbox | undefined;
   let tunnelDir: string | undefined;
+  let timeline: SwitchMark[] = [];
   let pooler: RehearsalPooler | undefined;
   try {
-    fx = opts.engine === 'postgres' ? await PostgresFixture.start({ rewindable: opts.rollback }) : await MariadbFixture.start();
+    const durable = opts.durable !== false;
+    fx = opts.engine === 'postgres' ? await PostgresFixture.start({ rewindable: opts.rollback, durable }) : await MariadbFixture.start({ durable });
     report.serverVersion = await fx.serverVersion();
+    report.durability.settings = await fx.durability();
+    log.info(
+      `servers: ${report.durability.label} (${Object.entries(report.durability.settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`,
+    );
     log.info(`loading about ${opts.sizeMb} MB of sample data into the source`);
     report.dataBytes = await fx.loadSampleData(opts.sizeMb);
     if (opts.pooler) {
@@ -140,6 +177,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       try {
         const result = await runStep(step, (n) => raw[n], stepLog);
         report.outputs[step] = result.outputs;
+        if (step === 'cutover') timeline = result.timeline ?? [];
         if (result.lagHistory) report.lag = downsample(result.lagHistory, 120);
         report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: true });
       } catch (e) {
@@ -150,7 +188,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     report.cutover.fence = report.outputs.cutover.fence;
     if (report.pooler) report.pooler.heldMs = Number(report.outputs.cutover['pooler-held-ms']) || null;
     if (wayBack) {
-      report.outputs.rollback = await rehearseRollback(fx, load, wayBack.rollback, report, log);
+      report.outputs.rollback = await rehearseRollback(fx, load, wayBack.rollback, report, log, timeline);
       load = undefined;
       return report;
     }
@@ -159,6 +197,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     const stats = await load.stop();
     load = undefined;
     fillWrites(report, stats);
+    fillClientPause(report, stats, timeline);
     report.cutover.writeBlockedMs = Number(report.outputs.cutover['write-blocked-ms']);
     const missing = await fx.missingOnTarget(stats.ackedSeqs);
     report.writes.missingOnTarget = missing.length;
@@ -195,7 +234,7 @@ async function runReported(step: StepName, raw: Record<string, string>, report: 
  * After cutover: the new primary takes the write load for a moment, rollback switches back, the
  * writes land on the old source again, and every acknowledged write must be on the old source.
  */
-async function rehearseRollback(fx: RehearsalFixture, load: WriteLoad, raw: Record<string, string>, report: RehearsalReport, log: Log) {
+async function rehearseRollback(fx: RehearsalFixture, load: WriteLoad, raw: Record<string, string>, report: RehearsalReport, log: Log, timeline: SwitchMark[]) {
   if (report.outputs.cutover['reverse-replication'] !== 'running')
     throw new Error(`cutover did not set up reverse replication (reverse-replication=${report.outputs.cutover['reverse-replication']})`);
   await new Promise((r) => setTimeout(r, 1500));
@@ -203,6 +242,7 @@ async function rehearseRollback(fx: RehearsalFixture, load: WriteLoad, raw: Reco
   await new Promise((r) => setTimeout(r, 1000));
   const stats = await load.stop();
   fillWrites(report, stats);
+  fillClientPause(report, stats, timeline);
   report.cutover.writeBlockedMs = Number(report.outputs.cutover['write-blocked-ms']);
   const back = stats.switches.find((w, i) => w.from === 'target' && w.to === 'source' && i > 0);
   const rb: RollbackReport = {
@@ -226,19 +266,54 @@ async function rehearseRollback(fx: RehearsalFixture, load: WriteLoad, raw: Reco
 function fillWrites(report: RehearsalReport, stats: Awaited<ReturnType<WriteLoad['stop']>>): void {
   report.writes.acknowledged = stats.acknowledged;
   report.writes.failed = stats.failed;
+  report.writes.failedRequests = stats.failedRequests;
   report.writes.acknowledgedBySource = stats.acknowledgedBy.source;
   report.writes.acknowledgedByTarget = stats.acknowledgedBy.target;
   report.cutover.clientWriteBlockedMs = stats.clientBlockedMs ?? null;
-  if (report.pooler) Object.assign(report.pooler, { failedRequests: stats.failed, reconnectMs: stats.clientBlockedMs ?? null });
+  if (report.pooler)
+    Object.assign(report.pooler, { failedRequests: stats.failedRequests, failedAttempts: stats.failed, reconnectMs: stats.clientBlockedMs ?? null });
+}
+
+export function durabilityLabel(durable: boolean): string {
+  return durable ? 'production durability' : 'fsync=off (faster, NOT what production sees)';
+}
+
+/** The clients' pauses from the fence to their first write on the new primary, and the switch's phases. */
+function fillClientPause(report: RehearsalReport, stats: WriteStats, timeline: SwitchMark[]): void {
+  const start = timeline.find((m) => m.phase === 'start')?.at;
+  const promoted = timeline.find((m) => m.phase === 'promote')?.at;
+  if (start === undefined || promoted === undefined) return;
+  const firstAck = stats.firstTargetAckAt ?? promoted;
+  const { p50, p99, max, requests } = clientPause(stats, start, firstAck);
+  report.writes.clientPauseMs = { p50, p99, max, requests };
+  const phases: Record<string, number> = {};
+  timeline.slice(1).forEach((m, i) => (phases[m.phase] = (phases[m.phase] ?? 0) + m.at - timeline[i].at));
+  if (stats.firstTargetAckAt !== undefined) phases['client-reconnect'] = stats.firstTargetAckAt - promoted;
+  report.cutover.phasesMs = phases;
 }
 
 export function formatReport(r: RehearsalReport): string {
   const lines = [
     `zdm rehearsal: ${r.engine} ${r.serverVersion}, ${(r.dataBytes / 1024 ** 2).toFixed(0)} MB, ${r.machine.cpus} CPUs`,
+    `  servers: ${r.durability.label} (${Object.entries(r.durability.settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')})`,
     '',
     ...r.steps.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name.padEnd(15)} ${s.seconds.toFixed(1).padStart(7)} s${s.error ? `  ${s.error}` : ''}`),
     '',
-    `  writes acknowledged  ${r.writes.acknowledged} (source ${r.writes.acknowledgedBySource}, new primary ${r.writes.acknowledgedByTarget}), failed attempts ${r.writes.failed}`,
+    `  writes acknowledged  ${r.writes.acknowledged} (source ${r.writes.acknowledgedBySource}, new primary ${r.writes.acknowledgedByTarget}), failed attempts ${r.writes.failed} (${r.writes.failedRequests} requests saw an error, each retried)`,
+    ...(r.writes.clientPauseMs
+      ? [
+          `  client pause         p50 ${r.writes.clientPauseMs.p50} ms, p99 ${r.writes.clientPauseMs.p99} ms, max ${r.writes.clientPauseMs.max} ms over the ${r.writes.clientPauseMs.requests} requests waiting during the cutover`,
+        ]
+      : []),
+    ...(r.cutover.phasesMs
+      ? [
+          `  where it went        ${Object.entries(r.cutover.phasesMs)
+            .map(([k, v]) => `${k} ${v} ms`)
+            .join(', ')}`,
+        ]
+      : []),
     `  missing on target    ${r.writes.missingOnTarget ?? 'not checked'}`,
     ...(r.rollback
       ? [
@@ -249,7 +324,7 @@ export function formatReport(r: RehearsalReport): string {
     ...(r.pooler
       ? [
           r.pooler.kind === 'haproxy'
-            ? `  pooler               haproxy (cannot hold requests): ${r.pooler.failedRequests} failed requests, clients reconnected to the new primary in ${r.pooler.reconnectMs ?? '-'} ms`
+            ? `  pooler               haproxy (cannot hold requests): ${r.pooler.failedRequests} requests saw an error (${r.pooler.failedAttempts ?? 0} failed attempts, each retried), clients reconnected to the new primary in ${r.pooler.reconnectMs ?? '-'} ms`
             : `  pooler               ${r.pooler.kind}: clients' requests held ${r.pooler.heldMs ?? '-'} ms (PAUSE to RESUME), ${r.pooler.failedRequests} failed requests`,
         ]
       : []),

@@ -13,6 +13,10 @@ export function rehearsalMarkdown(r: RehearsalReport): string {
     '',
     `${r.engine} ${r.serverVersion}, ${mb} MB of data, ${r.writes.perSecond} writes/s during the whole migration, transport ${r.transport}, ${r.machine.cpus} CPUs.`,
     '',
+    `Servers: **${r.durability.label}** (${Object.entries(r.durability.settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}).`,
+    '',
     table(
       ['step', 'result', 'seconds'],
       r.steps.map((s) => [s.name, s.ok ? 'ok' : `failed: ${s.error ?? ''}`, s.seconds.toFixed(1)]),
@@ -24,7 +28,8 @@ export function rehearsalMarkdown(r: RehearsalReport): string {
         'fence',
         'writes acknowledged',
         'acknowledged but missing on the target',
-        'failed attempts',
+        'failed attempts (requests)',
+        'longest pause of one request (p50 / p99 of those waiting)',
       ],
       [
         [
@@ -33,11 +38,19 @@ export function rehearsalMarkdown(r: RehearsalReport): string {
           r.cutover.fence,
           r.writes.acknowledged,
           r.writes.missingOnTarget === null ? 'not checked' : r.writes.missingOnTarget,
-          r.writes.failed,
+          `${r.writes.failed} (${r.writes.failedRequests})`,
+          r.writes.clientPauseMs ? `${r.writes.clientPauseMs.max} ms (${r.writes.clientPauseMs.p50} / ${r.writes.clientPauseMs.p99} ms)` : '-',
         ],
       ],
     ),
   ];
+  if (r.cutover.phasesMs)
+    lines.push(
+      table(
+        ['where the cutover window went', 'ms'],
+        Object.entries(r.cutover.phasesMs).map(([k, v]) => [k, v]),
+      ),
+    );
   if (r.rollback) {
     const rb = r.rollback;
     lines.push(

@@ -99,7 +99,7 @@ export async function watchLag(engine: Engine, ctx: StepContext): Promise<LagWat
   }
 }
 
-export async function awaitLagZero(ctx: StepContext): Promise<StepResult> {
+export async function awaitLagZero(ctx: StepContext): Promise<StepResult<'await-lag-zero'>> {
   const { inputs, log } = ctx;
   await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);

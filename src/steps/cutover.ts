@@ -14,6 +14,7 @@ import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
 import { auditFence, CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline, type Switched } from './switchover.js';
 import { prepareReverse, startReverse, type PreparedReverse } from './reverse-replication.js';
 import { StepFailed, type StepResult } from './step.js';
+import type { StepOutputs } from '../inputs.js';
 
 /**
  * Runs the parts of what follows promotion one by one: one that fails is reported as a warning and
@@ -82,14 +83,18 @@ function leftOnOldSource(fence: string): string {
 /** The result of a cutover that promoted the target; a StepFailed carrying it when anything after the promotion failed. */
 function promotedResult(
   endpoint: string,
-  outputs: Record<string, string>,
+  outputs: Omit<StepOutputs<'cutover'>, 'endpoint'>,
   headline: string,
   tl: Timeline,
   after: AfterPromotion,
   ctx: StepContext,
-): StepResult {
+): StepResult<'cutover'> {
   logNotes(ctx.log, after.notes);
-  const result = { outputs: { endpoint, ...outputs }, summary: switchSummary('zdm cutover', headline, tl.rows(), after.notes) };
+  const result: StepResult<'cutover'> = {
+    outputs: { endpoint, ...outputs },
+    summary: switchSummary('zdm cutover', headline, tl.rows(), after.notes),
+    timeline: tl.phases(),
+  };
   if (after.failed.length)
     throw new StepFailed(
       `the target WAS promoted and is the primary now: point the application at ${endpoint}. But ${after.failed.join('; ')}. ${leftOnOldSource(outputs.fence)}`,
@@ -109,7 +114,7 @@ async function alreadyPromoted(
   durability: TuningItem[],
   detail: string,
   poolers: PoolerSwitch,
-): Promise<StepResult> {
+): Promise<StepResult<'cutover'>> {
   const tl = new Timeline(ctx);
   ctx.log.warn(`the cutover was already done (${detail}): nothing is fenced or promoted again; finishing what follows promotion`);
   const after = new AfterPromotion();
@@ -127,7 +132,17 @@ async function alreadyPromoted(
     );
   const endpoint = engine.endpoint();
   const headline = `**The cutover had already been done** by an earlier run (${detail}); nothing was fenced or promoted again. New primary: \`${endpoint}\`.`;
-  const outputs = { 'write-blocked-ms': '', 'final-position': '', fence: 'already-done', 'writes-after-fence': '', 'pooler-held-ms': '' };
+  // Reverse replication is not set up by a re-run: its outputs stay empty.
+  const outputs = {
+    'write-blocked-ms': '',
+    'final-position': '',
+    fence: 'already-done',
+    'writes-after-fence': '',
+    'pooler-held-ms': '',
+    'reverse-replication': '',
+    'reverse-position': '',
+    'reverse-from': '',
+  };
   return promotedResult(endpoint, outputs, headline, tl, after, ctx);
 }
 
@@ -140,13 +155,13 @@ async function afterSwitch(
   sw: Switched,
   reverse: PreparedReverse | undefined,
   poolers: PoolerSwitch,
-): Promise<StepResult> {
+): Promise<StepResult<'cutover'>> {
   const writeBlockedMs = sw.promotedAt - sw.blockedSince;
   ctx.log.info(`write-blocked window: ${writeBlockedMs} ms`);
   const endpoint = engine.endpoint();
   const after = new AfterPromotion();
   for (const p of poolers.problems) after.fail(p);
-  const outputs: Record<string, string> = {
+  const outputs: Omit<StepOutputs<'cutover'>, 'endpoint'> = {
     'write-blocked-ms': String(writeBlockedMs),
     'final-position': sw.finalPos,
     fence: sw.fence.mode,
@@ -174,7 +189,7 @@ async function afterSwitch(
   return promotedResult(endpoint, outputs, headline, tl, after, ctx);
 }
 
-export async function cutover(ctx: StepContext): Promise<StepResult> {
+export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> {
   const { inputs, log } = ctx;
   if (inputs.fence === 'shutdown' && !inputs.sourceStopCommand) {
     throw new InputError(

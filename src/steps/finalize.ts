@@ -11,7 +11,7 @@ import { heading } from '../report/markdown.js';
 import { info, logNotes, notesMarkdown } from '../notes.js';
 import type { StepResult } from './step.js';
 
-export async function finalize(ctx: StepContext): Promise<StepResult> {
+export async function finalize(ctx: StepContext): Promise<StepResult<'finalize'>> {
   const engine = openEngine(ctx);
   try {
     const notes = await engine.teardownReverse();

@@ -11,7 +11,7 @@ import { verify } from './verify.js';
 import { rollback } from './rollback.js';
 import { finalize } from './finalize.js';
 
-export const STEP_RUNNERS: Record<StepName, Step> = {
+export const STEP_RUNNERS: { readonly [S in StepName]: Step<S> } = {
   preflight,
   'tune-target': tuneTarget,
   'seed-replica': seedReplica,

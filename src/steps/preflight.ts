@@ -3,101 +3,44 @@
  * checklist. Any failed row fails the step with every reason and its fix; warnings do not block.
  */
 import { openEngine } from '../engines/index.js';
-import type { Engine, ServerLimits, StepContext } from '../engines/engine.js';
-import { describeError } from '../errors.js';
+import type { StepContext } from '../engines/engine.js';
 import { Checklist } from '../checklist/checklist.js';
-import { judgeSkew, readOffset } from '../checklist/clock.js';
-import { judgeTtl } from '../checklist/dns.js';
+import { bind, inScope, type CheckUnit } from '../checks/check.js';
+import { connectionChecks, ServerLimitsOnce } from '../checks/connection.js';
+import { LATENCY_CHECKS, PreflightContext, SERVER_CHECKS, SURROUNDING_CHECKS } from '../checks/preflight.js';
+import { defaultPort, hostPortOf } from '../checks/probes.js';
 import { formatAddress, type ProbeResult } from '../checklist/probe.js';
-import { defaultPort, hostPortOf, latencyRow, poolRow, type LatencyProbe } from './checks-common.js';
 import type { StepResult } from './step.js';
-import { poolerChecks } from '../poolers/index.js';
 
-async function limitsOrRow(list: Checklist, engine: Engine, which: 'source' | 'target'): Promise<ServerLimits | undefined> {
-  try {
-    const l = await engine.serverLimits(which);
-    list.add(`${which} connection`, 'ok', l.version);
-    return l;
-  } catch (e) {
-    list.add(`${which} connection`, 'fail', describeError(e));
-    return undefined;
-  }
-}
-
-function maxConnectionsRow(list: Checklist, source: ServerLimits, target: ServerLimits): void {
-  const ok = target.maxConnections >= source.maxConnections;
-  list.add(
-    'target max_connections',
-    ok ? 'ok' : 'fail',
-    ok
-      ? `${target.maxConnections} >= the source's ${source.maxConnections}`
-      : `${target.maxConnections}, below the source's ${source.maxConnections}: after cutover the application may need as many connections as it has on the source. Raise max_connections on the target to at least ${source.maxConnections} (a restart).`,
-  );
-}
-
-async function clockRow(list: Checklist, engine: Engine, ctx: StepContext): Promise<void> {
-  const clock = ctx.clock ?? Date.now;
-  try {
-    const source = await readOffset(() => engine.serverNow('source'), clock);
-    const target = await readOffset(() => engine.serverNow('target'), clock);
-    const v = judgeSkew(source, target, ctx.inputs.maxClockSkewSeconds);
-    list.add('clock skew', v.status, v.detail);
-  } catch (e) {
-    list.add('clock skew', 'fail', `could not read the servers' clocks: ${describeError(e)}`);
-  }
-}
-
-export async function preflight(ctx: StepContext): Promise<StepResult> {
+/**
+ * The checks run by scope: `preflight` (its own) and `seed` (what seed-replica enforces: logging in
+ * to both servers, then the engine's registry), in groups; the engine's once both servers answered.
+ */
+export async function preflight(ctx: StepContext): Promise<StepResult<'preflight'>> {
   const { inputs, log } = ctx;
   const list = new Checklist(log);
-  const port = defaultPort(inputs);
-  const target = hostPortOf(inputs.targetUrl, port);
+  const target = hostPortOf(inputs.targetUrl, defaultPort(inputs));
   const engine = openEngine(ctx);
-  let probes: ProbeResult[] = [];
+  const limits = new ServerLimitsOnce(engine);
+  const pre = new PreflightContext(ctx, engine, limits);
+  const scoped = <C>(units: readonly CheckUnit<C>[], c: C) => inScope(bind(units, c), 'preflight', 'seed');
   try {
-    const [sourceLimits, targetLimits] = await log.group('Connections', async () => [
-      await limitsOrRow(list, engine, 'source'),
-      await limitsOrRow(list, engine, 'target'),
-    ]);
-    await log.group('Latency', async () => {
-      // Through SSH, zdm's SQL reaches the source over the SSH connection: probe that path, from the SSH host on.
-      const source: LatencyProbe = ctx.ssh
-        ? { row: 'latency to the source (through SSH)', which: 'source', address: ctx.ssh.dbAddress, via: ctx.ssh.connection, limits: sourceLimits }
-        : { row: 'latency to the source', which: 'source', address: hostPortOf(inputs.sourceUrl!, port), limits: sourceLimits };
-      probes = await Promise.all([
-        latencyRow(list, engine, source, inputs),
-        latencyRow(list, engine, { row: 'latency to the target', which: 'target', address: target, limits: targetLimits }, inputs),
-      ]);
-    });
-    if (sourceLimits && targetLimits)
-      await log.group('Servers', async () => {
-        try {
-          // Versions, privileges, replication settings and disk space: the checks seed-replica itself makes.
-          list.addChecks((await engine.preflightSeed()).filter((c) => !/ reachable$/.test(c.name)));
-        } catch (e) {
-          list.add('seed-replica checks', 'fail', describeError(e));
-        }
-        maxConnectionsRow(list, sourceLimits, targetLimits);
-        poolRow(list, targetLimits, inputs, 'target');
-        await clockRow(list, engine, ctx);
-      });
+    await log.group('Connections', () => list.run(inScope(connectionChecks(limits), 'preflight', 'seed')));
+    await log.group('Latency', () => list.run(scoped(LATENCY_CHECKS, pre)));
+    if ((await limits.known('source')) && (await limits.known('target')))
+      // Versions, privileges, replication settings and disk space: the checks seed-replica itself makes.
+      await log.group('Servers', () => list.run([...inScope(engine.checks(), 'preflight', 'seed'), ...scoped(SERVER_CHECKS, pre)]));
   } finally {
     await engine.close();
   }
-  if (inputs.pooler !== 'none')
-    await log.group('Poolers', async () => {
-      for (const r of await poolerChecks(inputs)) list.add(r.check, r.status, r.detail);
-    });
-  if (inputs.appDbHostname) {
-    const v = await judgeTtl(inputs.appDbHostname, inputs.dnsServers, inputs.maxDnsTtlSeconds);
-    list.add(`DNS TTL of ${inputs.appDbHostname}`, v.status, v.detail);
-  }
+  await log.group('Poolers and DNS', () => list.run(scoped(SURROUNDING_CHECKS, pre)));
+  const probes = pre.probes;
   const worst = (pick: (p: ProbeResult) => number | undefined) => {
     const v = probes.map(pick).filter((x): x is number => x !== undefined);
     return v.length ? Math.max(...v).toFixed(2) : '';
   };
   const summary = list.markdown('zdm preflight', `Source ${probes[0]?.address ?? '?'}, target ${formatAddress(target.host, target.port)}.`);
-  const result = {
+  const result: StepResult<'preflight'> = {
     outputs: { checks: list.json(), 'latency-p50-ms': worst((p) => p.p50), 'latency-p99-ms': worst((p) => p.p99), warnings: String(list.count('warn')) },
     summary,
   };

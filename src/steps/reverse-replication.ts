@@ -7,6 +7,7 @@ import type { Engine, Fence, StepContext } from '../engines/engine.js';
 import { describeError } from '../errors.js';
 import { info, warning, type Note } from '../notes.js';
 import type { Timeline } from './switchover.js';
+import type { StepOutputs } from '../inputs.js';
 
 /** What the reverse setup needs, proven before writes are blocked. */
 export interface PreparedReverse {
@@ -26,7 +27,7 @@ export async function startReverse(
   finalPos: string,
   tl: Timeline,
   notes: Note[],
-): Promise<Record<string, string>> {
+): Promise<Pick<StepOutputs<'cutover'>, 'reverse-replication' | 'reverse-position' | 'reverse-from'>> {
   const none = { 'reverse-position': '', 'reverse-from': '' };
   if (!prepared) return { 'reverse-replication': 'off', ...none };
   try {

@@ -11,7 +11,7 @@ import { KernelTuner } from '../tuning/kernel-tuner.js';
 import { numbers } from '../tuning/sysctl.js';
 import type { StepResult } from './step.js';
 
-export async function revert(ctx: StepContext): Promise<StepResult> {
+export async function revert(ctx: StepContext): Promise<StepResult<'revert'>> {
   const { inputs, log } = ctx;
   const plan = tuningFromInput(inputs.tuning, inputs.engine);
   if (!plan) throw new InputError('tuning', "is required by revert: pass tune-target's `tuning` output, which holds the original values");

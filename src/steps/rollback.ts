@@ -9,7 +9,7 @@ import type { Engine, StepContext, SwitchLock } from '../engines/engine.js';
 import { InputError, SafetyError, describeError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
 import type { SideNames } from '../hosts/endpoint.js';
-import type { Inputs } from '../inputs.js';
+import type { Inputs, StepOutputs } from '../inputs.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
 import { auditFence, fenceAndPromote, lagGate, Timeline, type Roles, type Switched } from './switchover.js';
 import { StepFailed, type StepResult } from './step.js';
@@ -75,7 +75,7 @@ async function reverseRunning(engine: Engine): Promise<void> {
   );
 }
 
-export async function rollback(ctx: StepContext): Promise<StepResult> {
+export async function rollback(ctx: StepContext): Promise<StepResult<'rollback'>> {
   const { inputs } = ctx;
   if (inputs.fence === 'shutdown' && !inputs.targetStopCommand) {
     throw new InputError(
@@ -86,7 +86,7 @@ export async function rollback(ctx: StepContext): Promise<StepResult> {
   return switchBack(ctx);
 }
 
-async function switchBack(ctx: StepContext): Promise<StepResult> {
+async function switchBack(ctx: StepContext): Promise<StepResult<'rollback'>> {
   const { log } = ctx;
   const back = reversedContext(ctx);
   const engine = openEngine(back);
@@ -109,7 +109,7 @@ async function switchBack(ctx: StepContext): Promise<StepResult> {
 }
 
 /** What follows the promotion of the old source; a part that fails is reported, the others still run. */
-async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw: Switched, writeBlockedMs: number): Promise<StepResult> {
+async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw: Switched, writeBlockedMs: number): Promise<StepResult<'rollback'>> {
   const { inputs, log } = ctx;
   const endpoint = engine.endpoint();
   const notes: Note[] = [];
@@ -136,7 +136,13 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
   await part('the clean-up after promotion', async () => {
     notes.push(...(await engine.cleanupAfterPromotion()));
   });
-  const outputs: Record<string, string> = { endpoint, 'write-blocked-ms': String(writeBlockedMs), 'final-position': sw.finalPos, fence: sw.fence.mode };
+  const outputs: StepOutputs<'rollback'> = {
+    endpoint,
+    'write-blocked-ms': String(writeBlockedMs),
+    'final-position': sw.finalPos,
+    fence: sw.fence.mode,
+    'writes-after-fence': '',
+  };
   await part('the check for writes after the fence', async () => {
     outputs['writes-after-fence'] = await auditFence(engine, ctx, sw, notes, ROLES);
   });
@@ -149,7 +155,7 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
   );
   logNotes(log, notes);
   const headline = `**Write-blocked window: ${writeBlockedMs} ms** (fence on the new primary: ${sw.fence.mode}). Primary again: \`${endpoint}\`.`;
-  const result = { outputs, summary: switchSummary('zdm rollback', headline, tl.rows(), notes) };
+  const result: StepResult<'rollback'> = { outputs, summary: switchSummary('zdm rollback', headline, tl.rows(), notes) };
   if (failed.length)
     throw new StepFailed(
       `the old source WAS promoted and is the primary again: point the application at ${endpoint}. But ${failed.join('; ')}. The migration target stays fenced: keep the application away from it.`,

@@ -1,14 +1,29 @@
 /** seed-replica: preflight, hot copy of the live source, replication started from the copy's position. */
 import { openEngine, tuningFromInput } from '../engines/index.js';
 import { recoverInterruptedSeed } from '../engines/data-dir.js';
-import type { StepContext } from '../engines/engine.js';
+import type { Engine, StepContext } from '../engines/engine.js';
+import { inScope, runChecks, type CheckResult, type Status } from '../checks/check.js';
+import { connectionChecks, ServerLimitsOnce } from '../checks/connection.js';
+import { Checklist } from '../checklist/checklist.js';
 import { UserError } from '../errors.js';
 import { formatBytes, formatSeconds } from '../log.js';
 import { heading, table } from '../report/markdown.js';
 import type { StepResult } from './step.js';
 import { ensureReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
 
-export async function seedReplica(given: StepContext): Promise<StepResult> {
+const WORD: Record<Status, string> = { ok: 'ok', warn: 'warning', fail: 'failed', skip: 'skipped' };
+
+/**
+ * The `seed` scope: logging in to both servers, then the engine's checks. An error (a server out
+ * of reach) ends the step as it is; the rows that ran are logged as they come. Skipped ones are left out.
+ */
+async function seedChecks(engine: Engine, list: Checklist): Promise<CheckResult[]> {
+  const units = inScope([...connectionChecks(new ServerLimitsOnce(engine)), ...engine.checks()], 'seed');
+  await runChecks(units, { onError: 'throw', onResult: (r) => list.addResult(r) });
+  return list.rows;
+}
+
+export async function seedReplica(given: StepContext): Promise<StepResult<'seed-replica'>> {
   let ctx = given;
   const plan = tuningFromInput(ctx.inputs.tuning, ctx.inputs.engine);
   let tunnelStarted = false;
@@ -29,14 +44,10 @@ export async function seedReplica(given: StepContext): Promise<StepResult> {
       const recovered = await recoverInterruptedSeed(ctx.targetHost, inputs, log);
       if (recovered) log.info(recovered);
     }
-    const checks = await log.group('Preflight', async () => {
-      const c = await engine.preflightSeed();
-      for (const ch of c) log.info(`${ch.ok ? (ch.warn ? 'WARN' : 'ok  ') : 'FAIL'} ${ch.name}: ${ch.detail}`);
-      return c;
-    });
-    const failed = checks.filter((c) => !c.ok);
+    const checks = await log.group('Preflight', () => seedChecks(engine, new Checklist(log)));
+    const failed = checks.filter((c) => c.status === 'fail');
     if (failed.length > 0) {
-      throw new UserError(`preflight failed, nothing was changed:\n${failed.map((c) => `- ${c.name}: ${c.detail}`).join('\n')}`);
+      throw new UserError(`preflight failed, nothing was changed:\n${failed.map((c) => `- ${c.check}: ${c.detail}`).join('\n')}`);
     }
     const result = await log.group('Copy the source and start replication', () => engine.seed(plan));
     log.info(`seeded ${formatBytes(result.bytes)} in ${formatSeconds(result.seconds)}; replication runs from ${result.position}`);
@@ -44,14 +55,14 @@ export async function seedReplica(given: StepContext): Promise<StepResult> {
       heading('zdm seed-replica') +
       table(
         ['check', 'result', 'detail'],
-        checks.map((c) => [c.name, c.ok ? (c.warn ? 'warning' : 'ok') : 'failed', c.detail]),
+        checks.map((c) => [c.check, WORD[c.status], c.detail]),
       ) +
       '\n' +
       table(
         ['seed position', 'copied', 'time', 'source version'],
         [[result.position, formatBytes(result.bytes), formatSeconds(result.seconds), result.sourceVersion]],
       );
-    const result2: StepResult = {
+    const result2: StepResult<'seed-replica'> = {
       outputs: {
         'seed-position': result.position,
         'replication-slot': inputs.replicationSlot,

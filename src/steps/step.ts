@@ -5,7 +5,8 @@ import type { StepResult } from '../step-result.js';
 // StepResult and StepFailed live below the steps (lower layers such as checklist use them).
 export { StepFailed, type StepResult } from '../step-result.js';
 
-export type Step = (ctx: StepContext) => Promise<StepResult>;
+/** A step: what it returns is typed by the outputs OUTPUTS declares for it. */
+export type Step<S extends StepName> = (ctx: StepContext) => Promise<StepResult<S>>;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

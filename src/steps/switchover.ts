@@ -5,7 +5,7 @@
  * promotion nothing is undone: there must never be two primaries. rollback runs it with the engine
  * opened on swapped roles (the new primary fenced, the old source promoted).
  */
-import { FenceError, type Engine, type Fence, type StepContext, type TuningItem } from '../engines/engine.js';
+import { FenceError, type Engine, type Fence, type StepContext, type SwitchMark, type TuningItem } from '../engines/engine.js';
 import { capitalized, CUTOVER_NAMES } from '../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
@@ -34,17 +34,21 @@ export const CUTOVER_ROLES: Roles = {
   retry: 'Run await-lag-zero, then cutover again.',
 };
 
-interface Event {
-  at: number;
-  what: string;
-}
-
+/** The step's moments; those with a phase make the switch's timing breakdown (bench, rehearsal). */
 export class Timeline {
-  readonly events: Event[] = [];
+  readonly events: (Omit<SwitchMark, 'phase'> & { phase?: string })[] = [];
   constructor(private readonly ctx: StepContext) {}
-  mark(what: string, at = Date.now()): void {
-    this.events.push({ at, what });
+  mark(what: string, at = Date.now(), phase?: string): void {
+    this.events.push({ at, what, ...(phase ? { phase } : {}) });
     this.ctx.log.info(what);
+  }
+  /** Takes over the moments the engine recorded on the fence since the last call. */
+  drain(f: Fence | undefined): void {
+    for (const m of (f?.marks?.splice(0) ?? []).sort((a, b) => a.at - b.at)) this.mark(m.what, m.at, m.phase);
+  }
+  /** The moments that carry a phase: the switch's timing breakdown. */
+  phases(): SwitchMark[] {
+    return this.events.filter((e): e is SwitchMark => e.phase !== undefined);
   }
   rows(): string[][] {
     // An interrupted run's fence, found later, comes first.
@@ -101,20 +105,24 @@ export async function fenceAndPromote(
         .recordFenceStart(roles.step, Date.now())
         .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${describeError(e)}`));
     fence = await engine.fence(resume);
-    tl.mark(`${roles.from.replace(/^the /, '')} fenced (${fence.mode}): writes blocked`, fence.startedAt);
-    tl.mark('fence verified');
+    const marks = fence.marks?.splice(0) ?? [];
+    tl.mark(`${roles.from.replace(/^the /, '')} fenced (${fence.mode}): writes blocked`, fence.startedAt, 'start');
+    for (const m of marks) tl.mark(m.what, m.at, m.phase);
+    tl.mark('fence in place', Date.now(), 'fence');
     finalPos = await engine.finalPosition(fence);
-    tl.mark(`final ${roles.from.replace(/^the /, '')} position captured after the fence: ${finalPos}`);
+    tl.drain(fence);
+    tl.mark(`final ${roles.from.replace(/^the /, '')} position captured after the fence: ${finalPos}`, Date.now(), 'final-position');
     failpoint(`${roles.step}:after-fence`);
     await engine.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
-    tl.mark(`${roles.to.replace(/^the /, '')} has applied ${finalPos}`);
+    tl.mark(`${roles.to.replace(/^the /, '')} has applied ${finalPos}`, Date.now(), 'applied');
     if (resume) blockedSince = await firstFence(engine, roles, tl, fence.startedAt);
     if (durability.length) {
       await engine.revertTuning(durability);
-      tl.mark(`durability restored before promotion: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);
+      tl.mark(`durability restored before promotion: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`, Date.now(), 'durability');
     }
     promoted = true; // from here on the promoted side may be a primary: never give the fenced side its writes back
     await engine.promote(fence);
+    tl.drain(fence);
     failpoint(`${roles.step}:after-promote`);
   } catch (e) {
     const fenceOf = fence ?? (e instanceof FenceError ? e.fence : undefined);
@@ -140,7 +148,7 @@ export async function fenceAndPromote(
     throw e;
   }
   const promotedAt = Date.now();
-  tl.mark(`${roles.to.replace(/^the /, '')} promoted: it accepts writes`);
+  tl.mark(`${roles.to.replace(/^the /, '')} promoted: it accepts writes`, promotedAt, 'promote');
   return { fence, finalPos, promotedAt, blockedSince: blockedSince ?? fence.startedAt };
 }
 

@@ -39,7 +39,7 @@ async function inspectKernel(
   return plan;
 }
 
-export async function tuneTarget(ctx: StepContext): Promise<StepResult> {
+export async function tuneTarget(ctx: StepContext): Promise<StepResult<'tune-target'>> {
   const { inputs, log } = ctx;
   const overrides = parseOverrides(inputs.tuningOverrides);
   const root = absolute('sysctl-root', inputs.sysctlRoot);

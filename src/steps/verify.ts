@@ -15,7 +15,7 @@ import { StepFailed, type StepResult } from './step.js';
 /** How long the target may take to apply a position the source reached (online rechecks, strict start). */
 const POSITION_WAIT_MS = 60_000;
 
-export async function verify(ctx: StepContext): Promise<StepResult> {
+export async function verify(ctx: StepContext): Promise<StepResult<'verify'>> {
   const { inputs, log } = ctx;
   const filter = parseTableFilter(inputs.verifyTables);
   const engine = openEngine(ctx);
@@ -52,7 +52,7 @@ export async function verify(ctx: StepContext): Promise<StepResult> {
     );
     if (throttle?.pausedMs) log.info(`verify paused ${(throttle.pausedMs / 1000).toFixed(1)} s in all for the target to catch up`);
     const verdict = verdictOf(walk);
-    const result: StepResult = {
+    const result: StepResult<'verify'> = {
       outputs: {
         ok: String(verdict.ok),
         mismatches: String(verdict.mismatches),

@@ -50,7 +50,7 @@ describe('pooler-held cutover (dist/index.js)', () => {
     expect(out).toMatch(/pooler +haproxy \(cannot hold requests\): \d+ failed requests, clients reconnected to the new primary in \d+ ms/);
     expect(json.writes.missingOnTarget).toBe(0);
     expect(json.writes.acknowledgedByTarget).toBeGreaterThan(0);
-    expect(json.pooler).toMatchObject({ kind: 'haproxy', heldMs: null, failedRequests: json.writes.failed });
+    expect(json.pooler).toMatchObject({ kind: 'haproxy', heldMs: null, failedRequests: json.writes.failedRequests, failedAttempts: json.writes.failed });
     expect(json.pooler.reconnectMs).toBeGreaterThan(0);
   }, 300_000);
 

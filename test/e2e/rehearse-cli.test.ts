@@ -24,10 +24,11 @@ describe('zdm rehearse (dist/index.js)', () => {
     expect(r.stderr.trim()).toMatch(/^zdm rehearse: error: unknown flag --engnie\. Valid flags: --engine, /);
   });
 
+  // The default is production durability; the --ssh runs choose fsync=off on purpose, and say so.
   for (const args of [
     ['--engine', 'postgres'],
-    ['--engine', 'postgres', '--ssh'],
-    ['--engine', 'mariadb', '--ssh'],
+    ['--engine', 'postgres', '--ssh', '--no-fsync'],
+    ['--engine', 'mariadb', '--ssh', '--no-fsync'],
   ]) {
     it(`${args.join(' ')} ends ok with zero writes missing`, () => {
       const { out, json } = rehearse(args);
@@ -48,6 +49,15 @@ describe('zdm rehearse (dist/index.js)', () => {
       expect(json.writes.acknowledged).toBeGreaterThan(100);
       expect(json.cutover.writeBlockedMs).toBeGreaterThan(0);
       expect(json.cutover.fence).toBe(args[1] === 'postgres' ? 'shutdown' : 'read-only');
+      const durable = !args.includes('--no-fsync');
+      expect(json.durability.durable).toBe(durable);
+      if (args[1] === 'postgres') expect(json.durability.settings.fsync).toBe(durable ? 'on' : 'off');
+      else expect(json.durability.settings.sync_binlog).toBe(durable ? '1' : '0');
+      expect(out).toContain(durable ? 'servers: production durability' : 'servers: fsync=off (faster, NOT what production sees)');
+      // What the writing clients saw: every request that waited in the cutover, the longest at least the client-side gap.
+      expect(json.writes.clientPauseMs.requests).toBeGreaterThan(0);
+      expect(json.writes.clientPauseMs.max).toBeGreaterThanOrEqual(json.cutover.clientWriteBlockedMs - 20);
+      expect(json.writes.failedRequests).toBeLessThanOrEqual(json.writes.failed);
     }, 240_000);
   }
 });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { inputsFor, type StepName } from '../../src/inputs.js';
+import { inputsFor, outputsFor, type StepName } from '../../src/inputs.js';
 
 export interface DistRun {
   code: number;
@@ -83,11 +83,14 @@ export async function runDistStep(step: StepName, given: Record<string, string>,
       });
       child.on('error', reject);
       child.on('close', async (code, signal) => {
+        const outputs = parseOutputFile(await fs.readFile(outFile, 'utf8'));
+        const drift = outputDrift(step, outputs);
+        if (drift) return reject(new Error(drift));
         resolve({
           code: code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1),
           stdout,
           stderr,
-          outputs: parseOutputFile(await fs.readFile(outFile, 'utf8')),
+          outputs,
           summary: await fs.readFile(summaryFile, 'utf8'),
         });
       });
@@ -95,6 +98,20 @@ export async function runDistStep(step: StepName, given: Record<string, string>,
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A step that sets outputs sets exactly those its definition declares (src/inputs.ts OUTPUTS): the
+ * type check shows it for each step's code, this shows it for what really reaches the runner.
+ */
+export function outputDrift(step: StepName, outputs: Record<string, string>): string | undefined {
+  const set = Object.keys(outputs);
+  if (set.length === 0) return undefined;
+  const declared = outputsFor(step).map((o) => o.name);
+  const undeclared = set.filter((n) => !declared.includes(n));
+  const missing = declared.filter((n) => !set.includes(n));
+  if (undeclared.length + missing.length === 0) return undefined;
+  return `${step} set outputs that do not match its declared ones: undeclared ${JSON.stringify(undeclared)}, missing ${JSON.stringify(missing)}`;
 }
 
 /** Everything a step showed: logs (less the `::add-mask::` commands the runner consumes), summary and outputs. */

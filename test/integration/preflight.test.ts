@@ -13,6 +13,10 @@ import { startMariadb, type MariadbSandbox } from '../../src/sandbox/mariadb.js'
 import { startPostgres, type PostgresSandbox } from '../../src/sandbox/postgres.js';
 import type { StepResult } from '../../src/steps/index.js';
 import { startTinyDns, type TinyDns } from '../harness/dns.js';
+import { inScope, type CheckUnit } from '../../src/checks/check.js';
+import { connectionChecks, ServerLimitsOnce } from '../../src/checks/connection.js';
+import { PG_CHECKS } from '../../src/engines/postgres/checks/index.js';
+import { MY_CHECKS } from '../../src/engines/mysql/checks/index.js';
 
 let pair: PgPair;
 let minimal: PostgresSandbox;
@@ -75,7 +79,48 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** The titles of the checks in the `seed` scope: logging in to both servers, then the engine's registry. */
+function seedTitles(registry: readonly CheckUnit<never>[]): Set<string> {
+  const login = connectionChecks(new ServerLimitsOnce({ serverLimits: () => Promise.reject(new Error('titles only')) }));
+  return new Set(inScope([...login, ...registry], 'seed').map((u) => u.title));
+}
+
+/**
+ * What preflight promises is what seed-replica enforces: both run on the same inputs (a wrong
+ * replication password, so that seed-replica stops at its checks and changes nothing), and the
+ * `seed`-scope rows of preflight's checklist are the rows seed-replica logged, in order, with the same status.
+ */
+async function samePromise(raw: Record<string, string>, titles: Set<string>): Promise<string[]> {
+  const e = await failure(raw);
+  const promised = (JSON.parse(e.result.outputs.checks) as Row[]).filter((r) => titles.has(r.check)).map((r) => `${r.status} ${r.check}`);
+  const lines: string[] = [];
+  const seeded = await runStep('seed-replica', (n) => raw[n], new TextLog((l) => lines.push(l))).then(
+    () => 'seeded',
+    (err: unknown) => describeError(err),
+  );
+  expect(seeded).toMatch(/^preflight failed, nothing was changed:\n- replication /);
+  const word: Record<string, string> = { 'ok  ': 'ok', WARN: 'warn', FAIL: 'fail' };
+  const enforced = lines.flatMap((l) => {
+    const m = /^(ok {2}|WARN|FAIL) (.+?): /.exec(l);
+    return m && titles.has(m[2]) ? [`${word[m[1]]} ${m[2]}`] : [];
+  });
+  expect(enforced).toEqual(promised);
+  return promised;
+}
+
 describe('preflight (PostgreSQL)', () => {
+  it('runs exactly the seed-scope checks seed-replica runs, with the same verdicts', async () => {
+    const raw = inputs({
+      'replication-password': 'wrong-on-purpose',
+      'target-start-command': pair.target.startCommand,
+      'target-stop-command': pair.target.stopCommand,
+    });
+    const rows = await samePromise(raw, seedTitles(PG_CHECKS));
+    expect(rows).toContain('fail replication connection');
+    expect(rows.slice(0, 2)).toEqual(['ok source connection', 'ok target connection']);
+    expect(rows.length).toBeGreaterThanOrEqual(15);
+  });
+
   it('passes on a healthy pair, with the checklist in the summary and no secret in the outputs', async () => {
     const r = await preflight(inputs({ 'app-pool-size': '50', 'app-db-hostname': 'db.app.test', 'dns-servers': dns.server }));
     const checks = JSON.parse(r.outputs.checks) as Row[];
@@ -192,6 +237,13 @@ describe('preflight (MariaDB)', () => {
   }, 60_000);
 
   const my = (over: Record<string, string> = {}) => ({ ...fx.stepInputs({ fence: 'auto', targetMemory: '' })['seed-replica'], ...over });
+
+  it('runs exactly the seed-scope checks seed-replica runs, with the same verdicts', async () => {
+    const rows = await samePromise(my({ 'replication-password': 'wrong-on-purpose' }), seedTitles(MY_CHECKS));
+    expect(rows).toContain('fail replication user');
+    expect(rows).toContain('ok target reads target-config-file');
+    expect(rows.length).toBeGreaterThanOrEqual(15);
+  });
 
   it('passes on a healthy pair', async () => {
     const r = await preflight(my({ 'app-pool-size': '100' }));

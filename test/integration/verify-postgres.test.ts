@@ -148,13 +148,20 @@ describe('verify on PostgreSQL', () => {
         await c.query('UPDATE sample SET payload = md5(payload) WHERE id <= 2000');
       });
       const lines: string[] = [];
-      const resume = setTimeout(() => {
+      // Let the standby catch up once verify says it paused (not after a fixed time: on a loaded
+      // machine verify may start after such a timer, find no lag and never pause); a late fallback
+      // keeps the test from waiting for ever if it never pauses.
+      const resumeNow = () => {
+        if (resumed) return;
         resumed = true;
         void applyDelay('0');
-      }, 1500);
-      const r = await runStep('verify', (n) => verifyInputs({ 'verify-max-lag-bytes': '16kB' })[n], new TextLog((l) => lines.push(l))).finally(() =>
-        clearTimeout(resume),
-      );
+      };
+      const fallback = setTimeout(resumeNow, 30_000);
+      const log = new TextLog((l) => {
+        lines.push(l);
+        if (l.startsWith('verify paused:')) resumeNow();
+      });
+      const r = await runStep('verify', (n) => verifyInputs({ 'verify-max-lag-bytes': '16kB' })[n], log).finally(() => clearTimeout(fallback));
       expect(r.outputs.ok).toBe('true');
       expect(lines.find((l) => l.startsWith('verify paused:'))).toMatch(
         /^verify paused: the target is [\d.]+ (kB|MB) behind the source \(verify-max-lag-bytes 16\.0 kB\)$/,

@@ -1,6 +1,6 @@
 /** Inputs that cannot work are refused at validation, before any server is touched, with the allowed form. */
 import { describe, expect, it } from 'vitest';
-import { firstSentence, INPUTS, readInputs, STEPS, type StepName } from '../../src/inputs.js';
+import { firstSentence, INPUT_DEFS, readInputs, STEPS, type StepName } from '../../src/inputs.js';
 import { InputError } from '../../src/errors.js';
 
 const pg: Record<string, string> = {
@@ -30,7 +30,7 @@ describe('required-input messages (issue 13 item 11)', () => {
   });
 
   it('every required input of every step gives a whole sentence', () => {
-    for (const def of INPUTS) {
+    for (const def of INPUT_DEFS) {
       for (const step of def.requiredFor ?? []) {
         const raw = { ...pg, tuning: '{}', [def.name]: '' };
         const message = refusal(step, raw);

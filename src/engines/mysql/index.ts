@@ -1,6 +1,5 @@
 /** MysqlEngine: binlog replication for MySQL 8.0, 8.4 and MariaDB; dialects in flavor.ts. */
 import type {
-  Check,
   Engine,
   Fence,
   Heartbeat,
@@ -32,13 +31,15 @@ import {
   relaxedInOptionFile,
   revertedOptionFile,
 } from './tuning.js';
-import { preflightSeed, seedMysql } from './seed.js';
+import { seedMysql } from './seed.js';
+import { myChecks } from './checks/index.js';
+import type { CheckUnit } from '../../checks/check.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied, type MyFenceUndo } from './cutover.js';
 import { freshLogin, newPrimaryState, serverLimits, serverNow } from './checklist.js';
 import { MyVerifier } from './verify.js';
-import { configFileCheck, defaultConfigFile } from './option-files.js';
+import { CONFIG_CHECK, configFileCheck, defaultConfigFile } from './option-files.js';
 import type { TableVerifier } from '../../verify/types.js';
 import { prepareReverse, startReverse, teardownReverse, type ReversePlan } from './reverse.js';
 import { MySession } from './session.js';
@@ -155,8 +156,8 @@ export class MysqlEngine implements Engine<MyFenceUndo, ReversePlan> {
   private async refuseUnreadOptionFile(pidFile: string, dataDir: string): Promise<void> {
     const file = configFile(this.s, await this.s.flavor());
     const c = await configFileCheck(this.s.ctx.targetHost, file, pidFile, dataDir, false);
-    if (!c.ok) throw new InputError('target-config-file', `names a file the server does not read: ${c.detail} Nothing was changed.`);
-    if (c.warn) this.s.ctx.log.warn(`${c.name}: ${c.detail}`);
+    if (c.status === 'fail') throw new InputError('target-config-file', `names a file the server does not read: ${c.detail} Nothing was changed.`);
+    if (c.status === 'warn') this.s.ctx.log.warn(`${CONFIG_CHECK}: ${c.detail}`);
   }
 
   private async writeOptionFile(items: TuningItem[]): Promise<void> {
@@ -181,8 +182,8 @@ export class MysqlEngine implements Engine<MyFenceUndo, ReversePlan> {
     }
   }
 
-  preflightSeed(): Promise<Check[]> {
-    return preflightSeed(this.s);
+  checks(): CheckUnit[] {
+    return myChecks(this.s);
   }
 
   seed(plan: TuningPlan | undefined): Promise<SeedResult> {

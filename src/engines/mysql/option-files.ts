@@ -7,7 +7,7 @@
  * !includedir lines, followed as the server follows them.
  */
 import * as path from 'node:path';
-import type { Check } from '../engine.js';
+import type { Verdict } from '../../checks/check.js';
 import type { Host } from '../../hosts/host.js';
 import type { FlavorName } from './flavor.js';
 
@@ -106,13 +106,11 @@ async function serverCommandLine(host: Host, pidFile: string, dataDir: string): 
  * The check: proven read (ok), proven not read (fails unless `mayWarn`), or not provable (a warning).
  * `pidFile` and `dataDir` are the server's @@pid_file and @@datadir.
  */
-export async function configFileCheck(host: Host, file: string, pidFile: string, dataDir: string, mayWarn: boolean): Promise<Check> {
+export async function configFileCheck(host: Host, file: string, pidFile: string, dataDir: string, mayWarn: boolean): Promise<Verdict> {
   const cmd = await serverCommandLine(host, pidFile, dataDir).catch((e: Error) => e.message);
   if (typeof cmd === 'string')
     return {
-      name: CONFIG_CHECK,
-      ok: true,
-      warn: true,
+      status: 'warn',
       detail: `not proven: ${cmd}. Make sure the server reads ${file} (an !includedir of its configuration), or set target-config-file to a file it reads: tune-target's settings and the durable values cutover keeps go there.`,
     };
   const args = defaultsArgs(cmd.argv);
@@ -122,15 +120,13 @@ export async function configFileCheck(host: Host, file: string, pidFile: string,
       ? `with --defaults-file=${args.defaultsFile}`
       : `reading ${rootFiles(args).join(', ')}`;
   const reading = await findReading(host, rootFiles(args), path.resolve(file));
-  if (reading.via) return { name: CONFIG_CHECK, ok: true, detail: `${file}, read by the server (pid ${cmd.pid}) via ${reading.via}` };
+  if (reading.via) return { status: 'ok', detail: `${file}, read by the server (pid ${cmd.pid}) via ${reading.via}` };
   const instead = reading.includeDir
     ? `set target-config-file to a .cnf file in a directory it includes, e.g. ${path.join(reading.includeDir, '99-zdm-migration.cnf')}`
     : 'set target-config-file to a file it reads';
   const root = rootFiles(args)[0];
   return {
-    name: CONFIG_CHECK,
-    ok: mayWarn,
-    warn: mayWarn,
+    status: mayWarn ? 'warn' : 'fail',
     detail: `the server (pid ${cmd.pid}, started ${started}) never reads ${file}: the settings zdm keeps there (tune-target's profile, the durable values cutover restores) would be lost at its next restart. ${instead[0].toUpperCase()}${instead.slice(1)}${root ? `, or add "!include ${file}" to ${root}` : ''}.`,
   };
 }

@@ -1,39 +1,38 @@
-/** Seeding a MySQL/MariaDB replica: preflight, streamed physical hot backup, replication from its exact position. */
+/** Seeding a MySQL/MariaDB replica (its checks are in checks/): streamed physical hot backup, replication from its exact position. */
 import { failpoint } from '../../failpoint.js';
 import { addressOf } from '../../hosts/endpoint.js';
-import { asidePath, incomingPath, PROMOTED_HINT, removeLeftIncoming, targetStartCommand, targetStopCommand } from '../data-dir.js';
+import { asidePath, incomingPath, removeLeftIncoming, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
-import type { Check, SeedResult, TuningPlan } from '../engine.js';
+import type { SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser, type Spawned } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
 import { connectMy, hostPort, one, rows, variables, type MyConn } from './connect.js';
-import { compareVersions, detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
+import { detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
-import { ownPrivileges } from './privileges.js';
 import type { MySession } from './session.js';
-import { configFileCheck, defaultConfigFile } from './option-files.js';
 
-const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
-const BACKUP_PRIVILEGES = ['RELOAD', 'PROCESS', 'LOCK TABLES'];
-
-/** host:port at which the target server reaches the source for replication. */
+/**
+ * host:port at which the target server reaches the source for replication. Without source-replication-address: where the runner reaches the source (the SSH forward, over
+ * SSH), as preflight's replication check runs from the runner; seed-replica over SSH always sets
+ * source-replication-address to its supervised tunnel first, and the target runs on the runner's host.
+ */
 export function replicationAddress(s: MySession): { host: string; port: number } {
   const given = s.inputs.sourceReplicationAddress;
-  if (!given) return addressOf(s.sourceEndpoint.given);
+  if (!given) return addressOf(s.sourceEndpoint.connectUrl);
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(given);
   if (!m) throw new UserError(`input source-replication-address must be host:port (got ${JSON.stringify(given)})`);
   return { host: m[1], port: Number(m[2]) };
 }
 
-interface Facts {
+export interface Facts {
   version: string;
   flavor: Flavor;
   vars: Record<string, string>;
 }
 
-async function facts(c: MyConn): Promise<Facts> {
+export async function facts(c: MyConn): Promise<Facts> {
   const { v } = await one<{ v: string }>(c, 'SELECT VERSION() AS v');
   const vars = await variables(c, [
     'server_id',
@@ -50,216 +49,11 @@ async function facts(c: MyConn): Promise<Facts> {
   return { version: v, flavor: detectFlavor(v), vars };
 }
 
-const sameDir = (a: string, b: string) => path.resolve(a) === path.resolve(b);
-
 function startCommand(s: MySession): string {
   return targetStartCommand(s.inputs);
 }
 function stopCommand(s: MySession): string {
   return targetStopCommand(s.inputs);
-}
-
-async function toolOn(host: Host, names: string[]): Promise<string | undefined> {
-  for (const n of names) {
-    const r = await host.run(['/bin/sh', '-c', 'command -v "$0"', n]).catch(() => undefined);
-    if (r && r.code === 0) return n;
-  }
-  return undefined;
-}
-
-export async function preflightSeed(s: MySession): Promise<Check[]> {
-  const checks: Check[] = [];
-  const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
-  const src = await s.source();
-  const tgt = await s.target();
-  const [sf, tf] = await Promise.all([facts(src), facts(tgt)]);
-  check('source reachable', true, `${sf.flavor.label} ${sf.version}`);
-  check('target reachable', true, `${tf.flavor.label} ${tf.version}`);
-  const family = (f: Flavor) => (f.name === 'mariadb' ? 'MariaDB' : 'MySQL');
-  const sameFamily = family(sf.flavor) === family(tf.flavor);
-  const notOlder = compareVersions(tf.version, sf.version) >= 0;
-  check(
-    'compatible servers',
-    sameFamily && notOlder,
-    !sameFamily
-      ? `the source is ${family(sf.flavor)} and the target ${family(tf.flavor)}: a physical copy needs the same server family. Install ${family(sf.flavor)} on the target.`
-      : !notOlder
-        ? `the target runs ${tf.version}, older than the source's ${sf.version}: a replica must run the same version as its source or a newer one. Install ${family(sf.flavor)} ${sf.version.split('-')[0]} or later on the target.`
-        : `${family(sf.flavor)} ${sf.version} to ${tf.version}`,
-  );
-
-  const same = sf.vars.server_uuid
-    ? sf.vars.server_uuid === tf.vars.server_uuid
-    : sf.vars.hostname === tf.vars.hostname && sf.vars.port === tf.vars.port && sameDir(sf.vars.datadir, tf.vars.datadir);
-  check('target is not the source', !same, same ? 'target-url points at the source server itself. Point target-url at the new server.' : 'distinct servers');
-  const dupId = sf.vars.server_id === tf.vars.server_id;
-  check(
-    'distinct server_id',
-    !dupId,
-    dupId
-      ? `source and target both have server_id = ${sf.vars.server_id}: replication needs them distinct. Set another server_id in the target's configuration and restart it.`
-      : `source ${sf.vars.server_id}, target ${tf.vars.server_id}`,
-  );
-
-  const dataDir = path.resolve(s.inputs.targetDataDir);
-  const dirOk = sameDir(tf.vars.datadir, dataDir);
-  check(
-    'target-data-dir matches target',
-    dirOk,
-    dirOk
-      ? dataDir
-      : `target-data-dir is ${dataDir}, but the server at target-url reports its datadir as ${tf.vars.datadir}. Set target-data-dir to the target's datadir.`,
-  );
-
-  const replica = await rows(tgt, tf.flavor.showReplicaStatus);
-  const c = tf.flavor.columns;
-  const addr = replicationAddress(s);
-  const running = replica[0] && replica[0][c.ioRunning] === 'Yes' && replica[0][c.sqlRunning] === 'Yes';
-  const reseed = s.inputs.reseed;
-  check(
-    'target not already a replica',
-    !running || reseed,
-    running
-      ? reseed
-        ? 'reseed: true: the running replica is replaced by a new copy'
-        : 'the target is already a running replica: nothing to seed. Run await-lag-zero to continue from where it is, or set reseed: true if you mean to copy the source again.'
-      : 'not replicating',
-  );
-  if (!replica[0]) {
-    const dbs = (await rows<{ Database: string }>(tgt, 'SHOW DATABASES')).map((d) => d.Database).filter((d) => !SYSTEM_SCHEMAS.includes(d));
-    check(
-      'target holds no databases',
-      dbs.length === 0 || reseed,
-      dbs.length === 0
-        ? 'only the system schemas'
-        : reseed
-          ? `reseed: true: database(s) ${dbs.join(', ')} are replaced by the copy`
-          : `the target holds database(s) ${dbs.join(', ')}; seeding replaces its whole data directory. ${PROMOTED_HINT}`,
-    );
-  }
-
-  const logBin = sf.vars.log_bin === 'ON' || sf.vars.log_bin === '1';
-  check(
-    'source log_bin',
-    logBin,
-    logBin ? 'ON' : 'log_bin is OFF on the source: enable the binary log (log_bin in its configuration) and restart it; replication reads it.',
-  );
-  const row = sf.vars.binlog_format === 'ROW';
-  check(
-    'source binlog_format',
-    row,
-    row
-      ? 'ROW'
-      : `binlog_format is ${sf.vars.binlog_format}: set binlog_format = ROW on the source (SET GLOBAL binlog_format = 'ROW' and in its configuration), so that the replica applies exactly the rows the source changed.`,
-  );
-  if (sf.flavor.name !== 'mariadb') {
-    const gtid = sf.vars.gtid_mode === 'ON';
-    check(
-      'source gtid_mode',
-      true,
-      gtid ? 'ON' : `${sf.vars.gtid_mode}: replication will use binlog file and position (GTIDs are safer; consider gtid_mode = ON)`,
-    );
-  }
-
-  const privs = await ownPrivileges(src);
-  const monitor = sf.flavor.name === 'mariadb' ? ['BINLOG MONITOR', 'REPLICATION CLIENT'] : ['REPLICATION CLIENT'];
-  const missing = [...BACKUP_PRIVILEGES.filter((p) => !privs.has(p)), ...(monitor.some((p) => privs.has(p)) ? [] : [monitor[0]])];
-  check(
-    'backup privileges (source-url)',
-    missing.length === 0,
-    missing.length === 0
-      ? 'RELOAD, PROCESS, LOCK TABLES, ' + monitor[0]
-      : `the account in source-url lacks ${missing.join(', ')}, which the physical backup needs: GRANT ${[...BACKUP_PRIVILEGES, monitor[0]].join(', ')} ON *.* TO that account.`,
-  );
-
-  try {
-    const rc = await connectMy(new URL(`mysql://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`), {
-      input: 'replication-user/replication-password',
-      user: s.inputs.replicationUser,
-      password: s.inputs.replicationPassword,
-    });
-    const rp = await ownPrivileges(rc).finally(() => rc.end().catch(() => undefined));
-    const ok = rp.has('REPLICATION SLAVE');
-    check(
-      'replication user',
-      ok,
-      ok
-        ? `${s.inputs.replicationUser}@${addr.host}:${addr.port}`
-        : `"${s.inputs.replicationUser}" lacks the REPLICATION SLAVE privilege: GRANT REPLICATION SLAVE ON *.* TO that account.`,
-    );
-  } catch (e) {
-    check('replication user', false, (e as Error).message);
-  }
-
-  // The copy brings the source's accounts: target-url must log in with them afterwards.
-  const tu = s.targetEndpoint.given;
-  const asTargetUser = new URL(s.sourceEndpoint.connectUrl.href);
-  asTargetUser.username = tu.username;
-  asTargetUser.password = tu.password;
-  try {
-    const c2 = await connectMy(asTargetUser, { input: s.targetEndpoint.input });
-    await c2.end().catch(() => undefined);
-    check('target-url credentials after the copy', true, `"${decodeURIComponent(tu.username)}" exists on the source too`);
-  } catch (e) {
-    check(
-      'target-url credentials after the copy',
-      false,
-      `the copy replaces the target's accounts with the source's, so target-url's user and password must also be valid on the source; logging in to the source with them failed (${(e as Error).message}). Create that account on the source with the same password, or use the source's credentials in target-url.`,
-    );
-  }
-
-  const { bytes } = await one<{ bytes: string }>(src, 'SELECT COALESCE(SUM(data_length + index_length), 0) AS bytes FROM information_schema.TABLES');
-  const need = Math.ceil(Number(bytes) * 1.2) + 256 * 1024 * 1024;
-  const host = s.ctx.targetHost;
-  const free = await host.freeBytes(path.dirname(dataDir));
-  check(
-    'disk space on target',
-    free >= need,
-    `${formatBytes(free)} free, the copy needs about ${formatBytes(need)}${free >= need ? '' : ': free space on the target filesystem or use a larger disk'}`,
-  );
-
-  const owner = await host.ownerOf(dataDir);
-  const writable = await host.canWrite(path.dirname(dataDir), owner);
-  check(
-    'target-data-dir writable',
-    writable,
-    writable
-      ? `by ${owner.name}`
-      : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}. Fix the directory's owner or permissions.`,
-  );
-
-  // zdm's option file must be one the server reads; it matters once zdm writes there (tune-target, whose plan seed-replica is given).
-  const planned = (s.inputs.tuning as Partial<TuningPlan> | undefined)?.items;
-  const zdmWrites = s.inputs.step !== 'seed-replica' || (Array.isArray(planned) && planned.length > 0);
-  const file = s.inputs.targetConfigFile || defaultConfigFile(tf.flavor.name);
-  checks.push(await configFileCheck(host, file, tf.vars.pid_file, tf.vars.datadir, !zdmWrites));
-
-  if (s.inputs.seedMethod === 'logical') {
-    const small = Number(bytes) <= s.inputs.logicalMaxSize;
-    check(
-      'logical seed size',
-      small && sf.flavor.name === 'mariadb',
-      sf.flavor.name !== 'mariadb'
-        ? 'seed-method: logical is implemented for MariaDB only: use seed-method: physical (XtraBackup) for MySQL.'
-        : small
-          ? `${formatBytes(Number(bytes))} <= logical-max-size ${formatBytes(s.inputs.logicalMaxSize)}`
-          : `the source holds ${formatBytes(Number(bytes))}, above logical-max-size (${formatBytes(s.inputs.logicalMaxSize)}): a logical dump rebuilds every table and index through SQL and would take hours while the source keeps binlogs for the replica. Use seed-method: physical.`,
-    );
-    const dumpTools = (await toolOn(host, ['mariadb-dump'])) && (await toolOn(host, ['mariadb']));
-    check('dump tools', Boolean(dumpTools), dumpTools ? 'mariadb-dump, mariadb' : 'mariadb-dump and mariadb are needed on the runner: install mariadb-client.');
-    return checks;
-  }
-  const tools = sf.flavor.name === 'mariadb' ? [['mariadb-backup', 'mariabackup'], ['mbstream']] : [['xtrabackup'], ['xbstream']];
-  const backup = await toolOn(s.ctx.targetHost, tools[0]);
-  const extract = await toolOn(s.ctx.targetHost, tools[1]);
-  check(
-    'backup tools',
-    Boolean(backup && extract),
-    backup && extract
-      ? `${backup}, ${extract}`
-      : `${tools[0][0]} and ${tools[1][0]} are needed on the source and target hosts: install ${sf.flavor.name === 'mariadb' ? 'mariadb-backup' : 'percona-xtrabackup-80 (or -84)'}.`,
-  );
-  return checks;
 }
 
 const refused = (e: unknown) => /connection refused|ECONNREFUSED/i.test(String((e as Error).message));

@@ -8,7 +8,7 @@
  */
 import { capitalized } from '../../hosts/endpoint.js';
 import * as path from 'node:path';
-import { FenceError, type Fence } from '../engine.js';
+import { FenceError, markSwitch, type Fence } from '../engine.js';
 import { SafetyError, UserError, describeError } from '../../errors.js';
 import { info, warning, type Note } from '../../notes.js';
 import { lastLines } from '../../hosts/host.js';
@@ -46,25 +46,69 @@ async function acceptsConnections(s: PgSession): Promise<boolean> {
 }
 
 async function shutdownFence(s: PgSession, resume: boolean): Promise<Fence<PgFenceUndo>> {
-  const startedAt = Date.now();
+  const wal = await walFacts(s);
+  await checkpointBeforeFence(s, true);
   await s.forget('source');
+  const startedAt = Date.now();
+  const f: Fence<PgFenceUndo> = { mode: 'shutdown', startedAt, undo: { roles: [] } };
   // An interrupted cutover already stopped the source; the proof that the target holds its
   // shutdown checkpoint (finalPosition) still decides whether promotion is safe.
-  if (resume && !(await acceptsConnections(s))) return { mode: 'shutdown', startedAt, undo: { roles: [] } };
+  if (resume && !(await acceptsConnections(s))) {
+    PREPARED.set(f, { ...wal, refused: Promise.resolve() });
+    return f;
+  }
   const r = await s.ctx.sourceHost.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
-  const f: Fence<PgFenceUndo> = { mode: 'shutdown', startedAt, undo: { roles: [] } };
+  markSwitch(f, 'stop-command', 'source-stop-command returned');
   if (r.code !== 0) {
     // The source may be half way down: treat it as fenced, so that cutover starts it again.
     throw withFence(new SafetyError(`${s.sourceEndpoint.side}-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`), f);
   }
-  // The command returning is not proof: the source must refuse connections now.
+  // The command returning is not proof: the source must refuse connections. That is checked while
+  // the target receives the last WAL (finalPosition waits for both), not one after the other.
+  const refused = refusesConnections(s, f);
+  refused.catch(() => undefined);
+  PREPARED.set(f, { ...wal, refused });
+  return f;
+}
+
+async function refusesConnections(s: PgSession, f: Fence<PgFenceUndo>): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (!(await acceptsConnections(s))) return f;
+    if (!(await acceptsConnections(s))) return markSwitch(f, 'source-down', `${capitalized(s.names.source)} refuses connections`);
     if (Date.now() > deadline)
       throw withFence(new SafetyError(`${s.sourceEndpoint.side}-stop-command returned but ${s.names.source} still accepts connections after 30 s`), f);
-    await sleep(50);
+    await sleep(10);
   }
+}
+
+/**
+ * Just before the fence, a checkpoint on the source (and a restartpoint on the target): the
+ * shutdown checkpoint, which the fence waits for, then has little left to write and fsync, and so
+ * has the checkpoint the target requests when promoted. Best effort: without the privilege
+ * (superuser or pg_checkpoint) the switch is only slower.
+ */
+async function checkpointBeforeFence(s: PgSession, source: boolean): Promise<void> {
+  const sides = source ? [s.source(), s.target()] : [s.target()];
+  const failed = (await Promise.allSettled(sides.map(async (c) => (await c).query('CHECKPOINT')))).filter((r) => r.status === 'rejected');
+  if (failed.length)
+    s.ctx.log.info(`no checkpoint before the fence (${describeError((failed[0] as PromiseRejectedResult).reason)}): the switch may take longer`);
+}
+
+/** What the proof of a shutdown fence reads the target's WAL with: found before the fence, not inside it. */
+interface WalFacts {
+  dataDir: string;
+  segBytes: bigint;
+  waldump: string;
+}
+const PREPARED = new WeakMap<Fence, WalFacts & { refused: Promise<void> }>();
+
+async function walFacts(s: PgSession): Promise<WalFacts> {
+  const facts = await one<{ data_directory: string; seg: string; num: string }>(
+    await s.target(),
+    "SELECT current_setting('data_directory') AS data_directory, current_setting('wal_segment_size') AS seg, current_setting('server_version_num') AS num",
+  );
+  const waldump = await pgProgram(s, Math.floor(Number(facts.num) / 10000), 'pg_waldump');
+  return { dataDir: facts.data_directory, segBytes: BigInt(parseSize(facts.seg)), waldump };
 }
 
 async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
@@ -82,6 +126,7 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
   }
   // This session keeps acting after the fence: a session-level SET beats the reloaded default.
   await src.query('SET default_transaction_read_only = off');
+  await checkpointBeforeFence(s, false);
   const startedAt = Date.now();
   const undo: PgFenceUndo = { roles: [] };
   const f: Fence<PgFenceUndo> = { mode: 'read-only', startedAt, undo };
@@ -148,11 +193,12 @@ export async function finalPosition(s: PgSession, f: Fence<PgFenceUndo>): Promis
     f.audit = xid;
     return lsn;
   }
-  return shutdownCheckpointOnTarget(s);
+  const [, lsn] = await Promise.all([PREPARED.get(f)?.refused, shutdownCheckpointOnTarget(s, f)]);
+  return lsn;
 }
 
 /** After a shutdown fence: the end of the source's shutdown checkpoint record, found in the target's WAL. */
-async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
+async function shutdownCheckpointOnTarget(s: PgSession, f: Fence): Promise<string> {
   const tgt = await s.target();
   // The receiver stops once the source has gone; its received position is then final.
   let received = '';
@@ -168,23 +214,22 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
     received = r.receive ?? '';
     if (Date.now() > deadline)
       throw new SafetyError(`${s.names.target}'s WAL receiver did not settle after ${s.names.source} stopped (status ${r.status}, received ${r.receive})`);
-    await sleep(50);
+    await sleep(5);
   }
-  const facts = await one<{ data_directory: string; seg: string; num: string }>(
-    tgt,
-    "SELECT current_setting('data_directory') AS data_directory, current_setting('wal_segment_size') AS seg, current_setting('server_version_num') AS num",
-  );
-  const waldump = await pgProgram(s, Math.floor(Number(facts.num) / 10000), 'pg_waldump');
-  const segBytes = BigInt(parseSize(facts.seg));
+  markSwitch(f, 'wal-received', `${capitalized(s.names.target)}'s WAL receiver stopped at ${received}`);
+  const { dataDir, segBytes, waldump } = PREPARED.get(f) ?? (await walFacts(s));
   const end = parseLsn(received);
   const segStart = ((end - 1n) / segBytes) * segBytes;
-  const walDir = path.join(facts.data_directory, 'pg_wal');
+  const walDir = path.join(dataDir, 'pg_wal');
   // pg_waldump reads timeline 1 unless told: after a switch (a rollback, an earlier promotion) the
   // WAL of interest is on the timeline the target follows, and timeline 1 would end elsewhere.
   tli ??= await latestTimeline(s, walDir);
-  // The segment the record ends in first; the one before it when the record starts there.
-  for (const start of [segStart, segStart > segBytes ? segStart - segBytes : 0n]) {
-    const r = await s.ctx.targetHost.run([waldump, '-t', String(tli), '-p', walDir, '-s', formatLsn(start > 0n ? start : segStart), '-e', received]);
+  // The last 64 kB first (pg_waldump finds the first record that starts after any position), then
+  // the whole segment the record ends in, then the one before it when the record starts there.
+  const near = end - NEAR_END > segStart ? end - NEAR_END : segStart;
+  const starts = [...new Set([near, segStart, segStart >= segBytes ? segStart - segBytes : segStart])];
+  for (const start of starts) {
+    const r = await s.ctx.targetHost.run([waldump, '-t', String(tli), '-p', walDir, '-s', formatLsn(start), '-e', received]);
     // Only a run that read up to `received` proves anything about the record that ends there.
     if (r.code !== 0) continue;
     const records = r.stdout.split('\n').filter((l) => l.startsWith('rmgr:'));
@@ -197,6 +242,9 @@ async function shutdownCheckpointOnTarget(s: PgSession): Promise<string> {
   }
   throw new SafetyError(`cannot read ${s.names.target}'s WAL up to ${received} with pg_waldump to prove it holds ${s.names.source}'s shutdown checkpoint`);
 }
+
+/** How far before the end of the received WAL pg_waldump starts reading: a shutdown checkpoint record is ~120 bytes. */
+const NEAR_END = 64n * 1024n;
 
 /** The newest timeline whose history file the target holds (1 when none): the one a standby follows. */
 async function latestTimeline(s: PgSession, walDir: string): Promise<number> {
@@ -230,6 +278,7 @@ export async function waitApplied(s: PgSession, position: string, timeoutMs: num
 export async function promote(s: PgSession, f: Fence<PgFenceUndo>): Promise<void> {
   const tgt = await s.target();
   await tgt.query('SELECT pg_promote(false)');
+  markSwitch(f, 'promote-request', 'pg_promote requested');
   const deadline = Date.now() + 60_000;
   for (;;) {
     const { rec } = await one<{ rec: boolean }>(tgt, 'SELECT pg_is_in_recovery() AS rec');
@@ -237,6 +286,7 @@ export async function promote(s: PgSession, f: Fence<PgFenceUndo>): Promise<void
     if (Date.now() > deadline) throw new Error(`${s.names.target} did not leave recovery within 60 s of pg_promote`);
     await sleep(5);
   }
+  markSwitch(f, 'recovery-end', `${capitalized(s.names.target)} left recovery`);
   // NOLOGIN is a catalog change, so the fence reached the target through replication: lift it there.
   if (f.mode === 'read-only') await unblockRoles(tgt, f.undo.roles);
 }

@@ -1,6 +1,5 @@
 /** PostgresEngine: physical streaming replication between two servers of the same major. */
 import type {
-  Check,
   Engine,
   Fence,
   Heartbeat,
@@ -22,7 +21,9 @@ import { diskType } from '../../tuning/disk.js';
 import { UserError } from '../../errors.js';
 import { one, quoteIdent, quoteLiteral, rows } from './connect.js';
 import { planPostgresTuning, TUNABLE } from './tuning.js';
-import { preflightSeed, seedPostgres } from './seed.js';
+import { seedPostgres } from './seed.js';
+import { pgChecks } from './checks/index.js';
+import type { CheckUnit } from '../../checks/check.js';
 import { measureLag, startHeartbeat } from './lag.js';
 import { migrationState } from './state.js';
 import { cleanupAfterPromotion, fence, finalPosition, promote, unfence, waitApplied, type PgFenceUndo } from './cutover.js';
@@ -131,8 +132,8 @@ export class PostgresEngine implements Engine<PgFenceUndo, ReversePlan> {
     return quoteIdent(name);
   }
 
-  preflightSeed(): Promise<Check[]> {
-    return preflightSeed(this.s);
+  checks(): CheckUnit[] {
+    return pgChecks(this.s);
   }
 
   seed(plan: TuningPlan | undefined): Promise<SeedResult> {

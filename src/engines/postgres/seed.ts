@@ -1,22 +1,21 @@
-/** Seeding a PostgreSQL standby: preflight, pg_basebackup with streamed WAL, standby start. */
+/** Seeding a PostgreSQL standby (its checks are in checks/): pg_basebackup with streamed WAL, standby start. */
 import { addressOf } from '../../hosts/endpoint.js';
-import { asidePath, PROMOTED_HINT, targetStartCommand, targetStopCommand } from '../data-dir.js';
+import { asidePath, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
-import type { Check, SeedResult, TuningPlan } from '../engine.js';
+import type { SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
 import { describeError, SafetyError, UserError } from '../../errors.js';
 import { lastLines, type OsUser } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
-import { connectPg, one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
-import { STANDBY_MINIMUMS } from './tuning.js';
+import { one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { ensureHeartbeatTable } from './lag.js';
 import { APPLICATION_NAME, passfilePath } from './conninfo.js';
-import { findPgProgram, pgProgram } from './programs.js';
+import { pgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 import { findServerLogs, markLogs, newLogLines, relevantLines, type ServerLogs } from './server-log.js';
 import { restoreTargetConfig, saveTargetConfig, type TargetConfig } from './target-config.js';
 
-interface ServerFacts {
+export interface ServerFacts {
   versionNum: number;
   version: string;
   sysid: string;
@@ -26,7 +25,7 @@ interface ServerFacts {
   startedAt: string;
 }
 
-async function facts(c: PgClient): Promise<ServerFacts> {
+export async function facts(c: PgClient): Promise<ServerFacts> {
   const r = await one<Record<string, string | boolean>>(
     c,
     `SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version,
@@ -45,10 +44,14 @@ async function facts(c: PgClient): Promise<ServerFacts> {
   };
 }
 
-/** host:port at which the target server reaches the source. */
+/**
+ * host:port at which the target server reaches the source for replication. Without source-replication-address: where the runner reaches the source (the SSH forward, over
+ * SSH), as preflight's replication check runs from the runner; seed-replica over SSH always sets
+ * source-replication-address to its supervised tunnel first, and the target runs on the runner's host.
+ */
 export function replicationAddress(s: PgSession): { host: string; port: number } {
   const given = s.inputs.sourceReplicationAddress;
-  if (!given) return addressOf(s.sourceEndpoint.given);
+  if (!given) return addressOf(s.sourceEndpoint.connectUrl);
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(given);
   if (!m) throw new UserError(`input source-replication-address must be host:port (got ${JSON.stringify(given)})`);
   return { host: m[1], port: Number(m[2]) };
@@ -61,218 +64,6 @@ function startCommand(s: PgSession): string {
 }
 function stopCommand(s: PgSession): string {
   return targetStopCommand(s.inputs);
-}
-
-/** Every check seed-replica makes before it changes anything. */
-export async function preflightSeed(s: PgSession): Promise<Check[]> {
-  const checks: Check[] = [];
-  const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
-  const src = await s.source();
-  const tgt = await s.target();
-  const [sf, tf] = await Promise.all([facts(src), facts(tgt)]);
-  const sMajor = Math.floor(sf.versionNum / 10000);
-  const tMajor = Math.floor(tf.versionNum / 10000);
-  check('source reachable', true, `PostgreSQL ${sf.version}${sf.inRecovery ? ' (a standby)' : ''}`);
-  check('target reachable', true, `PostgreSQL ${tf.version}`);
-  check(
-    'same major version',
-    sMajor === tMajor,
-    sMajor === tMajor
-      ? `${sMajor}`
-      : `source is ${sMajor}, target is ${tMajor}: physical replication needs the same major version. Install PostgreSQL ${sMajor} on the target.`,
-  );
-
-  const sameServer = sf.sysid === tf.sysid && !tf.inRecovery && sf.startedAt === tf.startedAt && sf.dataDirectory === tf.dataDirectory;
-  check(
-    'target is not the source',
-    !sameServer,
-    sameServer
-      ? 'target-url points at the source server itself (same system identifier, data directory and start time). Point target-url at the new server.'
-      : 'distinct servers',
-  );
-
-  const dataDir = path.resolve(s.inputs.targetDataDir);
-  const dirMatches = path.resolve(tf.dataDirectory) === dataDir;
-  check(
-    'target-data-dir matches target',
-    dirMatches,
-    dirMatches
-      ? dataDir
-      : `target-data-dir is ${dataDir}, but the server at target-url reports its data directory as ${tf.dataDirectory}. Set target-data-dir to the data directory of the target server.`,
-  );
-
-  const streaming = tf.inRecovery ? await rows<{ status: string }>(tgt, 'SELECT status FROM pg_stat_wal_receiver') : [];
-  const alreadyReplica = tf.sysid === sf.sysid && streaming.some((r) => r.status === 'streaming');
-  const reseed = s.inputs.reseed;
-  check(
-    'target not already a replica',
-    !alreadyReplica || reseed,
-    alreadyReplica
-      ? reseed
-        ? 'reseed: true: the working standby is replaced by a new copy'
-        : 'the target is already streaming from this source: nothing to seed. Run await-lag-zero to continue from where it is, or set reseed: true if you mean to copy the source again.'
-      : tf.inRecovery
-        ? 'a standby that is not streaming: it will be replaced'
-        : 'a primary',
-  );
-
-  if (!tf.inRecovery) {
-    const dbs = await rows<{ datname: string }>(tgt, "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') ORDER BY 1");
-    check(
-      'target holds no databases',
-      dbs.length === 0 || reseed,
-      dbs.length === 0
-        ? 'only the default databases'
-        : reseed
-          ? `reseed: true: database(s) ${dbs.map((d) => d.datname).join(', ')} are replaced by the copy`
-          : `the target holds database(s) ${dbs.map((d) => d.datname).join(', ')}; seeding replaces its whole data directory. ${PROMOTED_HINT}`,
-    );
-  }
-
-  // The copy brings the source's roles and passwords: target-url must log in with them afterwards.
-  const tu = s.targetEndpoint.given;
-  const asTargetUser = new URL(s.sourceEndpoint.connectUrl.href);
-  asTargetUser.username = tu.username;
-  asTargetUser.password = tu.password;
-  try {
-    const c = await connectPg(asTargetUser, { input: 'target-url', database: 'postgres' });
-    const { su } = await one<{ su: boolean }>(c, 'SELECT rolsuper AS su FROM pg_roles WHERE rolname = current_user').finally(() =>
-      c.end().catch(() => undefined),
-    );
-    check(
-      'target-url credentials after the copy',
-      su,
-      su
-        ? `"${decodeURIComponent(tu.username)}" is a superuser on the source too`
-        : `"${decodeURIComponent(tu.username)}" is not a superuser on the source; after the copy the target has the source's roles, so zdm needs a superuser there. Use a superuser in target-url that exists on the source with the same password.`,
-    );
-  } catch (e) {
-    check(
-      'target-url credentials after the copy',
-      false,
-      `the copy replaces the target's roles with the source's, so target-url's user and password must also be valid on the source; logging in to the source with them failed (${(e as Error).message}). Create that user on the source with the same password, or use the source's superuser credentials in target-url.`,
-    );
-  }
-
-  const settings = Object.fromEntries(
-    (
-      await rows<{ name: string; setting: string }>(
-        src,
-        "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'max_wal_senders', 'max_replication_slots')",
-      )
-    ).map((r) => [r.name, r.setting]),
-  );
-  const walOk = settings.wal_level === 'replica' || settings.wal_level === 'logical';
-  check(
-    'source wal_level',
-    walOk,
-    walOk ? settings.wal_level : `wal_level is ${settings.wal_level} on the source: set wal_level = replica in its postgresql.conf and restart it.`,
-  );
-
-  const { senders } = await one<{ senders: number }>(src, "SELECT count(*)::int AS senders FROM pg_stat_activity WHERE backend_type = 'walsender'");
-  const free = Number(settings.max_wal_senders) - senders;
-  check(
-    'source max_wal_senders',
-    free >= 2,
-    free >= 2
-      ? `${free} of ${settings.max_wal_senders} free`
-      : `only ${free} of max_wal_senders = ${settings.max_wal_senders} free; the copy needs 2. Raise max_wal_senders on the source (restart).`,
-  );
-
-  const slot = s.inputs.replicationSlot;
-  const slots = await rows<{ slot_name: string; active: boolean }>(src, 'SELECT slot_name, active FROM pg_replication_slots');
-  const ours = slots.find((r) => r.slot_name === slot);
-  const slotsFree = Number(settings.max_replication_slots) - slots.length + (ours ? 1 : 0);
-  // With reseed the slot's user is the standby being replaced: seeding stops it first, which frees the slot.
-  const slotBusy = Boolean(ours?.active) && !(reseed && alreadyReplica);
-  check(
-    'replication slot',
-    slotsFree >= 1 && !slotBusy,
-    slotBusy
-      ? `slot ${slot} is in use by another connection on the source; choose another replication-slot or stop the replica that uses it.`
-      : slotsFree >= 1
-        ? `${slot}${ours ? ' (left by an earlier attempt; it will be recreated)' : ''}`
-        : `no free replication slot (max_replication_slots = ${settings.max_replication_slots}). Raise it on the source (restart).`,
-  );
-
-  const user = s.inputs.replicationUser;
-  const role = await rows<{ rolreplication: boolean; rolsuper: boolean; rolcanlogin: boolean }>(
-    src,
-    'SELECT rolreplication, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1',
-    [user],
-  );
-  const roleOk = role.length === 1 && (role[0].rolreplication || role[0].rolsuper) && role[0].rolcanlogin;
-  check(
-    'replication role',
-    roleOk,
-    roleOk
-      ? user
-      : role.length === 0
-        ? `role "${user}" does not exist on the source. Create it: CREATE ROLE ${user} WITH LOGIN REPLICATION PASSWORD '...'.`
-        : `role "${user}" lacks ${role[0].rolcanlogin ? 'the REPLICATION attribute' : 'LOGIN'}: ALTER ROLE ${user} WITH LOGIN REPLICATION.`,
-  );
-
-  if (roleOk) {
-    const addr = replicationAddress(s);
-    const url = new URL(`postgres://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
-    try {
-      const rc = await connectPg(url, { input: 'replication-user/replication-password', user, password: s.inputs.replicationPassword, replication: true });
-      const id = await rc.query('IDENTIFY_SYSTEM').finally(() => rc.end().catch(() => undefined));
-      const sysid = String(id.rows[0]?.systemid ?? '');
-      check(
-        'replication connection',
-        sysid === sf.sysid,
-        sysid === sf.sysid
-          ? `${user}@${addr.host}:${addr.port}`
-          : `the replication address ${addr.host}:${addr.port} reaches a different server (system identifier ${sysid}, source is ${sf.sysid}). Check source-replication-address.`,
-      );
-    } catch (e) {
-      check('replication connection', false, (e as Error).message);
-    }
-  }
-
-  // The target keeps its own configuration across the copy (target-config.ts), wherever it lives.
-  {
-    const minimums = await Promise.all(
-      [src, tgt].map((c) => rows<{ name: string; setting: string }>(c, 'SELECT name, setting FROM pg_settings WHERE name = ANY($1)', [STANDBY_MINIMUMS])),
-    );
-    const tv = Object.fromEntries(minimums[1].map((r) => [r.name, Number(r.setting)]));
-    const low = minimums[0].filter((r) => (tv[r.name] ?? 0) < Number(r.setting)).map((r) => `${r.name} = ${tv[r.name]} (source: ${r.setting})`);
-    check(
-      'standby settings',
-      low.length === 0,
-      low.length === 0
-        ? 'target >= source'
-        : `a standby needs these at least as large as on the source: ${low.join(', ')}. Raise them in the target's ${tf.configFile}.`,
-    );
-  }
-
-  const { bytes } = await one<{ bytes: string }>(
-    src,
-    'SELECT (SELECT sum(pg_database_size(oid)) FROM pg_database) + coalesce((SELECT sum(size) FROM pg_ls_waldir()), 0) AS bytes',
-  );
-  const need = Math.ceil(Number(bytes) * 1.1);
-  const host = s.ctx.targetHost;
-  const freeBytes = await host.freeBytes(path.dirname(dataDir));
-  check(
-    'disk space on target',
-    freeBytes >= need,
-    `${formatBytes(freeBytes)} free, the copy needs about ${formatBytes(need)}${freeBytes >= need ? '' : ': free space on the target filesystem or use a larger disk'}`,
-  );
-
-  const owner = await host.ownerOf(dataDir);
-  const writable = await host.canWrite(path.dirname(dataDir), owner);
-  check(
-    'target-data-dir writable',
-    writable,
-    writable
-      ? `by ${owner.name}`
-      : `${owner.name} (the data directory's owner) cannot create entries in ${path.dirname(dataDir)}: seed-replica replaces ${dataDir} there. Fix the directory's owner or permissions.`,
-  );
-
-  const basebackup = await findPgProgram(host, sMajor, 'pg_basebackup');
-  check('pg_basebackup', Boolean(basebackup), basebackup ?? `pg_basebackup ${sMajor} not found on the target host: install postgresql-client-${sMajor}.`);
-  return checks;
 }
 
 /** Errors that waiting will not cure: authentication and authorization failures, safety refusals. */

@@ -1,0 +1,120 @@
+/**
+ * preflight's own checks, beside the `seed` scope it shares with seed-replica: connect latency to
+ * both servers, the target's connections against the source's and the application's pool, clock
+ * skew, the poolers, and the DNS TTL of the application's database name.
+ */
+import type { Engine, ServerLimits, StepContext } from '../engines/engine.js';
+import { describeError } from '../errors.js';
+import { judgeSkew, readOffset } from '../checklist/clock.js';
+import { judgeTtl } from '../checklist/dns.js';
+import type { ProbeResult } from '../checklist/probe.js';
+import { poolerChecks } from '../poolers/index.js';
+import { fail, ok, skip, type CheckUnit, type Verdict } from './check.js';
+import type { ServerLimitsOnce } from './connection.js';
+import { defaultPort, hostPortOf, latencyCheck, poolCheck, type LatencyProbe } from './probes.js';
+
+export class PreflightContext {
+  /** The latency probes, source first, for the step's outputs. */
+  probes: ProbeResult[] = [];
+  constructor(
+    readonly step: StepContext,
+    readonly engine: Engine,
+    readonly limits: ServerLimitsOnce,
+  ) {}
+}
+
+export const latency: CheckUnit<PreflightContext> = {
+  id: 'latency',
+  title: 'latency',
+  scopes: ['preflight'],
+  async run(c) {
+    const { inputs, ssh } = c.step;
+    const port = defaultPort(inputs);
+    const sourceLimits = await c.limits.known('source');
+    // Through SSH, zdm's SQL reaches the source over the SSH connection: probe that path, from the SSH host on.
+    const source: LatencyProbe = ssh
+      ? { row: 'latency to the source (through SSH)', which: 'source', address: ssh.dbAddress, via: ssh.connection, limits: sourceLimits }
+      : { row: 'latency to the source', which: 'source', address: hostPortOf(inputs.sourceUrl!, port), limits: sourceLimits };
+    const target: LatencyProbe = {
+      row: 'latency to the target',
+      which: 'target',
+      address: hostPortOf(inputs.targetUrl, port),
+      limits: await c.limits.known('target'),
+    };
+    const r = await Promise.all([latencyCheck(c.engine, source, inputs), latencyCheck(c.engine, target, inputs)]);
+    c.probes = r.map((x) => x.probe);
+    return r.map((x) => x.verdict);
+  },
+};
+
+/** Runs `check` with both servers' limits; skipped when logging in to either failed (its connection row says why). */
+const bothLoggedIn =
+  (check: (c: PreflightContext, l: { source: ServerLimits; target: ServerLimits }) => Promise<Verdict>) =>
+  async (c: PreflightContext): Promise<Verdict> => {
+    const [source, target] = [await c.limits.known('source'), await c.limits.known('target')];
+    return source && target ? check(c, { source, target }) : skip('not checked: logging in to a server failed (see its connection row)');
+  };
+
+export const targetMaxConnections: CheckUnit<PreflightContext> = {
+  id: 'target-max-connections',
+  title: 'target max_connections',
+  scopes: ['preflight'],
+  run: bothLoggedIn(async (_c, { source, target }) =>
+    target.maxConnections >= source.maxConnections
+      ? ok(`${target.maxConnections} >= the source's ${source.maxConnections}`)
+      : fail(
+          `${target.maxConnections}, below the source's ${source.maxConnections}: after cutover the application may need as many connections as it has on the source. Raise max_connections on the target to at least ${source.maxConnections} (a restart).`,
+        ),
+  ),
+};
+
+export const appConnections: CheckUnit<PreflightContext> = {
+  id: 'app-connections',
+  title: 'connections for the application',
+  scopes: ['preflight'],
+  run: bothLoggedIn(async (c, { target }) => poolCheck(target, c.step.inputs, 'target')),
+};
+
+export const clockSkew: CheckUnit<PreflightContext> = {
+  id: 'clock-skew',
+  title: 'clock skew',
+  scopes: ['preflight'],
+  run: bothLoggedIn(async (c) => {
+    const clock = c.step.clock ?? Date.now;
+    try {
+      const source = await readOffset(() => c.engine.serverNow('source'), clock);
+      const target = await readOffset(() => c.engine.serverNow('target'), clock);
+      return judgeSkew(source, target, c.step.inputs.maxClockSkewSeconds);
+    } catch (e) {
+      return fail(`could not read the servers' clocks: ${describeError(e)}`);
+    }
+  }),
+};
+
+export const poolers: CheckUnit<PreflightContext> = {
+  id: 'poolers',
+  title: 'poolers',
+  scopes: ['preflight'],
+  async run(c) {
+    if (c.step.inputs.pooler === 'none') return skip('pooler: none');
+    return poolerChecks(c.step.inputs);
+  },
+};
+
+export const dnsTtl: CheckUnit<PreflightContext> = {
+  id: 'dns-ttl',
+  title: 'DNS TTL',
+  scopes: ['preflight'],
+  async run(c) {
+    const { appDbHostname: name, dnsServers, maxDnsTtlSeconds } = c.step.inputs;
+    if (!name) return skip('app-db-hostname not given');
+    return { check: `DNS TTL of ${name}`, ...(await judgeTtl(name, dnsServers, maxDnsTtlSeconds)) };
+  },
+};
+
+/** The latency probes, right after logging in. */
+export const LATENCY_CHECKS: readonly CheckUnit<PreflightContext>[] = [latency];
+/** With the `seed` scope, once both servers are logged in to. */
+export const SERVER_CHECKS: readonly CheckUnit<PreflightContext>[] = [targetMaxConnections, appConnections, clockSkew];
+/** What surrounds the servers: the poolers and the application's DNS name. */
+export const SURROUNDING_CHECKS: readonly CheckUnit<PreflightContext>[] = [poolers, dnsTtl];

@@ -1,0 +1,34 @@
+/** MySQL/MariaDB's check registry: every check seed-replica makes before it changes anything, in the order they run. */
+import { bind, type CheckUnit } from '../../../checks/check.js';
+import type { MySession } from '../session.js';
+import { MyCheckContext } from './context.js';
+import { compatibleServers, dataDirMatches, distinctServerId, notTheSource } from './servers.js';
+import { backupPrivileges, binlogFormat, gtidMode, logBin, replicationUser } from './source.js';
+import { backupTools, configFileRead, dataDirWritable, diskSpace, dumpTools, logicalSeedSize } from './target-host.js';
+import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
+
+export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
+  compatibleServers,
+  notTheSource,
+  distinctServerId,
+  dataDirMatches,
+  notAlreadyReplica,
+  holdsNoDatabases,
+  logBin,
+  binlogFormat,
+  gtidMode,
+  backupPrivileges,
+  replicationUser,
+  credentialsAfterCopy,
+  diskSpace,
+  dataDirWritable,
+  configFileRead,
+  logicalSeedSize,
+  dumpTools,
+  backupTools,
+];
+
+/** The registry bound to a session; facts are read once per call, shared by the checks. */
+export function myChecks(s: MySession): CheckUnit[] {
+  return bind(MY_CHECKS, new MyCheckContext(s));
+}

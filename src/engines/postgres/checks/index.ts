@@ -1,0 +1,32 @@
+/** PostgreSQL's check registry: every check seed-replica makes before it changes anything, in the order they run. */
+import { bind, type CheckUnit } from '../../../checks/check.js';
+import type { PgSession } from '../session.js';
+import { PgCheckContext } from './context.js';
+import { replicationConnection, replicationRole } from './replication.js';
+import { dataDirMatches, notTheSource, sameMajor } from './servers.js';
+import { replicationSlot, walLevel, walSenders } from './source-wal.js';
+import { basebackup, dataDirWritable, diskSpace, standbySettings } from './target-host.js';
+import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
+
+export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
+  sameMajor,
+  notTheSource,
+  dataDirMatches,
+  notAlreadyReplica,
+  holdsNoDatabases,
+  credentialsAfterCopy,
+  walLevel,
+  walSenders,
+  replicationSlot,
+  replicationRole,
+  replicationConnection,
+  standbySettings,
+  diskSpace,
+  dataDirWritable,
+  basebackup,
+];
+
+/** The registry bound to a session; facts are read once per call, shared by the checks. */
+export function pgChecks(s: PgSession): CheckUnit[] {
+  return bind(PG_CHECKS, new PgCheckContext(s));
+}

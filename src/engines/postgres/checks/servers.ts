@@ -1,0 +1,51 @@
+/** The pair of servers: same major, not one server twice, target-data-dir is the target's. */
+import * as path from 'node:path';
+import { verdict, type CheckUnit } from '../../../checks/check.js';
+import type { PgCheckContext } from './context.js';
+
+export const sameMajor: CheckUnit<PgCheckContext> = {
+  id: 'same-major-version',
+  title: 'same major version',
+  scopes: ['seed'],
+  async run(c) {
+    const { sMajor, tMajor } = await c.facts();
+    return verdict(
+      sMajor === tMajor,
+      sMajor === tMajor
+        ? `${sMajor}`
+        : `source is ${sMajor}, target is ${tMajor}: physical replication needs the same major version. Install PostgreSQL ${sMajor} on the target.`,
+    );
+  },
+};
+
+export const notTheSource: CheckUnit<PgCheckContext> = {
+  id: 'target-not-source',
+  title: 'target is not the source',
+  scopes: ['seed'],
+  async run(c) {
+    const { sf, tf } = await c.facts();
+    const same = sf.sysid === tf.sysid && !tf.inRecovery && sf.startedAt === tf.startedAt && sf.dataDirectory === tf.dataDirectory;
+    return verdict(
+      !same,
+      same
+        ? 'target-url points at the source server itself (same system identifier, data directory and start time). Point target-url at the new server.'
+        : 'distinct servers',
+    );
+  },
+};
+
+export const dataDirMatches: CheckUnit<PgCheckContext> = {
+  id: 'target-data-dir',
+  title: 'target-data-dir matches target',
+  scopes: ['seed'],
+  async run(c) {
+    const { tf } = await c.facts();
+    const matches = path.resolve(tf.dataDirectory) === c.dataDir;
+    return verdict(
+      matches,
+      matches
+        ? c.dataDir
+        : `target-data-dir is ${c.dataDir}, but the server at target-url reports its data directory as ${tf.dataDirectory}. Set target-data-dir to the data directory of the target server.`,
+    );
+  },
+};
