@@ -27,6 +27,7 @@ export const TUNABLE = [
   'max_parallel_workers',
   'max_parallel_workers_per_gather',
   'max_parallel_maintenance_workers',
+  'wal_retrieve_retry_interval',
 ] as const;
 
 /** Settings that replay needs as large on the standby as on the primary, or it refuses to start. */
@@ -44,6 +45,17 @@ const IO_CONCURRENCY: Record<Exclude<DiskType, 'unknown'>, number> = { nvme: 256
 function pgSize(bytes: number): string {
   return bytes % GB === 0 ? `${bytes / GB}GB` : `${Math.floor(bytes / MB)}MB`;
 }
+
+/**
+ * Kept low until cutover has promoted the target. Once the source stops, the standby's startup
+ * process retries its WAL sources in a loop that sleeps up to wal_retrieve_retry_interval (5 s by
+ * default) after a failed stream, without first checking for a promote request; when the promote
+ * signal's latch wake-up was consumed by an earlier wake (the WAL receiver exiting), pg_promote
+ * waits out that whole sleep (PostgreSQL 15 xlogrecovery.c, WaitForWALToBecomeAvailable).
+ */
+export const SWITCH_RETRY_INTERVAL = '100ms';
+const SWITCH_RETRY_REASON =
+  'a promotion waits out at most this retry sleep (5 s by default) once the source has stopped; a broken stream is also retried sooner while catching up';
 
 export interface PgResources {
   memoryBytes: number;
@@ -81,6 +93,7 @@ export function planPostgresTuning(current: Record<string, string>, r: PgResourc
     true,
   );
   add('checkpoint_completion_target', '0.9', 'spreads restartpoint writes over the interval', 'reload', true);
+  add('wal_retrieve_retry_interval', SWITCH_RETRY_INTERVAL, SWITCH_RETRY_REASON, 'reload', true);
   const shared = Math.max(128 * MB, Math.min(32 * GB, Math.floor((memoryBytes * 0.25) / MB) * MB));
   add(
     'shared_buffers',
