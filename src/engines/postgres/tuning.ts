@@ -48,10 +48,11 @@ function pgSize(bytes: number): string {
 
 /**
  * Kept low until cutover has promoted the target. Once the source stops, the standby's startup
- * process retries its WAL sources in a loop that sleeps up to wal_retrieve_retry_interval (5 s by
- * default) after a failed stream, without first checking for a promote request; when the promote
- * signal's latch wake-up was consumed by an earlier wake (the WAL receiver exiting), pg_promote
- * waits out that whole sleep (PostgreSQL 15 xlogrecovery.c, WaitForWALToBecomeAvailable).
+ * process restarts its WAL receiver after each failed stream, at most once per
+ * wal_retrieve_retry_interval (5 s by default). A promote request noticed while a restarted
+ * receiver is still starting ends streaming, and the retry loop then sleeps out the rest of that
+ * interval: no receiver process exits to wake it (PostgreSQL 15 xlogrecovery.c,
+ * WaitForWALToBecomeAvailable). That was a 5 s promotion in about one cutover of ten.
  */
 export const SWITCH_RETRY_INTERVAL = '100ms';
 const SWITCH_RETRY_REASON =
