@@ -10,6 +10,7 @@ import { MariadbFixture } from '../../src/rehearse/mariadb.js';
 import { PostgresFixture } from '../../src/rehearse/postgres.js';
 import { clientPause, WriteLoad } from '../../src/rehearse/writer.js';
 import { startPostgres } from '../../src/sandbox/postgres.js';
+import { SWITCH_RETRY_INTERVAL } from '../../src/engines/postgres/tuning.js';
 
 function run(step: StepName, raw: Record<string, string>) {
   return runStep(step, (n) => raw[n], new TextLog(() => undefined));
@@ -59,7 +60,12 @@ describe('durable throwaway servers', () => {
       const tuning = (await run('tune-target', inputs['tune-target'])).outputs.tuning;
       await run('seed-replica', { ...inputs['seed-replica'], tuning });
       await run('await-lag-zero', { ...inputs['await-lag-zero'], 'settle-seconds': '1' });
+      // The promotion waits out at most this retry sleep (5 s by default): low through the switch, restored after it.
+      const retry = async () => (await fx.pair.target.query<{ v: string }>("SELECT current_setting('wal_retrieve_retry_interval') AS v"))[0].v;
+      expect(JSON.parse(tuning).items).toContainEqual(expect.objectContaining({ name: 'wal_retrieve_retry_interval', original: '5s', revertAtCutover: true }));
+      expect(await retry()).toBe(SWITCH_RETRY_INTERVAL);
       const result = await run('cutover', { ...inputs.cutover, tuning });
+      expect(await retry()).toBe('5s');
       const tl = result.timeline ?? [];
       const at = (phase: string) => tl.find((m) => m.phase === phase)?.at ?? NaN;
       expect(tl.map((m) => m.phase)).toEqual(

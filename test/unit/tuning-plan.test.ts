@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planKernel, dropinText, kernelPlanProblem, sysctlPath, type KernelPlan } from '../../src/tuning/sysctl.js';
 import { checkOverrides, parseOverrides, pick } from '../../src/tuning/overrides.js';
 import { isNotPermitted } from '../../src/tuning/kernel-tuner.js';
-import { planPostgresTuning, TUNABLE } from '../../src/engines/postgres/tuning.js';
+import { planPostgresTuning, SWITCH_RETRY_INTERVAL, TUNABLE } from '../../src/engines/postgres/tuning.js';
 import { MY_TUNABLE, optionFile, planMysqlTuning, relaxedInOptionFile, revertedOptionFile } from '../../src/engines/mysql/tuning.js';
 
 const GB = 1024 ** 3;
@@ -123,6 +123,29 @@ describe('engine sizing from CPUs and disk', () => {
     expect(hdd.max_parallel_workers_per_gather.value).toBe('1');
     const unknown = by(planPostgresTuning(pg, { memoryBytes: 4 * GB, cpus: 2, disk: 'unknown', freeDiskBytes: 100 * GB }));
     expect(unknown.effective_io_concurrency).toBeUndefined();
+  });
+  it('PostgreSQL: wal_retrieve_retry_interval is lowered until cutover has promoted, and restored there', () => {
+    // A standby whose source stopped sleeps this long between WAL source retries, and a promote
+    // request can wait the whole sleep out: 5 s by default (the cutover stall this pins).
+    const items = by(planPostgresTuning({ ...pg, wal_retrieve_retry_interval: '5s' }, { memoryBytes: 4 * GB, cpus: 2, disk: 'ssd', freeDiskBytes: 100 * GB }));
+    expect(items.wal_retrieve_retry_interval).toMatchObject({
+      original: '5s',
+      value: SWITCH_RETRY_INTERVAL,
+      applies: 'reload',
+      revertAtCutover: true,
+      relaxesDurability: false,
+    });
+    expect(items.wal_retrieve_retry_interval.reason).toMatch(/promotion/);
+    expect(TUNABLE).toContain('wal_retrieve_retry_interval');
+    // An operator can keep the default: then nothing is changed.
+    const kept = by(
+      planPostgresTuning(
+        { ...pg, wal_retrieve_retry_interval: '5s' },
+        { memoryBytes: 4 * GB, cpus: 2, disk: 'ssd', freeDiskBytes: 100 * GB },
+        { wal_retrieve_retry_interval: '5s' },
+      ),
+    );
+    expect(kept.wal_retrieve_retry_interval).toBeUndefined();
   });
   it('PostgreSQL: an override replaces a computed value and one zdm would not set', () => {
     const items = by(
