@@ -47,7 +47,9 @@ describe('pooler-held cutover (dist/index.js)', () => {
   it('zdm rehearse --engine mariadb --pooler haproxy: none missing; failed requests and reconnect time reported', () => {
     const { out, json } = rehearseDist(dir, ['--engine', 'mariadb', '--pooler', 'haproxy']);
     expect(out).toContain('OK: every acknowledged write is on the new primary.');
-    expect(out).toMatch(/pooler +haproxy \(cannot hold requests\): \d+ failed requests, clients reconnected to the new primary in \d+ ms/);
+    expect(out).toMatch(
+      /pooler +haproxy \(cannot hold requests\): \d+ requests saw an error \(\d+ failed attempts, each retried\), clients reconnected to the new primary in \d+ ms/,
+    );
     expect(json.writes.missingOnTarget).toBe(0);
     expect(json.writes.acknowledgedByTarget).toBeGreaterThan(0);
     expect(json.pooler).toMatchObject({ kind: 'haproxy', heldMs: null, failedRequests: json.writes.failedRequests, failedAttempts: json.writes.failed });
