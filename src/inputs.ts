@@ -341,9 +341,10 @@ export const INPUTS = [
   {
     name: 'long-transaction-seconds',
     kind: 'number',
-    default: '1',
+    default: '5',
     steps: ['cutover'],
-    description: 'A transaction open through the pooler for this long or longer when cutover is about to PAUSE counts as long (it would hold PAUSE).',
+    description:
+      'A transaction open through the pooler for this long or longer when cutover is about to PAUSE counts as long (it would hold PAUSE). The default, 5 s, is the default pause-timeout-seconds: a younger transaction is usually a slow commit on a busy server, not one that would make PAUSE time out.',
   },
   {
     name: 'long-transaction-policy',
