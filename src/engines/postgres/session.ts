@@ -1,37 +1,10 @@
-import type { StepContext } from '../engine.js';
-import { UserError } from '../../errors.js';
-import { CUTOVER_NAMES, type Endpoint, type Side, type SideNames } from '../../hosts/endpoint.js';
+import { SideSession } from '../side-session.js';
 import { connectPg, type PgClient } from './connect.js';
 
 /** The connections and facts every PostgreSQL operation shares. */
-export class PgSession {
+export class PgSession extends SideSession {
   private src?: PgClient;
   private tgt?: PgClient;
-  constructor(readonly ctx: StepContext) {}
-
-  get inputs() {
-    return this.ctx.inputs;
-  }
-
-  /** The side the engine calls its source (rollback: the new primary). Throws when the step has no source-url. */
-  get sourceEndpoint(): Endpoint {
-    if (!this.ctx.source) throw new UserError('input source-url is required for this step');
-    return this.ctx.source;
-  }
-
-  get targetEndpoint(): Endpoint {
-    return this.ctx.target;
-  }
-
-  /** How this step's messages name the sides. */
-  get names(): SideNames {
-    return this.ctx.names ?? CUTOVER_NAMES;
-  }
-
-  /** The endpoint of one side. */
-  endpoint(which: Side): Endpoint {
-    return which === 'source' ? this.sourceEndpoint : this.targetEndpoint;
-  }
 
   async source(): Promise<PgClient> {
     const e = this.sourceEndpoint;

@@ -1,0 +1,32 @@
+/** What every engine's session knows about the two sides, whatever the database: the endpoints and how messages name them. */
+import type { StepContext } from './engine.js';
+import { UserError } from '../errors.js';
+import { CUTOVER_NAMES, type Endpoint, type Side, type SideNames } from '../hosts/endpoint.js';
+
+export abstract class SideSession {
+  constructor(readonly ctx: StepContext) {}
+
+  get inputs() {
+    return this.ctx.inputs;
+  }
+
+  /** The side the engine calls its source (rollback: the new primary). Throws when the step has no source-url. */
+  get sourceEndpoint(): Endpoint {
+    if (!this.ctx.source) throw new UserError('input source-url is required for this step');
+    return this.ctx.source;
+  }
+
+  get targetEndpoint(): Endpoint {
+    return this.ctx.target;
+  }
+
+  /** How this step's messages name the sides. */
+  get names(): SideNames {
+    return this.ctx.names ?? CUTOVER_NAMES;
+  }
+
+  /** The endpoint of one side. */
+  endpoint(which: Side): Endpoint {
+    return which === 'source' ? this.sourceEndpoint : this.targetEndpoint;
+  }
+}
