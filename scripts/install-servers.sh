@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs, on Debian/Ubuntu as root, the database servers and sshd that rehearsals and tests start
 # throwaway copies of, percona-toolkit (bench/verify.ts compares zdm verify with pt-table-checksum), and
-# pgbouncer and haproxy (the poolers `zdm rehearse --pooler` and the pooler tests put in front of the source).
+# pgbouncer and haproxy (the poolers `zdm rehearse --pooler` and the pooler tests put in front of the source), and
+# mydumper (the parallel logical seed of MySQL/MariaDB).
 # The packages' own services are not started.
 set -euo pipefail
 need=()
-for pkg in postgresql mariadb-server mariadb-backup openssh-server percona-toolkit pgbouncer haproxy; do
+for pkg in postgresql mariadb-server mariadb-backup openssh-server percona-toolkit pgbouncer haproxy mydumper; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

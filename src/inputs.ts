@@ -356,13 +356,13 @@ export const INPUTS = [
       "`abort`: long transactions are listed and cutover stops before pausing anything. `wait`: they are listed and PAUSE waits for them, up to pause-timeout-seconds (the application's requests wait as long).",
   },
   {
-    name: 'seed-method',
+    name: 'method',
     kind: 'choice',
-    choices: ['physical', 'logical'],
-    default: 'physical',
+    choices: ['auto', 'physical', 'logical'],
+    default: 'auto',
     steps: SEEDING,
     description:
-      'MySQL/MariaDB: `physical` streams a hot physical backup (mariadb-backup / XtraBackup), the way to seed anything but a small database. `logical` (MariaDB) loads a consistent `mariadb-dump --single-transaction` into the running target, refused above `logical-max-size`.',
+      'How seed-replica copies the source. `physical`: a hot physical copy (PostgreSQL: pg_basebackup; MySQL/MariaDB: streamed mariadb-backup / XtraBackup), the way to seed anything but a small database; needs the same major version on both sides. `logical`: the rows through SQL, for sources whose files cannot be read (MariaDB: a consistent `mariadb-dump --single-transaction` loaded into the running target, refused above `logical-max-size`). `auto`: `physical` where the source allows it; the choice and its reason are printed.',
   },
   {
     name: 'logical-max-size',
@@ -370,7 +370,7 @@ export const INPUTS = [
     default: '5GB',
     steps: SEEDING,
     description:
-      'Largest source that `seed-method: logical` accepts. A dump rebuilds every table and index through SQL on the target: about 4x slower than a physical copy here, and hours for large databases, while the source keeps binlogs for the replica to catch up with.',
+      'Largest source that `method: logical` accepts. A dump rebuilds every table and index through SQL on the target: about 4x slower than a physical copy here, and hours for large databases, while the source keeps binlogs for the replica to catch up with.',
   },
   {
     name: 'backup-options',

@@ -1,4 +1,4 @@
-/** MariaDB seed-method: logical, for small databases only. */
+/** MariaDB method: logical, for small databases only. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeError } from '../../src/errors.js';
 import { TextLog } from '../../src/log.js';
@@ -23,7 +23,7 @@ describe('logical seed', () => {
     let message = '';
     await run('seed-replica', {
       ...fx.stepInputs({ fence: 'auto', targetMemory: '1GB' })['seed-replica'],
-      'seed-method': 'logical',
+      method: 'logical',
       'logical-max-size': '64kB',
     }).catch((e) => (message = describeError(e)));
     expect(message).toMatch(/logical seed size: the source holds .* above logical-max-size \(64\.0 kB\): a logical dump rebuilds every table and index/);
@@ -31,7 +31,7 @@ describe('logical seed', () => {
 
   it('loads a consistent dump and replicates from its GTID', async () => {
     const inputs = fx.stepInputs({ fence: 'auto', targetMemory: '1GB' });
-    const seed = await run('seed-replica', { ...inputs['seed-replica'], 'seed-method': 'logical' });
+    const seed = await run('seed-replica', { ...inputs['seed-replica'], method: 'logical' });
     expect(seed.outputs['seed-position']).toMatch(/^gtid:0-1-\d+$/);
     await fx.source.query("INSERT INTO appdb.writes (client_seq, payload) VALUES (7, 'after the dump')");
     await run('await-lag-zero', { ...inputs['await-lag-zero'], 'settle-seconds': '1' });

@@ -235,7 +235,7 @@ export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Pr
   const { bytes: estimate } = await one<{ bytes: string }>(src, 'SELECT COALESCE(SUM(data_length + index_length), 0) AS bytes FROM information_schema.TABLES');
   await ensureHeartbeatTable(s, src, s.inputs.heartbeatTable);
 
-  if (s.inputs.seedMethod === 'logical') {
+  if (s.inputs.method === 'logical') {
     log.info('loading a consistent logical dump of the source (mariadb-dump --single-transaction) into the target');
     const { bytes, coords } = await seedLogical(s, flavor, Number(estimate));
     await s.forget('target'); // the dump replaced the target's accounts with the source's

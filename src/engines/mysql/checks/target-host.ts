@@ -52,14 +52,14 @@ export const configFileRead: CheckUnit<MyCheckContext> = {
   },
 };
 
-const logical = (c: MyCheckContext) => c.s.inputs.seedMethod === 'logical';
+const logical = (c: MyCheckContext) => c.s.inputs.method === 'logical';
 
 export const logicalSeedSize: CheckUnit<MyCheckContext> = {
   id: 'logical-seed-size',
   title: 'logical seed size',
   scopes: ['seed'],
   async run(c) {
-    if (!logical(c)) return skip('seed-method: physical');
+    if (!logical(c)) return skip('method: physical');
     const { sf } = await c.facts();
     const bytes = await c.sourceBytes();
     const max = c.s.inputs.logicalMaxSize;
@@ -67,10 +67,10 @@ export const logicalSeedSize: CheckUnit<MyCheckContext> = {
     return verdict(
       small && sf.flavor.name === 'mariadb',
       sf.flavor.name !== 'mariadb'
-        ? 'seed-method: logical is implemented for MariaDB only: use seed-method: physical (XtraBackup) for MySQL.'
+        ? 'method: logical is implemented for MariaDB only: use method: physical (XtraBackup) for MySQL.'
         : small
           ? `${formatBytes(bytes)} <= logical-max-size ${formatBytes(max)}`
-          : `the source holds ${formatBytes(bytes)}, above logical-max-size (${formatBytes(max)}): a logical dump rebuilds every table and index through SQL and would take hours while the source keeps binlogs for the replica. Use seed-method: physical.`,
+          : `the source holds ${formatBytes(bytes)}, above logical-max-size (${formatBytes(max)}): a logical dump rebuilds every table and index through SQL and would take hours while the source keeps binlogs for the replica. Use method: physical.`,
     );
   },
 };
@@ -80,7 +80,7 @@ export const dumpTools: CheckUnit<MyCheckContext> = {
   title: 'dump tools',
   scopes: ['seed'],
   async run(c) {
-    if (!logical(c)) return skip('seed-method: physical');
+    if (!logical(c)) return skip('method: physical');
     const host = c.s.ctx.targetHost;
     const found = (await toolOn(host, ['mariadb-dump'])) && (await toolOn(host, ['mariadb']));
     return verdict(Boolean(found), found ? 'mariadb-dump, mariadb' : 'mariadb-dump and mariadb are needed on the runner: install mariadb-client.');
@@ -92,7 +92,7 @@ export const backupTools: CheckUnit<MyCheckContext> = {
   title: 'backup tools',
   scopes: ['seed'],
   async run(c) {
-    if (logical(c)) return skip('seed-method: logical');
+    if (logical(c)) return skip('method: logical');
     const { sf } = await c.facts();
     const mariadb = sf.flavor.name === 'mariadb';
     const tools = mariadb ? [['mariadb-backup', 'mariabackup'], ['mbstream']] : [['xtrabackup'], ['xbstream']];
