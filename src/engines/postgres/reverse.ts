@@ -15,6 +15,7 @@ import { connectPg, one, quoteLiteral, rows, type PgClient } from './connect.js'
 import { APPLICATION_NAME, passfilePath } from './conninfo.js';
 import { findPgProgram } from './programs.js';
 import type { PgSession } from './session.js';
+import { SWITCH_RETRY_INTERVAL } from './tuning.js';
 import { info, warning, type Note } from '../../notes.js';
 
 export interface ReversePlan {
@@ -29,6 +30,8 @@ export interface ReversePlan {
 const REWIND_SLOT = 'zdm_rewind';
 
 const STANDBY_KEYS = /^\s*(primary_conninfo|primary_slot_name)\s*=/;
+/** Only zdm's own line is removed again: a retry interval the user set stays. */
+const RETRY_LINE = `wal_retrieve_retry_interval = '${SWITCH_RETRY_INTERVAL}'`;
 const MARK = '# Added by zdm cutover: reverse replication from the new primary (password in the passfile only).';
 
 /** host:port at which the old source reaches the new primary. */
@@ -143,12 +146,21 @@ function reverseConfig(s: PgSession, plan: ReversePlan, passfile: string): strin
     `application_name=${APPLICATION_NAME}`,
     'connect_timeout=10',
   ].join(' ');
-  return [MARK, `primary_conninfo = ${quoteLiteral(conninfo)}`, `primary_slot_name = ${quoteLiteral(s.inputs.reverseReplicationSlot)}`].join('\n') + '\n';
+  return (
+    [
+      MARK,
+      `primary_conninfo = ${quoteLiteral(conninfo)}`,
+      `primary_slot_name = ${quoteLiteral(s.inputs.reverseReplicationSlot)}`,
+      // As tune-target sets it on the migration target: a rollback's promotion of the old source
+      // must not wait out the 5 s default retry sleep (see SWITCH_RETRY_INTERVAL).
+      RETRY_LINE,
+    ].join('\n') + '\n'
+  );
 }
 
 /** postgresql.auto.conf without zdm's standby lines (and any primary_conninfo / primary_slot_name). */
 function withoutStandbyLines(text: string): string {
-  const kept = text.split('\n').filter((l) => !STANDBY_KEYS.test(l) && l !== MARK);
+  const kept = text.split('\n').filter((l) => !STANDBY_KEYS.test(l) && l !== MARK && l !== RETRY_LINE);
   return kept.join('\n').replace(/\n*$/, '\n');
 }
 
