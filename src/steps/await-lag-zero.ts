@@ -69,7 +69,7 @@ export async function watchLag(engine: Engine, ctx: StepContext): Promise<LagWat
   let streamingSeen = Date.now();
   const cpu = new CpuSampler(ctx.targetHost);
   for (;;) {
-    const [s] = await Promise.all([engine.measureLag(), cpu.sample()]);
+    const [s] = await Promise.all([engine.replication.measureLag(), cpu.sample()]);
     history.push(s);
     if (history.length > 7200) history.splice(0, history.length - 7200);
     if (s.fatal) throw new UserError(`replication cannot catch up: ${s.fatal}\n${s.detail}`);
@@ -104,7 +104,7 @@ export async function awaitLagZero(ctx: StepContext): Promise<StepResult<'await-
   await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);
   try {
-    const heartbeat = await engine.startHeartbeat();
+    const heartbeat = await engine.replication.startHeartbeat();
     let watch: LagWatch;
     try {
       watch = await log.group('Waiting for the target to catch up', () => watchLag(engine, ctx));

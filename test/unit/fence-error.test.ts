@@ -20,12 +20,14 @@ describe('FenceError', () => {
     const lifted: Fence<PgFenceUndo>[] = [];
     // A fake engine (named as such): the fence fails after it blocked some roles.
     const engine = {
-      recordFenceStart: async () => undefined,
-      fence: async () => {
-        throw new FenceError(f, new SafetyError('sessions still open on the source after the fence: app (pid 7)'));
-      },
-      unfence: async (x: Fence<PgFenceUndo>) => {
-        lifted.push(x);
+      switch: {
+        recordFenceStart: async () => undefined,
+        fence: async () => {
+          throw new FenceError(f, new SafetyError('sessions still open on the source after the fence: app (pid 7)'));
+        },
+        unfence: async (x: Fence<PgFenceUndo>) => {
+          lifted.push(x);
+        },
       },
     } as unknown as Engine<PgFenceUndo>;
     const ctx = { inputs: { applyTimeoutSeconds: 1 }, log: new TextLog(() => undefined) } as unknown as StepContext;
