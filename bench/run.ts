@@ -27,7 +27,7 @@ import { MariadbFixture } from '../src/rehearse/mariadb.js';
 import { PostgresFixture } from '../src/rehearse/postgres.js';
 import { clientPause, percentile, WriteLoad } from '../src/rehearse/writer.js';
 import type { SwitchMark } from '../src/engines/engine.js';
-import { withinBounds, watchLag } from '../src/steps/await-lag-zero.js';
+import { withinBounds, watchLag } from '../src/lag/watch.js';
 import { PausableProxy } from '../test/harness/proxy.js';
 import { poolerCutovers } from './pooler.js';
 

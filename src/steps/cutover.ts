@@ -11,8 +11,8 @@ import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport
 import { PoolerSwitch } from '../poolers/index.js';
 import { describeError } from '../errors.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
-import { auditFence, CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline, type Switched } from './switchover.js';
-import { prepareReverse, startReverse, type PreparedReverse } from './reverse-replication.js';
+import { auditFence, CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline, type Switched } from '../switch/switchover.js';
+import { prepareReverse, startReverse, type PreparedReverse } from '../switch/reverse-replication.js';
 import { StepFailed, type StepResult } from './step.js';
 import type { StepOutputs } from '../inputs.js';
 

@@ -11,7 +11,7 @@ import { lastLines } from '../hosts/host.js';
 import type { SideNames } from '../hosts/endpoint.js';
 import type { Inputs, StepOutputs } from '../inputs.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
-import { auditFence, fenceAndPromote, lagGate, Timeline, type Roles, type Switched } from './switchover.js';
+import { auditFence, fenceAndPromote, lagGate, Timeline, type Roles, type Switched } from '../switch/switchover.js';
 import { StepFailed, type StepResult } from './step.js';
 
 /**

@@ -4,7 +4,7 @@ import { FenceError, type Engine, type Fence, type StepContext } from '../../src
 import type { PgFenceUndo } from '../../src/engines/postgres/cutover.js';
 import { describeError, SafetyError } from '../../src/errors.js';
 import { TextLog } from '../../src/log.js';
-import { CUTOVER_ROLES, fenceAndPromote, Timeline } from '../../src/steps/switchover.js';
+import { CUTOVER_ROLES, fenceAndPromote, Timeline } from '../../src/switch/switchover.js';
 
 describe('FenceError', () => {
   it("keeps the cause's message and the fence with its typed undo data", () => {

@@ -13,7 +13,7 @@ import { LocalHost } from '../../src/hosts/local.js';
 import { readInputs } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
 import { reversedContext, ROLLBACK_NAMES } from '../../src/steps/rollback.js';
-import { CUTOVER_ROLES, fenceAndPromote, Timeline } from '../../src/steps/switchover.js';
+import { CUTOVER_ROLES, fenceAndPromote, Timeline } from '../../src/switch/switchover.js';
 
 function context(engine: 'postgres' | 'mysql'): StepContext {
   const scheme = engine === 'postgres' ? 'postgres' : 'mysql';

@@ -9,8 +9,8 @@ import { FenceError, type Engine, type Fence, type StepContext, type SwitchMark,
 import { capitalized, CUTOVER_NAMES } from '../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
-import { describeLag, withinBounds } from './await-lag-zero.js';
-import { sleep } from './step.js';
+import { describeLag, withinBounds } from '../lag/watch.js';
+import { sleep } from '../sleep.js';
 import { info, warning, type Note } from '../notes.js';
 
 /**
