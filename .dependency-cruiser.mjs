@@ -23,8 +23,9 @@ export default {
     {
       name: 'lower-layers-not-steps',
       severity: 'error',
-      comment: 'Engines, checks, hosts, tuning, verify, report, checklist and sandbox sit below the steps: move what both need down (e.g. src/step-result.ts).',
-      from: { path: '^src/(engines|checks|hosts|tuning|verify|report|checklist|sandbox)/' },
+      comment:
+        'Engines, checks, hosts, tuning, verify, report, checklist, sandbox, switch and lag sit below the steps: move what both need down (e.g. src/step-result.ts).',
+      from: { path: '^src/(engines|checks|hosts|tuning|verify|report|checklist|sandbox|switch|lag)/' },
       to: { path: '^src/steps/' },
     },
     {

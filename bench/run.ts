@@ -27,7 +27,7 @@ import { MariadbFixture } from '../src/rehearse/mariadb.js';
 import { PostgresFixture } from '../src/rehearse/postgres.js';
 import { clientPause, percentile, WriteLoad } from '../src/rehearse/writer.js';
 import type { SwitchMark } from '../src/engines/engine.js';
-import { withinBounds, watchLag } from '../src/steps/await-lag-zero.js';
+import { withinBounds, watchLag } from '../src/lag/watch.js';
 import { PausableProxy } from '../test/harness/proxy.js';
 import { poolerCutovers } from './pooler.js';
 
@@ -337,7 +337,7 @@ async function lagTruth(engine: 'postgres' | 'mariadb', trials: number): Promise
       runnerHost: new LocalHost(),
     });
     const engineApi = openEngine(ctx);
-    const hb = await engineApi.startHeartbeat();
+    const hb = await engineApi.replication.startHeartbeat();
     await watchLag(engineApi, ctx);
     let naiveLies = 0;
     let zdmLies = 0;
@@ -351,7 +351,7 @@ async function lagTruth(engine: 'postgres' | 'mariadb', trials: number): Promise
         for (let i = 0; i < 20; i++) await conn.write(++seq);
         await sleep(2000);
         if (await naiveSaysCaughtUp(fx)) naiveLies++;
-        if (withinBounds(await engineApi.measureLag(), ctx.inputs)) zdmLies++;
+        if (withinBounds(await engineApi.replication.measureLag(), ctx.inputs)) zdmLies++;
         proxy.resume();
         // The true moment of catch-up, polled every 20 ms, against zdm's own verdict (settle 0).
         const truth = pollTrueCatchUp(fx, seq);

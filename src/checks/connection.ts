@@ -1,5 +1,5 @@
 /** Logging in to each server: the first checks of preflight and seed-replica, whose limits later checks compare. */
-import type { Engine, ServerLimits } from '../engines/engine.js';
+import type { Inspection, ServerLimits } from '../engines/engine.js';
 import { ok, type CheckUnit } from './check.js';
 
 type Side = 'source' | 'target';
@@ -7,7 +7,7 @@ type Side = 'source' | 'target';
 /** Each server's version and limits, read once per run by its connection check and shared with the checks that compare them. */
 export class ServerLimitsOnce {
   private readonly read = new Map<Side, Promise<ServerLimits>>();
-  constructor(private readonly engine: Pick<Engine, 'serverLimits'>) {}
+  constructor(private readonly engine: Pick<Inspection, 'serverLimits'>) {}
 
   get(which: Side): Promise<ServerLimits> {
     if (!this.read.has(which)) this.read.set(which, this.engine.serverLimits(which));

@@ -17,11 +17,11 @@ export class NewPrimaryContext {
     readonly step: StepContext,
     readonly engine: Engine,
   ) {
-    this.limits = new ServerLimitsOnce(engine);
+    this.limits = new ServerLimitsOnce(engine.inspection);
   }
 
   state(): Promise<PrimaryState> {
-    this.primaryState ??= this.engine.newPrimaryState();
+    this.primaryState ??= this.engine.inspection.newPrimaryState();
     return this.primaryState;
   }
 }
@@ -48,7 +48,7 @@ export const latency: CheckUnit<NewPrimaryContext> = {
   async run(c) {
     const { inputs } = c.step;
     const address = hostPortOf(inputs.targetUrl, defaultPort(inputs));
-    const r = await latencyCheck(c.engine, { row: this.title, which: 'target', address, limits: await c.limits.known('target') }, inputs);
+    const r = await latencyCheck(c.engine.inspection, { row: this.title, which: 'target', address, limits: await c.limits.known('target') }, inputs);
     c.probe = r.probe;
     return r.verdict;
   },

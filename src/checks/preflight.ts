@@ -41,7 +41,7 @@ export const latency: CheckUnit<PreflightContext> = {
       address: hostPortOf(inputs.targetUrl, port),
       limits: await c.limits.known('target'),
     };
-    const r = await Promise.all([latencyCheck(c.engine, source, inputs), latencyCheck(c.engine, target, inputs)]);
+    const r = await Promise.all([latencyCheck(c.engine.inspection, source, inputs), latencyCheck(c.engine.inspection, target, inputs)]);
     c.probes = r.map((x) => x.probe);
     return r.map((x) => x.verdict);
   },
@@ -82,8 +82,8 @@ export const clockSkew: CheckUnit<PreflightContext> = {
   run: bothLoggedIn(async (c) => {
     const clock = c.step.clock ?? Date.now;
     try {
-      const source = await readOffset(() => c.engine.serverNow('source'), clock);
-      const target = await readOffset(() => c.engine.serverNow('target'), clock);
+      const source = await readOffset(() => c.engine.inspection.serverNow('source'), clock);
+      const target = await readOffset(() => c.engine.inspection.serverNow('target'), clock);
       return judgeSkew(source, target, c.step.inputs.maxClockSkewSeconds);
     } catch (e) {
       return fail(`could not read the servers' clocks: ${describeError(e)}`);

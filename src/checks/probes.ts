@@ -1,5 +1,5 @@
 /** What preflight and post-cutover both check: connect latency from the runner, and max_connections against the application's pool. */
-import type { Engine, ServerLimits } from '../engines/engine.js';
+import type { Inspection, ServerLimits } from '../engines/engine.js';
 import type { SshConnection } from '../hosts/ssh.js';
 import type { Inputs } from '../inputs.js';
 import { formatAddress, judgeProbe, probe, sshOpener, tcpOpener, type ProbeResult } from '../checklist/probe.js';
@@ -31,7 +31,7 @@ export interface LatencyProbe {
  * default), so there a real login clears the count every few probes; a server whose limits are
  * unknown (login failed) gets only enough probes to tell whether it is reachable.
  */
-export async function latencyCheck(engine: Pick<Engine, 'freshLogin'>, p: LatencyProbe, inputs: Inputs): Promise<{ verdict: Verdict; probe: ProbeResult }> {
+export async function latencyCheck(engine: Pick<Inspection, 'freshLogin'>, p: LatencyProbe, inputs: Inputs): Promise<{ verdict: Verdict; probe: ProbeResult }> {
   const { host, port } = p.address;
   const address = formatAddress(host, port) + (p.via ? ` through SSH ${p.via.label}` : '');
   const limit = p.limits?.preAuthErrorLimit ?? (inputs.engine === 'postgres' ? Infinity : undefined);

@@ -223,41 +223,52 @@ export interface StepContext {
   clock?: () => number;
 }
 
-/**
- * `FenceUndo`: what this engine's fence keeps to lift it again; `Prepared`: what prepareReverse
- * collects for startReverse. Steps hold an `Engine` and only hand both back to the same engine.
- */
-export interface Engine<FenceUndo = unknown, Prepared = unknown> {
-  readonly kind: Inputs['engine'];
-  /** Closes every connection the engine opened. */
-  close(): Promise<void>;
-
+/** tune-target's settings and their way back (cutover, revert). */
+export interface Tuning {
   /** The settings this engine's plan manages (what tuning-overrides may name). */
   readonly tunable: readonly string[];
-  planTuning(resources: TuningResources): Promise<TuningPlan>;
-  applyTuning(plan: TuningPlan): Promise<void>;
+  plan(resources: TuningResources): Promise<TuningPlan>;
+  apply(plan: TuningPlan): Promise<void>;
   /** Restores `original` for the items chosen (all of them for the `revert` mode). */
-  revertTuning(items: TuningItem[]): Promise<void>;
+  revert(items: TuningItem[]): Promise<void>;
   /**
    * Without a `tuning` input: the durability settings that zdm's own persisted profile relaxed
    * on the target, with the durable value as original, so that cutover still restores them
    * before promotion. Engines whose profile never relaxes durability leave it out.
    */
   relaxedDurability?(): Promise<TuningItem[]>;
+}
 
+/** seed-replica: what it enforces first, then the copy that makes the target a replica. */
+export interface Seeding {
   /**
    * The engine's check registry, bound to this engine's connections: the `seed` scope holds what
    * seed-replica enforces before it changes anything (and preflight promises); a failed one stops it.
    */
   checks(): CheckUnit[];
   seed(plan: TuningPlan | undefined): Promise<SeedResult>;
+}
 
+/** The replication stream while the target catches up: heartbeat, lag, the servers' real state. */
+export interface Replication {
   startHeartbeat(): Promise<Heartbeat>;
   measureLag(): Promise<LagSample>;
-
   /** Reads the real state of both servers. Never throws for a server that is down. */
   migrationState(): Promise<MigrationState>;
+}
 
+/** The fenced switch of the primary that cutover and rollback share. */
+export interface Switch<FenceUndo = unknown> {
+  /**
+   * Mutual exclusion of cutover and rollback: a lock held by a session of its own on the target
+   * (the side that stays up, whatever the fence) until released. Throws a UserError naming the
+   * holder when another run holds it; changes nothing.
+   */
+  lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock>;
+  /** Just before the fence: records `at` on the source; replication takes it to the target, where a resumed run finds it. */
+  recordFenceStart(step: 'cutover' | 'rollback', at: number): Promise<void>;
+  /** The fence start an interrupted run recorded, read on the target (once it has applied the source's final position). */
+  recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined>;
   /** Blocks writes on the source. `resume`: a cutover that was interrupted after its fence continues (the source may already be down or read-only). */
   fence(resume?: boolean): Promise<Fence<FenceUndo>>;
   /** The source's last position, captured after the fence. */
@@ -270,24 +281,16 @@ export interface Engine<FenceUndo = unknown, Prepared = unknown> {
   unfence(fence: Fence<FenceUndo>): Promise<void>;
   /** Removes replication leftovers after promotion (slot on the source, stored credentials). */
   cleanupAfterPromotion(): Promise<Note[]>;
+  /** After promotion: transactions the fenced source took after `finalPosition`. Never throws for a source that is down. */
+  writesAfterFence(fence: Fence<FenceUndo>, finalPosition: string): Promise<WritesAfterFence>;
   /** A connection string to the new primary without credentials. */
   endpoint(): string;
   /** How a user tells by hand whether a server of this engine is a primary, e.g. "SELECT pg_is_in_recovery() returns false". */
   primaryCheckHint(): string;
+}
 
-  /**
-   * Mutual exclusion of cutover and rollback: a lock held by a session of its own on the target
-   * (the side that stays up, whatever the fence) until released. Throws a UserError naming the
-   * holder when another run holds it; changes nothing.
-   */
-  lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock>;
-  /** Just before the fence: records `at` on the source; replication takes it to the target, where a resumed run finds it. */
-  recordFenceStart(step: 'cutover' | 'rollback', at: number): Promise<void>;
-  /** The fence start an interrupted run recorded, read on the target (once it has applied the source's final position). */
-  recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined>;
-  /** After promotion: transactions the fenced source took after `finalPosition`. Never throws for a source that is down. */
-  writesAfterFence(fence: Fence<FenceUndo>, finalPosition: string): Promise<WritesAfterFence>;
-
+/** Facts about one side that preflight, the checklist and post-cutover read. */
+export interface Inspection {
   /** Version and connection limits of the source or the target. */
   serverLimits(which: 'source' | 'target'): Promise<ServerLimits>;
   /** Opens and closes one fresh, logged-in connection: it also clears the server's count of unauthenticated connects. */
@@ -296,16 +299,43 @@ export interface Engine<FenceUndo = unknown, Prepared = unknown> {
   serverNow(which: 'source' | 'target'): Promise<number>;
   /** The target after cutover: writable, durable, and who replicates from it. */
   newPrimaryState(): Promise<PrimaryState>;
-  /** The verify step's access to both sides: tables, key chunks, checksums, positions. */
+}
+
+/** The verify step's access to both sides. */
+export interface Verify {
+  /** Tables, key chunks, checksums, positions. */
   verifier(): TableVerifier;
+}
+
+/** Reverse replication: the old source replicating from the new primary after cutover. */
+export interface Reverse<FenceUndo = unknown, Prepared = unknown> {
   /**
    * cutover with reverse-replication, before the fence: proves that the old source can become a
    * replica of the target once it is promoted (inputs, fence, replication login on the target) and
    * collects what that needs. Throws a UserError saying what is missing; changes nothing.
    */
-  prepareReverse(): Promise<Prepared>;
+  prepare(): Promise<Prepared>;
   /** After promotion and cleanup: makes the old source a replica of the new primary from `finalPosition`. */
-  startReverse(prepared: Prepared, fence: Fence<FenceUndo>, finalPosition: string): Promise<ReverseReplication>;
+  start(prepared: Prepared, fence: Fence<FenceUndo>, finalPosition: string): Promise<ReverseReplication>;
   /** finalize: the old source stops replicating from the new primary; leftovers on both are removed. */
-  teardownReverse(): Promise<Note[]>;
+  teardown(): Promise<Note[]>;
+}
+
+/**
+ * Everything a step may ask of a database, grouped by capability; each engine builds each group in
+ * the module that holds its statements. `FenceUndo`: what this engine's fence keeps to lift it
+ * again; `Prepared`: what reverse.prepare collects for reverse.start. Steps hold an `Engine` and
+ * only hand both back to the same engine.
+ */
+export interface Engine<FenceUndo = unknown, Prepared = unknown> {
+  readonly kind: Inputs['engine'];
+  /** Closes every connection the engine opened. */
+  close(): Promise<void>;
+  readonly tuning: Tuning;
+  readonly seeding: Seeding;
+  readonly replication: Replication;
+  readonly switch: Switch<FenceUndo>;
+  readonly inspection: Inspection;
+  readonly verify: Verify;
+  readonly reverse: Reverse<FenceUndo, Prepared>;
 }

@@ -1,17 +1,17 @@
 import type { Engine, StepContext, TuningPlan } from './engine.js';
 import { InputError } from '../errors.js';
 import { kernelPlanProblem } from '../tuning/sysctl.js';
-import { PostgresEngine } from './postgres/index.js';
-import { MysqlEngine } from './mysql/index.js';
+import { postgresEngine } from './postgres/index.js';
+import { mysqlEngine } from './mysql/index.js';
 
 /** The engine for the inputs' engine kind. Adding an engine means adding a case here and a folder. */
 export function openEngine(ctx: StepContext): Engine {
   switch (ctx.inputs.engine) {
     case 'postgres':
-      return new PostgresEngine(ctx);
+      return postgresEngine(ctx);
     case 'mariadb':
     case 'mysql':
-      return new MysqlEngine(ctx);
+      return mysqlEngine(ctx);
   }
 }
 

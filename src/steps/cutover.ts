@@ -11,8 +11,8 @@ import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport
 import { PoolerSwitch } from '../poolers/index.js';
 import { describeError } from '../errors.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
-import { auditFence, CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline, type Switched } from './switchover.js';
-import { prepareReverse, startReverse, type PreparedReverse } from './reverse-replication.js';
+import { auditFence, CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline, type Switched } from '../switch/switchover.js';
+import { prepareReverse, startReverse, type PreparedReverse } from '../switch/reverse-replication.js';
 import { StepFailed, type StepResult } from './step.js';
 import type { StepOutputs } from '../inputs.js';
 
@@ -41,7 +41,7 @@ class AfterPromotion {
 /** What follows promotion: hand over the endpoint, restore the remaining settings, clean up. Safe to run again. */
 async function afterPromotion(engine: Engine, ctx: StepContext, plan: TuningPlan | undefined, tl: Timeline, after: AfterPromotion): Promise<void> {
   const { inputs } = ctx;
-  const endpoint = engine.endpoint();
+  const endpoint = engine.switch.endpoint();
   const notes = after.notes;
   if (inputs.onPromotedCommand)
     await after.part('on-promoted-command', async () => {
@@ -57,11 +57,11 @@ async function afterPromotion(engine: Engine, ctx: StepContext, plan: TuningPlan
   const rest = plan?.items.filter((i) => i.revertAtCutover && !i.relaxesDurability) ?? [];
   if (rest.length)
     await after.part('restoring the catch-up settings', async () => {
-      await engine.revertTuning(rest);
+      await engine.tuning.revert(rest);
       tl.mark(`catch-up settings restored: ${rest.map((i) => `${i.name}=${i.original}`).join(', ')}`);
     });
   await after.part('the clean-up after promotion', async () => {
-    notes.push(...(await engine.cleanupAfterPromotion()));
+    notes.push(...(await engine.switch.cleanupAfterPromotion()));
   });
   if (inputs.sourceSshHost)
     await after.part('stopping the replication tunnel', async () => {
@@ -119,10 +119,10 @@ async function alreadyPromoted(
   ctx.log.warn(`the cutover was already done (${detail}): nothing is fenced or promoted again; finishing what follows promotion`);
   const after = new AfterPromotion();
   // First: the application's requests may be held in a pooler the earlier run paused.
-  await after.part('repointing and resuming the pooler(s)', () => poolers.finish(engine.endpoint()));
+  await after.part('repointing and resuming the pooler(s)', () => poolers.finish(engine.switch.endpoint()));
   if (durability.length)
     await after.part('making sure of durability', async () => {
-      await engine.revertTuning(durability);
+      await engine.tuning.revert(durability);
       tl.mark(`durability made sure of: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`);
     });
   await afterPromotion(engine, ctx, plan, tl, after);
@@ -130,7 +130,7 @@ async function alreadyPromoted(
     after.notes.push(
       warning('reverse replication was not set up: this run found the cutover already done. Set it up by hand, or keep the old source as it is.'),
     );
-  const endpoint = engine.endpoint();
+  const endpoint = engine.switch.endpoint();
   const headline = `**The cutover had already been done** by an earlier run (${detail}); nothing was fenced or promoted again. New primary: \`${endpoint}\`.`;
   // Reverse replication is not set up by a re-run: its outputs stay empty.
   const outputs = {
@@ -158,7 +158,7 @@ async function afterSwitch(
 ): Promise<StepResult<'cutover'>> {
   const writeBlockedMs = sw.promotedAt - sw.blockedSince;
   ctx.log.info(`write-blocked window: ${writeBlockedMs} ms`);
-  const endpoint = engine.endpoint();
+  const endpoint = engine.switch.endpoint();
   const after = new AfterPromotion();
   for (const p of poolers.problems) after.fail(p);
   const outputs: Omit<StepOutputs<'cutover'>, 'endpoint'> = {
@@ -206,17 +206,17 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
   let poolers: PoolerSwitch | undefined;
   try {
     // Before anything is read or changed: a second cutover or a rollback at the same time refuses here.
-    lock = await engine.lockSwitch('cutover');
+    lock = await engine.switch.lockSwitch('cutover');
     // Then, before anything else: a pooler left paused by a run that died gets the application's requests back.
     poolers = await PoolerSwitch.open(ctx, (what, at) => tl.mark(what, at));
     // Without the tuning input, zdm's own persisted profile still tells what it relaxed: a new primary never keeps that.
-    const durability = plan ? plan.items.filter((i) => i.relaxesDurability) : ((await engine.relaxedDurability?.()) ?? []);
+    const durability = plan ? plan.items.filter((i) => i.relaxesDurability) : ((await engine.tuning.relaxedDurability?.()) ?? []);
     if (!plan && durability.length)
       log.warn(
         `zdm's catch-up profile relaxed durability on the target (${durability.map((i) => `${i.name}=${i.value}`).join(', ')}): cutover sets it durable before promotion`,
       );
     // Read what the servers really are: this may be a re-run after a failure or a runner crash.
-    const state = await engine.migrationState();
+    const state = await engine.replication.migrationState();
     if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable')
       return await alreadyPromoted(engine, ctx, plan, durability, state.detail, poolers);
     const resume = (state.target === 'streaming-replica' || state.target === 'broken-replica') && state.source !== 'writable';
@@ -234,7 +234,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
     // With a pooler: PAUSE around the fenced switch, then repoint and RESUME (src/poolers).
     const sw = await poolers.around(
       () => fenceAndPromote(engine, ctx, tl, durability, CUTOVER_ROLES, resume),
-      () => engine.endpoint(),
+      () => engine.switch.endpoint(),
     );
     return await afterSwitch(engine, ctx, plan, tl, sw, reverse, poolers);
   } finally {

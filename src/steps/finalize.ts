@@ -14,11 +14,11 @@ import type { StepResult } from './step.js';
 export async function finalize(ctx: StepContext): Promise<StepResult<'finalize'>> {
   const engine = openEngine(ctx);
   try {
-    const notes = await engine.teardownReverse();
+    const notes = await engine.reverse.teardown();
     if (ctx.inputs.sourceSshHost && (await stopReplicationTunnel(ctx.inputs))) notes.push(info('stopped the replication tunnel'));
     notes.push(info('the migration is final: rollback is no longer possible'));
     logNotes(ctx.log, notes);
-    const summary = heading('zdm finalize') + `New primary: \`${engine.endpoint()}\`.\n\n` + notesMarkdown(notes);
+    const summary = heading('zdm finalize') + `New primary: \`${engine.switch.endpoint()}\`.\n\n` + notesMarkdown(notes);
     return { outputs: { 'reverse-replication': 'removed' }, summary };
   } finally {
     await engine.close();

@@ -15,7 +15,7 @@ export async function postCutover(ctx: StepContext): Promise<StepResult<'post-cu
   const { log } = ctx;
   const list = new Checklist(log);
   const engine = openEngine(ctx);
-  const endpoint = engine.endpoint();
+  const endpoint = engine.switch.endpoint();
   const primary = new NewPrimaryContext(ctx, engine);
   try {
     await log.group('The new primary', () => list.run(inScope(bind(NEW_PRIMARY_CHECKS, primary), 'post-cutover')));

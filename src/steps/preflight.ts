@@ -21,7 +21,7 @@ export async function preflight(ctx: StepContext): Promise<StepResult<'preflight
   const list = new Checklist(log);
   const target = hostPortOf(inputs.targetUrl, defaultPort(inputs));
   const engine = openEngine(ctx);
-  const limits = new ServerLimitsOnce(engine);
+  const limits = new ServerLimitsOnce(engine.inspection);
   const pre = new PreflightContext(ctx, engine, limits);
   const scoped = <C>(units: readonly CheckUnit<C>[], c: C) => inScope(bind(units, c), 'preflight', 'seed');
   try {
@@ -29,7 +29,7 @@ export async function preflight(ctx: StepContext): Promise<StepResult<'preflight
     await log.group('Latency', () => list.run(scoped(LATENCY_CHECKS, pre)));
     if ((await limits.known('source')) && (await limits.known('target')))
       // Versions, privileges, replication settings and disk space: the checks seed-replica itself makes.
-      await log.group('Servers', () => list.run([...inScope(engine.checks(), 'preflight', 'seed'), ...scoped(SERVER_CHECKS, pre)]));
+      await log.group('Servers', () => list.run([...inScope(engine.seeding.checks(), 'preflight', 'seed'), ...scoped(SERVER_CHECKS, pre)]));
   } finally {
     await engine.close();
   }

@@ -20,7 +20,7 @@ export async function revert(ctx: StepContext): Promise<StepResult<'revert'>> {
   const restored: string[] = [];
   try {
     await log.group(`Restoring ${plan.items.length} ${plan.engine} setting(s)`, async () => {
-      await engine.revertTuning(plan.items);
+      await engine.tuning.revert(plan.items);
       for (const i of plan.items) {
         log.info(`${i.name}: ${i.value} -> ${i.original}${i.applies === 'restart' ? ' (takes effect at the next start)' : ''}`);
         rows.push([i.name, i.value, i.original]);

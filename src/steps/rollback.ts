@@ -11,7 +11,7 @@ import { lastLines } from '../hosts/host.js';
 import type { SideNames } from '../hosts/endpoint.js';
 import type { Inputs, StepOutputs } from '../inputs.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
-import { auditFence, fenceAndPromote, lagGate, Timeline, type Roles, type Switched } from './switchover.js';
+import { auditFence, fenceAndPromote, lagGate, Timeline, type Roles, type Switched } from '../switch/switchover.js';
 import { StepFailed, type StepResult } from './step.js';
 
 /**
@@ -63,7 +63,7 @@ export function reversedContext(ctx: StepContext): StepContext {
 
 /** Refuses, before anything changes, when the old source is not a healthy replica of the new primary. */
 async function reverseRunning(engine: Engine): Promise<void> {
-  const s = await engine.measureLag().catch((e: unknown) => {
+  const s = await engine.replication.measureLag().catch((e: unknown) => {
     throw new SafetyError(
       `rollback refused: cannot see reverse replication (${describeError(e)}). Nothing was changed; the new primary keeps its writes. A finalized migration has no way back.`,
       { cause: e },
@@ -95,7 +95,7 @@ async function switchBack(ctx: StepContext): Promise<StepResult<'rollback'>> {
   try {
     await reverseRunning(engine);
     // On the old source (the side promoted, which stays up), before anything changes: a cutover or rollback at the same time refuses.
-    lock = await engine.lockSwitch('rollback');
+    lock = await engine.switch.lockSwitch('rollback');
     const lag = await lagGate(engine, back, ROLES);
     tl.mark(`lag gate passed: ${lag}`);
     const sw = await fenceAndPromote(engine, back, tl, [], ROLES);
@@ -111,7 +111,7 @@ async function switchBack(ctx: StepContext): Promise<StepResult<'rollback'>> {
 /** What follows the promotion of the old source; a part that fails is reported, the others still run. */
 async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw: Switched, writeBlockedMs: number): Promise<StepResult<'rollback'>> {
   const { inputs, log } = ctx;
-  const endpoint = engine.endpoint();
+  const endpoint = engine.switch.endpoint();
   const notes: Note[] = [];
   const failed: string[] = [];
   const part = async (what: string, fn: () => Promise<void>) => {
@@ -134,7 +134,7 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
       else tl.mark('on-promoted-command done');
     });
   await part('the clean-up after promotion', async () => {
-    notes.push(...(await engine.cleanupAfterPromotion()));
+    notes.push(...(await engine.switch.cleanupAfterPromotion()));
   });
   const outputs: StepOutputs<'rollback'> = {
     endpoint,

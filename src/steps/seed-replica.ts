@@ -18,7 +18,7 @@ const WORD: Record<Status, string> = { ok: 'ok', warn: 'warning', fail: 'failed'
  * of reach) ends the step as it is; the rows that ran are logged as they come. Skipped ones are left out.
  */
 async function seedChecks(engine: Engine, list: Checklist): Promise<CheckResult[]> {
-  const units = inScope([...connectionChecks(new ServerLimitsOnce(engine)), ...engine.checks()], 'seed');
+  const units = inScope([...connectionChecks(new ServerLimitsOnce(engine.inspection)), ...engine.seeding.checks()], 'seed');
   await runChecks(units, { onError: 'throw', onResult: (r) => list.addResult(r) });
   return list.rows;
 }
@@ -38,7 +38,7 @@ export async function seedReplica(given: StepContext): Promise<StepResult<'seed-
   let ok = false;
   try {
     // A re-run after a seed killed midway finds the target down with a partial copy: start from the target as it was.
-    const state = await engine.migrationState();
+    const state = await engine.replication.migrationState();
     log.info(`before seeding: ${state.detail}`);
     if (state.target === 'unreachable') {
       const recovered = await recoverInterruptedSeed(ctx.targetHost, inputs, log);
@@ -49,7 +49,7 @@ export async function seedReplica(given: StepContext): Promise<StepResult<'seed-
     if (failed.length > 0) {
       throw new UserError(`preflight failed, nothing was changed:\n${failed.map((c) => `- ${c.check}: ${c.detail}`).join('\n')}`);
     }
-    const result = await log.group('Copy the source and start replication', () => engine.seed(plan));
+    const result = await log.group('Copy the source and start replication', () => engine.seeding.seed(plan));
     log.info(`seeded ${formatBytes(result.bytes)} in ${formatSeconds(result.seconds)}; replication runs from ${result.position}`);
     const summary =
       heading('zdm seed-replica') +

@@ -8,6 +8,4 @@ export { StepFailed, type StepResult } from '../step-result.js';
 /** A step: what it returns is typed by the outputs OUTPUTS declares for it. */
 export type Step<S extends StepName> = (ctx: StepContext) => Promise<StepResult<S>>;
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export type { StepName };

@@ -46,11 +46,11 @@ export async function tuneTarget(ctx: StepContext): Promise<StepResult<'tune-tar
   const dropin = absolute('sysctl-dropin', inputs.sysctlDropin);
   const engine = openEngine(ctx);
   try {
-    checkOverrides(overrides, engine.tunable, engine.kind);
+    checkOverrides(overrides, engine.tuning.tunable, engine.kind);
     const memoryBytes = inputs.targetMemory ?? (await ctx.targetHost.memoryBytes());
     const cpus = inputs.targetCpus ?? (await ctx.targetHost.cpuCount());
     const disk = inputs.targetDiskType === 'auto' ? undefined : inputs.targetDiskType;
-    const plan: TuningPlan = await engine.planTuning({ memoryBytes, cpus, disk, overrides: pick(overrides, engine.tunable) });
+    const plan: TuningPlan = await engine.tuning.plan({ memoryBytes, cpus, disk, overrides: pick(overrides, engine.tuning.tunable) });
     const tuner = inputs.kernelTuning === 'off' ? undefined : new KernelTuner(ctx.targetHost, log, inputs.kernelTuning);
     if (tuner) plan.kernel = await inspectKernel(tuner, ctx, root, dropin, pick(overrides, KERNEL_KEYS));
     if (plan.kernel?.dropinOriginal?.startsWith(DROPIN_HEADER))
@@ -73,11 +73,11 @@ export async function tuneTarget(ctx: StepContext): Promise<StepResult<'tune-tar
 
     if (tuner && plan.kernel) plan.kernel = await tuner.apply(plan.kernel);
     try {
-      await engine.applyTuning(plan);
+      await engine.tuning.apply(plan);
     } catch (e) {
       // Without a `tuning` output nobody could revert what was changed: put it back now.
       log.warn(`applying the ${engine.kind} settings failed: putting back what was changed`);
-      await engine.revertTuning(plan.items).catch((r: unknown) => log.warn(`could not put the ${engine.kind} settings back: ${describeError(r)}`));
+      await engine.tuning.revert(plan.items).catch((r: unknown) => log.warn(`could not put the ${engine.kind} settings back: ${describeError(r)}`));
       if (tuner && plan.kernel) await tuner.revert(plan.kernel).catch((r: unknown) => log.warn(`could not put the kernel settings back: ${describeError(r)}`));
       throw e;
     }

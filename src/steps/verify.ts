@@ -19,7 +19,7 @@ export async function verify(ctx: StepContext): Promise<StepResult<'verify'>> {
   const { inputs, log } = ctx;
   const filter = parseTableFilter(inputs.verifyTables);
   const engine = openEngine(ctx);
-  const v = engine.verifier();
+  const v = engine.verify.verifier();
   try {
     const replicates = await v.targetReplicates();
     log.info(
@@ -36,7 +36,9 @@ export async function verify(ctx: StepContext): Promise<StepResult<'verify'>> {
       log.info(`the target has applied the source's position ${position}`);
     }
     const throttle =
-      inputs.verifyMode === 'online' && replicates && inputs.verifyMaxLagBytes > 0 ? new LagThrottle(engine, inputs.verifyMaxLagBytes, log) : undefined;
+      inputs.verifyMode === 'online' && replicates && inputs.verifyMaxLagBytes > 0
+        ? new LagThrottle(engine.replication, inputs.verifyMaxLagBytes, log)
+        : undefined;
     const walk = await log.group('Comparing source and target', () =>
       new TableWalker(v, {
         mode: inputs.verifyMode,

@@ -2,7 +2,7 @@
  * LagThrottle: pauses verify between chunks while the replica is too far behind, the way
  * pt-table-checksum's --max-lag does, so that verify's reads never widen the gap it must close.
  */
-import type { Engine } from '../engines/engine.js';
+import type { Replication } from '../engines/engine.js';
 import { UserError } from '../errors.js';
 import { formatBytes, Progress, type Log } from '../log.js';
 
@@ -15,7 +15,7 @@ export class LagThrottle {
   private readonly progress: Progress;
 
   constructor(
-    private readonly engine: Pick<Engine, 'measureLag'>,
+    private readonly engine: Pick<Replication, 'measureLag'>,
     private readonly maxLagBytes: number,
     log: Log,
     private readonly maxPauseMs = 600_000,

@@ -223,15 +223,15 @@ describe('MariaDB', () => {
       withDirectEndpoints({ inputs: readInputs('revert', (n) => (n === 'tuning' ? '{}' : raw[n])), log: new TextLog(() => undefined), ...hosts() }),
     );
     try {
-      const items = await engine.relaxedDurability!();
+      const items = await engine.tuning.relaxedDurability!();
       expect(items.map((i) => [i.name, i.original, i.value])).toEqual([
         ['innodb_flush_log_at_trx_commit', '1', '2'],
         ['sync_binlog', '1', '0'],
       ]);
-      await engine.revertTuning(items);
+      await engine.tuning.revert(items);
       // What the server's own configuration says is unknown here: the durable values stay in zdm's file.
       expect(readFileSync(my().optionFile, 'utf8')).toMatch(/^innodb_flush_log_at_trx_commit = 1\nsync_binlog = 1$/m);
-      expect(await engine.relaxedDurability!()).toEqual([]);
+      expect(await engine.tuning.relaxedDurability!()).toEqual([]);
     } finally {
       await engine.close();
     }
@@ -281,7 +281,7 @@ describe('MariaDB whose own configuration leaves sync_binlog at 0 (its default)'
       }),
     );
     try {
-      await engine.revertTuning(plan.items.filter((i: { relaxesDurability: boolean }) => i.relaxesDurability));
+      await engine.tuning.revert(plan.items.filter((i: { relaxesDurability: boolean }) => i.relaxesDurability));
     } finally {
       await engine.close();
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LagSample } from '../../src/engines/engine.js';
-import { cpuUse, findBottleneck, parseProcStat, rates } from '../../src/steps/diagnosis.js';
-import { diagnose } from '../../src/steps/await-lag-zero.js';
+import { cpuUse, findBottleneck, parseProcStat, rates } from '../../src/lag/diagnosis.js';
+import { diagnose } from '../../src/lag/watch.js';
 import { readInputs } from '../../src/inputs.js';
 
 const at = (t: number, source: number, received: number, applied: number, streaming = true): LagSample => ({

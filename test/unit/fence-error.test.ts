@@ -4,7 +4,7 @@ import { FenceError, type Engine, type Fence, type StepContext } from '../../src
 import type { PgFenceUndo } from '../../src/engines/postgres/cutover.js';
 import { describeError, SafetyError } from '../../src/errors.js';
 import { TextLog } from '../../src/log.js';
-import { CUTOVER_ROLES, fenceAndPromote, Timeline } from '../../src/steps/switchover.js';
+import { CUTOVER_ROLES, fenceAndPromote, Timeline } from '../../src/switch/switchover.js';
 
 describe('FenceError', () => {
   it("keeps the cause's message and the fence with its typed undo data", () => {
@@ -20,12 +20,14 @@ describe('FenceError', () => {
     const lifted: Fence<PgFenceUndo>[] = [];
     // A fake engine (named as such): the fence fails after it blocked some roles.
     const engine = {
-      recordFenceStart: async () => undefined,
-      fence: async () => {
-        throw new FenceError(f, new SafetyError('sessions still open on the source after the fence: app (pid 7)'));
-      },
-      unfence: async (x: Fence<PgFenceUndo>) => {
-        lifted.push(x);
+      switch: {
+        recordFenceStart: async () => undefined,
+        fence: async () => {
+          throw new FenceError(f, new SafetyError('sessions still open on the source after the fence: app (pid 7)'));
+        },
+        unfence: async (x: Fence<PgFenceUndo>) => {
+          lifted.push(x);
+        },
       },
     } as unknown as Engine<PgFenceUndo>;
     const ctx = { inputs: { applyTimeoutSeconds: 1 }, log: new TextLog(() => undefined) } as unknown as StepContext;

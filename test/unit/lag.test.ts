@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closingRate, diagnose, withinBounds } from '../../src/steps/await-lag-zero.js';
+import { closingRate, diagnose, withinBounds } from '../../src/lag/watch.js';
 import type { LagSample } from '../../src/engines/engine.js';
 import { readInputs } from '../../src/inputs.js';
 

@@ -13,7 +13,7 @@ import { LocalHost } from '../../src/hosts/local.js';
 import { readInputs } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
 import { reversedContext, ROLLBACK_NAMES } from '../../src/steps/rollback.js';
-import { CUTOVER_ROLES, fenceAndPromote, Timeline } from '../../src/steps/switchover.js';
+import { CUTOVER_ROLES, fenceAndPromote, Timeline } from '../../src/switch/switchover.js';
 
 function context(engine: 'postgres' | 'mysql'): StepContext {
   const scheme = engine === 'postgres' ? 'postgres' : 'mysql';
@@ -36,7 +36,7 @@ describe('rollback: sides, not rewording', () => {
     expect(back.target.given.hostname).toBe('db-old.example');
     expect(back.names).toBe(ROLLBACK_NAMES);
     // The new primary's address is what the engine hands over as the endpoint once the old source is promoted.
-    expect(openEngine(back).endpoint()).toBe('db-old.example:6001');
+    expect(openEngine(back).switch.endpoint()).toBe('db-old.example:6001');
   });
 
   it("an engine message names the sides with the step's names: the same fault, cutover and rollback", () => {
@@ -71,14 +71,16 @@ describe("an uncertain promotion says how to check for a primary in the engine's
   function fakeEngine(real: Engine): Engine {
     const fence: Fence = { mode: 'read-only', startedAt: Date.now(), undo: undefined };
     return {
-      recordFenceStart: async () => undefined,
-      fence: async () => fence,
-      finalPosition: async () => 'pos-1',
-      waitApplied: async () => undefined,
-      promote: async () => {
-        throw new Error('connection reset during promotion');
+      switch: {
+        recordFenceStart: async () => undefined,
+        fence: async () => fence,
+        finalPosition: async () => 'pos-1',
+        waitApplied: async () => undefined,
+        promote: async () => {
+          throw new Error('connection reset during promotion');
+        },
+        primaryCheckHint: () => real.switch.primaryCheckHint(),
       },
-      primaryCheckHint: () => real.primaryCheckHint(),
     } as unknown as Engine;
   }
 

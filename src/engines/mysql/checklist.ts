@@ -1,5 +1,5 @@
 /** What preflight and post-cutover ask of a MySQL/MariaDB server: limits, clock, the new primary's state. */
-import type { DurabilitySetting, PrimaryState, ServerLimits } from '../engine.js';
+import type { DurabilitySetting, Inspection, PrimaryState, ServerLimits } from '../engine.js';
 import { connectMy, one, rows, variables, type MyConn } from './connect.js';
 import type { MySession } from './session.js';
 
@@ -58,4 +58,14 @@ export async function newPrimaryState(s: MySession): Promise<PrimaryState> {
     "SELECT HOST AS host, COMMAND AS cmd FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')",
   );
   return { notWritable, durability, replicas: dumps.map((d) => ({ name: `${d.host} (${d.cmd})`, streaming: true })) };
+}
+
+/** What preflight, the checklist and post-cutover read of either side. */
+export function myInspection(s: MySession): Inspection {
+  return {
+    serverLimits: (which) => serverLimits(s, which),
+    freshLogin: (which) => freshLogin(s, which),
+    serverNow: (which) => serverNow(s, which),
+    newPrimaryState: () => newPrimaryState(s),
+  };
 }

@@ -4,10 +4,11 @@
  * session of its own until the target is promoted, plus read_only for what comes after. The final
  * position is read after the fence from that very session.
  */
-import { FenceError, type Fence } from '../engine.js';
+import { FenceError, type Fence, type Switch } from '../engine.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { connectMy, one, rows, variables } from './connect.js';
 import type { MySession } from './session.js';
+import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 import { info, warning, type Note } from '../../notes.js';
 
 const LOCK_WAIT_SECONDS = 10;
@@ -160,4 +161,25 @@ export async function cleanupAfterPromotion(s: MySession): Promise<Note[]> {
     notes.push(warning(`sync_binlog = ${v.sync_binlog} on ${s.names.newPrimary}: binlog events of acknowledged writes can be lost in a crash`));
   notes.push(info(`replication on ${s.names.newPrimary} was stopped and reset (RESET REPLICA ALL); its stored replication credentials are gone`));
   return notes;
+}
+
+/** The switch: the guards of switch-guard.ts around the fence, final position and promotion above. */
+export function mySwitch(s: MySession): Switch<MyFenceUndo> {
+  return {
+    lockSwitch: (step) => lockSwitch(s, step),
+    recordFenceStart: (step, at) => recordFenceStart(s, step, at),
+    recordedFenceStart: (step) => recordedFenceStart(s, step),
+    fence: (resume = false) => fence(s, resume),
+    finalPosition: (f) => finalPosition(s, f),
+    waitApplied: (position, timeoutMs) => waitApplied(s, position, timeoutMs),
+    promote: (f) => promote(s, f),
+    unfence: (f) => unfence(s, f),
+    cleanupAfterPromotion: () => cleanupAfterPromotion(s),
+    writesAfterFence: (f, finalPos) => writesAfterFence(s, f, finalPos),
+    endpoint: () => {
+      const u = s.targetEndpoint.given;
+      return s.inputs.endpoint || `${u.hostname}:${u.port || 3306}`;
+    },
+    primaryCheckHint: () => 'SHOW REPLICA STATUS returns no row and SELECT @@read_only returns 0',
+  };
 }

@@ -1,10 +1,11 @@
 /** Real lag of a MySQL/MariaDB replica: binlog bytes not applied, a heartbeat row's age, and both threads' state. */
 import { capitalized, type SideNames } from '../../hosts/endpoint.js';
-import type { Heartbeat, LagSample } from '../engine.js';
+import type { Heartbeat, LagSample, Replication } from '../engine.js';
 import { heartbeatLoop, heartbeatTableError, openHeartbeatClient } from '../heartbeat.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
 import { quoteName } from './flavor.js';
 import type { MySession } from './session.js';
+import { migrationState } from './state.js';
 import { UserError } from '../../errors.js';
 
 function qualified(table: string): string {
@@ -141,4 +142,13 @@ export async function measureLag(s: MySession): Promise<LagSample> {
   );
   const positions = offsets.every((o) => o !== undefined) ? { source: offsets[0]!, received: offsets[1]!, applied: offsets[2]! } : undefined;
   return { at, bytes, seconds, streaming: io === 'Yes' && sql === 'Yes', detail, fatal, positions };
+}
+
+/** The replication stream while the target catches up: heartbeat, binlog lag, the servers' real state. */
+export function myReplication(s: MySession): Replication {
+  return {
+    startHeartbeat: () => startHeartbeat(s),
+    measureLag: () => measureLag(s),
+    migrationState: () => migrationState(s),
+  };
 }

@@ -4,7 +4,8 @@
  * feeds it from its own binlog (log_bin stays on through the migration for this).
  */
 import { addressOf } from '../../hosts/endpoint.js';
-import type { Fence, ReverseReplication } from '../engine.js';
+import type { Fence, Reverse, ReverseReplication } from '../engine.js';
+import type { MyFenceUndo } from './cutover.js';
 import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { connectMy, one, rows, variables } from './connect.js';
@@ -135,4 +136,13 @@ export async function teardownReverse(s: MySession): Promise<Note[]> {
       'stopped replication on the old source and removed its replication settings and stored credentials (RESET REPLICA ALL); it stays read_only. Decommission it.',
     ),
   ];
+}
+
+/** Reverse replication: proven before the fence, started after promotion, torn down by finalize. */
+export function myReverse(s: MySession): Reverse<MyFenceUndo, ReversePlan> {
+  return {
+    prepare: () => prepareReverse(s),
+    start: (plan, f, finalPos) => startReverse(s, plan, f, finalPos),
+    teardown: () => teardownReverse(s),
+  };
 }

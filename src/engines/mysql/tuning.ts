@@ -4,10 +4,14 @@
  * restores both before the target takes writes. The binlog stays on: log_bin is not dynamic, and
  * rollback needs the target's binlog, so sync_binlog=0 is the relaxation rather than skip-log-bin.
  */
-import type { TuningItem } from '../engine.js';
-import type { DiskType } from '../../tuning/disk.js';
+import type { Tuning, TuningItem, TuningPlan, TuningResources } from '../engine.js';
+import { diskType, type DiskType } from '../../tuning/disk.js';
 import { formatBytes } from '../../log.js';
-import type { FlavorName } from './flavor.js';
+import { InputError, UserError } from '../../errors.js';
+import { variables } from './connect.js';
+import type { Flavor, FlavorName } from './flavor.js';
+import { CONFIG_CHECK, configFileCheck, defaultConfigFile } from './option-files.js';
+import type { MySession } from './session.js';
 
 const MB = 1024 * 1024;
 
@@ -138,4 +142,139 @@ export function relaxedInOptionFile(text: string): Set<string> {
     if (n && (DURABILITY_SETTINGS as readonly string[]).includes(n) && l.split('=')[1].trim() !== DURABLE) names.add(n);
   }
   return names;
+}
+
+/** The option file tune-target writes: target-config-file, or the flavor's default. */
+export function configFile(s: MySession, flavor: Flavor): string {
+  return s.inputs.targetConfigFile || defaultConfigFile(flavor.name);
+}
+
+/** tune-target's statements: SET GLOBAL for what reloads, zdm's own option file for what must survive a restart. */
+export function myTuning(s: MySession): Tuning {
+  return {
+    tunable: MY_TUNABLE,
+    plan: (r) => planTuning(s, r),
+    apply: (plan) => applyTuning(s, plan),
+    revert: (items) => revertTuning(s, items),
+    relaxedDurability: () => relaxedDurability(s),
+  };
+}
+
+async function planTuning(s: MySession, r: TuningResources): Promise<TuningPlan> {
+  const t = await s.target();
+  const flavor = await s.flavor();
+  const current = await variables(t, [...MY_TUNABLE, 'datadir', 'pid_file']);
+  for (const [name, value] of Object.entries(r.overrides ?? {})) {
+    if ((MY_TUNABLE as readonly string[]).includes(name) && !/^\d+$/.test(value))
+      throw new InputError(
+        'tuning-overrides',
+        `gives ${name} the value ${JSON.stringify(value)}: MySQL/MariaDB settings take a whole number (bytes for sizes)`,
+      );
+  }
+  await refuseForeignOptionFile(s);
+  await refuseUnreadOptionFile(s, current.pid_file, current.datadir);
+  const disk = r.disk ?? (await diskType(s.ctx.targetHost, current.datadir));
+  const items = planMysqlTuning(current, flavor.name, { memoryBytes: r.memoryBytes, cpus: r.cpus, disk }, r.overrides);
+  return { engine: s.inputs.engine, memoryBytes: r.memoryBytes, cpus: r.cpus, disk, items };
+}
+
+async function applyTuning(s: MySession, plan: TuningPlan): Promise<void> {
+  await writeOptionFile(s, plan.items);
+  for (const i of plan.items.filter((x) => x.applies === 'reload')) {
+    await setGlobals(s, [[i.name, i.value]]).catch((e: Error) => {
+      throw new UserError(
+        `the target refused ${i.name} = ${i.value}: ${e.message}${i.reason.startsWith('set by tuning-overrides') ? '. Correct it in tuning-overrides' : ''}`,
+        { cause: e },
+      );
+    });
+  }
+}
+
+async function revertTuning(s: MySession, items: TuningItem[]): Promise<void> {
+  await setGlobals(
+    s,
+    items.filter((i) => i.applies === 'reload').map((i) => [i.name, i.original]),
+  );
+  // The option file keeps what is not reverted; without anything left it goes.
+  const host = s.ctx.targetHost;
+  const file = configFile(s, await s.flavor());
+  // A durable value that must survive a restart goes into zdm's file, even one deleted since.
+  const before = (await host.exists(file)) ? await host.readFile(file) : `${OPTION_FILE_HEADER}\n[mysqld]\n`;
+  if (!before.startsWith(OPTION_FILE_HEADER)) {
+    s.ctx.log.warn(`${file} is not the option file zdm wrote (it was replaced since tune-target): left as it is`);
+    return;
+  }
+  const text = revertedOptionFile(before, items);
+  try {
+    if (text !== undefined) await host.writeFile(file, text, { mode: 0o644 });
+    else if (await host.exists(file)) await host.remove(file);
+  } catch (e) {
+    const durable = items.filter((i) => i.persistedOriginal).map((i) => `${i.name} = ${i.original}`);
+    s.ctx.log.warn(
+      `could not update zdm's option file ${file} (${(e as Error).message}): the restored values hold until the server restarts${durable.length ? `. Put ${durable.join(', ')} into the server's configuration` : ''}`,
+    );
+  }
+}
+
+async function relaxedDurability(s: MySession): Promise<TuningItem[]> {
+  const host = s.ctx.targetHost;
+  const file = configFile(s, await s.flavor());
+  if (!(await host.exists(file))) return [];
+  const text = await host.readFile(file);
+  if (!text.startsWith(OPTION_FILE_HEADER)) return [];
+  const persisted = relaxedInOptionFile(text);
+  const current = await variables(await s.target(), [...DURABILITY_SETTINGS]);
+  return DURABILITY_SETTINGS.filter((n) => persisted.has(n) || current[n] !== DURABLE).map((name) => ({
+    name,
+    original: DURABLE,
+    value: current[name],
+    reason: `relaxed by zdm's option file ${file}; without a tuning input cutover sets the durable value`,
+    applies: 'reload',
+    relaxesDurability: true,
+    revertAtCutover: true,
+    // What the server's own configuration says is unknown here: the durable value stays in zdm's file.
+    persistedOriginal: true,
+  }));
+}
+
+/** tune-target owns its option file: it never overwrites (and revert never edits) a file of the user's. */
+async function refuseForeignOptionFile(s: MySession): Promise<void> {
+  const host = s.ctx.targetHost;
+  const file = configFile(s, await s.flavor());
+  if ((await host.exists(file)) && !(await host.readFile(file)).startsWith(OPTION_FILE_HEADER)) {
+    throw new InputError(
+      'target-config-file',
+      `names ${file}, which exists and was not written by zdm: tune-target would replace it. Name a file of zdm's own in a directory the server includes (!includedir), e.g. 99-zdm-migration.cnf. Nothing was changed.`,
+    );
+  }
+}
+
+/** A file the server never reads would lose the profile (and the durable values cutover keeps) at the next restart. */
+async function refuseUnreadOptionFile(s: MySession, pidFile: string, dataDir: string): Promise<void> {
+  const file = configFile(s, await s.flavor());
+  const c = await configFileCheck(s.ctx.targetHost, file, pidFile, dataDir, false);
+  if (c.status === 'fail') throw new InputError('target-config-file', `names a file the server does not read: ${c.detail} Nothing was changed.`);
+  if (c.status === 'warn') s.ctx.log.warn(`${CONFIG_CHECK}: ${c.detail}`);
+}
+
+async function writeOptionFile(s: MySession, items: TuningItem[]): Promise<void> {
+  if (items.length === 0) return;
+  const file = configFile(s, await s.flavor());
+  try {
+    await s.ctx.targetHost.writeFile(file, optionFile(items), { mode: 0o644 });
+  } catch (e) {
+    throw new UserError(
+      `cannot write the option file ${file} on the target (${(e as Error).message}): set target-config-file to a file the server reads (an !includedir directory of its configuration)`,
+      { cause: e },
+    );
+  }
+}
+
+async function setGlobals(s: MySession, pairs: [string, string][]): Promise<void> {
+  const t = await s.target();
+  for (const [name, value] of pairs) {
+    if (!(MY_TUNABLE as readonly string[]).includes(name)) throw new UserError(`input tuning names a setting zdm does not manage: ${name}`);
+    if (!/^\d+$/.test(value)) throw new UserError(`input tuning has a value zdm did not write for ${name}: ${JSON.stringify(value)}`);
+    await t.query(`SET GLOBAL ${name} = ${value}`);
+  }
 }

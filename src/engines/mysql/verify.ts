@@ -4,6 +4,8 @@
  * so that NULL and '' differ) and returns a row count and a sum of 64-bit row hashes.
  */
 import type { ChunkSum, Key, KeyRange, Side, TableInfo, TableVerifier } from '../../verify/types.js';
+import type { Verify } from '../engine.js';
+import type { MySession } from './session.js';
 import type { Endpoint } from '../../hosts/endpoint.js';
 import type { Inputs } from '../../inputs.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
@@ -271,4 +273,9 @@ export class MyVerifier implements TableVerifier {
     this.conns.clear();
     await Promise.all(all.map((p) => p.then((c) => c.end()).catch(() => undefined)));
   }
+}
+
+/** The verify step's access to both sides, each through its own connections. */
+export function myVerify(s: MySession): Verify {
+  return { verifier: () => new MyVerifier(s.inputs, (side) => s.endpoint(side)) };
 }

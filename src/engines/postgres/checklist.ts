@@ -1,5 +1,5 @@
 /** What preflight and post-cutover ask of a PostgreSQL server: limits, clock, the new primary's state. */
-import type { PrimaryState, ServerLimits } from '../engine.js';
+import type { Inspection, PrimaryState, ServerLimits } from '../engine.js';
 import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
 import type { PgSession } from './session.js';
 
@@ -93,4 +93,14 @@ export async function newPrimaryState(s: PgSession): Promise<PrimaryState> {
     )
   ).map((x) => ({ name: `${x.name}@${x.addr} (${x.state})`, streaming: x.state === 'streaming' }));
   return { notWritable, durability, replicas };
+}
+
+/** What preflight, the checklist and post-cutover read of either side. */
+export function pgInspection(s: PgSession): Inspection {
+  return {
+    serverLimits: (which) => serverLimits(s, which),
+    freshLogin: (which) => freshLogin(s, which),
+    serverNow: (which) => serverNow(s, which),
+    newPrimaryState: () => newPrimaryState(s),
+  };
 }

@@ -8,7 +8,7 @@
  */
 import { capitalized } from '../../hosts/endpoint.js';
 import * as path from 'node:path';
-import { FenceError, markSwitch, type Fence } from '../engine.js';
+import { FenceError, markSwitch, type Fence, type Switch } from '../engine.js';
 import { SafetyError, UserError, describeError } from '../../errors.js';
 import { info, warning, type Note } from '../../notes.js';
 import { lastLines } from '../../hosts/host.js';
@@ -17,6 +17,7 @@ import { formatLsn, lsnDiff, parseLsn } from './lsn.js';
 import { passfilePath } from './conninfo.js';
 import { pgProgram } from './programs.js';
 import type { PgSession } from './session.js';
+import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
 /** The fence's undo data: the roles the read-only fence made NOLOGIN (none for the shutdown fence). */
 export interface PgFenceUndo {
@@ -356,4 +357,25 @@ async function dropSlotOnOldSource(s: PgSession): Promise<Note> {
       `${s.names.oldSource} could not be reached after the promotion (${describeError(e)}). It stays fenced (read-only, application roles NOLOGIN): keep the application away from it. Left to do on it once it is back: drop replication slot ${slot} (SELECT pg_drop_replication_slot('${slot}')), or it keeps WAL for ever`,
     );
   }
+}
+
+/** The switch: the guards of switch-guard.ts around the fence, final position and promotion above. */
+export function pgSwitch(s: PgSession): Switch<PgFenceUndo> {
+  return {
+    lockSwitch: (step) => lockSwitch(s, step),
+    recordFenceStart: (step, at) => recordFenceStart(s, step, at),
+    recordedFenceStart: (step) => recordedFenceStart(s, step),
+    fence: (resume = false) => fence(s, resume),
+    finalPosition: (f) => finalPosition(s, f),
+    waitApplied: (position, timeoutMs) => waitApplied(s, position, timeoutMs),
+    promote: (f) => promote(s, f),
+    unfence: (f) => unfence(s, f),
+    cleanupAfterPromotion: () => cleanupAfterPromotion(s),
+    writesAfterFence: (f, finalPos) => writesAfterFence(s, f, finalPos),
+    endpoint: () => {
+      const u = s.targetEndpoint.given;
+      return s.inputs.endpoint || `${u.hostname}:${u.port || 5432}`;
+    },
+    primaryCheckHint: () => 'SELECT pg_is_in_recovery() returns false',
+  };
 }

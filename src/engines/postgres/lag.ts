@@ -1,9 +1,10 @@
 /** Real lag of a PostgreSQL standby: WAL bytes not replayed, and a heartbeat row's age. */
-import type { Heartbeat, LagSample } from '../engine.js';
+import type { Heartbeat, LagSample, Replication } from '../engine.js';
 import { heartbeatLoop, heartbeatTableError, openHeartbeatClient } from '../heartbeat.js';
 import { connectPg, one, quoteQualified, rows, type PgClient } from './connect.js';
 import { lsnDiff, parseLsn } from './lsn.js';
 import type { PgSession } from './session.js';
+import { migrationState } from './state.js';
 
 /** Creates the heartbeat table and its row on the source, when they are not there yet. */
 export async function ensureHeartbeatTable(s: PgSession, c: PgClient, table: string): Promise<void> {
@@ -92,4 +93,13 @@ export async function measureLag(s: PgSession): Promise<LagSample> {
   const positions =
     to.replay && to.receive ? { source: Number(parseLsn(so.lsn)), received: Number(parseLsn(to.receive)), applied: Number(parseLsn(to.replay)) } : undefined;
   return { at, bytes, seconds, streaming, detail, fatal, positions };
+}
+
+/** The replication stream while the target catches up: heartbeat, WAL lag, the servers' real state. */
+export function pgReplication(s: PgSession): Replication {
+  return {
+    startHeartbeat: () => startHeartbeat(s),
+    measureLag: () => measureLag(s),
+    migrationState: () => migrationState(s),
+  };
 }

@@ -7,7 +7,8 @@
  */
 import { addressOf } from '../../hosts/endpoint.js';
 import * as path from 'node:path';
-import type { Fence, ReverseReplication } from '../engine.js';
+import type { Fence, Reverse, ReverseReplication } from '../engine.js';
+import type { PgFenceUndo } from './cutover.js';
 import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { lastLines, type OsUser } from '../../hosts/host.js';
@@ -343,4 +344,13 @@ export async function teardownReverse(s: PgSession): Promise<Note[]> {
   });
   if (dropped) notes.push(info(`dropped replication slot ${slot} on the new primary`));
   return notes;
+}
+
+/** Reverse replication: proven before the fence, started after promotion, torn down by finalize. */
+export function pgReverse(s: PgSession): Reverse<PgFenceUndo, ReversePlan> {
+  return {
+    prepare: () => prepareReverse(s),
+    start: (plan, f, finalPos) => startReverse(s, plan, f, finalPos),
+    teardown: () => teardownReverse(s),
+  };
 }

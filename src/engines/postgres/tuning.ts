@@ -7,9 +7,12 @@
  * checkpoint_timeout) and a buffer cache sized to the machine. The catch-up settings are
  * reverted by cutover; the sizing settings are kept, as they suit the new primary too.
  */
-import type { TuningItem } from '../engine.js';
-import type { DiskType } from '../../tuning/disk.js';
+import type { Tuning, TuningItem, TuningPlan, TuningResources } from '../engine.js';
+import { diskType, type DiskType } from '../../tuning/disk.js';
 import { formatBytes } from '../../log.js';
+import { UserError } from '../../errors.js';
+import { one, quoteIdent, quoteLiteral, rows } from './connect.js';
+import type { PgSession } from './session.js';
 
 const MB = 1024 * 1024;
 const GB = 1024 * MB;
@@ -152,4 +155,96 @@ function planCpus(add: Add, current: Record<string, string>, cpus: number): void
   const half = String(Math.max(1, Math.min(4, Math.floor(cpus / 2))));
   add('max_parallel_workers_per_gather', half, `half the ${cpus} CPUs for one query (1-4), leaving the rest to other sessions`, 'reload', false);
   add('max_parallel_maintenance_workers', half, `half the ${cpus} CPUs for an index build (1-4)`, 'reload', false);
+}
+
+/** tune-target's statements: the plan read from pg_settings, ALTER SYSTEM to apply it and to take it back. */
+export function pgTuning(s: PgSession): Tuning {
+  return {
+    tunable: TUNABLE,
+    plan: (r) => planTuning(s, r),
+    apply: (plan) => applyTuning(s, plan),
+    revert: (items) => revertTuning(s, items),
+  };
+}
+
+async function planTuning(s: PgSession, r: TuningResources): Promise<TuningPlan> {
+  const t = await s.target();
+  const current: Record<string, string> = {};
+  const persisted = new Set<string>();
+  const settings = await rows<{ name: string; v: string; sourcefile: string | null }>(
+    t,
+    'SELECT name, current_setting(name) AS v, sourcefile FROM pg_settings WHERE name = ANY($1)',
+    [TUNABLE],
+  );
+  for (const row of settings) {
+    current[row.name] = row.v;
+    if (row.sourcefile?.endsWith('/postgresql.auto.conf')) persisted.add(row.name);
+  }
+  const { data_directory } = await one<{ data_directory: string }>(t, 'SELECT current_setting($1) AS data_directory', ['data_directory']);
+  const host = s.ctx.targetHost;
+  const free = await host.freeBytes(data_directory).catch(() => 20 * 1024 ** 3);
+  const disk = r.disk ?? (await diskType(host, data_directory));
+  const items = planPostgresTuning(current, { memoryBytes: r.memoryBytes, cpus: r.cpus, disk, freeDiskBytes: free }, r.overrides);
+  for (const i of items) if (persisted.has(i.name)) i.persistedOriginal = true;
+  return { engine: 'postgres', memoryBytes: r.memoryBytes, cpus: r.cpus, disk, items };
+}
+
+async function applyTuning(s: PgSession, plan: TuningPlan): Promise<void> {
+  if (plan.items.length === 0) return;
+  const t = await s.target();
+  for (const i of plan.items) {
+    await t.query(`ALTER SYSTEM SET ${managed(i.name)} = ${quoteLiteral(i.value)}`).catch((e: Error) => {
+      throw new UserError(
+        `the target refused ${i.name} = ${i.value}: ${e.message}${i.reason.startsWith('set by tuning-overrides') ? '. Correct it in tuning-overrides' : ''}`,
+        { cause: e },
+      );
+    });
+  }
+  await t.query('SELECT pg_reload_conf()');
+}
+
+/**
+ * Removes zdm's ALTER SYSTEM lines (or sets back an original that was itself set by ALTER
+ * SYSTEM), reloads, and checks that each live setting reads its original again. Where the
+ * configuration files now say otherwise (a seeded copy carries the source's), the original is
+ * set explicitly. Settings that need a restart return to their original at the next start.
+ */
+async function revertTuning(s: PgSession, items: TuningItem[]): Promise<void> {
+  if (items.length === 0) return;
+  const t = await s.target();
+  for (const i of items) {
+    const name = managed(i.name);
+    await t.query(i.persistedOriginal ? `ALTER SYSTEM SET ${name} = ${quoteLiteral(i.original)}` : `ALTER SYSTEM RESET ${name}`);
+  }
+  await t.query('SELECT pg_reload_conf()');
+  const live = items.filter((i) => i.applies === 'reload');
+  const differ = await waitSettings(s, live);
+  if (differ.length === 0) return;
+  for (const i of differ) await t.query(`ALTER SYSTEM SET ${managed(i.name)} = ${quoteLiteral(i.original)}`);
+  await t.query('SELECT pg_reload_conf()');
+  const still = await waitSettings(s, differ);
+  if (still.length > 0)
+    throw new UserError(
+      `could not restore ${still.map((i) => `${i.name}=${i.original}`).join(', ')} on the target: check its configuration files and server log`,
+    );
+}
+
+/** The items whose live value still differs from the original after a reload (polled for up to 3 s). */
+async function waitSettings(s: PgSession, items: TuningItem[]): Promise<TuningItem[]> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const t = await s.target();
+    const now = await rows<{ name: string; v: string }>(t, 'SELECT name, current_setting(name) AS v FROM pg_settings WHERE name = ANY($1)', [
+      items.map((i) => i.name),
+    ]);
+    const v = new Map(now.map((r) => [r.name, r.v]));
+    const differ = items.filter((i) => v.get(i.name) !== i.original);
+    if (differ.length === 0 || Date.now() > deadline) return differ;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+function managed(name: string): string {
+  if (!(TUNABLE as readonly string[]).includes(name)) throw new UserError(`input tuning names a setting zdm does not manage: ${name}`);
+  return quoteIdent(name);
 }

@@ -4,6 +4,8 @@
  * of a 64-bit hash of each row's text, over one primary-key range at a time.
  */
 import type { ChunkSum, Key, KeyRange, Side, TableInfo, TableVerifier } from '../../verify/types.js';
+import type { Verify } from '../engine.js';
+import type { PgSession } from './session.js';
 import type { Endpoint } from '../../hosts/endpoint.js';
 import type { Inputs } from '../../inputs.js';
 import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
@@ -241,4 +243,9 @@ export class PgVerifier implements TableVerifier {
     this.conns.clear();
     await Promise.all(all.map((p) => p.then((c) => c.end()).catch(() => undefined)));
   }
+}
+
+/** The verify step's access to both sides, each through its own connections. */
+export function pgVerify(s: PgSession): Verify {
+  return { verifier: () => new PgVerifier(s.inputs, (side) => s.endpoint(side)) };
 }

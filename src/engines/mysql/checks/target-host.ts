@@ -1,42 +1,14 @@
 /** The target host: room for the copy, a writable parent directory, an option file the server reads, the copy's tools. */
-import * as path from 'node:path';
 import { skip, verdict, type CheckUnit } from '../../../checks/check.js';
+import { dataDirWritableCheck, diskSpaceCheck } from '../../../checks/target-dir.js';
 import { formatBytes } from '../../../log.js';
 import type { TuningPlan } from '../../engine.js';
 import { CONFIG_CHECK, configFileCheck, defaultConfigFile } from '../option-files.js';
 import { toolOn, type MyCheckContext } from './context.js';
 
-export const diskSpace: CheckUnit<MyCheckContext> = {
-  id: 'disk-space',
-  title: 'disk space on target',
-  scopes: ['seed'],
-  async run(c) {
-    const need = Math.ceil((await c.sourceBytes()) * 1.2) + 256 * 1024 * 1024;
-    const free = await c.s.ctx.targetHost.freeBytes(path.dirname(c.dataDir));
-    return verdict(
-      free >= need,
-      `${formatBytes(free)} free, the copy needs about ${formatBytes(need)}${free >= need ? '' : ': free space on the target filesystem or use a larger disk'}`,
-    );
-  },
-};
+export const diskSpace = diskSpaceCheck<MyCheckContext>(async (c) => Math.ceil((await c.sourceBytes()) * 1.2) + 256 * 1024 * 1024);
 
-export const dataDirWritable: CheckUnit<MyCheckContext> = {
-  id: 'target-data-dir-writable',
-  title: 'target-data-dir writable',
-  scopes: ['seed'],
-  async run(c) {
-    const host = c.s.ctx.targetHost;
-    const owner = await host.ownerOf(c.dataDir);
-    const parent = path.dirname(c.dataDir);
-    const writable = await host.canWrite(parent, owner);
-    return verdict(
-      writable,
-      writable
-        ? `by ${owner.name}`
-        : `${owner.name} (the data directory's owner) cannot create entries in ${parent}. Fix the directory's owner or permissions.`,
-    );
-  },
-};
+export const dataDirWritable = dataDirWritableCheck<MyCheckContext>();
 
 /** zdm's option file must be one the server reads; it matters once zdm writes there (tune-target, whose plan seed-replica is given). */
 export const configFileRead: CheckUnit<MyCheckContext> = {

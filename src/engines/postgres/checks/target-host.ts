@@ -1,7 +1,6 @@
 /** The target host: standby settings in its configuration, room for the copy, a writable parent directory, pg_basebackup. */
-import * as path from 'node:path';
 import { verdict, type CheckUnit } from '../../../checks/check.js';
-import { formatBytes } from '../../../log.js';
+import { dataDirWritableCheck, diskSpaceCheck } from '../../../checks/target-dir.js';
 import { one, rows } from '../connect.js';
 import { findPgProgram } from '../programs.js';
 import { STANDBY_MINIMUMS } from '../tuning.js';
@@ -30,41 +29,15 @@ export const standbySettings: CheckUnit<PgCheckContext> = {
   },
 };
 
-export const diskSpace: CheckUnit<PgCheckContext> = {
-  id: 'disk-space',
-  title: 'disk space on target',
-  scopes: ['seed'],
-  async run(c) {
-    const { bytes } = await one<{ bytes: string }>(
-      await c.s.source(),
-      'SELECT (SELECT sum(pg_database_size(oid)) FROM pg_database) + coalesce((SELECT sum(size) FROM pg_ls_waldir()), 0) AS bytes',
-    );
-    const need = Math.ceil(Number(bytes) * 1.1);
-    const free = await c.s.ctx.targetHost.freeBytes(path.dirname(c.dataDir));
-    return verdict(
-      free >= need,
-      `${formatBytes(free)} free, the copy needs about ${formatBytes(need)}${free >= need ? '' : ': free space on the target filesystem or use a larger disk'}`,
-    );
-  },
-};
+export const diskSpace = diskSpaceCheck<PgCheckContext>(async (c) => {
+  const { bytes } = await one<{ bytes: string }>(
+    await c.s.source(),
+    'SELECT (SELECT sum(pg_database_size(oid)) FROM pg_database) + coalesce((SELECT sum(size) FROM pg_ls_waldir()), 0) AS bytes',
+  );
+  return Math.ceil(Number(bytes) * 1.1);
+});
 
-export const dataDirWritable: CheckUnit<PgCheckContext> = {
-  id: 'target-data-dir-writable',
-  title: 'target-data-dir writable',
-  scopes: ['seed'],
-  async run(c) {
-    const host = c.s.ctx.targetHost;
-    const owner = await host.ownerOf(c.dataDir);
-    const parent = path.dirname(c.dataDir);
-    const writable = await host.canWrite(parent, owner);
-    return verdict(
-      writable,
-      writable
-        ? `by ${owner.name}`
-        : `${owner.name} (the data directory's owner) cannot create entries in ${parent}: seed-replica replaces ${c.dataDir} there. Fix the directory's owner or permissions.`,
-    );
-  },
-};
+export const dataDirWritable = dataDirWritableCheck<PgCheckContext>((c) => `seed-replica replaces ${c.dataDir} there`);
 
 export const basebackup: CheckUnit<PgCheckContext> = {
   id: 'pg-basebackup',

@@ -9,8 +9,8 @@ import { FenceError, type Engine, type Fence, type StepContext, type SwitchMark,
 import { capitalized, CUTOVER_NAMES } from '../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
-import { describeLag, withinBounds } from './await-lag-zero.js';
-import { sleep } from './step.js';
+import { describeLag, withinBounds } from '../lag/watch.js';
+import { sleep } from '../sleep.js';
 import { info, warning, type Note } from '../notes.js';
 
 /**
@@ -59,11 +59,11 @@ export class Timeline {
 }
 
 export async function lagGate(engine: Engine, ctx: StepContext, roles: Roles = CUTOVER_ROLES): Promise<string> {
-  const hb = await engine.startHeartbeat();
+  const hb = await engine.replication.startHeartbeat();
   try {
     // Two heartbeats, so that the reading on the target is a fresh one.
     await sleep(1200);
-    const s = await engine.measureLag();
+    const s = await engine.replication.measureLag();
     if (s.fatal || !withinBounds(s, ctx.inputs)) {
       throw new SafetyError(
         `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${s.fatal ?? s.detail}`,
@@ -101,41 +101,41 @@ export async function fenceAndPromote(
   try {
     // Kept on the servers, so that a run continuing after a crash reports the window clients saw.
     if (!resume)
-      await engine
+      await engine.switch
         .recordFenceStart(roles.step, Date.now())
         .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${describeError(e)}`));
-    fence = await engine.fence(resume);
+    fence = await engine.switch.fence(resume);
     const marks = fence.marks?.splice(0) ?? [];
     tl.mark(`${roles.from.replace(/^the /, '')} fenced (${fence.mode}): writes blocked`, fence.startedAt, 'start');
     for (const m of marks) tl.mark(m.what, m.at, m.phase);
     tl.mark('fence in place', Date.now(), 'fence');
-    finalPos = await engine.finalPosition(fence);
+    finalPos = await engine.switch.finalPosition(fence);
     tl.drain(fence);
     tl.mark(`final ${roles.from.replace(/^the /, '')} position captured after the fence: ${finalPos}`, Date.now(), 'final-position');
     failpoint(`${roles.step}:after-fence`);
-    await engine.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
+    await engine.switch.waitApplied(finalPos, inputs.applyTimeoutSeconds * 1000);
     tl.mark(`${roles.to.replace(/^the /, '')} has applied ${finalPos}`, Date.now(), 'applied');
     if (resume) blockedSince = await firstFence(engine, roles, tl, fence.startedAt);
     if (durability.length) {
-      await engine.revertTuning(durability);
+      await engine.tuning.revert(durability);
       tl.mark(`durability restored before promotion: ${durability.map((i) => `${i.name}=${i.original}`).join(', ')}`, Date.now(), 'durability');
     }
     promoted = true; // from here on the promoted side may be a primary: never give the fenced side its writes back
-    await engine.promote(fence);
+    await engine.switch.promote(fence);
     tl.drain(fence);
     failpoint(`${roles.step}:after-promote`);
   } catch (e) {
     const fenceOf = fence ?? (e instanceof FenceError ? e.fence : undefined);
     if (promoted) {
       throw new UserError(
-        `promotion of ${roles.to} failed or is uncertain: ${describeError(e)}. ${capitalized(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (${engine.primaryCheckHint()}), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
+        `promotion of ${roles.to} failed or is uncertain: ${describeError(e)}. ${capitalized(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (${engine.switch.primaryCheckHint()}), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
         { cause: e },
       );
     }
     if (fenceOf) {
       log.warn(`${roles.step} aborted after the fence: ${describeError(e)}. Giving ${roles.from} its writes back.`);
       try {
-        await engine.unfence(fenceOf);
+        await engine.switch.unfence(fenceOf);
         tl.mark(`${roles.from.replace(/^the /, '')} unfenced: it takes writes again`);
       } catch (u) {
         throw new UserError(
@@ -154,7 +154,7 @@ export async function fenceAndPromote(
 
 /** The fence start the interrupted run recorded (replicated to the side being promoted), when it is earlier than this run's. */
 async function firstFence(engine: Engine, roles: Roles, tl: Timeline, ownStart: number): Promise<number> {
-  const first = await engine.recordedFenceStart(roles.step).catch(() => undefined);
+  const first = await engine.switch.recordedFenceStart(roles.step).catch(() => undefined);
   if (first === undefined || first > ownStart) return ownStart;
   tl.mark(`the interrupted ${roles.step} blocked writes from ${new Date(first).toISOString()} (recorded on the servers): the window counts from there`, first);
   return first;
@@ -165,7 +165,7 @@ async function firstFence(engine: Engine, roles: Roles, tl: Timeline, ownStart: 
  * fence cannot stop), reported loudly. Returns the `writes-after-fence` output ('' when unknown).
  */
 export async function auditFence(engine: Engine, ctx: StepContext, sw: Switched, notes: Note[], roles: Roles = CUTOVER_ROLES): Promise<string> {
-  const r = await engine.writesAfterFence(sw.fence, sw.finalPos);
+  const r = await engine.switch.writesAfterFence(sw.fence, sw.finalPos);
   if (r.count === undefined) notes.push(sw.fence.mode === 'shutdown' ? info(r.detail) : warning(r.detail));
   else if (r.count > 0) {
     notes.push(warning(`WRITES AFTER THE FENCE: ${r.detail}. Compare them with the new primary and apply what is missing there.`));

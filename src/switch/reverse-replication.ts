@@ -16,7 +16,7 @@ export interface PreparedReverse {
 
 export async function prepareReverse(engine: Engine, _ctx: StepContext): Promise<PreparedReverse> {
   // Over SSH it is refused by readInputs already, before any connection is made.
-  return { plan: await engine.prepareReverse() };
+  return { plan: await engine.reverse.prepare() };
 }
 
 export async function startReverse(
@@ -31,7 +31,7 @@ export async function startReverse(
   const none = { 'reverse-position': '', 'reverse-from': '' };
   if (!prepared) return { 'reverse-replication': 'off', ...none };
   try {
-    const r = await engine.startReverse(prepared.plan, fence, finalPos);
+    const r = await engine.reverse.start(prepared.plan, fence, finalPos);
     tl.mark(`reverse replication running: the old source replicates from ${r.from}, from ${r.position}`);
     notes.push(...r.notes, info('rollback can switch back until finalize declares the migration final'));
     return { 'reverse-replication': 'running', 'reverse-position': r.position, 'reverse-from': r.from };
