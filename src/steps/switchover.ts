@@ -6,7 +6,7 @@
  * opened on swapped roles (the new primary fenced, the old source promoted).
  */
 import { FenceError, type Engine, type Fence, type StepContext, type SwitchMark, type TuningItem } from '../engines/engine.js';
-import { capitalized, CUTOVER_NAMES } from '../hosts/endpoint.js';
+import { capitalized, CUTOVER_NAMES, type SideNames } from '../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import { describeLag, withinBounds } from './await-lag-zero.js';
@@ -23,6 +23,8 @@ export interface Roles {
   from: string;
   /** The side that is promoted, e.g. "the target". */
   to: string;
+  /** The step's names for the sides, for the errors about one side (SideError) it passes on. */
+  names: SideNames;
   /** What to do when lag is too high, e.g. "Run await-lag-zero, then cutover again." */
   retry: string;
 }
@@ -31,6 +33,7 @@ export const CUTOVER_ROLES: Roles = {
   step: 'cutover',
   from: CUTOVER_NAMES.source,
   to: CUTOVER_NAMES.target,
+  names: CUTOVER_NAMES,
   retry: 'Run await-lag-zero, then cutover again.',
 };
 
@@ -103,7 +106,7 @@ export async function fenceAndPromote(
     if (!resume)
       await engine
         .recordFenceStart(roles.step, Date.now())
-        .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${describeError(e)}`));
+        .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${describeError(e, roles.names)}`));
     fence = await engine.fence(resume);
     const marks = fence.marks?.splice(0) ?? [];
     tl.mark(`${roles.from.replace(/^the /, '')} fenced (${fence.mode}): writes blocked`, fence.startedAt, 'start');
@@ -128,22 +131,24 @@ export async function fenceAndPromote(
     const fenceOf = fence ?? (e instanceof FenceError ? e.fence : undefined);
     if (promoted) {
       throw new UserError(
-        `promotion of ${roles.to} failed or is uncertain: ${describeError(e)}. ${capitalized(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (${engine.primaryCheckHint()}), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
+        `promotion of ${roles.to} failed or is uncertain: ${describeError(e, roles.names)}. ${capitalized(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (${engine.primaryCheckHint()}), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
         { cause: e },
       );
     }
     if (fenceOf) {
-      log.warn(`${roles.step} aborted after the fence: ${describeError(e)}. Giving ${roles.from} its writes back.`);
+      log.warn(`${roles.step} aborted after the fence: ${describeError(e, roles.names)}. Giving ${roles.from} its writes back.`);
       try {
         await engine.unfence(fenceOf);
         tl.mark(`${roles.from.replace(/^the /, '')} unfenced: it takes writes again`);
       } catch (u) {
         throw new UserError(
-          `${roles.step} aborted (${describeError(e)}) AND giving ${roles.from} its writes back failed: ${describeError(u)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.`,
+          `${roles.step} aborted (${describeError(e, roles.names)}) AND giving ${roles.from} its writes back failed: ${describeError(u, roles.names)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.`,
           { cause: e },
         );
       }
-      throw new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${describeError(e)}`, { cause: e });
+      throw new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${describeError(e, roles.names)}`, {
+        cause: e,
+      });
     }
     throw e;
   }
