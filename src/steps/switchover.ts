@@ -11,6 +11,7 @@ import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import { describeLag, withinBounds } from './await-lag-zero.js';
 import { sleep } from './step.js';
+import { bind, fail, inScope, ok, runChecks, type CheckUnit } from '../checks/check.js';
 import { info, warning, type Note } from '../notes.js';
 
 /**
@@ -61,21 +62,50 @@ export class Timeline {
   }
 }
 
-export async function lagGate(engine: Engine, ctx: StepContext, roles: Roles = CUTOVER_ROLES): Promise<string> {
-  const hb = await engine.startHeartbeat();
-  try {
-    // Two heartbeats, so that the reading on the target is a fresh one.
-    await sleep(1200);
-    const s = await engine.measureLag();
-    if (s.fatal || !withinBounds(s, ctx.inputs)) {
-      throw new SafetyError(
-        `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${s.fatal ?? s.detail}`,
-      );
+/** What the switch's checks before the fence share. */
+export interface SwitchGate {
+  engine: Engine;
+  ctx: StepContext;
+  roles: Roles;
+}
+
+/** The switch's own check before the fence: lag within the bounds, read on a fresh heartbeat (Vitess #9525: never fence a lagging replica). */
+export const lagBeforeFence: CheckUnit<SwitchGate> = {
+  id: 'lag-before-fence',
+  title: 'lag before the fence',
+  scopes: ['cutover'],
+  async run({ engine, ctx, roles }) {
+    const hb = await engine.startHeartbeat();
+    try {
+      // Two heartbeats, so that the reading on the target is a fresh one.
+      await sleep(1200);
+      const s = await engine.measureLag();
+      if (s.fatal || !withinBounds(s, ctx.inputs))
+        return fail(
+          `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${s.fatal ?? s.detail}`,
+        );
+      return ok(describeLag(s));
+    } finally {
+      await hb.stop();
     }
-    return describeLag(s);
-  } finally {
-    await hb.stop();
-  }
+  },
+};
+
+/**
+ * The checks of scope `cutover`, before the fence of cutover and of rollback (the same switch the
+ * other way): the switch's lag check, then the engine's own units of that scope. A failed one
+ * refuses the switch with nothing changed; an error (a server out of reach) ends it as it is.
+ * Returns the lag as measured, for the timeline.
+ */
+export async function lagGate(engine: Engine, ctx: StepContext, roles: Roles = CUTOVER_ROLES): Promise<string> {
+  const units = inScope([...bind([lagBeforeFence], { engine, ctx, roles }), ...engine.checks()], 'cutover');
+  const results = await runChecks(units, { onError: 'throw' });
+  const failed = results.filter((r) => r.status === 'fail');
+  if (failed.length === 1) throw new SafetyError(failed[0].detail);
+  if (failed.length > 1)
+    throw new SafetyError(`${roles.step} refused before the fence, nothing was changed:\n${failed.map((r) => `- ${r.check}: ${r.detail}`).join('\n')}`);
+  for (const r of results) if (r.status === 'warn') ctx.log.warn(`${r.check}: ${r.detail}`);
+  return results.find((r) => r.id === lagBeforeFence.id)?.detail ?? '';
 }
 
 export interface Switched {
