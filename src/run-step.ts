@@ -2,8 +2,8 @@
 import type { StepContext } from './engines/engine.js';
 import { LocalHost } from './hosts/local.js';
 import { withOpenClientsClosed } from './engines/open-clients.js';
-import { lostServerOf } from './engines/server-lost.js';
-import { SideError, UserError } from './errors.js';
+import { failedServerOf, lostServerOf } from './engines/server-lost.js';
+import { describeError, SideError, UserError } from './errors.js';
 import { describeEndpoint, directEndpoints, type Endpoint, type StepSides } from './hosts/endpoint.js';
 import { openTransport } from './hosts/transport.js';
 import { readInputs, secretValues, type Inputs, type RawInputs, type StepName } from './inputs.js';
@@ -86,7 +86,25 @@ class ActivityLog implements Log {
  */
 export function stepError(e: unknown, step: StepName, endpoints: Endpoint[], activity: string | undefined, sides: StepSides = sidesOf(step)): unknown {
   if (e instanceof SideError) return e.for(sides.names);
-  return lostServerError(e, step, endpoints, activity, sides) ?? e;
+  return lostServerError(e, step, endpoints, activity, sides) ?? failedStatementError(e, step, endpoints, activity, sides) ?? e;
+}
+
+/**
+ * An unexpected error from a statement on one side (a privilege missing, a server that refused a
+ * statement zdm did not foresee), as a SideError: the same words, and which side it came from.
+ */
+function failedStatementError(e: unknown, step: StepName, endpoints: Endpoint[], activity: string | undefined, sides: StepSides): UserError | undefined {
+  if (e instanceof UserError) return undefined;
+  const failed = failedServerOf(e);
+  const endpoint = failed && endpoints.find((s) => s.input === failed.server.input);
+  const side = failed && sides.sideOf(failed.server.input);
+  if (!failed || !endpoint || !side) return undefined;
+  const doing = activity ? `${step} (${activity})` : step;
+  const what = describeError(e).replace(/^unexpected error: /, '');
+  return new SideError(side, failed.server.input, (name) => `unexpected error on ${describeEndpoint(endpoint, name)} during ${doing}: ${what}`, {
+    cause: e,
+    names: sides.names,
+  });
 }
 
 /**

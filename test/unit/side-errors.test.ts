@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { explainMyError } from '../../src/engines/mysql/connect.js';
 import { explainPgError } from '../../src/engines/postgres/connect.js';
-import { markIfLost } from '../../src/engines/server-lost.js';
+import { markFailure, markIfLost } from '../../src/engines/server-lost.js';
 import { replicas, type NewPrimaryContext } from '../../src/checks/new-primary.js';
 import { describeError, SideError, UserError } from '../../src/errors.js';
 import { CUTOVER_NAMES, CUTOVER_SIDES, directEndpoints, forwardedEndpoint, type Endpoint } from '../../src/hosts/endpoint.js';
@@ -72,6 +72,24 @@ describe('SideError: the side and the input, worded by the step', () => {
     const other = stepError(lostOn('replication-user/replication-password', '127.0.0.1:6001'), 'preflight', endpoints(), undefined);
     expect(other).not.toBeInstanceOf(SideError);
     expect(describeError(other)).toMatch(/^lost the connection to 127\.0\.0\.1:6001 \(replication-user\/replication-password\) during preflight/);
+  });
+
+  it("an unexpected failure of a statement on one side names that side, by the step's names", () => {
+    const denied = () =>
+      markFailure(Object.assign(new Error('permission denied for function pg_promote'), { code: '42501' }), { input: 'target-url', at: '127.0.0.1:6002' });
+    const cut = stepError(denied(), 'cutover', endpoints(), 'Promoting the target');
+    expect(cut).toMatchObject({ side: 'target', input: 'target-url' });
+    expect(describeError(cut)).toBe(
+      'unexpected error on the target (target-url, db-new.example:6002) during cutover (Promoting the target): permission denied for function pg_promote',
+    );
+    expect(describeError(stepError(denied(), 'rollback', endpoints(), undefined))).toBe(
+      'unexpected error on the new primary (target-url, db-new.example:6002) during rollback: permission denied for function pg_promote',
+    );
+    // An error no client marked keeps its words; a user error is never reworded.
+    const bare = new Error('boom');
+    expect(stepError(bare, 'cutover', endpoints(), undefined)).toBe(bare);
+    const user = markFailure(new UserError('input x is wrong'), { input: 'target-url', at: '127.0.0.1:6002' });
+    expect(stepError(user, 'cutover', endpoints(), undefined)).toBe(user);
   });
 
   it('a server out of reach or refusing the login is a SideError of the side the engine connected to, worded the same in both steps', () => {
