@@ -2,13 +2,13 @@
 import type { StepContext } from './engines/engine.js';
 import { LocalHost } from './hosts/local.js';
 import { withOpenClientsClosed } from './engines/open-clients.js';
-import { lostServerOf } from './engines/server-lost.js';
-import { UserError } from './errors.js';
-import { describeEndpoint, directEndpoints, type Endpoint } from './hosts/endpoint.js';
+import { failedServerOf, lostServerOf } from './engines/server-lost.js';
+import { describeError, SideError, UserError } from './errors.js';
+import { describeEndpoint, directEndpoints, type Endpoint, type StepSides } from './hosts/endpoint.js';
 import { openTransport } from './hosts/transport.js';
 import { readInputs, secretValues, type Inputs, type RawInputs, type StepName } from './inputs.js';
 import type { Log } from './log.js';
-import { STEP_RUNNERS, type StepResult } from './steps/index.js';
+import { sidesOf, STEP_RUNNERS, type StepResult } from './steps/index.js';
 
 /** What a caller may put in place of the defaults: a test's skewed clock, a target host that reports little free disk. */
 export type StepOverrides = Partial<Pick<StepContext, 'clock' | 'targetHost'>>;
@@ -22,7 +22,7 @@ export async function runStep<S extends StepName>(step: S, raw: RawInputs, log: 
   try {
     return await runWith(step, inputs, activity, overrides, sides);
   } catch (e) {
-    throw lostServerError(e, step, sides, activity.activity) ?? e;
+    throw stepError(e, step, sides, activity.activity);
   }
 }
 
@@ -81,25 +81,52 @@ class ActivityLog implements Log {
 }
 
 /**
- * An unexpected error that is a lost connection to a server, worded for the user: which server
- * (as the inputs name it, never with credentials), what the step was doing, and that the step can
- * run again once the server is back. Steps read the servers' real state when they start, so a
- * re-run continues or refuses from where things are.
+ * The error a step ends with, errors about one side worded once, here, with the step's names for
+ * the sides (rollback: "the new primary" where cutover says "the source").
  */
-function lostServerError(e: unknown, step: StepName, sides: Endpoint[], activity: string | undefined): UserError | undefined {
+export function stepError(e: unknown, step: StepName, endpoints: Endpoint[], activity: string | undefined, sides: StepSides = sidesOf(step)): unknown {
+  if (e instanceof SideError) return e.for(sides.names);
+  return lostServerError(e, step, endpoints, activity, sides) ?? failedStatementError(e, step, endpoints, activity, sides) ?? e;
+}
+
+/**
+ * An unexpected error from a statement on one side (a privilege missing, a server that refused a
+ * statement zdm did not foresee), as a SideError: the same words, and which side it came from.
+ */
+function failedStatementError(e: unknown, step: StepName, endpoints: Endpoint[], activity: string | undefined, sides: StepSides): UserError | undefined {
+  if (e instanceof UserError) return undefined;
+  const failed = failedServerOf(e);
+  const endpoint = failed && endpoints.find((s) => s.input === failed.server.input);
+  const side = failed && sides.sideOf(failed.server.input);
+  if (!failed || !endpoint || !side) return undefined;
+  const doing = activity ? `${step} (${activity})` : step;
+  const what = describeError(e).replace(/^unexpected error: /, '');
+  return new SideError(side, failed.server.input, (name) => `unexpected error on ${describeEndpoint(endpoint, name)} during ${doing}: ${what}`, {
+    cause: e,
+    names: sides.names,
+  });
+}
+
+/**
+ * An unexpected error that is a lost connection to a server, as a SideError: which server (as the
+ * inputs name it, never with credentials), what the step was doing, and that the step can run
+ * again once the server is back. Steps read the servers' real state when they start, so a re-run
+ * continues or refuses from where things are.
+ */
+function lostServerError(e: unknown, step: StepName, endpoints: Endpoint[], activity: string | undefined, sides: StepSides): UserError | undefined {
   if (e instanceof UserError) return undefined;
   const lost = lostServerOf(e);
   if (!lost) return undefined;
   const { input, at } = lost.server;
   // The client was opened on an endpoint's connectUrl; the user knows the server by the URL they gave.
-  const side = sides.find((s) => s.input === input);
-  const ssh = side?.reach.kind === 'ssh-forward';
-  const server = side ? describeEndpoint(side) : `${at} (${input})`;
+  const endpoint = endpoints.find((s) => s.input === input);
+  const ssh = endpoint?.reach.kind === 'ssh-forward';
   const doing = activity ? `${step} (${activity})` : step;
-  return new UserError(
+  const message = (server: string) =>
     `lost the connection to ${server} during ${doing}: ${lost.error.message}. ` +
-      `The server stopped or restarted, or the network${ssh ? ' or the SSH tunnel' : ''} between this runner and it broke. ` +
-      `Once it is up and reachable again, run ${step} again: it starts from the servers' real state.`,
-    { cause: e },
-  );
+    `The server stopped or restarted, or the network${ssh ? ' or the SSH tunnel' : ''} between this runner and it broke. ` +
+    `Once it is up and reachable again, run ${step} again: it starts from the servers' real state.`;
+  const side = sides.sideOf(input);
+  if (!endpoint || !side) return new UserError(message(`${at} (${input})`), { cause: e });
+  return new SideError(side, input, (name) => message(describeEndpoint(endpoint, name)), { cause: e, names: sides.names });
 }

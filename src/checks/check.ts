@@ -8,7 +8,9 @@ import { describeError } from '../errors.js';
 /**
  * When a check runs. `seed`: what seed-replica enforces before it changes anything (preflight runs
  * these too, so that what preflight promises is what seed-replica enforces); `preflight`: only in
- * the preflight checklist; `cutover`: before the fence; `post-cutover`: on the new primary.
+ * the preflight checklist; `cutover`: before the fence of cutover and rollback (a failed one refuses the
+ * switch, nothing changed: the lag check, and an engine's own units of that scope); `post-cutover`: on
+ * the new primary.
  */
 export type Scope = 'preflight' | 'seed' | 'cutover' | 'post-cutover';
 

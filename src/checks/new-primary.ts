@@ -101,7 +101,7 @@ export const replicas: CheckUnit<NewPrimaryContext> = {
     return streaming.length >= want
       ? ok(`${streaming.length} streaming (expected ${want}): ${seen}`)
       : fail(
-          `${streaming.length} streaming, expected ${want} (seen: ${seen}). Point the replicas at the new primary and start them; check their logs and the new primary's pg_hba.conf / replication grants.`,
+          `${streaming.length} streaming, expected ${want} (seen: ${seen}). Point the replicas at the new primary and start them; check their logs and the new primary's ${c.step.inputs.engine === 'postgres' ? 'pg_hba.conf' : 'replication grants (REPLICATION SLAVE)'}.`,
         );
   }),
 };

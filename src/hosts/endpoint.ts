@@ -54,10 +54,13 @@ export function directEndpoints(urls: { sourceUrl?: URL; targetUrl: URL }): { so
   return { source: urls.sourceUrl && directEndpoint('source', urls.sourceUrl), target: directEndpoint('target', urls.targetUrl) };
 }
 
-/** A lost-server or connection message's name for the side: "the source (source-url, db1:5432 through the SSH connection to bastion:22)". */
-export function describeEndpoint(e: Endpoint): string {
+/**
+ * A lost-server or connection message's name for the side: "the source (source-url, db1:5432 through
+ * the SSH connection to bastion:22)"; `name` is the step's name for it (rollback: "the new primary").
+ */
+export function describeEndpoint(e: Endpoint, name = `the ${e.side}`): string {
   const ssh = e.reach.kind === 'ssh-forward' ? ` through the SSH connection to ${e.reach.via}` : '';
-  return `the ${e.side} (${e.input}, ${hostPortText(e.given)}${ssh})`;
+  return `${name} (${e.input}, ${hostPortText(e.given)}${ssh})`;
 }
 
 /** A context built by hand (a test, a benchmark) given the direct endpoints of its inputs. */
@@ -82,6 +85,19 @@ export interface SideNames {
 }
 
 export const CUTOVER_NAMES: SideNames = { source: 'the source', target: 'the target', newPrimary: 'the new primary', oldSource: 'the old source' };
+
+/** How a step words errors about the sides: its names for them, and which engine side each URL input is. */
+export interface StepSides {
+  names: SideNames;
+  /** The engine's side for an input (rollback: target-url is the side it fences, its `source`). */
+  sideOf(input: string): Side | undefined;
+}
+
+/** Every step but rollback: source-url is the source, target-url the target. */
+export const CUTOVER_SIDES: StepSides = {
+  names: CUTOVER_NAMES,
+  sideOf: (input) => (input === 'source-url' ? 'source' : input === 'target-url' ? 'target' : undefined),
+};
 
 /** "the source" -> "The source", for a name that starts a sentence. */
 export const capitalized = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);

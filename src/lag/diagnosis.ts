@@ -119,8 +119,12 @@ export function findBottleneck(last: LagSample, r: Rates | undefined, cpu: CpuUs
     const speed = r ? ` (the stream carries ${formatBytes(r.received)}/s while the source writes ${formatBytes(r.source)}/s)` : '';
     return `the network between source and target: ${formatBytes(notReceived)} written on the source has not reached the target yet${speed}. Check the bandwidth and round trip between the hosts, the TCP buffers (tune-target's kernel settings) and, through SSH, the tunnel's cipher`;
   }
-  if (r && r.applied <= 0 && notApplied > 0)
-    return `the replica's apply, which has stopped: ${formatBytes(notApplied)} received and nothing applied for ${r.seconds.toFixed(0)} s. Replay may be paused (PostgreSQL: SELECT pg_is_wal_replay_paused()) or blocked by a lock or long transaction on the target`;
+  if (r && r.applied <= 0 && notApplied > 0) {
+    // Each engine's own way to see a stalled apply: a MySQL user is never sent to a PostgreSQL function.
+    const paused =
+      engine === 'postgres' ? 'Replay may be paused (SELECT pg_is_wal_replay_paused())' : 'The SQL thread may be delayed (SQL_Delay in SHOW REPLICA STATUS)';
+    return `the replica's apply, which has stopped: ${formatBytes(notApplied)} received and nothing applied for ${r.seconds.toFixed(0)} s. ${paused} or blocked by a lock or long transaction on the target`;
+  }
   const behind = `${formatBytes(notApplied)} received but not applied yet${r ? ` (apply ${formatBytes(r.applied)}/s vs source ${formatBytes(r.source)}/s)` : ''}`;
   if (cpu && cpu.iowaitPct >= IOWAIT_BOTTLENECK_PCT)
     return `the target's disk: ${behind}, with iowait at ${cpu.iowaitPct.toFixed(0)}%. Use a faster disk (NVMe, provisioned IOPS), or relax durability while catching up (tune-target)`;

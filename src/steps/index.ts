@@ -8,7 +8,8 @@ import { revert } from './revert.js';
 import { preflight } from './preflight.js';
 import { postCutover } from './post-cutover.js';
 import { verify } from './verify.js';
-import { rollback } from './rollback.js';
+import { rollback, ROLLBACK_SIDES } from './rollback.js';
+import { CUTOVER_SIDES, type StepSides } from '../hosts/endpoint.js';
 import { finalize } from './finalize.js';
 
 export const STEP_RUNNERS: { readonly [S in StepName]: Step<S> } = {
@@ -23,4 +24,9 @@ export const STEP_RUNNERS: { readonly [S in StepName]: Step<S> } = {
   rollback,
   finalize,
 };
+
+/** How each step words errors about the sides (SideError): rollback has its own names, the others cutover's. */
+export function sidesOf(step: StepName): StepSides {
+  return step === 'rollback' ? ROLLBACK_SIDES : CUTOVER_SIDES;
+}
 export { StepFailed, type StepResult } from './step.js';

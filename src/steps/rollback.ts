@@ -8,7 +8,7 @@ import { openEngine } from '../engines/index.js';
 import type { Engine, StepContext, SwitchLock } from '../engines/engine.js';
 import { InputError, SafetyError, describeError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
-import type { SideNames } from '../hosts/endpoint.js';
+import type { SideNames, StepSides } from '../hosts/endpoint.js';
 import type { Inputs, StepOutputs } from '../inputs.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
 import { auditFence, fenceAndPromote, lagGate, Timeline, type Roles, type Switched } from '../switch/switchover.js';
@@ -26,10 +26,17 @@ export const ROLLBACK_NAMES: SideNames = {
   oldSource: 'the migration target',
 };
 
+/** rollback's sides as its errors name them: target-url is the new primary it fences, source-url the old source it promotes. */
+export const ROLLBACK_SIDES: StepSides = {
+  names: ROLLBACK_NAMES,
+  sideOf: (input) => (input === 'target-url' ? 'source' : input === 'source-url' ? 'target' : undefined),
+};
+
 const ROLES: Roles = {
   step: 'rollback',
   from: ROLLBACK_NAMES.source,
   to: ROLLBACK_NAMES.target,
+  names: ROLLBACK_NAMES,
   retry: 'Wait until the old source has caught up with the new primary, then rollback again.',
 };
 
@@ -65,7 +72,7 @@ export function reversedContext(ctx: StepContext): StepContext {
 async function reverseRunning(engine: Engine): Promise<void> {
   const s = await engine.replication.measureLag().catch((e: unknown) => {
     throw new SafetyError(
-      `rollback refused: cannot see reverse replication (${describeError(e)}). Nothing was changed; the new primary keeps its writes. A finalized migration has no way back.`,
+      `rollback refused: cannot see reverse replication (${describeError(e, ROLLBACK_NAMES)}). Nothing was changed; the new primary keeps its writes. A finalized migration has no way back.`,
       { cause: e },
     );
   });
@@ -118,8 +125,8 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
     try {
       await fn();
     } catch (e) {
-      failed.push(`${what} failed: ${describeError(e)}`);
-      notes.push(warning(`${what} failed after the promotion: ${describeError(e)}`));
+      failed.push(`${what} failed: ${describeError(e, ROLLBACK_NAMES)}`);
+      notes.push(warning(`${what} failed after the promotion: ${describeError(e, ROLLBACK_NAMES)}`));
     }
   };
   if (inputs.onPromotedCommand)

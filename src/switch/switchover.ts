@@ -6,11 +6,12 @@
  * opened on swapped roles (the new primary fenced, the old source promoted).
  */
 import { FenceError, type Engine, type Fence, type StepContext, type SwitchMark, type TuningItem } from '../engines/engine.js';
-import { capitalized, CUTOVER_NAMES } from '../hosts/endpoint.js';
+import { capitalized, CUTOVER_NAMES, type SideNames } from '../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import { describeLag, withinBounds } from '../lag/watch.js';
 import { sleep } from '../sleep.js';
+import { bind, fail, inScope, ok, runChecks, type CheckUnit } from '../checks/check.js';
 import { info, warning, type Note } from '../notes.js';
 
 /**
@@ -23,6 +24,8 @@ export interface Roles {
   from: string;
   /** The side that is promoted, e.g. "the target". */
   to: string;
+  /** The step's names for the sides, for the errors about one side (SideError) it passes on. */
+  names: SideNames;
   /** What to do when lag is too high, e.g. "Run await-lag-zero, then cutover again." */
   retry: string;
 }
@@ -31,6 +34,7 @@ export const CUTOVER_ROLES: Roles = {
   step: 'cutover',
   from: CUTOVER_NAMES.source,
   to: CUTOVER_NAMES.target,
+  names: CUTOVER_NAMES,
   retry: 'Run await-lag-zero, then cutover again.',
 };
 
@@ -58,21 +62,50 @@ export class Timeline {
   }
 }
 
-export async function lagGate(engine: Engine, ctx: StepContext, roles: Roles = CUTOVER_ROLES): Promise<string> {
-  const hb = await engine.replication.startHeartbeat();
-  try {
-    // Two heartbeats, so that the reading on the target is a fresh one.
-    await sleep(1200);
-    const s = await engine.replication.measureLag();
-    if (s.fatal || !withinBounds(s, ctx.inputs)) {
-      throw new SafetyError(
-        `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${s.fatal ?? s.detail}`,
-      );
+/** What the switch's checks before the fence share. */
+export interface SwitchGate {
+  engine: Engine;
+  ctx: StepContext;
+  roles: Roles;
+}
+
+/** The switch's own check before the fence: lag within the bounds, read on a fresh heartbeat (Vitess #9525: never fence a lagging replica). */
+export const lagBeforeFence: CheckUnit<SwitchGate> = {
+  id: 'lag-before-fence',
+  title: 'lag before the fence',
+  scopes: ['cutover'],
+  async run({ engine, ctx, roles }) {
+    const hb = await engine.replication.startHeartbeat();
+    try {
+      // Two heartbeats, so that the reading on the target is a fresh one.
+      await sleep(1200);
+      const s = await engine.replication.measureLag();
+      if (s.fatal || !withinBounds(s, ctx.inputs))
+        return fail(
+          `lag is too high to block writes now (${describeLag(s)}; bounds ${ctx.inputs.maxLagBytes} bytes and ${ctx.inputs.maxLagSeconds} s${s.streaming ? '' : `; ${roles.to} is not streaming`}). Nothing was changed. ${roles.retry} ${s.fatal ?? s.detail}`,
+        );
+      return ok(describeLag(s));
+    } finally {
+      await hb.stop();
     }
-    return describeLag(s);
-  } finally {
-    await hb.stop();
-  }
+  },
+};
+
+/**
+ * The checks of scope `cutover`, before the fence of cutover and of rollback (the same switch the
+ * other way): the switch's lag check, then the engine's own units of that scope. A failed one
+ * refuses the switch with nothing changed; an error (a server out of reach) ends it as it is.
+ * Returns the lag as measured, for the timeline.
+ */
+export async function lagGate(engine: Engine, ctx: StepContext, roles: Roles = CUTOVER_ROLES): Promise<string> {
+  const units = inScope([...bind([lagBeforeFence], { engine, ctx, roles }), ...engine.seeding.checks()], 'cutover');
+  const results = await runChecks(units, { onError: 'throw' });
+  const failed = results.filter((r) => r.status === 'fail');
+  if (failed.length === 1) throw new SafetyError(failed[0].detail);
+  if (failed.length > 1)
+    throw new SafetyError(`${roles.step} refused before the fence, nothing was changed:\n${failed.map((r) => `- ${r.check}: ${r.detail}`).join('\n')}`);
+  for (const r of results) if (r.status === 'warn') ctx.log.warn(`${r.check}: ${r.detail}`);
+  return results.find((r) => r.id === lagBeforeFence.id)?.detail ?? '';
 }
 
 export interface Switched {
@@ -103,7 +136,7 @@ export async function fenceAndPromote(
     if (!resume)
       await engine.switch
         .recordFenceStart(roles.step, Date.now())
-        .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${describeError(e)}`));
+        .catch((e: unknown) => log.warn(`could not record the fence time on ${roles.from}: ${describeError(e, roles.names)}`));
     fence = await engine.switch.fence(resume);
     const marks = fence.marks?.splice(0) ?? [];
     tl.mark(`${roles.from.replace(/^the /, '')} fenced (${fence.mode}): writes blocked`, fence.startedAt, 'start');
@@ -128,22 +161,24 @@ export async function fenceAndPromote(
     const fenceOf = fence ?? (e instanceof FenceError ? e.fence : undefined);
     if (promoted) {
       throw new UserError(
-        `promotion of ${roles.to} failed or is uncertain: ${describeError(e)}. ${capitalized(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (${engine.switch.primaryCheckHint()}), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
+        `promotion of ${roles.to} failed or is uncertain: ${describeError(e, roles.names)}. ${capitalized(roles.from)} stays fenced. Check ${roles.to}: if it is a primary (${engine.switch.primaryCheckHint()}), point the application at it; if not, lift the fence on ${roles.from} by hand.`,
         { cause: e },
       );
     }
     if (fenceOf) {
-      log.warn(`${roles.step} aborted after the fence: ${describeError(e)}. Giving ${roles.from} its writes back.`);
+      log.warn(`${roles.step} aborted after the fence: ${describeError(e, roles.names)}. Giving ${roles.from} its writes back.`);
       try {
         await engine.switch.unfence(fenceOf);
         tl.mark(`${roles.from.replace(/^the /, '')} unfenced: it takes writes again`);
       } catch (u) {
         throw new UserError(
-          `${roles.step} aborted (${describeError(e)}) AND giving ${roles.from} its writes back failed: ${describeError(u)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.`,
+          `${roles.step} aborted (${describeError(e, roles.names)}) AND giving ${roles.from} its writes back failed: ${describeError(u, roles.names)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.`,
           { cause: e },
         );
       }
-      throw new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${describeError(e)}`, { cause: e });
+      throw new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${describeError(e, roles.names)}`, {
+        cause: e,
+      });
     }
     throw e;
   }

@@ -52,6 +52,10 @@ describe('diagnosis while catching up', () => {
   it('says the apply has stopped when nothing was applied over the window', () => {
     const h = [at(0, 10 * MB, 10 * MB, 1 * MB), at(10_000, 20 * MB, 20 * MB, 1 * MB)];
     expect(findBottleneck(h[1], rates(h), undefined, 'postgres')).toMatch(/^the replica's apply, which has stopped: .*pg_is_wal_replay_paused/);
+    // The same stall on MySQL/MariaDB points at the engine's own status, never at a PostgreSQL function.
+    const my = findBottleneck(h[1], rates(h), undefined, 'mariadb');
+    expect(my).toMatch(/^the replica's apply, which has stopped: .*SHOW REPLICA STATUS/);
+    expect(my).not.toMatch(/pg_|PostgreSQL/);
   });
 
   it('puts the rates and the bottleneck into the timeout diagnosis', () => {

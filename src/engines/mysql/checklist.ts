@@ -16,7 +16,7 @@ export async function serverLimits(s: MySession, which: 'source' | 'target'): Pr
 
 export async function freshLogin(s: MySession, which: 'source' | 'target'): Promise<void> {
   const e = s.endpoint(which);
-  const c = await connectMy(e.connectUrl, { input: e.input });
+  const c = await connectMy(e.connectUrl, { input: e.input, side: which });
   await c.end();
 }
 

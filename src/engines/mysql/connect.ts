@@ -1,5 +1,6 @@
 import mysql from 'mysql2/promise';
-import { UserError } from '../../errors.js';
+import { SideError, UserError } from '../../errors.js';
+import type { Side } from '../../hosts/endpoint.js';
 import { track } from '../open-clients.js';
 import { markLostOn } from '../server-lost.js';
 
@@ -8,6 +9,8 @@ export type Row = Record<string, unknown>;
 
 export interface MyConnectOptions {
   input: string;
+  /** The engine's side the URL is (rollback: source-url is its target); failures then come as a SideError. */
+  side?: Side;
   user?: string;
   password?: string;
   timeoutMs?: number;
@@ -40,38 +43,37 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
     (c as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.once('close', untrack);
     return markLostOn(c, ['query', 'execute'], { input: opts.input, at: `${host.includes(':') ? `[${host}]` : host}:${port}` });
   } catch (e) {
-    throw explainMyError(e, opts.input, `${host}:${port}`, user, database);
+    throw explainMyError(e, opts.input, `${host}:${port}`, user, database, opts.side);
   }
 }
 
-export function explainMyError(e: unknown, input: string, at: string, user: string, database?: string): Error {
+/** Maps connection errors to a UserError (a SideError for one of the sides) that names the input and the fix. */
+export function explainMyError(e: unknown, input: string, at: string, user: string, database?: string, side?: Side): UserError {
+  const message = connectProblem(e, input, at, user, database);
+  return side ? new SideError(side, input, () => message, { cause: e }) : new UserError(message, { cause: e });
+}
+
+/** What went wrong, in words that name the input (not the side's role: the same in cutover and rollback). */
+function connectProblem(e: unknown, input: string, at: string, user: string, database?: string): string {
   const err = e as { code?: string; errno?: number; message?: string };
   const msg = err.message ?? String(e);
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new UserError(
-        `${input}: cannot reach ${at}: connection refused. Check the host and port, and that the server is running and listens on that address.`,
-        { cause: e },
-      );
+      return `${input}: cannot reach ${at}: connection refused. Check the host and port, and that the server is running and listens on that address.`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new UserError(`${input}: host of ${at} not found (DNS). Check the host name.`, { cause: e });
+      return `${input}: host of ${at} not found (DNS). Check the host name.`;
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new UserError(`${input}: cannot reach ${at} (${err.code}). Check the address and any firewall between this runner and the server.`, { cause: e });
+      return `${input}: cannot reach ${at} (${err.code}). Check the address and any firewall between this runner and the server.`;
     case 'ER_ACCESS_DENIED_ERROR':
-      return new UserError(
-        `${input}: access denied for user "${user}" at ${at}. Check the user name, the password in the secret, and that the account may connect from this host.`,
-        { cause: e },
-      );
+      return `${input}: access denied for user "${user}" at ${at}. Check the user name, the password in the secret, and that the account may connect from this host.`;
     case 'ER_DBACCESS_DENIED_ERROR':
     case 'ER_BAD_DB_ERROR':
-      return new UserError(`${input}: cannot use database "${database}" at ${at}: ${msg}. Leave the URL's path empty or name an existing database.`, {
-        cause: e,
-      });
+      return `${input}: cannot use database "${database}" at ${at}: ${msg}. Leave the URL's path empty or name an existing database.`;
   }
-  return new UserError(`${input}: could not connect to ${at} as "${user}": ${msg}`, { cause: e });
+  return `${input}: could not connect to ${at} as "${user}": ${msg}`;
 }
 
 export async function rows<T extends Row = Row>(c: MyConn, sql: string, params: unknown[] = []): Promise<T[]> {

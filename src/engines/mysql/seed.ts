@@ -66,7 +66,7 @@ async function stopTarget(s: MySession): Promise<void> {
     throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
   await waitFor('the target server stopping', 120_000, async () => {
     try {
-      const c = await connectMy(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, timeoutMs: 2000 });
+      const c = await connectMy(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, side: 'target', timeoutMs: 2000 });
       await c.end();
       return undefined;
     } catch (e) {

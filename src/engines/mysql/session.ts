@@ -12,13 +12,13 @@ export class MySession extends SideSession {
 
   async source(): Promise<MyConn> {
     const e = this.sourceEndpoint;
-    this.src ??= await connectMy(e.connectUrl, { input: e.input });
+    this.src ??= await connectMy(e.connectUrl, { input: e.input, side: 'source' });
     return this.src;
   }
 
   async target(): Promise<MyConn> {
     const e = this.targetEndpoint;
-    this.tgt ??= await connectMy(e.connectUrl, { input: e.input });
+    this.tgt ??= await connectMy(e.connectUrl, { input: e.input, side: 'target' });
     return this.tgt;
   }
 

@@ -21,7 +21,7 @@ const SETTLE_MS = 1000;
 const qualified = (table: string) => table.split('.').map(quoteName).join('.');
 
 export async function lockSwitch(s: MySession, step: 'cutover' | 'rollback'): Promise<SwitchLock> {
-  const c = await connectMy(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input });
+  const c = await connectMy(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, side: 'target' });
   try {
     // Timeout 0: refuse at once. The lock goes with the session, however the step ends.
     const { ok } = await one<{ ok: unknown }>(c, 'SELECT GET_LOCK(?, 0) AS ok', [LOCK_NAME]);

@@ -96,7 +96,7 @@ export class MyVerifier implements TableVerifier {
     if (!c) {
       c = (async () => {
         const e = this.endpoint(side);
-        const conn = await connectMy(e.connectUrl, { input: e.input });
+        const conn = await connectMy(e.connectUrl, { input: e.input, side });
         // Each checksum is one consistent read; TIMESTAMP columns render in UTC on both sides.
         try {
           await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');

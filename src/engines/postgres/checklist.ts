@@ -17,7 +17,7 @@ export async function serverLimits(s: PgSession, which: 'source' | 'target'): Pr
 
 export async function freshLogin(s: PgSession, which: 'source' | 'target'): Promise<void> {
   const e = s.endpoint(which);
-  const c = await connectPg(e.connectUrl, { input: e.input });
+  const c = await connectPg(e.connectUrl, { input: e.input, side: which });
   await c.end();
 }
 

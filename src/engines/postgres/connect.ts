@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { UserError } from '../../errors.js';
+import { SideError, UserError } from '../../errors.js';
+import type { Side } from '../../hosts/endpoint.js';
 import { track } from '../open-clients.js';
 import { markLostOn } from '../server-lost.js';
 
@@ -8,6 +9,8 @@ export type PgClient = pg.Client;
 export interface PgConnectOptions {
   /** The input the URL came from, named in every error. */
   input: string;
+  /** The engine's side the URL is (rollback: source-url is its target); failures then come as a SideError. */
+  side?: Side;
   user?: string;
   password?: string;
   replication?: boolean;
@@ -39,7 +42,15 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
     await client.connect();
   } catch (e) {
     await client.end().catch(() => undefined);
-    throw explainPgError(e, { input: opts.input, host: url.hostname, port: Number(url.port || 5432), user, database, replication: opts.replication });
+    throw explainPgError(e, {
+      input: opts.input,
+      side: opts.side,
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      user,
+      database,
+      replication: opts.replication,
+    });
   }
   return markLostOn(client, ['query'], { input: opts.input, at: `${url.hostname}:${Number(url.port || 5432)}` });
 }
@@ -52,6 +63,7 @@ function sslFrom(url: URL): pg.ClientConfig['ssl'] {
 
 interface Where {
   input: string;
+  side?: Side;
   host: string;
   port: number;
   user: string;
@@ -59,47 +71,45 @@ interface Where {
   replication?: boolean;
 }
 
-/** Maps connection errors to a UserError that names the input and the fix. */
-export function explainPgError(e: unknown, w: Where): Error {
+/** Maps connection errors to a UserError (a SideError for one of the sides) that names the input and the fix. */
+export function explainPgError(e: unknown, w: Where): UserError {
+  const message = connectProblem(e, w);
+  return w.side ? new SideError(w.side, w.input, () => message, { cause: e }) : new UserError(message, { cause: e });
+}
+
+/** What went wrong, in words that name the input (not the side's role: the same in cutover and rollback). */
+function connectProblem(e: unknown, w: Where): string {
   const err = e as { code?: string; message?: string };
   const at = `${w.host}:${w.port}`;
   const msg = err.message ?? String(e);
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new UserError(
-        `${w.input}: cannot reach ${at}: connection refused. Check the host and port, and that the server is running and listens on that address.`,
-        { cause: e },
-      );
+      return `${w.input}: cannot reach ${at}: connection refused. Check the host and port, and that the server is running and listens on that address.`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new UserError(`${w.input}: host ${w.host} not found (DNS). Check the host name.`, { cause: e });
+      return `${w.input}: host ${w.host} not found (DNS). Check the host name.`;
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new UserError(`${w.input}: cannot reach ${at} (${err.code}). Check the address and any firewall between this runner and the server.`, {
-        cause: e,
-      });
+      return `${w.input}: cannot reach ${at} (${err.code}). Check the address and any firewall between this runner and the server.`;
     case '28P01':
-      return new UserError(`${w.input}: password authentication failed for user "${w.user}" at ${at}. Check the password in the secret.`, { cause: e });
+      return `${w.input}: password authentication failed for user "${w.user}" at ${at}. Check the password in the secret.`;
     case '28000':
-      return new UserError(
+      return (
         `${w.input}: the server at ${at} refused user "${w.user}"${w.replication ? ' for replication' : ''}: ${msg}. ` +
-          (w.replication
-            ? 'Add a pg_hba.conf line such as `host replication <user> <target-address>/32 scram-sha-256` on the source and reload it.'
-            : 'Check pg_hba.conf and the user name.'),
-        { cause: e },
+        (w.replication
+          ? 'Add a pg_hba.conf line such as `host replication <user> <target-address>/32 scram-sha-256` on the source and reload it.'
+          : 'Check pg_hba.conf and the user name.')
       );
     case '3D000':
-      return new UserError(`${w.input}: database "${w.database}" does not exist at ${at}. Put an existing database in the URL's path (e.g. /postgres).`, {
-        cause: e,
-      });
+      return `${w.input}: database "${w.database}" does not exist at ${at}. Put an existing database in the URL's path (e.g. /postgres).`;
     case '57P03':
-      return new UserError(`${w.input}: the server at ${at} is starting up or shutting down; try again when it is up.`, { cause: e });
+      return `${w.input}: the server at ${at} is starting up or shutting down; try again when it is up.`;
   }
   if (/timeout/i.test(msg)) {
-    return new UserError(`${w.input}: no answer from ${at} within the connection timeout. Check the address and any firewall.`, { cause: e });
+    return `${w.input}: no answer from ${at} within the connection timeout. Check the address and any firewall.`;
   }
-  return new UserError(`${w.input}: could not connect to ${at} as "${w.user}": ${msg}`, { cause: e });
+  return `${w.input}: could not connect to ${at} as "${w.user}": ${msg}`;
 }
 
 /** Runs a query and returns its rows. */

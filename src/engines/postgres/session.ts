@@ -8,13 +8,13 @@ export class PgSession extends SideSession {
 
   async source(): Promise<PgClient> {
     const e = this.sourceEndpoint;
-    this.src ??= await connectPg(e.connectUrl, { input: e.input });
+    this.src ??= await connectPg(e.connectUrl, { input: e.input, side: 'source' });
     return this.src;
   }
 
   async target(): Promise<PgClient> {
     const e = this.targetEndpoint;
-    this.tgt ??= await connectPg(e.connectUrl, { input: e.input });
+    this.tgt ??= await connectPg(e.connectUrl, { input: e.input, side: 'target' });
     return this.tgt;
   }
 

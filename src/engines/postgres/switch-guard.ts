@@ -17,7 +17,7 @@ const FENCE_ROW = { cutover: 2, rollback: 3 } as const;
 export async function lockSwitch(s: PgSession, step: 'cutover' | 'rollback'): Promise<SwitchLock> {
   // The holder's name says what and where, for the message a second run shows.
   const name = `zdm_lock ${step} ${os.hostname()} pid ${process.pid}`.slice(0, 63);
-  const c = await connectPg(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, applicationName: name });
+  const c = await connectPg(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, side: 'target', applicationName: name });
   try {
     const { ok } = await one<{ ok: boolean }>(c, 'SELECT pg_try_advisory_lock($1::bigint) AS ok', [LOCK_KEY]);
     if (!ok) {

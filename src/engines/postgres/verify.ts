@@ -92,7 +92,7 @@ export class PgVerifier implements TableVerifier {
       return c;
     }
     c = (async () => {
-      const client = await connectPg(this.endpoint(side).connectUrl, { input: this.endpoint(side).input, database: db, applicationName: 'zdm_verify' });
+      const client = await connectPg(this.endpoint(side).connectUrl, { input: this.endpoint(side).input, side, database: db, applicationName: 'zdm_verify' });
       try {
         for (const sql of SESSION) await client.query(sql);
       } catch (e) {
