@@ -5,11 +5,13 @@
  * json/jsonb, arrays, bytea, money, interval, unicode text), are loaded by SQL into a PostgreSQL 13
  * and a 17 whose defaults differ on purpose (TimeZone, DateStyle, IntervalStyle, extra_float_digits,
  * bytea_output, lc_monetary): strict verify passes; one value changed on one side, it fails naming
- * the table.
+ * the table. zdm's schema fingerprint on the target (a logical seed's) is left out.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeError } from '../../src/errors.js';
 import { TextLog } from '../../src/log.js';
+import { recordSchema } from '../../src/engines/postgres/logical/schema-guard.js';
 import { runStep } from '../../src/run-step.js';
 import { startPostgres, type PostgresSandbox } from '../../src/sandbox/postgres.js';
 import { StepFailed } from '../../src/steps/step.js';
@@ -71,6 +73,10 @@ beforeAll(async () => {
     await s.query(SCHEMA);
     await s.query(ROWS);
   }
+  // What a logical seed leaves on the target: zdm's schema fingerprint, which verify must leave out.
+  const [s, t] = [new pg.Client({ connectionString: old.url() }), new pg.Client({ connectionString: young.url() })];
+  await Promise.all([s.connect(), t.connect()]);
+  await recordSchema(s, t).finally(() => Promise.all([s.end(), t.end()]));
 }, 120_000);
 
 afterAll(async () => {
