@@ -7,8 +7,11 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inScope, runChecks, type CheckResult, type Scope } from '../../src/checks/check.js';
+import { bind, inScope, runChecks, type CheckResult } from '../../src/checks/check.js';
 import { openEngine } from '../../src/engines/index.js';
+import { PgCheckContext } from '../../src/engines/postgres/checks/context.js';
+import { schemaUnchanged } from '../../src/engines/postgres/checks/logical-ddl.js';
+import { PgSession } from '../../src/engines/postgres/session.js';
 import { applyReplicaIdentityFull, tablesWithoutIdentity } from '../../src/engines/postgres/logical/tables.js';
 import { recordSchema, refuseSchemaChanges, schemaChanges } from '../../src/engines/postgres/logical/schema-guard.js';
 import { SafetyError } from '../../src/errors.js';
@@ -50,15 +53,29 @@ function raw(over: Record<string, string>): (n: string) => string | undefined {
   return (n) => all[n];
 }
 
-/** The logical units of the engine's registry in `scope`, run as seed-replica runs them. */
-async function logicalRows(over: Record<string, string> = {}, scope: Scope = 'seed'): Promise<CheckResult[]> {
+const context = (over: Record<string, string>) => {
   const h = new LocalHost();
-  const engine = openEngine(withDirectEndpoints({ inputs: readInputs('preflight', raw(over)), log: quiet, targetHost: h, sourceHost: h, runnerHost: h }));
+  return withDirectEndpoints({ inputs: readInputs('preflight', raw(over)), log: quiet, targetHost: h, sourceHost: h, runnerHost: h });
+};
+
+/** The logical units of the engine's registry, run as seed-replica runs them. */
+async function logicalRows(over: Record<string, string> = {}): Promise<CheckResult[]> {
+  const engine = openEngine(context(over));
   try {
-    const units = inScope(engine.checks(), scope).filter((u) => u.id.startsWith('logical-'));
+    const units = inScope(engine.checks(), 'seed').filter((u) => u.id.startsWith('logical-'));
     return await runChecks(units, { onError: 'fail' });
   } finally {
     await engine.close();
+  }
+}
+
+/** The cutover-scope DDL check's rows. */
+async function cutoverRows(): Promise<CheckResult[]> {
+  const session = new PgSession(context({}));
+  try {
+    return await runChecks(inScope(bind([schemaUnchanged], new PgCheckContext(session)), 'cutover'), { onError: 'fail' });
+  } finally {
+    await session.close();
   }
 }
 
@@ -196,7 +213,7 @@ describe('DDL guard', () => {
     await s.query('CREATE TABLE public.zdm_heartbeat (id int PRIMARY KEY, ts timestamptz NOT NULL, seq bigint NOT NULL)');
     expect(await schemaChanges(s, t)).toEqual([]);
     await refuseSchemaChanges(s, t);
-    const rows = await logicalRows({}, 'cutover');
+    const rows = await cutoverRows();
     expect(rows.map((r) => [r.id, r.status])).toEqual([['logical-schema-unchanged', 'ok']]);
   });
 
@@ -218,7 +235,7 @@ describe('DDL guard', () => {
     ]);
     await expect(refuseSchemaChanges(s, t)).rejects.toThrow(SafetyError);
     await expect(refuseSchemaChanges(s, t)).rejects.toThrow(/column public\.orders\.gift_note added \(text\)/);
-    const [cut] = await logicalRows({}, 'cutover');
+    const [cut] = await cutoverRows();
     expect(cut.status).toBe('fail');
     expect(cut.detail).toContain('column public.orders.gift_note added (text)');
     expect(cut.detail).toContain('Nothing was switched');
@@ -226,6 +243,6 @@ describe('DDL guard', () => {
 
   it('a physical migration (no subscription, no fingerprint on the target) gets no DDL row', async () => {
     await t.query('DROP TABLE zdm.schema_fingerprint');
-    expect(await logicalRows({}, 'cutover')).toEqual([]);
+    expect(await cutoverRows()).toEqual([]);
   });
 });

@@ -1,4 +1,8 @@
-/** Cutover's DDL guard as a check: the source's schema is still the one the logical seed copied. */
+/**
+ * Cutover's DDL guard as a check: the source's schema is still the one the logical seed copied.
+ * Not in PG_CHECKS (whose units are all seed-scoped): for the registry that cutover runs by scope;
+ * until there is one, cutover calls refuseSchemaChanges (logical/schema-guard.ts) itself.
+ */
 import { ok, fail, type CheckUnit, type Verdict } from '../../../checks/check.js';
 import { one } from '../connect.js';
 import { FINGERPRINT_SCHEMA, FINGERPRINT_TABLE, schemaChangeMessage, schemaChanges } from '../logical/schema-guard.js';

@@ -3,7 +3,6 @@ import type { CheckUnit } from '../../../checks/check.js';
 import type { PgCheckContext } from './context.js';
 import { publicationPrivileges, streamingRole } from './logical-privileges.js';
 import { logicalSlot, logicalWalLevel, logicalWalSender } from './logical-source.js';
-import { schemaUnchanged } from './logical-ddl.js';
 import { extensionsOnTarget, largeObjects, replicaIdentity, unlogged } from './logical-tables.js';
 
 export const LOGICAL_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
@@ -16,6 +15,4 @@ export const LOGICAL_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   largeObjects,
   unlogged,
   extensionsOnTarget,
-  // Scope cutover: told from the target, not from the method input.
-  schemaUnchanged,
 ];
