@@ -185,6 +185,8 @@ describe('logical preflight checks (source 13, target 17)', () => {
     const stream = row(before, 'logical-streaming-role').map((r) => r.detail);
     expect(stream).toEqual([expect.stringContaining('ALTER ROLE migrator WITH LOGIN REPLICATION'), expect.stringContaining('GRANT SELECT')]);
     expect(stream[1]).toContain('public.nokey');
+    // source-url's role cannot replicate, so the subscription would log in as replication-user: the rows say which.
+    expect(stream[0]).toContain('role "migrator" (replication-user)');
 
     await src.query('GRANT CREATE ON DATABASE postgres TO migrator; GRANT app_owner TO migrator; ALTER ROLE migrator REPLICATION');
     const after = await logicalRows(asMigrator);

@@ -1,8 +1,9 @@
 /**
  * The source roles a logical migration uses, without superuser: the source-url role creates the
  * publication (CREATE on the database, and ownership of each table it lists: FOR ALL TABLES would
- * need superuser); the role the subscription logs in as (replication-user, else the source-url
- * role) needs REPLICATION and SELECT on every published table for the initial copy.
+ * need superuser); the role the subscription logs in as (the source-url role when it has REPLICATION,
+ * else replication-user, as the seed chooses) needs REPLICATION and SELECT on every published table
+ * for the initial copy.
  */
 import { fail, ok, type CheckUnit, type Verdict } from '../../../checks/check.js';
 import { one, rows, type PgClient } from '../connect.js';
@@ -14,23 +15,28 @@ type Who = {
   who: string;
   db: string;
   super: boolean;
+  repl: boolean;
   can_create: boolean;
 };
 
 async function publisher(c: PgClient): Promise<Who> {
   return one<Who>(
     c,
-    `SELECT current_user AS who, current_database() AS db, r.rolsuper AS super, has_database_privilege(current_database(), 'CREATE') AS can_create
+    `SELECT current_user AS who, current_database() AS db, r.rolsuper AS super, r.rolreplication AS repl,
+       has_database_privilege(current_database(), 'CREATE') AS can_create
      FROM pg_roles r WHERE r.rolname = current_user`,
   );
 }
 
-/** Published tables the current role does not own (nor inherits the owner's rights of), with their owners. */
+/**
+ * Tables the publication lists (partitions come with their root) that the current role does not
+ * own (nor inherit the owner's rights of), with their owners.
+ */
 async function notOwned(c: PgClient): Promise<{ t: string; owner: string }[]> {
   return rows(
     c,
     `SELECT n.nspname || '.' || c.relname AS t, pg_get_userbyid(c.relowner) AS owner ${USER_TABLES}
-       AND c.relpersistence = 'p' AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1`,
+       AND c.relpersistence = 'p' AND NOT c.relispartition AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1`,
   );
 }
 
@@ -68,8 +74,11 @@ export const streamingRole: CheckUnit<PgCheckContext> = logicalOnly({
   scopes: ['seed'],
   async run(c) {
     const src = await c.s.source();
-    const name = c.s.inputs.replicationUser || (await publisher(src)).who;
-    const input = c.s.inputs.replicationUser ? 'replication-user' : 'source-url';
+    // As the seed chooses: source-url's role when it may replicate, else replication-user.
+    const p = await publisher(src);
+    const own = p.super || p.repl || !c.s.inputs.replicationUser;
+    const name = own ? p.who : c.s.inputs.replicationUser;
+    const input = own ? 'source-url' : 'replication-user';
     const role = (
       await rows<{ super: boolean; repl: boolean; login: boolean }>(
         src,

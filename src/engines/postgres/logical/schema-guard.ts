@@ -84,12 +84,16 @@ async function fingerprint(source: PgClient, opts: SchemaGuardOptions): Promise<
 }
 
 /**
- * Stores the source's schema fingerprint on the target (replacing an earlier one). Call it once
- * the seed has copied the schema, before the application's DDL could matter: the fingerprint is what
- * the target was built from.
+ * The source's schema as the guard sees it. Read it before pg_dump copies the schema, and store it
+ * on the target once the schema is loaded (storeSchema): DDL made between the two is then reported
+ * at cutover (a refusal on the safe side) instead of being missed.
  */
-export async function recordSchema(source: PgClient, target: PgClient, opts: SchemaGuardOptions = {}): Promise<void> {
-  const objects = await fingerprint(source, opts);
+export async function readSchema(source: PgClient, opts: SchemaGuardOptions = {}): Promise<SchemaObject[]> {
+  return fingerprint(source, opts);
+}
+
+/** Stores a fingerprint on the target, replacing an earlier one, in one transaction. */
+export async function storeSchema(target: PgClient, objects: readonly SchemaObject[]): Promise<void> {
   await target.query('BEGIN');
   try {
     await target.query(`CREATE SCHEMA IF NOT EXISTS ${FINGERPRINT_SCHEMA}`);
@@ -108,6 +112,11 @@ export async function recordSchema(source: PgClient, target: PgClient, opts: Sch
     await target.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
+}
+
+/** readSchema then storeSchema: the source's schema as of now, kept on the target. */
+export async function recordSchema(source: PgClient, target: PgClient, opts: SchemaGuardOptions = {}): Promise<void> {
+  await storeSchema(target, await readSchema(source, opts));
 }
 
 /** The fingerprint kept on the target; undefined when none was recorded. */
