@@ -3,7 +3,7 @@
  * here), so the row hashes verify computes must agree between majors for the same values. The same
  * rows, of the types whose text output is most likely to differ (floats, numeric, timestamptz,
  * json/jsonb, arrays, bytea, money, interval, unicode text), are loaded by SQL into a PostgreSQL 13
- * and a 17 whose defaults differ on purpose (TimeZone, DateStyle, IntervalStyle, extra_float_digits,
+ * and a 17 (and a 14 and an 18) whose defaults differ on purpose (TimeZone, DateStyle, IntervalStyle, extra_float_digits,
  * bytea_output, lc_monetary): strict verify passes; one value changed on one side, it fails naming
  * the table. zdm's schema fingerprint on the target (a logical seed's) is left out.
  */
@@ -17,8 +17,6 @@ import { startPostgres, type PostgresSandbox } from '../../src/sandbox/postgres.
 import { StepFailed } from '../../src/steps/step.js';
 
 const quiet = new TextLog(() => undefined);
-let old: PostgresSandbox;
-let young: PostgresSandbox;
 
 const SCHEMA = `
 CREATE TABLE tricky (
@@ -46,81 +44,92 @@ INSERT INTO tricky VALUES
 INSERT INTO floaty SELECT g * 0.1, (g * 0.1)::float4 FROM generate_series(-50, 50) g;
 INSERT INTO floaty VALUES ('NaN', 'NaN'), ('Infinity', 'Infinity'), ('-Infinity', '-Infinity'), (1e-300, 1e-30), (5e-324, 1.4e-45);`;
 
-const ROW_COUNT = 6 + 101 + 5;
+/** numeric ±Infinity exist from PostgreSQL 14 on. */
+const INFINITE_NUMERIC = "INSERT INTO tricky (id, n) VALUES (7, 'Infinity'), (8, '-Infinity');";
 
 /** Defaults that would change a row's text if verify's session did not set its own. */
 const oldDefaults = { TimeZone: 'America/New_York', DateStyle: 'SQL, DMY', IntervalStyle: 'sql_standard', extra_float_digits: '0', bytea_output: 'escape' };
 const youngDefaults = { TimeZone: 'Asia/Kolkata', DateStyle: 'German', IntervalStyle: 'iso_8601', extra_float_digits: '3', bytea_output: 'hex' };
 
-/** Strict verify's failure message, or undefined when it passed (having compared every row). */
-async function verify(): Promise<string | undefined> {
-  try {
-    const r = await runStep('verify', (n) => ({ 'source-url': old.url(), 'target-url': young.url(), 'verify-mode': 'strict', 'chunk-rows': '3' })[n], quiet);
-    expect(r.outputs['rows-compared']).toBe(String(ROW_COUNT));
-    return undefined;
-  } catch (e) {
-    if (e instanceof StepFailed) return describeError(e);
-    throw e;
-  }
-}
+for (const [oldMajor, youngMajor] of [
+  [13, 17],
+  [14, 18],
+] as const) {
+  describe(`verify across majors (PostgreSQL ${oldMajor} -> ${youngMajor})`, () => {
+    let old: PostgresSandbox;
+    let young: PostgresSandbox;
+    const rows = oldMajor >= 14 ? ROWS + INFINITE_NUMERIC : ROWS;
+    const rowCount = 6 + 101 + 5 + (oldMajor >= 14 ? 2 : 0);
 
-beforeAll(async () => {
-  [old, young] = await Promise.all([
-    startPostgres({ major: 13, name: 'pg13', settings: oldDefaults }),
-    startPostgres({ major: 17, name: 'pg17', settings: youngDefaults }),
-  ]);
-  for (const s of [old, young]) {
-    await s.query(SCHEMA);
-    await s.query(ROWS);
-  }
-  // What a logical seed leaves on the target: zdm's schema fingerprint, which verify must leave out.
-  const [s, t] = [new pg.Client({ connectionString: old.url() }), new pg.Client({ connectionString: young.url() })];
-  await Promise.all([s.connect(), t.connect()]);
-  await recordSchema(s, t).finally(() => Promise.all([s.end(), t.end()]));
-}, 120_000);
-
-afterAll(async () => {
-  await Promise.all([old?.destroy(), young?.destroy()]);
-});
-
-describe('verify across majors (PostgreSQL 13 -> 17)', () => {
-  it('the servers are of different majors and their sessions format values differently', async () => {
-    expect([old.major, young.major]).toEqual([13, 17]);
-    const text = async (s: PostgresSandbox) => (await s.query<{ r: string }>('SELECT ROW(t.*)::text AS r FROM tricky t WHERE id = 1'))[0].r;
-    // Without verify's session settings the two servers print the very same row differently.
-    expect(await text(old)).not.toBe(await text(young));
-  });
-
-  it('strict verify passes on the same data loaded into both', async () => {
-    expect(await verify()).toBeUndefined();
-  });
-
-  for (const [what, sql] of [
-    ['a float8 one ulp off', 'UPDATE tricky SET f8 = 1.0000000000000002e-300 WHERE id = 4'],
-    ['a float4 one ulp off', "UPDATE floaty SET f4 = '0.10000001'::float4 WHERE f8 = 0.1"],
-    ['-0 for 0', "UPDATE floaty SET f8 = '-0' WHERE f8 = 0"],
-    ['a timestamptz a microsecond later', "UPDATE tricky SET ts = ts + interval '1 microsecond' WHERE id = 5"],
-    ['a jsonb number', 'UPDATE tricky SET jb = \'{"n": 0.10, "big": 123456789012345678901234567890}\' WHERE id = 4'],
-  ] as const) {
-    it(`fails when one row differs: ${what}`, async () => {
-      const before = await young.query<Record<string, unknown>>('SELECT count(*) FROM tricky');
-      await young.query('BEGIN');
+    /** Strict verify's failure message, or undefined when it passed (having compared every row). */
+    async function verify(): Promise<string | undefined> {
       try {
-        await young.query(sql);
-        await young.query('COMMIT');
-        const message = await verify();
-        expect(message).toBeDefined();
-        expect(message).toMatch(/tricky|floaty/);
-      } finally {
-        // Put the row back as it was, from the old server's copy, so the next case starts equal.
-        await young.query('TRUNCATE tricky, floaty');
-        await young.query(ROWS);
+        const r = await runStep(
+          'verify',
+          (n) => ({ 'source-url': old.url(), 'target-url': young.url(), 'verify-mode': 'strict', 'chunk-rows': '3' })[n],
+          quiet,
+        );
+        expect(r.outputs['rows-compared']).toBe(String(rowCount));
+        return undefined;
+      } catch (e) {
+        if (e instanceof StepFailed) return describeError(e);
+        throw e;
       }
-      expect(await young.query('SELECT count(*) FROM tricky')).toEqual(before);
-    }, 60_000);
-  }
+    }
 
-  it('passes again once both sides are equal', async () => {
-    expect(await verify()).toBeUndefined();
+    beforeAll(async () => {
+      [old, young] = await Promise.all([
+        startPostgres({ major: oldMajor, name: `pg${oldMajor}`, settings: oldDefaults }),
+        startPostgres({ major: youngMajor, name: `pg${youngMajor}`, settings: youngDefaults }),
+      ]);
+      for (const s of [old, young]) {
+        await s.query(SCHEMA);
+        await s.query(rows);
+      }
+      // What a logical seed leaves on the target: zdm's schema fingerprint, which verify must leave out.
+      const [s, t] = [new pg.Client({ connectionString: old.url() }), new pg.Client({ connectionString: young.url() })];
+      await Promise.all([s.connect(), t.connect()]);
+      await recordSchema(s, t).finally(() => Promise.all([s.end(), t.end()]));
+    }, 120_000);
+
+    afterAll(async () => {
+      await Promise.all([old?.destroy(), young?.destroy()]);
+    });
+
+    it('the servers are of different majors and their sessions format values differently', async () => {
+      expect([old.major, young.major]).toEqual([oldMajor, youngMajor]);
+      const text = async (s: PostgresSandbox) => (await s.query<{ r: string }>('SELECT ROW(t.*)::text AS r FROM tricky t WHERE id = 1'))[0].r;
+      // Without verify's session settings the two servers print the very same row differently.
+      expect(await text(old)).not.toBe(await text(young));
+    });
+
+    it('strict verify passes on the same data loaded into both', async () => {
+      expect(await verify()).toBeUndefined();
+    });
+
+    for (const [what, sql] of [
+      ['a float8 one ulp off', 'UPDATE tricky SET f8 = 1.0000000000000002e-300 WHERE id = 4'],
+      ['a float4 one ulp off', "UPDATE floaty SET f4 = '0.10000001'::float4 WHERE f8 = 0.1"],
+      ['-0 for 0', "UPDATE floaty SET f8 = '-0' WHERE f8 = 0"],
+      ['a timestamptz a microsecond later', "UPDATE tricky SET ts = ts + interval '1 microsecond' WHERE id = 5"],
+      ['a jsonb number', 'UPDATE tricky SET jb = \'{"n": 0.10, "big": 123456789012345678901234567890}\' WHERE id = 4'],
+    ] as const) {
+      it(`fails when one row differs: ${what}`, async () => {
+        await young.query(sql);
+        try {
+          const message = await verify();
+          expect(message).toBeDefined();
+          expect(message).toMatch(/tricky|floaty/);
+        } finally {
+          // Back to the same rows as the old server, so that the next case starts equal.
+          await young.query('TRUNCATE tricky, floaty');
+          await young.query(rows);
+        }
+      }, 60_000);
+    }
+
+    it('passes again once both sides are equal', async () => {
+      expect(await verify()).toBeUndefined();
+    });
   });
-});
+}
