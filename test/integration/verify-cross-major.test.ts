@@ -4,7 +4,7 @@
  * rows, of the types whose text output is most likely to differ (floats, numeric, timestamptz,
  * json/jsonb, arrays, bytea, money, interval, unicode text), are loaded by SQL into a PostgreSQL 13
  * and a 17 (and a 14 and an 18) whose defaults differ on purpose (TimeZone, DateStyle, IntervalStyle, extra_float_digits,
- * bytea_output, lc_monetary): strict verify passes; one value changed on one side, it fails naming
+ * bytea_output): strict verify passes; one value changed on one side, it fails naming
  * the table. zdm's schema fingerprint on the target (a logical seed's) is left out.
  */
 import pg from 'pg';
