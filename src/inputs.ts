@@ -644,6 +644,14 @@ export const INPUTS = [
     description:
       'Stop comparing after this long and report what was and was not compared; the step then fails as not verified. 0: no limit. Use it with `verify-mode: strict` inside a cutover window.',
   },
+  {
+    name: 'replica-identity-full',
+    kind: 'bool',
+    default: 'false',
+    steps: SEEDING,
+    description:
+      'PostgreSQL, `method: logical`: tables without a primary key or replica identity get `REPLICA IDENTITY FULL` on the source at seed (each one named in the log), instead of being refused. FULL logs the whole old row of every UPDATE and DELETE, and the target finds each row by scanning the table: adding a primary key is better where possible.',
+  },
 ] as const satisfies readonly InputDef[];
 
 export const OUTPUTS = [

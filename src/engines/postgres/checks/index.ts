@@ -7,6 +7,7 @@ import { dataDirMatches, notTheSource, sameMajor } from './servers.js';
 import { replicationSlot, walLevel, walSenders } from './source-wal.js';
 import { basebackup, dataDirWritable, diskSpace, standbySettings } from './target-host.js';
 import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
+import { LOGICAL_CHECKS } from './logical.js';
 
 export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   sameMajor,
@@ -24,6 +25,8 @@ export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   diskSpace,
   dataDirWritable,
   basebackup,
+  // Only under the logical method (no row otherwise).
+  ...LOGICAL_CHECKS,
 ];
 
 /** The registry bound to a session; facts are read once per call, shared by the checks. */

@@ -1,0 +1,36 @@
+/**
+ * Cutover's DDL guard as a check: the source's schema is still the one the logical seed copied.
+ * Not in PG_CHECKS (whose units are all seed-scoped): for the registry that cutover runs by scope;
+ * until there is one, cutover calls refuseSchemaChanges (logical/schema-guard.ts) itself.
+ */
+import { ok, fail, type CheckUnit, type Verdict } from '../../../checks/check.js';
+import { one } from '../connect.js';
+import { FINGERPRINT_SCHEMA, FINGERPRINT_TABLE, schemaChangeMessage, schemaChanges } from '../logical/schema-guard.js';
+import type { PgCheckContext } from './context.js';
+
+/**
+ * A logical migration is told from the target itself (cutover has no `method` input): zdm's
+ * subscription is there, or the fingerprint the seed recorded. No row for a physical migration.
+ */
+async function logicalTarget(c: PgCheckContext): Promise<boolean> {
+  const { yes } = await one<{ yes: boolean }>(
+    await c.s.target(),
+    'SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1) OR to_regclass($2) IS NOT NULL AS yes',
+    [c.s.inputs.replicationSlot, `${FINGERPRINT_SCHEMA}.${FINGERPRINT_TABLE}`],
+  );
+  return yes;
+}
+
+export const schemaUnchanged: CheckUnit<PgCheckContext> = {
+  id: 'logical-schema-unchanged',
+  title: 'no DDL on the source since the seed',
+  scopes: ['cutover'],
+  async run(c): Promise<Verdict | Verdict[]> {
+    if (!(await logicalTarget(c))) return [];
+    const changes = await schemaChanges(await c.s.source(), await c.s.target(), { ignore: [heartbeatLabel(c.s.inputs.heartbeatTable)] });
+    return changes.length === 0 ? ok('the source schema is the one the seed copied') : fail(schemaChangeMessage(changes));
+  },
+};
+
+/** heartbeat-table as schema.table (PostgreSQL's default schema is public). */
+export const heartbeatLabel = (t: string): string => (t.includes('.') ? t : `public.${t}`);
