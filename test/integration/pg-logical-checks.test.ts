@@ -62,7 +62,7 @@ const context = (over: Record<string, string>) => {
 async function logicalRows(over: Record<string, string> = {}): Promise<CheckResult[]> {
   const engine = openEngine(context(over));
   try {
-    const units = inScope(engine.checks(), 'seed').filter((u) => u.id.startsWith('logical-'));
+    const units = inScope(engine.seeding.checks(), 'seed').filter((u) => u.id.startsWith('logical-'));
     return await runChecks(units, { onError: 'fail' });
   } finally {
     await engine.close();
