@@ -31,7 +31,7 @@ import {
   relaxedInOptionFile,
   revertedOptionFile,
 } from './tuning.js';
-import { seedMysql } from './seed.js';
+import { seedWithMethod } from './method.js';
 import { myChecks } from './checks/index.js';
 import type { CheckUnit } from '../../checks/check.js';
 import { measureLag, startHeartbeat } from './lag.js';
@@ -187,7 +187,7 @@ export class MysqlEngine implements Engine<MyFenceUndo, ReversePlan> {
   }
 
   seed(plan: TuningPlan | undefined): Promise<SeedResult> {
-    return seedMysql(this.s, plan);
+    return seedWithMethod(this.s, plan);
   }
 
   startHeartbeat(): Promise<Heartbeat> {
