@@ -30,6 +30,9 @@ export const SYSTEM_SCHEMAS = ['mysql', 'sys', 'performance_schema', 'informatio
 /** mydumper's --regex for everything but the system schemas (PCRE). */
 export const DUMP_REGEX = `^(?!(${SYSTEM_SCHEMAS.join('|')})\\.)`;
 
+/** Rows per dump file: about 25 MB of typical rows, small enough to spread one table over every thread. */
+const CHUNK_ROWS = 100_000;
+
 export type Coordinates = { file: string; position: number; gtid?: string };
 
 export interface NonInnodbTable {
@@ -116,7 +119,9 @@ async function dump(s: MySession, dir: string, creds: string, lock: string[], es
   const src = hostPort(s.sourceEndpoint.connectUrl);
   const started = Date.now();
   const argv = ['mydumper', `--defaults-file=${creds}`, `--host=${src.host}`, `--port=${src.port}`, `--outputdir=${dir}`, `--threads=${threads}`];
-  const r = await withProgress(s, [...argv, ...lock, `--regex=${DUMP_REGEX}`, '--triggers', '--events', '--routines', '--verbose=2'], async () => {
+  // Chunks of rows (by primary key) let several threads dump, and later load, one large table.
+  const chunks = [`--rows=${CHUNK_ROWS}`];
+  const r = await withProgress(s, [...argv, ...lock, ...chunks, `--regex=${DUMP_REGEX}`, '--triggers', '--events', '--routines', '--verbose=2'], async () => {
     const secs = (Date.now() - started) / 1000;
     return `mydumper: ${formatBytes(await dirBytes(s.ctx.runnerHost, dir))} dumped of about ${formatBytes(estimate)} (data and indexes), ${formatSeconds(secs)} so far`;
   });
@@ -157,7 +162,7 @@ async function load(s: MySession, dir: string, creds: string, threads: number): 
   const r = await withProgress(
     s,
     argv,
-    async () => `myloader: ${restored} of ${total} data files loaded, ${formatSeconds((Date.now() - started) / 1000)} so far`,
+    async () => `myloader: ${restored} of ${total} data files started (${threads} at a time), ${formatSeconds((Date.now() - started) / 1000)} so far`,
     (c) => (restored += (c.match(/restoring `/g) ?? []).length),
   );
   if (r.code !== 0 || /\bCRITICAL\b/.test(r.stderr))
