@@ -3,7 +3,6 @@ import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Spawned } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress } from '../../log.js';
 import { hostPort, rows } from './connect.js';
-import type { Coordinates } from './logical-seed.js';
 import { credentialsFile } from './seed.js';
 import type { MySession } from './session.js';
 
@@ -31,7 +30,10 @@ function coordinateReader() {
   };
 }
 
-export async function dumpWithMariadbDump(s: MySession, estimate: number): Promise<{ bytes: number; coords: Coordinates }> {
+export async function dumpWithMariadbDump(
+  s: MySession,
+  estimate: number,
+): Promise<{ bytes: number; coords: { file: string; position: number; gtid?: string } }> {
   const runner = s.ctx.runnerHost;
   // The dump and the load run on the runner: they dial what the runner reaches.
   const src = hostPort(s.sourceEndpoint.connectUrl);
