@@ -1,5 +1,5 @@
 /** MariaDB method logical (mydumper/myloader) and method auto, on real servers. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,46 @@ describe('logical seed refusals, nothing changed', () => {
       'backup privileges (source-url): the account in source-url lacks SHOW VIEW, TRIGGER, EVENT, RELOAD or LOCK TABLES, BINLOG MONITOR or REPLICATION CLIENT, which the logical copy (mydumper) needs',
     );
     expect(m).toContain('method physical would need RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR or REPLICATION CLIENT (missing');
+  });
+});
+
+/** Runs `fn` with a PATH on which every program of /usr/bin is found except `hidden`. */
+async function without(hidden: string[], fn: () => Promise<void>): Promise<void> {
+  const shadow = await mkdtemp(path.join(tmpdir(), 'zdm-path-'));
+  for (const f of await readdir('/usr/bin')) if (!hidden.includes(f)) await symlink(path.join('/usr/bin', f), path.join(shadow, f));
+  const saved = process.env.PATH;
+  process.env.PATH = `${shadow}:/usr/sbin:/sbin`;
+  try {
+    await fn();
+  } finally {
+    process.env.PATH = saved;
+    await rm(shadow, { recursive: true, force: true });
+  }
+}
+
+describe('without mydumper on the runner', () => {
+  it('above logical-max-size the single-threaded mariadb-dump fallback is refused, naming the package', async () => {
+    await without(['mydumper', 'myloader'], async () => {
+      const m = await refusal({ method: 'logical', 'logical-max-size': '64kB' });
+      expect(m).toMatch(
+        /logical seed size: the source holds .* above logical-max-size \(64\.0 kB\): .*single-threaded without mydumper.*Install mydumper on the runner \(apt-get install mydumper\)/,
+      );
+    });
+  });
+});
+
+describe('method auto on a source host without the backup tool', () => {
+  it('chooses logical and says why (here the refusal of MINIMAL row images, a logical-only need, stops it before the copy)', async () => {
+    await without(['mariadb-backup', 'mariabackup'], async () => {
+      await withGlobal('binlog_row_image', "'MINIMAL'", async () => {
+        logged.length = 0;
+        const m = await refusal({ method: 'auto' });
+        expect(m).toContain('source binlog_row_image: binlog_row_image is MINIMAL: the logical copy needs full row images');
+        expect(logged.join('\n')).toContain(
+          'seed method: logical: method: auto chose logical: mariadb-backup is not installed on the source host (this machine)',
+        );
+      });
+    });
   });
 });
 

@@ -5,7 +5,7 @@ import { MyCheckContext } from './context.js';
 import { compatibleServers, dataDirMatches, distinctServerId, notTheSource } from './servers.js';
 import { backupPrivileges, binlogFormat, gtidMode, logBin, replicationUser } from './source.js';
 import { backupTools, configFileRead, dataDirWritable, diskSpace, dumpTools, logicalSeedSize } from './target-host.js';
-import { binlogRetention, binlogRowImage, nonInnodb, seedMethodCheck } from './method.js';
+import { binlogRetention, binlogRowImage, dumpSpace, nonInnodb, seedMethodCheck } from './method.js';
 import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
 
 export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
@@ -30,6 +30,7 @@ export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
   logicalSeedSize,
   nonInnodb,
   dumpTools,
+  dumpSpace,
   backupTools,
 ];
 

@@ -1,5 +1,5 @@
 /** The seed method and what it needs of the source: the method chosen, full row images, binlogs kept for the copy, non-InnoDB tables. */
-import { ok, verdict, warn, type CheckUnit } from '../../../checks/check.js';
+import { ok, skip, verdict, warn, type CheckUnit } from '../../../checks/check.js';
 import { formatBytes, formatSeconds } from '../../../log.js';
 import { rows } from '../connect.js';
 import { COPY_RATE, nonInnodbCost, nonInnodbTables } from '../logical-seed.js';
@@ -91,5 +91,21 @@ export const nonInnodb: CheckUnit<MyCheckContext> = {
     if (method === 'physical')
       return ok(`${tables.length} non-InnoDB table(s): the physical backup copies their files under its backup lock (writes to them wait meanwhile)`);
     return warn(nonInnodbCost(tables));
+  },
+};
+
+/** The logical copy's dump sits in /tmp on the runner until it is loaded: about the size of the data. */
+export const dumpSpace: CheckUnit<MyCheckContext> = {
+  id: 'dump-space',
+  title: 'room for the dump on the runner',
+  scopes: ['seed'],
+  async run(c) {
+    if ((await seedMethod(c.s)).method !== 'logical') return skip('method: physical');
+    const need = Math.ceil((await c.sourceBytes()) * 1.1) + 64 * 1024 * 1024;
+    const free = await c.s.ctx.runnerHost.freeBytes('/tmp');
+    return verdict(
+      free >= need,
+      `${formatBytes(free)} free in /tmp, the dump needs about ${formatBytes(need)}${free >= need ? '' : ': free space there (or give the runner a larger disk)'}`,
+    );
   },
 };
