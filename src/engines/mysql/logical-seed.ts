@@ -125,7 +125,8 @@ async function dump(s: MySession, dir: string, creds: string, lock: string[], es
     const secs = (Date.now() - started) / 1000;
     return `mydumper: ${formatBytes(await dirBytes(s.ctx.runnerHost, dir))} dumped of about ${formatBytes(estimate)} (data and indexes), ${formatSeconds(secs)} so far`;
   });
-  if (r.code !== 0) {
+  // A table that failed to dump is a CRITICAL line; the copy would silently lack it.
+  if (r.code !== 0 || /\bCRITICAL\b/.test(r.stderr)) {
     const guard = /long query|Long running/i.test(r.stderr)
       ? ' A query ran longer than 60 s on the source when the copy began (mydumper waits for none): retry when it has ended.'
       : '';
