@@ -362,7 +362,7 @@ export const INPUTS = [
     default: 'auto',
     steps: SEEDING,
     description:
-      'How seed-replica copies the source. `physical`: a hot physical copy (PostgreSQL: pg_basebackup; MySQL/MariaDB: streamed mariadb-backup / XtraBackup), the way to seed anything but a small database; needs the same major version on both sides. `logical`: the rows through SQL, for sources whose files cannot be read (MariaDB: a consistent `mariadb-dump --single-transaction` loaded into the running target, refused above `logical-max-size`). `auto`: `physical` where the source allows it; the choice and its reason are printed.',
+      'How seed-replica copies the source. `physical`: a hot physical copy (PostgreSQL: pg_basebackup; MySQL/MariaDB: streamed mariadb-backup / XtraBackup), the way to seed anything but a small database; needs the same major version on both sides. `logical`: the rows through SQL, for sources whose files cannot be read or across versions (MySQL/MariaDB: mydumper/myloader in parallel from one consistent snapshot, accounts and grants copied; without mydumper MariaDB falls back to `mariadb-dump --single-transaction`). `auto`: MySQL/MariaDB take `physical` when the backup tool on the source host can read the data directory of the source, the target host has the backup tools and both servers run the same release series, else `logical`; the choice and its reason are printed and given as the `method` output.',
   },
   {
     name: 'logical-max-size',
@@ -370,7 +370,7 @@ export const INPUTS = [
     default: '5GB',
     steps: SEEDING,
     description:
-      'Largest source that `method: logical` accepts. A dump rebuilds every table and index through SQL on the target: about 4x slower than a physical copy here, and hours for large databases, while the source keeps binlogs for the replica to catch up with.',
+      'Largest source that `method: logical` accepts. A dump rebuilds every table and index through SQL on the target: about 4x slower than a physical copy here, and hours for large databases, while the source keeps binlogs for the replica to catch up with. MySQL/MariaDB with mydumper: above it seed-replica only warns, with the estimated copy time; the single-threaded `mariadb-dump` fallback is refused above it.',
   },
   {
     name: 'backup-options',
@@ -753,6 +753,11 @@ export const OUTPUTS = [
     description: 'Transactions the new primary took after its fence, found after the promotion (not on the old source); empty when it cannot be told.',
   },
   { step: 'finalize', name: 'reverse-replication', description: '`removed` once the old source no longer replicates from the new primary.' },
+  {
+    step: 'seed-replica',
+    name: 'method',
+    description: 'How the copy was made: `physical` or `logical` (with `method: auto`, the one chosen; the reason is in the log and the summary).',
+  },
 ] as const satisfies readonly OutputDef[];
 
 /** The schema seen through the general shape, for code that loops over every input. */

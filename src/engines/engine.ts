@@ -63,6 +63,8 @@ export interface SeedResult {
   seconds: number;
   bytes: number;
   sourceVersion: string;
+  /** How the copy was made (physical or logical), when the engine resolved method: auto. */
+  method?: string;
 }
 
 export interface LagSample {

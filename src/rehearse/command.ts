@@ -24,6 +24,7 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --pooler pgbouncer|haproxy   the writing clients connect only through a throwaway pooler in front of the source, which cutover drives:
                                pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb) is repointed and its old sessions shut down
+  --method auto|physical|logical  seed-replica's method [default: auto]; logical: mydumper/myloader (mariadb)
   --keep                       keep the servers and their directories afterwards`;
 
 /** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
@@ -47,7 +48,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   }
   const f = parseFlags(
     args,
-    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler'],
+    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler', 'method'],
     ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync'],
   );
   const engine = f.get('engine') ?? 'postgres';
@@ -69,6 +70,9 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   if (pooler === 'pgbouncer' && engine !== 'postgres') throw new UserError('--pooler pgbouncer needs --engine postgres (PgBouncer is a PostgreSQL pooler)');
   if (pooler === 'haproxy' && engine !== 'mariadb')
     throw new UserError('--pooler haproxy needs --engine mariadb (for PostgreSQL, --pooler pgbouncer holds requests)');
+  const method = f.get('method');
+  if (method !== undefined && method !== 'auto' && method !== 'physical' && method !== 'logical')
+    throw new UserError(`--method must be auto, physical or logical (got ${JSON.stringify(method)})`);
   const opts: RehearsalOptions = {
     engine,
     sizeMb: num('size-mb', 256),
@@ -80,6 +84,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     rollback: f.get('rollback') === 'true',
     durable: f.get('no-fsync') !== 'true',
     pooler,
+    method,
   };
   if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');

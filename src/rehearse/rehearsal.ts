@@ -39,6 +39,8 @@ export interface RehearsalOptions {
   durable?: boolean;
   /** The writing clients connect only through this pooler, which cutover drives. */
   pooler?: PoolerKind;
+  /** seed-replica's method (input `method`); unset: the input's default. */
+  method?: 'auto' | 'physical' | 'logical';
 }
 
 /** The way back: rollback's window and the proof that the old source holds every acknowledged write. */
@@ -155,6 +157,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     const wayBack = opts.rollback ? fx.wayBackInputs({ fence: opts.fence }) : undefined;
     if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
     if (pooler) for (const step of ['preflight', 'cutover'] as const) Object.assign(inputs[step], pooler.inputs);
+    if (opts.method) for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = opts.method;
     if (opts.ssh) {
       sshd = await startSshd({ name: 'source-ssh' });
       log.info(`the source is reached only through sshd on 127.0.0.1:${sshd.port} (host key ${sshd.hostKeyFingerprint})`);

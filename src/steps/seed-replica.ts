@@ -69,6 +69,7 @@ export async function seedReplica(given: StepContext): Promise<StepResult<'seed-
         'heartbeat-table': inputs.heartbeatTable,
         'seed-seconds': result.seconds.toFixed(1),
         'source-version': result.sourceVersion,
+        method: result.method ?? inputs.method,
       },
       summary,
     };

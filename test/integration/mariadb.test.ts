@@ -100,6 +100,8 @@ describe('MariaDB migration and replication errors', () => {
     expect(plan.items.find((i: { name: string }) => i.name === 'innodb_flush_log_at_trx_commit')).toMatchObject({ value: '2', relaxesDurability: true });
     const seed = await run('seed-replica', { ...inputs['seed-replica'], tuning: tune.outputs.tuning });
     expect(seed.outputs['seed-position']).toMatch(/^gtid:\d+-\d+-\d+/);
+    // method: auto, both servers on this machine with readable files and the tools: the physical copy.
+    expect(seed.outputs.method).toBe('physical');
     // The option file made the catch-up profile survive the restart seed-replica did.
     const [{ v }] = await fx.target.query<{ v: string }>('SELECT @@innodb_flush_log_at_trx_commit AS v');
     expect(String(v)).toBe('2');

@@ -1,4 +1,4 @@
-/** Seeding a MySQL/MariaDB replica (its checks are in checks/): streamed physical hot backup, replication from its exact position. */
+/** Seeding a MySQL/MariaDB replica by a physical copy (its checks are in checks/, the logical copy in logical-seed.ts): streamed hot backup, replication from its exact position. */
 import { failpoint } from '../../failpoint.js';
 import { addressOf } from '../../hosts/endpoint.js';
 import { asidePath, incomingPath, removeLeftIncoming, targetStartCommand, targetStopCommand } from '../data-dir.js';
@@ -8,7 +8,7 @@ import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser, type Spawned } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
-import { connectMy, hostPort, one, rows, variables, type MyConn } from './connect.js';
+import { connectMy, one, rows, variables, type MyConn } from './connect.js';
 import { detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
 import type { MySession } from './session.js';
@@ -125,7 +125,7 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
 }
 
 /** Points the fresh copy at the source from the copy's coordinates and waits for both threads to run. */
-async function startReplication(s: MySession, flavor: Flavor, tgt: MyConn, coords: ReturnType<typeof parseBinlogInfo>): Promise<void> {
+export async function startReplication(s: MySession, flavor: Flavor, tgt: MyConn, coords: ReturnType<typeof parseBinlogInfo>): Promise<void> {
   const addr = replicationAddress(s);
   await tgt.query(flavor.stopReplica).catch(() => undefined);
   await tgt.query(flavor.resetReplicaAll).catch(() => undefined);
@@ -157,70 +157,13 @@ async function startReplication(s: MySession, flavor: Flavor, tgt: MyConn, coord
 }
 
 /** Credentials for a client program, in an option file only the runner's user can read (never on a command line). */
-async function credentialsFile(host: Host, url: URL): Promise<string> {
+export async function credentialsFile(host: Host, url: URL): Promise<string> {
   const file = `/tmp/.zdm-${process.pid}-${Math.random().toString(36).slice(2)}.cnf`;
   const esc = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   await host.writeFile(file, `[client]\nuser=${esc(decodeURIComponent(url.username || 'root'))}\npassword=${esc(decodeURIComponent(url.password))}\n`, {
     mode: 0o600,
   });
   return file;
-}
-
-/** MariaDB, small databases only: a consistent dump loaded into the running target, replication from the dump's GTID. */
-async function seedLogical(s: MySession, flavor: Flavor, estimate: number): Promise<{ bytes: number; coords: ReturnType<typeof parseBinlogInfo> }> {
-  const runner = s.ctx.runnerHost;
-  // The dump and the load run on the runner: they dial what the runner reaches.
-  const src = hostPort(s.sourceEndpoint.connectUrl);
-  const tgt = hostPort(s.targetEndpoint.connectUrl);
-  const [srcCreds, tgtCreds] = await Promise.all([credentialsFile(runner, s.sourceEndpoint.given), credentialsFile(runner, s.targetEndpoint.given)]);
-  let dump: Spawned | undefined;
-  let load: Spawned | undefined;
-  try {
-    dump = await runner.spawn([
-      'mariadb-dump',
-      `--defaults-extra-file=${srcCreds}`,
-      `--host=${src.host}`,
-      `--port=${src.port}`,
-      '--single-transaction',
-      '--master-data=2',
-      '--gtid',
-      '--all-databases',
-      '--routines',
-      '--events',
-      '--triggers',
-      '--flush-privileges',
-    ]);
-    load = await runner.spawn(['mariadb', `--defaults-extra-file=${tgtCreds}`, `--host=${tgt.host}`, `--port=${tgt.port}`]);
-    const progress = new Progress(s.ctx.log);
-    const started = Date.now();
-    let bytes = 0;
-    let tail = '';
-    let gtid: string | undefined;
-    let file: string | undefined;
-    let position: number | undefined;
-    dump.stdout.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      // The coordinates are comments in the dump: the binlog position near the top, the GTID state at the end.
-      const text = tail + chunk.toString('latin1');
-      for (const m of text.matchAll(/^-- SET GLOBAL gtid_slave_pos='([^']*)'/gm)) gtid = m[1];
-      for (const m of text.matchAll(/^-- CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)/gm)) [file, position] = [m[1], Number(m[2])];
-      tail = text.slice(-4096);
-      const secs = (Date.now() - started) / 1000;
-      progress.report(`dumped ${formatBytes(bytes)} (data about ${formatBytes(estimate)}), ${formatBytes(secs > 0 ? bytes / secs : 0)}/s`);
-    });
-    dump.stdout.pipe(load.stdin);
-    const [d, l] = await Promise.all([dump.done, load.done]);
-    if (d.code !== 0) throw new UserError(`mariadb-dump failed (exit ${d.code}): ${lastLines(d.stderr, 4)}`);
-    if (l.code !== 0) throw new UserError(`loading the dump into the target failed (exit ${l.code}): ${lastLines(l.stderr, 4)}`);
-    if (!file || position === undefined)
-      throw new SafetyError('the dump holds no binlog coordinates: replication cannot start from the exact point of the copy');
-    progress.report(`dump loaded: ${formatBytes(bytes)} in ${formatSeconds((Date.now() - started) / 1000)}`, true);
-    return { bytes, coords: { file, position, gtid: gtid || undefined } };
-  } finally {
-    dump?.kill();
-    load?.kill();
-    await Promise.all([runner.remove(srcCreds), runner.remove(tgtCreds)]);
-  }
 }
 
 export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Promise<SeedResult> {
@@ -234,16 +177,6 @@ export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Pr
   const sourceDataDir = s.inputs.sourceDataDir || sf.vars.datadir;
   const { bytes: estimate } = await one<{ bytes: string }>(src, 'SELECT COALESCE(SUM(data_length + index_length), 0) AS bytes FROM information_schema.TABLES');
   await ensureHeartbeatTable(s, src, s.inputs.heartbeatTable);
-
-  if (s.inputs.method === 'logical') {
-    log.info('loading a consistent logical dump of the source (mariadb-dump --single-transaction) into the target');
-    const { bytes, coords } = await seedLogical(s, flavor, Number(estimate));
-    await s.forget('target'); // the dump replaced the target's accounts with the source's
-    await startReplication(s, flavor, await s.target(), coords);
-    const position = coords.gtid ? `gtid:${coords.gtid}` : `${coords.file}:${coords.position}`;
-    log.info(`the target replicates from ${position}`);
-    return { position, seconds: (Date.now() - started) / 1000, bytes, sourceVersion: sf.version };
-  }
 
   // The copy goes into a directory of its own beside the data directory, while the target server
   // shuts down (seconds, with a large buffer pool): the two overlap, and a failed copy leaves the

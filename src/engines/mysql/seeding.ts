@@ -4,12 +4,12 @@
  */
 import type { Seeding } from '../engine.js';
 import { myChecks } from './checks/index.js';
-import { seedMysql } from './seed.js';
+import { seedWithMethod } from './method.js';
 import type { MySession } from './session.js';
 
 export function mySeeding(s: MySession): Seeding {
   return {
     checks: () => myChecks(s),
-    seed: (plan) => seedMysql(s, plan),
+    seed: (plan) => seedWithMethod(s, plan),
   };
 }

@@ -5,6 +5,7 @@ import { MyCheckContext } from './context.js';
 import { compatibleServers, dataDirMatches, distinctServerId, notTheSource } from './servers.js';
 import { backupPrivileges, binlogFormat, gtidMode, logBin, replicationUser } from './source.js';
 import { backupTools, configFileRead, dataDirWritable, diskSpace, dumpTools, logicalSeedSize } from './target-host.js';
+import { binlogRetention, binlogRowImage, dumpSpace, nonInnodb, seedMethodCheck } from './method.js';
 import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
 
 export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
@@ -14,8 +15,11 @@ export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
   dataDirMatches,
   notAlreadyReplica,
   holdsNoDatabases,
+  seedMethodCheck,
   logBin,
   binlogFormat,
+  binlogRowImage,
+  binlogRetention,
   gtidMode,
   backupPrivileges,
   replicationUser,
@@ -24,7 +28,9 @@ export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
   dataDirWritable,
   configFileRead,
   logicalSeedSize,
+  nonInnodb,
   dumpTools,
+  dumpSpace,
   backupTools,
 ];
 

@@ -3,9 +3,8 @@ import { ok, skip, verdict, type CheckUnit } from '../../../checks/check.js';
 import { connectMy } from '../connect.js';
 import { ownPrivileges } from '../privileges.js';
 import { replicationAddress } from '../seed.js';
+import { seedMethod, type SeedMethod } from '../method.js';
 import type { MyCheckContext } from './context.js';
-
-const BACKUP_PRIVILEGES = ['RELOAD', 'PROCESS', 'LOCK TABLES'];
 
 export const logBin: CheckUnit<MyCheckContext> = {
   id: 'source-log-bin',
@@ -46,20 +45,37 @@ export const gtidMode: CheckUnit<MyCheckContext> = {
   },
 };
 
+/** What each method needs of the source-url account; the resolved method's list must be complete. */
+function needed(mariadb: boolean): Record<SeedMethod, string[][]> {
+  const monitor = mariadb ? ['BINLOG MONITOR', 'REPLICATION CLIENT'] : ['REPLICATION CLIENT'];
+  return {
+    physical: [['RELOAD'], ['PROCESS'], ['LOCK TABLES'], monitor],
+    // mydumper: a consistent point by FLUSH TABLES WITH READ LOCK (RELOAD) or LOCK TABLES; the coordinates (monitor); the rows, views, triggers, events.
+    logical: [['SELECT'], ['SHOW VIEW'], ['TRIGGER'], ['EVENT'], ['RELOAD', 'LOCK TABLES'], monitor],
+  };
+}
+
+const missingFrom = (privs: Set<string>, need: string[][]) => need.filter((any) => !any.some((p) => privs.has(p))).map((any) => any.join(' or '));
+
 export const backupPrivileges: CheckUnit<MyCheckContext> = {
   id: 'backup-privileges',
   title: 'backup privileges (source-url)',
   scopes: ['seed'],
   async run(c) {
     const { sf } = await c.facts();
+    const { method } = await seedMethod(c.s);
     const privs = await ownPrivileges(await c.s.source());
-    const monitor = sf.flavor.name === 'mariadb' ? ['BINLOG MONITOR', 'REPLICATION CLIENT'] : ['REPLICATION CLIENT'];
-    const missing = [...BACKUP_PRIVILEGES.filter((p) => !privs.has(p)), ...(monitor.some((p) => privs.has(p)) ? [] : [monitor[0]])];
+    const need = needed(sf.flavor.name === 'mariadb');
+    const missing = missingFrom(privs, need[method]);
+    const other: SeedMethod = method === 'physical' ? 'logical' : 'physical';
+    const otherMissing = missingFrom(privs, need[other]);
+    const list = (m: SeedMethod) => need[m].map((any) => any.join(' or ')).join(', ');
+    const aside = `; method ${other} would need ${list(other)}${otherMissing.length ? ` (missing ${otherMissing.join(', ')})` : ' (all held)'}`;
+    if (missing.length === 0) return ok(`${method}: ${list(method)}${aside}`);
+    const grant = need[method].map((any) => any[0]).join(', ');
     return verdict(
-      missing.length === 0,
-      missing.length === 0
-        ? 'RELOAD, PROCESS, LOCK TABLES, ' + monitor[0]
-        : `the account in source-url lacks ${missing.join(', ')}, which the physical backup needs: GRANT ${[...BACKUP_PRIVILEGES, monitor[0]].join(', ')} ON *.* TO that account.`,
+      false,
+      `the account in source-url lacks ${missing.join(', ')}, which the ${method === 'physical' ? 'physical backup' : 'logical copy (mydumper)'} needs: GRANT ${grant} ON *.* TO that account${aside}.`,
     );
   },
 };

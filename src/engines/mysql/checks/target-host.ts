@@ -1,7 +1,9 @@
 /** The target host: room for the copy, a writable parent directory, an option file the server reads, the copy's tools. */
-import { skip, verdict, type CheckUnit } from '../../../checks/check.js';
+import { ok, skip, verdict, warn, type CheckUnit } from '../../../checks/check.js';
 import { dataDirWritableCheck, diskSpaceCheck } from '../../../checks/target-dir.js';
-import { formatBytes } from '../../../log.js';
+import { formatBytes, formatSeconds } from '../../../log.js';
+import { COPY_RATE, logicalTool } from '../logical-seed.js';
+import { seedMethod } from '../method.js';
 import type { TuningPlan } from '../../engine.js';
 import { CONFIG_CHECK, configFileCheck, defaultConfigFile } from '../option-files.js';
 import { toolOn, type MyCheckContext } from './context.js';
@@ -24,25 +26,30 @@ export const configFileRead: CheckUnit<MyCheckContext> = {
   },
 };
 
-const logical = (c: MyCheckContext) => c.s.inputs.method === 'logical';
+const logical = async (c: MyCheckContext) => (await seedMethod(c.s)).method === 'logical';
 
+/**
+ * mydumper copies in parallel: above logical-max-size it only warns, with the time the copy will
+ * take. The single-threaded mariadb-dump fallback is refused there.
+ */
 export const logicalSeedSize: CheckUnit<MyCheckContext> = {
   id: 'logical-seed-size',
   title: 'logical seed size',
   scopes: ['seed'],
   async run(c) {
-    if (!logical(c)) return skip('method: physical');
-    const { sf } = await c.facts();
+    if (!(await logical(c))) return skip('method: physical');
     const bytes = await c.sourceBytes();
     const max = c.s.inputs.logicalMaxSize;
-    const small = bytes <= max;
+    if (bytes <= max) return ok(`${formatBytes(bytes)} <= logical-max-size ${formatBytes(max)}`);
+    const tool = await logicalTool(c.s.ctx.runnerHost);
+    const time = formatSeconds(bytes / COPY_RATE.logical);
+    if (tool === 'mydumper')
+      return warn(
+        `the source holds ${formatBytes(bytes)}, above logical-max-size (${formatBytes(max)}): mydumper/myloader will take about ${time} (at a conservative ${formatBytes(COPY_RATE.logical)}/s) while the source keeps binlogs for the replica. A physical copy is about 4x faster where the source's files can be read.`,
+      );
     return verdict(
-      small && sf.flavor.name === 'mariadb',
-      sf.flavor.name !== 'mariadb'
-        ? 'method: logical is implemented for MariaDB only: use method: physical (XtraBackup) for MySQL.'
-        : small
-          ? `${formatBytes(bytes)} <= logical-max-size ${formatBytes(max)}`
-          : `the source holds ${formatBytes(bytes)}, above logical-max-size (${formatBytes(max)}): a logical dump rebuilds every table and index through SQL and would take hours while the source keeps binlogs for the replica. Use method: physical.`,
+      false,
+      `the source holds ${formatBytes(bytes)}, above logical-max-size (${formatBytes(max)}): a logical dump rebuilds every table and index through SQL, single-threaded without mydumper, and would take hours while the source keeps binlogs for the replica. Install mydumper on the runner (apt-get install mydumper), or use method: physical.`,
     );
   },
 };
@@ -52,10 +59,15 @@ export const dumpTools: CheckUnit<MyCheckContext> = {
   title: 'dump tools',
   scopes: ['seed'],
   async run(c) {
-    if (!logical(c)) return skip('method: physical');
-    const host = c.s.ctx.targetHost;
-    const found = (await toolOn(host, ['mariadb-dump'])) && (await toolOn(host, ['mariadb']));
-    return verdict(Boolean(found), found ? 'mariadb-dump, mariadb' : 'mariadb-dump and mariadb are needed on the runner: install mariadb-client.');
+    if (!(await logical(c))) return skip('method: physical');
+    const { sf } = await c.facts();
+    const tool = await logicalTool(c.s.ctx.runnerHost);
+    if (tool === 'mydumper') return ok('mydumper, myloader');
+    if (tool === 'mariadb-dump' && sf.flavor.name === 'mariadb')
+      return warn(
+        'mydumper is not installed on the runner: the copy falls back to a single-threaded mariadb-dump. Install the mydumper package for a parallel copy.',
+      );
+    return verdict(false, 'mydumper and myloader are needed on the runner for the logical copy: install the mydumper package (apt-get install mydumper).');
   },
 };
 
@@ -64,7 +76,7 @@ export const backupTools: CheckUnit<MyCheckContext> = {
   title: 'backup tools',
   scopes: ['seed'],
   async run(c) {
-    if (logical(c)) return skip('method: logical');
+    if (await logical(c)) return skip('method: logical');
     const { sf } = await c.facts();
     const mariadb = sf.flavor.name === 'mariadb';
     const tools = mariadb ? [['mariadb-backup', 'mariabackup'], ['mbstream']] : [['xtrabackup'], ['xbstream']];

@@ -3,6 +3,7 @@ import { ok, skip, verdict, type CheckUnit } from '../../../checks/check.js';
 import { PROMOTED_HINT } from '../../data-dir.js';
 import { connectMy, rows } from '../connect.js';
 import type { MyCheckContext } from './context.js';
+import { seedMethod } from '../method.js';
 
 const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
 
@@ -46,6 +47,7 @@ export const credentialsAfterCopy: CheckUnit<MyCheckContext> = {
   title: 'target-url credentials after the copy',
   scopes: ['seed'],
   async run(c) {
+    if ((await seedMethod(c.s)).method === 'logical') return skip("method: logical keeps the target's own accounts");
     const tu = c.s.targetEndpoint.given;
     const asTargetUser = new URL(c.s.sourceEndpoint.connectUrl.href);
     asTargetUser.username = tu.username;

@@ -1,0 +1,85 @@
+/** The logical copy's fallback without mydumper (MariaDB): one consistent mariadb-dump --single-transaction piped into the running target. */
+import { SafetyError, UserError } from '../../errors.js';
+import { lastLines, type Spawned } from '../../hosts/host.js';
+import { formatBytes, formatSeconds, Progress } from '../../log.js';
+import { hostPort, rows } from './connect.js';
+import { credentialsFile } from './seed.js';
+import type { MySession } from './session.js';
+
+const SYSTEM = ['mysql', 'sys', 'performance_schema', 'information_schema'];
+
+/** The source's own databases; the system schema's accounts are copied by copyAccounts instead. */
+async function userDatabases(s: MySession): Promise<string[]> {
+  const dbs = await rows<{ Database: string }>(await s.source(), 'SHOW DATABASES');
+  return dbs.map((d) => d.Database).filter((d) => !SYSTEM.includes(d));
+}
+
+/** Coordinates are comments in the dump: the binlog position near the top, the GTID state at the end. */
+function coordinateReader() {
+  let tail = '';
+  const found: { gtid?: string; file?: string; position?: number } = {};
+  return {
+    found,
+    add(chunk: Buffer) {
+      const text = tail + chunk.toString('latin1');
+      for (const m of text.matchAll(/^-- SET GLOBAL gtid_slave_pos='([^']*)'/gm)) found.gtid = m[1];
+      for (const m of text.matchAll(/^-- CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)/gm))
+        [found.file, found.position] = [m[1], Number(m[2])];
+      tail = text.slice(-4096);
+    },
+  };
+}
+
+export async function dumpWithMariadbDump(
+  s: MySession,
+  estimate: number,
+): Promise<{ bytes: number; coords: { file: string; position: number; gtid?: string } }> {
+  const runner = s.ctx.runnerHost;
+  // The dump and the load run on the runner: they dial what the runner reaches.
+  const src = hostPort(s.sourceEndpoint.connectUrl);
+  const tgt = hostPort(s.targetEndpoint.connectUrl);
+  const dbs = await userDatabases(s);
+  const [srcCreds, tgtCreds] = await Promise.all([credentialsFile(runner, s.sourceEndpoint.given), credentialsFile(runner, s.targetEndpoint.given)]);
+  let dump: Spawned | undefined;
+  let load: Spawned | undefined;
+  try {
+    dump = await runner.spawn([
+      'mariadb-dump',
+      `--defaults-extra-file=${srcCreds}`,
+      `--host=${src.host}`,
+      `--port=${src.port}`,
+      '--single-transaction',
+      '--master-data=2',
+      '--gtid',
+      '--routines',
+      '--events',
+      '--triggers',
+      '--databases',
+      ...dbs,
+    ]);
+    load = await runner.spawn(['mariadb', `--defaults-extra-file=${tgtCreds}`, `--host=${tgt.host}`, `--port=${tgt.port}`]);
+    const progress = new Progress(s.ctx.log);
+    const started = Date.now();
+    let bytes = 0;
+    const coords = coordinateReader();
+    dump.stdout.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      coords.add(chunk);
+      const secs = (Date.now() - started) / 1000;
+      progress.report(`dumped ${formatBytes(bytes)} (data about ${formatBytes(estimate)}), ${formatBytes(secs > 0 ? bytes / secs : 0)}/s`);
+    });
+    dump.stdout.pipe(load.stdin);
+    const [d, l] = await Promise.all([dump.done, load.done]);
+    if (d.code !== 0) throw new UserError(`mariadb-dump failed (exit ${d.code}): ${lastLines(d.stderr, 4)}`);
+    if (l.code !== 0) throw new UserError(`loading the dump into the target failed (exit ${l.code}): ${lastLines(l.stderr, 4)}`);
+    const { file, position, gtid } = coords.found;
+    if (!file || position === undefined)
+      throw new SafetyError('the dump holds no binlog coordinates: replication cannot start from the exact point of the copy');
+    progress.report(`dump loaded: ${formatBytes(bytes)} in ${formatSeconds((Date.now() - started) / 1000)}`, true);
+    return { bytes, coords: { file, position, gtid: gtid || undefined } };
+  } finally {
+    dump?.kill();
+    load?.kill();
+    await Promise.all([runner.remove(srcCreds), runner.remove(tgtCreds)]);
+  }
+}
