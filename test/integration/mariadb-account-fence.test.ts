@@ -1,0 +1,156 @@
+/**
+ * `fence: accounts` on real MariaDB servers, with the source reached as an admin without SUPER
+ * (modelled on a managed service's master user): an account that cannot lock users is refused
+ * before anything changes; a session the kill does not end aborts the cutover and gives the
+ * writes back; a normal cutover under writes loses nothing and leaves the application able to log
+ * in on the new primary only.
+ */
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeError } from '../../src/errors.js';
+import { FLAVORS } from '../../src/engines/mysql/flavor.js';
+import type { StepName } from '../../src/inputs.js';
+import { TextLog } from '../../src/log.js';
+import { runStep } from '../../src/run-step.js';
+import { MariadbFixture } from '../../src/rehearse/mariadb.js';
+import type { MariadbSandbox } from '../../src/sandbox/mariadb.js';
+
+const run = (step: StepName, raw: Record<string, string>, lines: string[] = []) => runStep(step, (n) => raw[n], new TextLog((l) => lines.push(l)));
+
+async function appConn(fx: MariadbFixture, server: MariadbSandbox): Promise<mysql.Connection> {
+  const c = await mysql.createConnection({ uri: fx.appUrl(server), connectTimeout: 3000 });
+  c.on('error', () => undefined);
+  return c;
+}
+
+/** Whether the application account logs in and writes on `server` (the error text when not). */
+async function appWrites(fx: MariadbFixture, server: MariadbSandbox, seq: number): Promise<true | string> {
+  try {
+    const c = await appConn(fx, server);
+    try {
+      await c.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?)', [seq, 'probe']);
+      return true;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** The accounts locked on `server`, but mariadb.sys (locked by the server itself). */
+async function lockedAccounts(server: MariadbSandbox): Promise<string[]> {
+  const r = await server.query<{ user: string; host: string; locked: number }>(FLAVORS.mariadb.accountsQuery);
+  return r.filter((a) => Number(a.locked) === 1 && a.user !== 'mariadb.sys').map((a) => `${a.user}@${a.host}`);
+}
+
+async function isReplica(server: MariadbSandbox): Promise<boolean> {
+  return (await server.query('SHOW REPLICA STATUS')).length === 1;
+}
+
+describe('MariaDB: fence: accounts with an admin without SUPER', () => {
+  let fx: MariadbFixture;
+  let cutover: Record<string, string>;
+  beforeAll(async () => {
+    fx = await MariadbFixture.start();
+    const masterUrl = await fx.noSuperAdmin();
+    await fx.loadSampleData(1);
+    const all = fx.stepInputs({ fence: 'accounts', targetMemory: '1GB' });
+    const tune = await run('tune-target', all['tune-target']);
+    await run('seed-replica', { ...all['seed-replica'], tuning: tune.outputs.tuning });
+    await run('await-lag-zero', { ...all['await-lag-zero'], 'settle-seconds': '1' });
+    cutover = { ...all.cutover, 'source-url': masterUrl, tuning: tune.outputs.tuning };
+  }, 180_000);
+  afterAll(async () => {
+    await fx?.destroy();
+  }, 60_000);
+
+  it('an admin that cannot lock users (no CREATE USER) is refused before anything changes, naming the fix', async () => {
+    const weak = await fx.noSuperAdmin({ without: ['CREATE USER'] });
+    let err: unknown;
+    await run('cutover', { ...cutover, 'source-url': weak }).catch((e) => (err = e));
+    expect(describeError(err)).toMatch(
+      /^fence: accounts cannot fence the source: the account in source-url \('zdm_master_\w+'@'%'\) lacks CREATE USER, which ALTER USER … ACCOUNT LOCK needs: GRANT CREATE USER ON \*\.\* TO 'zdm_master_\w+'@'%'\. Nothing was changed\.$/,
+    );
+    expect(await appWrites(fx, fx.source, 10)).toBe(true);
+    expect(await isReplica(fx.target)).toBe(true);
+  }, 60_000);
+
+  it('an application account holding SUPER is named, with its fix, before anything changes', async () => {
+    await fx.source.query("CREATE USER 'ops'@'%' IDENTIFIED BY 'x'");
+    await fx.source.query("GRANT SUPER ON *.* TO 'ops'@'%'");
+    try {
+      let err: unknown;
+      await run('cutover', cutover).catch((e) => (err = e));
+      expect(describeError(err)).toMatch(
+        /'ops'@'%' holds SUPER: a session of it could undo the fence\. REVOKE SUPER ON \*\.\* FROM 'ops'@'%', or leave it out of application-accounts .*Nothing was changed\.$/,
+      );
+      expect(await appWrites(fx, fx.source, 11)).toBe(true);
+    } finally {
+      await fx.source.query("DROP USER 'ops'@'%'");
+    }
+  }, 60_000);
+
+  it('a session the kill does not end aborts the cutover: the error names it, the accounts are unlocked, the source takes writes', async () => {
+    const held = await appConn(fx, fx.source);
+    const [[me]] = (await held.query('SELECT CONNECTION_ID() AS id')) as unknown as [{ id: number }[]];
+    try {
+      let err: unknown;
+      const lines: string[] = [];
+      await run('cutover', { ...cutover, 'kill-command': 'DO {id}' }, lines).catch((e) => (err = e));
+      expect(describeError(err)).toMatch(
+        new RegExp(
+          `^cutover aborted, the source has its writes back and the target is still a replica: 1 session\\(s\\) of application accounts survived the fence on the source: id ${me.id} \\(app_writer@127\\.0\\.0\\.1:\\d+, Sleep\\)\\. kill-command \\(DO \\{id\\}\\) did not end them`,
+        ),
+      );
+      // The session that survived still writes, and the account logs in again.
+      await held.query('INSERT INTO writes (client_seq, payload) VALUES (12, ?)', ['held']);
+      expect(await appWrites(fx, fx.source, 13)).toBe(true);
+      expect(await isReplica(fx.target)).toBe(true);
+      expect(await lockedAccounts(fx.source)).toEqual([]);
+    } finally {
+      await held.end().catch(() => undefined);
+    }
+  }, 60_000);
+
+  it('a cutover under writes loses no acknowledged write; the application logs in on the new primary only', async () => {
+    const acked: number[] = [];
+    let stop = false;
+    let seq = 1000;
+    const writer = (async () => {
+      let c: mysql.Connection | undefined;
+      while (!stop) {
+        try {
+          c ??= await appConn(fx, fx.source);
+          const n = ++seq;
+          await c.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?)', [n, 'load']);
+          acked.push(n);
+        } catch {
+          await c?.end().catch(() => undefined);
+          c = undefined;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await c?.end().catch(() => undefined);
+    })();
+    let r: Awaited<ReturnType<typeof run>>;
+    try {
+      await new Promise((res) => setTimeout(res, 500));
+      r = await run('cutover', cutover);
+    } finally {
+      stop = true;
+      await writer;
+    }
+    expect(r.outputs.fence).toBe('accounts');
+    expect(r.outputs['writes-after-fence']).toBe('0');
+    expect(acked.length).toBeGreaterThan(10);
+    const [rows] = (await (await appConn(fx, fx.target)).query('SELECT client_seq FROM writes')) as unknown as [{ client_seq: string }[]];
+    const present = new Set(rows.map((x) => Number(x.client_seq)));
+    expect(acked.filter((n) => !present.has(n))).toEqual([]);
+    expect(await appWrites(fx, fx.target, 99_999)).toBe(true);
+    expect(await appWrites(fx, fx.source, 99_998)).toMatch(/locked/i);
+    expect(await lockedAccounts(fx.source)).toEqual(['app_writer@%']);
+    expect(await lockedAccounts(fx.target)).toEqual([]);
+    expect(r.summary).toMatch(/application accounts stay locked on the old source/);
+  }, 120_000);
+});
