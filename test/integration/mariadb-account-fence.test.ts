@@ -12,6 +12,7 @@ import { FLAVORS } from '../../src/engines/mysql/flavor.js';
 import type { StepName } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
+import type { StepFailed, StepResult } from '../../src/steps/step.js';
 import { MariadbFixture } from '../../src/rehearse/mariadb.js';
 import type { MariadbSandbox } from '../../src/sandbox/mariadb.js';
 
@@ -51,6 +52,7 @@ async function isReplica(server: MariadbSandbox): Promise<boolean> {
 describe('MariaDB: fence: accounts with an admin without SUPER', () => {
   let fx: MariadbFixture;
   let cutover: Record<string, string>;
+  let preflight: Record<string, string>;
   beforeAll(async () => {
     fx = await MariadbFixture.start();
     const masterUrl = await fx.noSuperAdmin();
@@ -60,9 +62,30 @@ describe('MariaDB: fence: accounts with an admin without SUPER', () => {
     await run('seed-replica', { ...all['seed-replica'], tuning: tune.outputs.tuning });
     await run('await-lag-zero', { ...all['await-lag-zero'], 'settle-seconds': '1' });
     cutover = { ...all.cutover, 'source-url': masterUrl, tuning: tune.outputs.tuning };
+    preflight = { ...all.preflight, 'source-url': masterUrl, fence: 'accounts' };
   }, 180_000);
   afterAll(async () => {
     await fx?.destroy();
+  }, 60_000);
+
+  it('preflight lists what the fence will lock, and what keeps it from working, as a row of its own', async () => {
+    /** The row of the accounts fence (preflight fails after the seed on other rows: the target is a replica already). */
+    const row = async (raw: Record<string, string>) => {
+      const r = await run('preflight', raw).catch((e: StepFailed) => e.result as StepResult<'preflight'>);
+      return (JSON.parse(r.outputs.checks) as { check: string; status: string; detail: string }[]).find((x) => x.check === 'fence: accounts');
+    };
+    expect(await row(preflight)).toEqual({
+      check: 'fence: accounts',
+      status: 'ok',
+      detail: "cutover locks 'app_writer'@'%' and ends their sessions with KILL CONNECTION {id}; 'zdm_master'@'%' (source-url) stays unlocked",
+    });
+    const weak = await fx.noSuperAdmin({ without: ['CONNECTION ADMIN'] });
+    const failed = await row({ ...preflight, 'source-url': weak });
+    expect(failed?.status).toBe('fail');
+    expect(failed?.detail).toMatch(
+      /^cutover would refuse: the account in source-url lacks CONNECTION ADMIN, which KILL needs to end other accounts' sessions: GRANT CONNECTION ADMIN ON \*\.\* TO 'zdm_master_\w+'@'%', or set kill-command to your service's procedure/,
+    );
+    expect((await row({ ...preflight, 'source-url': weak, 'kill-command': 'CALL mysql.rds_kill({id})' }))?.status).toBe('ok');
   }, 60_000);
 
   it('an admin that cannot lock users (no CREATE USER) is refused before anything changes, naming the fix', async () => {
