@@ -99,6 +99,10 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     noSuper,
   };
   if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');
+  if (opts.rollback && opts.noSuper)
+    throw new UserError(
+      "--rollback is not supported with --no-super: reverse replication makes the old source a replica (CHANGE MASTER, read_only), which a master user without SUPER cannot do; managed services' own procedures for it are not driven by zdm yet",
+    );
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
   // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.
   installSignalCleanup();

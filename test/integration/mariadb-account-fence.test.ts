@@ -175,5 +175,61 @@ describe('MariaDB: fence: accounts with an admin without SUPER', () => {
     expect(await lockedAccounts(fx.source)).toEqual(['app_writer@%']);
     expect(await lockedAccounts(fx.target)).toEqual([]);
     expect(r.summary).toMatch(/application accounts stay locked on the old source/);
+    // A re-run (the runner lost the result) finds the promotion done: the fence's mark on the old source tells it.
+    expect((await run('cutover', cutover)).outputs.fence).toBe('already-done');
+  }, 120_000);
+});
+
+describe('MariaDB: fence: accounts with reverse replication and rollback', () => {
+  let fx: MariadbFixture;
+  let all: ReturnType<MariadbFixture['stepInputs']>;
+  let tuning = '';
+  const wait = async (what: string, ok: () => Promise<boolean>) => {
+    const deadline = Date.now() + 15_000;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const has = async (server: MariadbSandbox, seq: number) => (await server.query('SELECT 1 FROM appdb.writes WHERE client_seq = ?', [seq])).length === 1;
+  beforeAll(async () => {
+    fx = await MariadbFixture.start();
+    await fx.loadSampleData(1);
+    all = fx.stepInputs({ fence: 'accounts', targetMemory: '1GB' });
+    tuning = (await run('tune-target', all['tune-target'])).outputs.tuning;
+    await run('seed-replica', { ...all['seed-replica'], tuning });
+    await run('await-lag-zero', { ...all['await-lag-zero'], 'settle-seconds': '1' });
+  }, 180_000);
+  afterAll(async () => {
+    await fx?.destroy();
+  }, 60_000);
+
+  it('an admin without SUPER is refused reverse replication before anything changes, naming what it lacks', async () => {
+    const master = await fx.noSuperAdmin();
+    let err: unknown;
+    await run('cutover', { ...all.cutover, ...fx.wayBackInputs({ fence: 'accounts' }).cutover, 'source-url': master, tuning }).catch((e) => (err = e));
+    expect(describeError(err)).toMatch(
+      /^fence: accounts cannot fence the source: reverse-replication makes the old source a read-only replica after promotion, which needs REPLICATION SLAVE ADMIN and READ_ONLY ADMIN \(or SUPER\): GRANT REPLICATION SLAVE ADMIN, READ_ONLY ADMIN ON \*\.\* TO 'zdm_master'@'%', or cut over without reverse-replication .*Nothing was changed\.$/,
+    );
+    expect(await appWrites(fx, fx.source, 1)).toBe(true);
+  }, 60_000);
+
+  it('the unlock at promotion stays on the new primary: the old source keeps the accounts locked while it replicates; rollback unlocks them there', async () => {
+    const r = await run('cutover', { ...all.cutover, ...fx.wayBackInputs({ fence: 'accounts' }).cutover, tuning });
+    expect(r.outputs.fence).toBe('accounts');
+    expect(r.outputs['reverse-replication']).toBe('running');
+    expect(await appWrites(fx, fx.target, 2)).toBe(true);
+    await wait('write 2 on the old source', () => has(fx.source, 2));
+    // Replication brought the new primary's write, not an unlock: the application stays out of the old source.
+    expect(await lockedAccounts(fx.source)).toEqual(['app_writer@%']);
+    expect(await appWrites(fx, fx.source, 3)).toMatch(/locked/i);
+
+    const back = await run('rollback', fx.wayBackInputs({ fence: 'accounts' }).rollback);
+    expect(back.outputs.fence).toBe('accounts');
+    expect(await appWrites(fx, fx.source, 4)).toBe(true);
+    expect(await has(fx.source, 2)).toBe(true);
+    expect(await lockedAccounts(fx.source)).toEqual([]);
+    expect(await lockedAccounts(fx.target)).toEqual(['app_writer@%']);
+    expect(await appWrites(fx, fx.target, 5)).toMatch(/locked|read-only|READ-ONLY/i);
   }, 120_000);
 });

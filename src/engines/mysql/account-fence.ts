@@ -121,6 +121,22 @@ function ownProblems(s: MySession, flavor: Flavor, own: Account, privs: Set<stri
   return out;
 }
 
+/**
+ * reverse-replication makes the old source a read-only replica of the new primary right after
+ * promotion (CHANGE MASTER, read_only): an admin without SUPER cannot, so it is refused here, before
+ * the fence, rather than after the promotion.
+ */
+async function reverseProblems(s: MySession, flavor: Flavor, src: MyConn, own: Account): Promise<string[]> {
+  if (!s.inputs.reverseReplication) return [];
+  const privs = await ownPrivileges(src);
+  const needs = flavor.name === 'mariadb' ? ['REPLICATION SLAVE ADMIN', 'READ_ONLY ADMIN'] : ['REPLICATION_SLAVE_ADMIN', 'SYSTEM_VARIABLES_ADMIN'];
+  const missing = needs.filter((p) => !privs.has(p));
+  if (privs.has('SUPER') || missing.length === 0) return [];
+  return [
+    `reverse-replication makes the old source a read-only replica after promotion, which needs ${needs.join(' and ')} (or SUPER): GRANT ${missing.join(', ')} ON *.* TO ${accountLabel(own)}, or cut over without reverse-replication (a managed service's master user cannot: its own procedures set up replication)`,
+  ];
+}
+
 /** The accounts application-accounts names (or, empty, every account that is not the server's, zdm's or replication's). */
 function selectAccounts(
   s: MySession,
@@ -159,7 +175,7 @@ export async function planAccountFence(s: MySession): Promise<AccountPlan> {
   const [cur] = await rows<{ u: string }>(src, 'SELECT CURRENT_USER() AS u');
   const at = cur.u.lastIndexOf('@');
   const own = { user: cur.u.slice(0, at), host: cur.u.slice(at + 1) };
-  const problems = ownProblems(s, flavor, own, await ownPrivileges(src));
+  const problems = [...ownProblems(s, flavor, own, await ownPrivileges(src)), ...(await reverseProblems(s, flavor, src, own))];
   let all: (Account & { locked: boolean })[];
   try {
     all = (await rows<{ user: string; host: string; locked: unknown }>(src, flavor.accountsQuery)).map((a) => ({
@@ -370,13 +386,17 @@ async function quietly(s: MySession, which: 'source' | 'target', statements: str
 
 /**
  * At promotion: the locks (and the fence mark) came to the target through replication; the
- * application logs in there from now on.
+ * application logs in there from now on. The unlock stays out of the binlog (reverse replication
+ * must not unlock the old source); the mark's removal goes in, as a row change both sides must agree
+ * on (a row missing on one side only would stop replication at the next fence).
  */
 export async function unlockPromoted(s: MySession, f: Fence<AccountFenceUndo>): Promise<void> {
-  await quietly(s, 'target', [
-    ...f.undo.accounts.map((a) => `ALTER USER ${accountSql(a)} ACCOUNT UNLOCK`),
-    `DELETE FROM ${qualified(s.inputs.heartbeatTable)} WHERE id = ${FENCED_ROW}`,
-  ]);
+  await quietly(
+    s,
+    'target',
+    f.undo.accounts.map((a) => `ALTER USER ${accountSql(a)} ACCOUNT UNLOCK`),
+  );
+  await (await s.target()).query(`DELETE FROM ${qualified(s.inputs.heartbeatTable)} WHERE id = ?`, [FENCED_ROW]);
 }
 
 /** Gives the source its writes back: unlocks exactly the accounts the fence locked. */
