@@ -114,6 +114,21 @@ describe('MariaDB: fence: accounts with an admin without SUPER', () => {
     }
   }, 60_000);
 
+  it('a session of an account the fence leaves open, that can write, is refused before anything changes', async () => {
+    const admin = await mysql.createConnection(fx.source.url());
+    try {
+      let err: unknown;
+      await run('cutover', cutover).catch((e) => (err = e));
+      expect(describeError(err)).toMatch(
+        /^sessions of accounts that can write and that fence: accounts leaves open are connected to the source: root \(1 session\)\. Disconnect them, add their accounts to application-accounts, or set allow-privileged-writers: true .*Writes were not blocked\.$/,
+      );
+      expect(await lockedAccounts(fx.source)).toEqual([]);
+      expect(await appWrites(fx, fx.source, 14)).toBe(true);
+    } finally {
+      await admin.end();
+    }
+  }, 60_000);
+
   it('a session the kill does not end aborts the cutover: the error names it, the accounts are unlocked, the source takes writes', async () => {
     const held = await appConn(fx, fx.source);
     const [[me]] = (await held.query('SELECT CONNECTION_ID() AS id')) as unknown as [{ id: number }[]];
