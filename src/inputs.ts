@@ -394,7 +394,7 @@ export const INPUTS = [
     default: 'false',
     steps: ['cutover', 'rollback'],
     description:
-      'MySQL/MariaDB: proceed even when sessions of accounts that can write past read_only (SUPER, READ_ONLY ADMIN) are connected to the source. The read lock held during cutover stops them; read_only afterwards does not.',
+      'MySQL/MariaDB: proceed even when sessions of accounts that can write past read_only (SUPER, READ_ONLY ADMIN) are connected to the source. The read lock held during cutover stops them; read_only afterwards does not. With `fence: accounts`: proceed even when sessions of accounts the fence leaves unlocked, and that can write, are connected; writes past the fence are counted after promotion.',
   },
   {
     name: 'source-data-dir',
@@ -695,7 +695,11 @@ export const OUTPUTS = [
     name: 'pooler-held-ms',
     description: "With a pooler: how long the application's requests were held, from PAUSE to RESUME. Empty without a pooler.",
   },
-  { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only), or `already-done` when a re-run found the target already promoted.' },
+  {
+    step: 'cutover',
+    name: 'fence',
+    description: 'The fence used (shutdown, read-only or accounts), or `already-done` when a re-run found the target already promoted.',
+  },
   {
     step: 'cutover',
     name: 'writes-after-fence',
@@ -754,7 +758,7 @@ export const OUTPUTS = [
     description: 'Measured write-blocked window of the rollback: from the fence on the new primary to the old source accepting writes.',
   },
   { step: 'rollback', name: 'final-position', description: 'The last position of the new primary, proven applied on the old source before its promotion.' },
-  { step: 'rollback', name: 'fence', description: 'The fence used on the new primary (shutdown or read-only).' },
+  { step: 'rollback', name: 'fence', description: 'The fence used on the new primary (shutdown, read-only or accounts).' },
   {
     step: 'rollback',
     name: 'writes-after-fence',
