@@ -151,7 +151,12 @@ describe('MariaDB: fence: accounts with an admin without SUPER', () => {
     }
   }, 60_000);
 
-  it('a cutover under writes loses no acknowledged write; the application logs in on the new primary only', async () => {
+  it('a cutover under writes, ending sessions with a kill procedure (as on RDS) instead of CONNECTION ADMIN, loses no acknowledged write; the application logs in on the new primary only', async () => {
+    // What a managed service gives instead of CONNECTION ADMIN: a procedure of its own that kills for the master user.
+    await fx.source.query('CREATE PROCEDURE mysql.rds_kill(IN thread BIGINT) SQL SECURITY DEFINER KILL CONNECTION thread');
+    const master = await fx.noSuperAdmin({ without: ['CONNECTION ADMIN'] });
+    await fx.source.query(`GRANT EXECUTE ON PROCEDURE mysql.rds_kill TO '${new URL(master).username}'@'%'`);
+    const inputs = { ...cutover, 'source-url': master, 'kill-command': 'CALL mysql.rds_kill({id})' };
     const acked: number[] = [];
     let stop = false;
     let seq = 1000;
@@ -174,7 +179,7 @@ describe('MariaDB: fence: accounts with an admin without SUPER', () => {
     let r: Awaited<ReturnType<typeof run>>;
     try {
       await new Promise((res) => setTimeout(res, 500));
-      r = await run('cutover', cutover);
+      r = await run('cutover', inputs);
     } finally {
       stop = true;
       await writer;
@@ -191,7 +196,7 @@ describe('MariaDB: fence: accounts with an admin without SUPER', () => {
     expect(await lockedAccounts(fx.target)).toEqual([]);
     expect(r.summary).toMatch(/application accounts stay locked on the old source/);
     // A re-run (the runner lost the result) finds the promotion done: the fence's mark on the old source tells it.
-    expect((await run('cutover', cutover)).outputs.fence).toBe('already-done');
+    expect((await run('cutover', inputs)).outputs.fence).toBe('already-done');
   }, 120_000);
 });
 
