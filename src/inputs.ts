@@ -244,11 +244,11 @@ export const INPUTS = [
   {
     name: 'fence',
     kind: 'choice',
-    choices: ['auto', 'shutdown', 'read-only'],
+    choices: ['auto', 'shutdown', 'read-only', 'accounts'],
     default: 'auto',
-    steps: ['cutover', 'rollback'],
+    steps: ['preflight', 'cutover', 'rollback'],
     description:
-      'How cutover blocks writes on the source (rollback: on the new primary, the same way). `auto`: `shutdown` for PostgreSQL, `read-only` for MySQL/MariaDB. PostgreSQL `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. PostgreSQL `read-only`: read-only default, NOLOGIN for every other login role, all client sessions terminated; the source stays up but cannot rejoin as a standby without pg_rewind. MySQL/MariaDB `read-only`: FLUSH TABLES WITH READ LOCK held on a session of its own until promotion, plus read_only (super_read_only on MySQL).',
+      'How cutover blocks writes on the source (rollback: on the new primary, the same way). `auto`: `shutdown` for PostgreSQL, `read-only` for MySQL/MariaDB. PostgreSQL `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. PostgreSQL `read-only`: read-only default, NOLOGIN for every other login role, all client sessions terminated; the source stays up but cannot rejoin as a standby without pg_rewind. MySQL/MariaDB `read-only`: FLUSH TABLES WITH READ LOCK held on a session of its own until promotion, plus read_only (super_read_only on MySQL). MySQL/MariaDB `accounts`, for sources where the admin has no SUPER (managed services): the application accounts are locked (ALTER USER … ACCOUNT LOCK), their sessions ended with kill-command and proven gone; see application-accounts and docs/mysql.md.',
   },
   {
     name: 'source-stop-command',
@@ -394,7 +394,7 @@ export const INPUTS = [
     default: 'false',
     steps: ['cutover', 'rollback'],
     description:
-      'MySQL/MariaDB: proceed even when sessions of accounts that can write past read_only (SUPER, READ_ONLY ADMIN) are connected to the source. The read lock held during cutover stops them; read_only afterwards does not.',
+      'MySQL/MariaDB: proceed even when sessions of accounts that can write past read_only (SUPER, READ_ONLY ADMIN) are connected to the source. The read lock held during cutover stops them; read_only afterwards does not. With `fence: accounts`: proceed even when sessions of accounts the fence leaves unlocked, and that can write, are connected; writes past the fence are counted after promotion.',
   },
   {
     name: 'source-data-dir',
@@ -652,6 +652,22 @@ export const INPUTS = [
     description:
       'PostgreSQL, `method: logical`: tables without a primary key or replica identity get `REPLICA IDENTITY FULL` on the source at seed (each one named in the log), instead of being refused. FULL logs the whole old row of every UPDATE and DELETE, and the target finds each row by scanning the table: adding a primary key is better where possible.',
   },
+  {
+    name: 'application-accounts',
+    kind: 'string',
+    default: '',
+    steps: ['preflight', 'cutover', 'rollback'],
+    description:
+      "MySQL/MariaDB with `fence: accounts`: the accounts the application writes with, which the fence locks, as user@host separated by commas or spaces, e.g. `app@%, report@10.%` (a user without @host means every host of that user). Empty: every account on the source except the account in source-url (every host of its user), accounts holding REPLICATION SLAVE (the replication user), roles, anonymous and system accounts (root, mariadb.sys, mysql.*, and managed services' own: rdsadmin, azure_superuser, cloudsql*). An application account must not hold SUPER, CREATE USER, CONNECTION ADMIN, READ_ONLY ADMIN, SYSTEM_USER or REPLICATION SLAVE: preflight and cutover refuse it, naming it.",
+  },
+  {
+    name: 'kill-command',
+    kind: 'string',
+    default: 'KILL CONNECTION {id}',
+    steps: ['preflight', 'cutover', 'rollback'],
+    description:
+      'MySQL/MariaDB with `fence: accounts`: the SQL statement that ends one session of an application account, run as the source-url account with `{id}` replaced by the session id. Managed services that give no CONNECTION ADMIN provide a procedure instead, e.g. `CALL mysql.rds_kill({id})` (Amazon RDS / Aurora).',
+  },
 ] as const satisfies readonly InputDef[];
 
 export const OUTPUTS = [
@@ -687,7 +703,11 @@ export const OUTPUTS = [
     name: 'pooler-held-ms',
     description: "With a pooler: how long the application's requests were held, from PAUSE to RESUME. Empty without a pooler.",
   },
-  { step: 'cutover', name: 'fence', description: 'The fence used (shutdown or read-only), or `already-done` when a re-run found the target already promoted.' },
+  {
+    step: 'cutover',
+    name: 'fence',
+    description: 'The fence used (shutdown, read-only or accounts), or `already-done` when a re-run found the target already promoted.',
+  },
   {
     step: 'cutover',
     name: 'writes-after-fence',
@@ -746,7 +766,7 @@ export const OUTPUTS = [
     description: 'Measured write-blocked window of the rollback: from the fence on the new primary to the old source accepting writes.',
   },
   { step: 'rollback', name: 'final-position', description: 'The last position of the new primary, proven applied on the old source before its promotion.' },
-  { step: 'rollback', name: 'fence', description: 'The fence used on the new primary (shutdown or read-only).' },
+  { step: 'rollback', name: 'fence', description: 'The fence used on the new primary (shutdown, read-only or accounts).' },
   {
     step: 'rollback',
     name: 'writes-after-fence',
@@ -813,7 +833,7 @@ interface Resolved {
   /** `auto` is resolved from the URL scheme. */
   engine: EngineKind;
   /** `auto` is resolved by the engine. */
-  fence: 'shutdown' | 'read-only';
+  fence: 'shutdown' | 'read-only' | 'accounts';
   /** Empty is resolved to the engine's table. */
   heartbeatTable: string;
   /** Not given is resolved to the engine's port. */
@@ -977,6 +997,7 @@ function checkCombinations(i: Inputs): void {
       'shutdown is the PostgreSQL fence: MySQL/MariaDB cutover fences with FLUSH TABLES WITH READ LOCK and read_only (fence: read-only or auto)',
     );
   }
+  if (i.fence === 'accounts') checkAccountsFence(i);
   if (i.step === 'verify' && i.chunkRows < 1) throw new InputError('chunk-rows', 'must be at least 1 (e.g. 10000)');
   if (i.sourceSshHost && !i.sourceSshKey)
     throw new InputError('source-ssh-key', 'is required with source-ssh-host: the OpenSSH private key text, from a secret');
@@ -984,6 +1005,20 @@ function checkCombinations(i: Inputs): void {
     throw new InputError(
       'reverse-replication',
       'is not supported yet when the source is reached over SSH (source-ssh-host): the old source would have to reach the new primary through a tunnel of its own. Cut over without reverse-replication, or run zdm where it reaches both servers directly. Nothing was changed.',
+    );
+}
+
+/** `fence: accounts` locks MySQL/MariaDB accounts; its kill statement needs the session id. */
+function checkAccountsFence(i: Inputs): void {
+  if (i.engine === 'postgres')
+    throw new InputError(
+      'fence',
+      'accounts is the MySQL/MariaDB fence for sources without SUPER: for PostgreSQL choose shutdown (the default) or read-only, which locks the application roles itself (NOLOGIN). Nothing was changed.',
+    );
+  if (!i.killCommand.includes('{id}'))
+    throw new InputError(
+      'kill-command',
+      `must hold {id}, where the session id goes, e.g. KILL CONNECTION {id} or CALL mysql.rds_kill({id}) (got ${JSON.stringify(i.killCommand)}). Nothing was changed.`,
     );
 }
 

@@ -13,7 +13,11 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --report FILE                write the report as JSON to FILE
   --size-mb N                  sample data to load into the source [default: 256]
   --writes-per-second N        steady write load during the whole migration [default: 300]
-  --fence auto|shutdown|read-only  cutover fence [default: auto: shutdown for postgres, read-only for mariadb]
+  --fence auto|shutdown|read-only|accounts  cutover fence [default: auto: shutdown for postgres, read-only for mariadb,
+                               accounts with --no-super]
+  --no-super                   mariadb: zdm reaches the source as an admin modelled on a managed service's master user
+                               (no SUPER, READ_ONLY ADMIN, FILE or shell): the seed is logical (method: logical) and the
+                               fence locks the writers' own account (fence: accounts)
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
   --no-fsync                   faster, not like production: servers without durability (postgres fsync=off; mariadb
                                sync_binlog=0, innodb_flush_log_at_trx_commit=2); the report says so. Default: production
@@ -41,6 +45,19 @@ async function commentOnPullRequest(markdown: string, log: Log): Promise<void> {
   log.info(`${what} the rehearsal comment on ${pr.owner}/${pr.repo}#${pr.number}`);
 }
 
+/** --fence, checked against --engine and --no-super: without SUPER only the accounts fence can work. */
+function rehearsalFence(given: string | undefined, engine: string, noSuper: boolean): RehearsalOptions['fence'] {
+  const fence = given ?? (noSuper ? 'accounts' : 'auto');
+  if (fence !== 'auto' && fence !== 'shutdown' && fence !== 'read-only' && fence !== 'accounts')
+    throw new UserError(`--fence must be auto, shutdown, read-only or accounts (got ${JSON.stringify(fence)})`);
+  if (noSuper && engine !== 'mariadb') throw new UserError("--no-super needs --engine mariadb (it models a MySQL/MariaDB managed service's master user)");
+  if (noSuper && fence !== 'accounts')
+    throw new UserError(`--no-super fences with --fence accounts (the default with it): --fence ${fence} needs SUPER on the source`);
+  if (fence === 'accounts' && engine !== 'mariadb')
+    throw new UserError('--fence accounts needs --engine mariadb (it is the MySQL/MariaDB fence without SUPER)');
+  return fence;
+}
+
 export async function rehearseCommand(args: string[], log: Log): Promise<number> {
   if (args.includes('--help')) {
     process.stdout.write(REHEARSE_HELP + '\n');
@@ -49,7 +66,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   const f = parseFlags(
     args,
     ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler', 'method'],
-    ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync'],
+    ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync', 'no-super'],
   );
   const engine = f.get('engine') ?? 'postgres';
   if (engine !== 'postgres' && engine !== 'mariadb')
@@ -59,9 +76,8 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     if (!Number.isFinite(v) || v <= 0) throw new UserError(`--${name} must be a positive number (got ${JSON.stringify(f.get(name))})`);
     return v;
   };
-  const fence = f.get('fence') ?? 'auto';
-  if (fence !== 'auto' && fence !== 'shutdown' && fence !== 'read-only')
-    throw new UserError(`--fence must be auto, shutdown or read-only (got ${JSON.stringify(fence)})`);
+  const noSuper = f.get('no-super') === 'true';
+  const fence = rehearsalFence(f.get('fence'), engine, noSuper);
   const targetMemory = f.get('target-memory') ?? '1GB';
   if (parseBytes(targetMemory) === undefined) throw new UserError(`--target-memory must be a size such as 1GB (got ${JSON.stringify(targetMemory)})`);
   const pooler = f.get('pooler');
@@ -73,6 +89,8 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   const method = f.get('method');
   if (method !== undefined && method !== 'auto' && method !== 'physical' && method !== 'logical')
     throw new UserError(`--method must be auto, physical or logical (got ${JSON.stringify(method)})`);
+  if (noSuper && method === 'physical')
+    throw new UserError("--no-super rehearses a source whose files cannot be read (a managed service's master user): use --method logical or auto");
   const opts: RehearsalOptions = {
     engine,
     sizeMb: num('size-mb', 256),
@@ -85,8 +103,13 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     durable: f.get('no-fsync') !== 'true',
     pooler,
     method,
+    noSuper,
   };
   if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');
+  if (opts.rollback && opts.noSuper)
+    throw new UserError(
+      "--rollback is not supported with --no-super: reverse replication makes the old source a replica (CHANGE MASTER, read_only), which a master user without SUPER cannot do; managed services' own procedures for it are not driven by zdm yet",
+    );
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
   // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.
   installSignalCleanup();

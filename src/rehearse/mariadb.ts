@@ -8,6 +8,24 @@ import type { WriteTarget } from './writer.js';
 
 const APP_DB = 'appdb';
 
+/**
+ * A managed service's master user (Amazon RDS, Cloud SQL, Azure): no SUPER, no READ_ONLY ADMIN, no
+ * FILE, no shell on the host; BINLOG MONITOR is MariaDB's REPLICATION CLIENT.
+ */
+export const MASTER_USER_PRIVILEGES = [
+  'RELOAD',
+  'PROCESS',
+  'BINLOG MONITOR',
+  'REPLICATION SLAVE',
+  'SELECT',
+  'SHOW VIEW',
+  'TRIGGER',
+  'EVENT',
+  'LOCK TABLES',
+  'CREATE USER',
+  'CONNECTION ADMIN',
+] as const;
+
 export class MariadbFixture implements RehearsalFixture {
   readonly engine = 'mariadb' as const;
   readonly replicationUser = 'zdm_repl';
@@ -47,6 +65,25 @@ export class MariadbFixture implements RehearsalFixture {
     }
     return fx;
   }
+
+  /**
+   * Creates the source's admin without SUPER, modelled on a managed service's master user, and
+   * returns its URL. A master user owns the databases it creates: zdm's own `zdm` schema (the
+   * heartbeat) is its, as ALL on zdm.*; `without` leaves privileges out (a test of what is missing).
+   */
+  async noSuperAdmin(opts: { without?: string[] } = {}): Promise<string> {
+    const privileges = MASTER_USER_PRIVILEGES.filter((p) => !opts.without?.includes(p));
+    const name = opts.without?.length ? `zdm_master_${randomBytes(3).toString('hex')}` : 'zdm_master';
+    for (const sql of [
+      `CREATE USER IF NOT EXISTS '${name}'@'%' IDENTIFIED BY '${this.masterPassword}'`,
+      `GRANT ${privileges.join(', ')} ON *.* TO '${name}'@'%'`,
+      `GRANT ALL ON zdm.* TO '${name}'@'%'`,
+    ])
+      await this.source.query(sql);
+    return this.source.url({ user: name, password: this.masterPassword });
+  }
+
+  private readonly masterPassword = randomBytes(12).toString('hex');
 
   appUrl(server: MariadbSandbox): string {
     return server.url({ user: this.appUser, password: this.appPassword, database: APP_DB });

@@ -4,11 +4,11 @@
  */
 import * as os from 'node:os';
 import { describeError } from '../errors.js';
-import { REHEARSAL_STEPS, type StepName } from '../inputs.js';
+import { REHEARSAL_STEPS, type RehearsalStepName, type StepName } from '../inputs.js';
 import { TextLog, type Log } from '../log.js';
 import { runStep } from '../run-step.js';
 import { PostgresFixture } from './postgres.js';
-import { MariadbFixture } from './mariadb.js';
+import { MariadbFixture, MASTER_USER_PRIVILEGES } from './mariadb.js';
 import type { RehearsalFixture } from './fixture.js';
 import { clientPause, WriteLoad, type WriteStats } from './writer.js';
 import type { SwitchMark } from '../engines/engine.js';
@@ -28,7 +28,7 @@ export interface RehearsalOptions {
   engine: 'postgres' | 'mariadb';
   sizeMb: number;
   writesPerSecond: number;
-  fence: 'auto' | 'shutdown' | 'read-only';
+  fence: 'auto' | 'shutdown' | 'read-only' | 'accounts';
   targetMemory: string;
   keep: boolean;
   /** Reach the source only through a real sshd on loopback. */
@@ -41,6 +41,8 @@ export interface RehearsalOptions {
   pooler?: PoolerKind;
   /** seed-replica's method (input `method`); unset: the input's default. */
   method?: 'auto' | 'physical' | 'logical';
+  /** MariaDB: zdm reaches the source as a managed service's master user (no SUPER): logical seed, accounts fence. */
+  noSuper?: boolean;
 }
 
 /** The way back: rollback's window and the proof that the old source holds every acknowledged write. */
@@ -158,6 +160,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
     if (pooler) for (const step of ['preflight', 'cutover'] as const) Object.assign(inputs[step], pooler.inputs);
     if (opts.method) for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = opts.method;
+    if (opts.noSuper && fx instanceof MariadbFixture) await asMasterUser(fx, inputs, wayBack?.rollback, log);
     if (opts.ssh) {
       sshd = await startSshd({ name: 'source-ssh' });
       log.info(`the source is reached only through sshd on 127.0.0.1:${sshd.port} (host key ${sshd.hostKeyFingerprint})`);
@@ -219,6 +222,24 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     else if (fx) log.info(`kept the servers: ${fx.describe()}`);
   }
   return report;
+}
+
+/**
+ * --no-super: every step reaches the source as the master user; the seed is logical (the physical
+ * one reads the source's files on its host) and preflight checks the accounts fence too.
+ */
+async function asMasterUser(
+  fx: MariadbFixture,
+  inputs: Record<RehearsalStepName, Record<string, string>>,
+  rollback: Record<string, string> | undefined,
+  log: Log,
+): Promise<void> {
+  const url = await fx.noSuperAdmin();
+  for (const step of REHEARSAL_STEPS) if (inputs[step]['source-url']) inputs[step]['source-url'] = url;
+  if (rollback) rollback['source-url'] = url;
+  for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = 'logical';
+  inputs.preflight.fence = 'accounts';
+  log.info(`zdm reaches the source as zdm_master, without SUPER (${MASTER_USER_PRIVILEGES.join(', ')}; ALL on zdm.*): method logical, fence accounts`);
 }
 
 async function runReported(step: StepName, raw: Record<string, string>, report: RehearsalReport, log: Log): Promise<Record<string, string>> {

@@ -157,7 +157,9 @@ async function afterRollback(ctx: StepContext, engine: Engine, tl: Timeline, sw:
     info(
       sw.fence.mode === 'shutdown'
         ? 'the migration target stays stopped (fenced). To migrate again, run seed-replica anew.'
-        : 'the migration target stays read-only and replicates from nothing. To migrate again, run seed-replica anew.',
+        : sw.fence.mode === 'accounts'
+          ? 'the migration target keeps the application accounts locked and replicates from nothing. To migrate again, run seed-replica anew.'
+          : 'the migration target stays read-only and replicates from nothing. To migrate again, run seed-replica anew.',
     ),
   );
   logNotes(log, notes);

@@ -29,6 +29,8 @@ describe('zdm rehearse (dist/index.js)', () => {
     ['--engine', 'postgres'],
     ['--engine', 'postgres', '--ssh', '--no-fsync'],
     ['--engine', 'mariadb', '--ssh', '--no-fsync'],
+    // An admin without SUPER (a managed service's master user): logical seed, fence: accounts.
+    ['--engine', 'mariadb', '--no-super'],
   ]) {
     it(`${args.join(' ')} ends ok with zero writes missing`, () => {
       const { out, json } = rehearse(args);
@@ -48,7 +50,11 @@ describe('zdm rehearse (dist/index.js)', () => {
       expect(json.writes.missingOnTarget).toBe(0);
       expect(json.writes.acknowledged).toBeGreaterThan(100);
       expect(json.cutover.writeBlockedMs).toBeGreaterThan(0);
-      expect(json.cutover.fence).toBe(args[1] === 'postgres' ? 'shutdown' : 'read-only');
+      expect(json.cutover.fence).toBe(args[1] === 'postgres' ? 'shutdown' : args.includes('--no-super') ? 'accounts' : 'read-only');
+      if (args.includes('--no-super'))
+        expect(JSON.parse(json.outputs.preflight.checks)).toContainEqual(
+          expect.objectContaining({ check: 'fence: accounts', status: 'ok', detail: expect.stringMatching(/^cutover locks 'app_writer'@'%' /) }),
+        );
       const durable = !args.includes('--no-fsync');
       expect(json.durability.durable).toBe(durable);
       if (args[1] === 'postgres') expect(json.durability.settings.fsync).toBe(durable ? 'on' : 'off');

@@ -23,7 +23,7 @@ const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.to
 describe('Inputs derived from the schema', () => {
   it('maps each kind to its type, and resolves engine and fence', () => {
     expectTypeOf<Inputs['engine']>().toEqualTypeOf<'postgres' | 'mariadb' | 'mysql'>();
-    expectTypeOf<Inputs['fence']>().toEqualTypeOf<'shutdown' | 'read-only'>();
+    expectTypeOf<Inputs['fence']>().toEqualTypeOf<'shutdown' | 'read-only' | 'accounts'>();
     expectTypeOf<Inputs['targetDiskType']>().toEqualTypeOf<'auto' | 'nvme' | 'ssd' | 'rotational'>();
     expectTypeOf<Inputs['pooler']>().toEqualTypeOf<'none' | 'pgbouncer' | 'haproxy'>();
     expectTypeOf<Inputs['targetUrl']>().toEqualTypeOf<URL>();

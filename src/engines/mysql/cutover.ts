@@ -10,11 +10,12 @@ import { connectMy, one, rows, variables } from './connect.js';
 import type { MySession } from './session.js';
 import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 import { info, warning, type Note } from '../../notes.js';
+import { fenceAccounts, unfenceAccounts, unlockPromoted, type AccountFenceUndo } from './account-fence.js';
 
 const LOCK_WAIT_SECONDS = 10;
 
-/** The fence's undo data: nothing, the read lock lives in the session's fence connection. */
-export type MyFenceUndo = undefined;
+/** The fence's undo data: the accounts `fence: accounts` locked; nothing for read-only (the read lock lives in the session's fence connection). */
+export type MyFenceUndo = AccountFenceUndo | undefined;
 
 /** A fence half way up travels with the error, so that the switch lifts it. */
 function withFence(e: unknown, f: Fence<MyFenceUndo>): FenceError<MyFenceUndo> {
@@ -59,6 +60,7 @@ async function privilegedSessions(s: MySession): Promise<string[]> {
 
 /** `_resume`: nothing differs; FLUSH TABLES WITH READ LOCK and read_only are put up again whatever an interrupted cutover left. */
 export async function fence(s: MySession, _resume = false): Promise<Fence<MyFenceUndo>> {
+  if (s.inputs.fence === 'accounts') return fenceAccounts(s, _resume);
   const flavor = await s.flavor();
   const writers = s.inputs.allowPrivilegedWriters ? await privilegedSessions(s) : await privilegedWriters(s);
   if (writers.length > 0 && s.inputs.allowPrivilegedWriters) {
@@ -90,7 +92,8 @@ export async function fence(s: MySession, _resume = false): Promise<Fence<MyFenc
 
 export async function finalPosition(s: MySession, f: Fence<MyFenceUndo>): Promise<string> {
   const flavor = await s.flavor();
-  const conn = s.fenceConn;
+  // The accounts fence holds no session of its own: any connection of the source-url account reads it.
+  const conn = f.mode === 'accounts' ? await s.source() : s.fenceConn;
   if (!conn) throw withFence(new SafetyError('the fence session is gone: the read lock is not held'), f);
   const { g } = await one<{ g: string | null }>(conn, `SELECT @@GLOBAL.${flavor.gtidExecutedVariable} AS g`);
   const st = await one(conn, flavor.showBinlogStatus);
@@ -125,10 +128,14 @@ export async function promote(s: MySession, _f: Fence<MyFenceUndo>): Promise<voi
   const tgt = await s.target();
   await tgt.query(flavor.stopReplica);
   await tgt.query(flavor.resetReplicaAll);
+  if (isAccountFence(_f)) await unlockPromoted(s, _f);
   for (const stmt of flavor.readOnly(false)) await tgt.query(stmt);
 }
 
+const isAccountFence = (f: Fence<MyFenceUndo>): f is Fence<AccountFenceUndo> => f.mode === 'accounts' && f.undo !== undefined;
+
 export async function unfence(s: MySession, _f: Fence<MyFenceUndo>): Promise<void> {
+  if (isAccountFence(_f)) return unfenceAccounts(s, _f);
   const flavor = await s.flavor();
   const conn = s.fenceConn;
   s.fenceConn = undefined;
@@ -152,6 +159,12 @@ export async function cleanupAfterPromotion(s: MySession): Promise<Note[]> {
       ),
     );
   }
+  if (s.inputs.fence === 'accounts')
+    notes.push(
+      info(
+        `the application accounts stay locked on ${s.names.oldSource} (fence: accounts): keep them locked while the application must not write there; ALTER USER … ACCOUNT UNLOCK gives them back`,
+      ),
+    );
   const v = await variables(await s.target(), ['innodb_flush_log_at_trx_commit', 'sync_binlog', 'read_only']);
   if (v.innodb_flush_log_at_trx_commit !== '1')
     notes.push(

@@ -62,6 +62,10 @@ export interface Flavor {
   readOnly(on: boolean): string[];
   /** Privileges that let a session write despite read_only. */
   readonly bypassReadOnlyPrivileges: string[];
+  /** The accounts (no roles) with whether each is locked: columns user, host, locked (1 or 0); needs SELECT on the mysql schema. */
+  readonly accountsQuery: string;
+  /** The privilege that lets an account end other accounts' sessions (besides SUPER). */
+  readonly connectionAdmin: string;
 }
 
 export function quoteString(v: string): string {
@@ -127,6 +131,10 @@ const mariadb: Flavor = {
   waitForPosition: (file, pos, t) => ({ sql: 'SELECT MASTER_POS_WAIT(?, ?, ?) AS r', params: [file, pos, t] }),
   readOnly: (on) => [`SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`],
   bypassReadOnlyPrivileges: ['SUPER', 'READ_ONLY ADMIN'],
+  // mysql.user is a view without the lock; global_priv keeps it in its JSON (10.4+), where JSON_VALUE reads true as '1'.
+  accountsQuery:
+    "SELECT u.User AS user, u.Host AS host, IF(JSON_VALUE(g.Priv, '$.account_locked') IN ('1', 'true'), 1, 0) AS locked FROM mysql.user u JOIN mysql.global_priv g ON g.User = u.User AND g.Host = u.Host WHERE u.is_role = 'N'",
+  connectionAdmin: 'CONNECTION ADMIN',
 };
 
 function mysql(name: 'mysql80' | 'mysql84'): Flavor {
@@ -161,6 +169,9 @@ function mysql(name: 'mysql80' | 'mysql84'): Flavor {
     // super_read_only also stops accounts with SUPER / CONNECTION_ADMIN; it implies read_only.
     readOnly: (on) => (on ? ['SET GLOBAL super_read_only = ON'] : ['SET GLOBAL super_read_only = OFF', 'SET GLOBAL read_only = OFF']),
     bypassReadOnlyPrivileges: [],
+    // CREATE ROLE makes a locked account without a password: it counts as locked, so it is never unlocked.
+    accountsQuery: "SELECT User AS user, Host AS host, IF(account_locked = 'Y', 1, 0) AS locked FROM mysql.user",
+    connectionAdmin: 'CONNECTION_ADMIN',
   };
 }
 

@@ -2,6 +2,7 @@
 import type { MigrationState } from '../engine.js';
 import { connectMy, one, rows, type MyConn } from './connect.js';
 import type { MySession } from './session.js';
+import { accountsFenced } from './account-fence.js';
 
 async function tryConnect(url: URL | undefined, input: string): Promise<MyConn | undefined> {
   if (!url) return undefined;
@@ -33,8 +34,10 @@ export async function migrationState(s: MySession): Promise<MigrationState> {
   if (src) {
     try {
       const { ro } = await one<{ ro: string }>(src, 'SELECT @@GLOBAL.read_only AS ro');
-      state.source = Number(ro) === 1 ? 'fenced' : 'writable';
-      detail.push(Number(ro) === 1 ? 'source is read_only' : 'source takes writes');
+      // fence: accounts leaves read_only alone: its mark on the source tells it is up.
+      const locked = s.inputs.fence === 'accounts' && (await accountsFenced(s, src));
+      state.source = Number(ro) === 1 || locked ? 'fenced' : 'writable';
+      detail.push(Number(ro) === 1 ? 'source is read_only' : locked ? "source's application accounts are locked (fence: accounts)" : 'source takes writes');
     } finally {
       await src.end().catch(() => undefined);
     }

@@ -99,7 +99,7 @@ function countMysqlGtidSet(set: string): { count: number; first?: string } {
   return { count, first };
 }
 
-export async function writesAfterFence(s: MySession, _f: Fence, finalPosition: string): Promise<WritesAfterFence> {
+export async function writesAfterFence(s: MySession, f: Fence, finalPosition: string): Promise<WritesAfterFence> {
   if (!finalPosition.startsWith('gtid:'))
     return { count: undefined, detail: 'the final position is a binlog file position (no GTID): writes after the fence cannot be counted' };
   if (s.inputs.allowPrivilegedWriters) await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -116,7 +116,7 @@ export async function writesAfterFence(s: MySession, _f: Fence, finalPosition: s
       return { count: 0, detail: `no transaction on ${s.names.oldSource} after the fence (${flavor.gtidExecutedVariable} ${now || 'empty'})` };
     return {
       ...found,
-      detail: `${found.count} transaction(s) were written on ${s.names.oldSource} after the fence (first GTID ${found.first}; ${flavor.gtidExecutedVariable} went from ${final} to ${now}), by sessions that write past read_only (SUPER / READ_ONLY ADMIN). They are NOT on ${s.names.newPrimary}`,
+      detail: `${found.count} transaction(s) were written on ${s.names.oldSource} after the fence (first GTID ${found.first}; ${flavor.gtidExecutedVariable} went from ${final} to ${now}), by ${f.mode === 'accounts' ? 'sessions of accounts the accounts fence left open' : 'sessions that write past read_only (SUPER / READ_ONLY ADMIN)'}. They are NOT on ${s.names.newPrimary}`,
     };
   } catch (e) {
     await s.forget('source');

@@ -2,6 +2,7 @@
 import { bind, type CheckUnit } from '../../../checks/check.js';
 import type { MySession } from '../session.js';
 import { MyCheckContext } from './context.js';
+import { accountFence } from './account-fence.js';
 import { compatibleServers, dataDirMatches, distinctServerId, notTheSource } from './servers.js';
 import { backupPrivileges, binlogFormat, gtidMode, logBin, replicationUser } from './source.js';
 import { backupTools, configFileRead, dataDirWritable, diskSpace, dumpTools, logicalSeedSize } from './target-host.js';
@@ -32,6 +33,7 @@ export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
   dumpTools,
   dumpSpace,
   backupTools,
+  accountFence,
 ];
 
 /** The registry bound to a session; facts are read once per call, shared by the checks. */
