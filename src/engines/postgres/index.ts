@@ -32,6 +32,10 @@ import { PgVerifier } from './verify.js';
 import type { TableVerifier } from '../../verify/types.js';
 import { prepareReverse, startReverse, teardownReverse, type ReversePlan } from './reverse.js';
 import { PgSession } from './session.js';
+import { forMethod, isLogicalTarget, pgMethod } from './logical/method.js';
+import { seedLogical } from './logical/seed.js';
+import { measureLogicalLag } from './logical/lag.js';
+import { logicalCleanup, logicalFinalPosition, logicalPromote, logicalWaitApplied, refuseShutdownFence } from './logical/cutover.js';
 import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
 export { PgSession };
@@ -133,47 +137,48 @@ export class PostgresEngine implements Engine<PgFenceUndo, ReversePlan> {
   }
 
   checks(): CheckUnit[] {
-    return pgChecks(this.s);
+    return forMethod(this.s, pgChecks(this.s));
   }
 
-  seed(plan: TuningPlan | undefined): Promise<SeedResult> {
-    return seedPostgres(this.s, plan);
+  async seed(plan: TuningPlan | undefined): Promise<SeedResult> {
+    return (await pgMethod(this.s)).method === 'logical' ? seedLogical(this.s) : seedPostgres(this.s, plan);
   }
 
   startHeartbeat(): Promise<Heartbeat> {
     return startHeartbeat(this.s);
   }
 
-  measureLag(): Promise<LagSample> {
-    return measureLag(this.s);
+  async measureLag(): Promise<LagSample> {
+    return (await isLogicalTarget(this.s)) ? measureLogicalLag(this.s) : measureLag(this.s);
   }
 
   migrationState(): Promise<MigrationState> {
     return migrationState(this.s);
   }
 
-  fence(resume = false): Promise<Fence<PgFenceUndo>> {
+  async fence(resume = false): Promise<Fence<PgFenceUndo>> {
+    if (await isLogicalTarget(this.s)) refuseShutdownFence(this.s);
     return fence(this.s, resume);
   }
 
-  finalPosition(f: Fence<PgFenceUndo>): Promise<string> {
-    return finalPosition(this.s, f);
+  async finalPosition(f: Fence<PgFenceUndo>): Promise<string> {
+    return (await isLogicalTarget(this.s)) ? logicalFinalPosition(this.s, f) : finalPosition(this.s, f);
   }
 
-  waitApplied(position: string, timeoutMs: number): Promise<void> {
-    return waitApplied(this.s, position, timeoutMs);
+  async waitApplied(position: string, timeoutMs: number): Promise<void> {
+    return (await isLogicalTarget(this.s)) ? logicalWaitApplied(this.s, position, timeoutMs) : waitApplied(this.s, position, timeoutMs);
   }
 
-  promote(f: Fence<PgFenceUndo>): Promise<void> {
-    return promote(this.s, f);
+  async promote(f: Fence<PgFenceUndo>): Promise<void> {
+    return (await isLogicalTarget(this.s)) ? logicalPromote(this.s, f) : promote(this.s, f);
   }
 
   unfence(f: Fence<PgFenceUndo>): Promise<void> {
     return unfence(this.s, f);
   }
 
-  cleanupAfterPromotion(): Promise<Note[]> {
-    return cleanupAfterPromotion(this.s);
+  async cleanupAfterPromotion(): Promise<Note[]> {
+    return [...(await logicalCleanup(this.s)), ...(await cleanupAfterPromotion(this.s))];
   }
 
   lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock> {

@@ -2,6 +2,7 @@
 import type { MigrationState } from '../engine.js';
 import { connectPg, one, type PgClient } from './connect.js';
 import type { PgSession } from './session.js';
+import { logicalTargetState } from './logical/lag.js';
 
 async function tryConnect(url: URL | undefined, input: string): Promise<PgClient | undefined> {
   if (!url) return undefined;
@@ -21,7 +22,12 @@ export async function migrationState(s: PgSession): Promise<MigrationState> {
       );
       state.target = !t.rec ? 'primary' : t.status === 'streaming' ? 'streaming-replica' : 'broken-replica';
       state.seededByZdm = t.hb !== null;
-      detail.push(t.rec ? `target is a standby (WAL receiver ${t.status ?? 'not running'})` : 'target is a primary (not in recovery)');
+      // A primary with zdm's subscription is a logical replica until cutover drops the subscription.
+      const logical = t.rec ? undefined : await logicalTargetState(s).catch(() => undefined);
+      if (logical) state.target = logical.target;
+      detail.push(
+        logical ? logical.detail : t.rec ? `target is a standby (WAL receiver ${t.status ?? 'not running'})` : 'target is a primary (not in recovery)',
+      );
     } finally {
       await tgt.end().catch(() => undefined);
     }
