@@ -24,7 +24,9 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --pooler pgbouncer|haproxy   the writing clients connect only through a throwaway pooler in front of the source, which cutover drives:
                                pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb) is repointed and its old sessions shut down
-  --keep                       keep the servers and their directories afterwards`;
+  --keep                       keep the servers and their directories afterwards
+  --source-major N, --target-major N  postgres: the majors of the throwaway servers (13-18; default: Debian's 15 for both);
+                               different majors migrate one database by logical replication (method auto) with fence read-only`;
 
 /** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
 async function commentOnPullRequest(markdown: string, log: Log): Promise<void> {
@@ -47,7 +49,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   }
   const f = parseFlags(
     args,
-    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler'],
+    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler', 'source-major', 'target-major'],
     ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync'],
   );
   const engine = f.get('engine') ?? 'postgres';
@@ -80,7 +82,11 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     rollback: f.get('rollback') === 'true',
     durable: f.get('no-fsync') !== 'true',
     pooler,
+    sourceMajor: f.get('source-major') === undefined ? undefined : num('source-major', 15),
+    targetMajor: f.get('target-major') === undefined ? undefined : num('target-major', 15),
   };
+  if ((opts.sourceMajor ?? opts.targetMajor) !== undefined && engine !== 'postgres')
+    throw new UserError('--source-major and --target-major are for --engine postgres');
   if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
   // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.

@@ -80,7 +80,10 @@ export async function logicalPromote(s: PgSession, f: Fence<PgFenceUndo>): Promi
   await tgt.query(`ALTER SUBSCRIPTION ${sub} SET (slot_name = NONE)`);
   await tgt.query(`DROP SUBSCRIPTION ${sub}`);
   const lifted = await liftGuard(tgt);
-  markSwitch(f, 'recovery-end', `subscription dropped; ${lifted.length} role(s) may write on the target`);
+  // A session opened during catch-up keeps the read-only default it logged in with, for its whole
+  // life: it is ended (it could not write anyway), so that the application reconnects able to write.
+  await tgt.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = ANY($1)", [lifted]);
+  markSwitch(f, 'recovery-end', `subscription dropped; ${lifted.length} role(s) may write on the target, their catch-up sessions ended`);
   await dropPublication(s, f).catch(() => undefined);
 }
 
