@@ -19,6 +19,7 @@ import { lsnDiff } from '../lsn.js';
 import { finalPosition, type PgFenceUndo } from '../cutover.js';
 import type { PgSession } from '../session.js';
 import { liftGuard } from './guard.js';
+import { forgetDdlGuard, refuseDdl } from './ddl-hooks.js';
 import { logicalName } from './method.js';
 import { copySequences } from './sequences.js';
 
@@ -49,6 +50,8 @@ export async function logicalFinalPosition(s: PgSession, f: Fence<PgFenceUndo>):
 /** Waits until the slot confirms `position`, then copies the sequences: both inside the fence, before promotion. */
 export async function logicalWaitApplied(s: PgSession, position: string, timeoutMs: number): Promise<void> {
   const src = await s.source();
+  // DDL stops the stream or is silently not replicated: checked first, so that the refusal names the change.
+  await refuseDdl(s, src, await s.target());
   const name = logicalName(s);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -115,6 +118,7 @@ async function dropPublication(s: PgSession, f: Fence<PgFenceUndo>): Promise<voi
 export async function logicalCleanup(s: PgSession): Promise<Note[]> {
   const notes: Note[] = [];
   const lifted = await liftGuard(await s.target());
+  await forgetDdlGuard(await s.target());
   if (lifted.length) notes.push(info(`lifted the catch-up read-only setting of ${lifted.join(', ')} on ${s.names.newPrimary}`));
   // A logical migration never ends with the shutdown fence; an unreachable source is reported by the physical cleanup.
   if (s.inputs.fence === 'shutdown') return notes;

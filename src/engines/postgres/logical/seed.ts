@@ -18,6 +18,7 @@ import { ensureHeartbeatTable } from '../lag.js';
 import { replicationAddress } from '../seed.js';
 import type { PgSession } from '../session.js';
 import { guardTarget } from './guard.js';
+import { keepSchema, schemaBeforeDump } from './ddl-hooks.js';
 import { logicalName, subscription } from './method.js';
 import { copyRoles, dumpDir, dumpSchema, findClientTools, loadSql, targetTables } from './schema.js';
 
@@ -67,8 +68,10 @@ async function loadSchema(s: PgSession, sourceMajor: number): Promise<void> {
       `roles copied to ${s.names.target}: ${roles.created.join(', ') || 'none new'}${roles.passwords ? '' : ' (without passwords: pg_authid cannot be read on the source; set them on the target before cutover)'}`,
     );
     for (const k of roles.skipped) log.warn(`role statement not applied on ${s.names.target}: ${k}`);
+    const fingerprint = await schemaBeforeDump(s, await s.source());
     const file = await dumpSchema(s, tools, dir);
     await loadSql(s, tools, file, `loading the source's schema into ${s.names.target} (psql ${tools.major})`);
+    await keepSchema(await s.target(), fingerprint);
     log.info(`schema loaded into ${s.names.target} (pg_dump ${tools.major} --schema-only)`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
