@@ -12,6 +12,7 @@ import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { loadSampleData, missingWrites, pgWriteTargets, sequencesAfterCutover, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { WriteLoad } from '../../src/rehearse/writer.js';
+import { startPostgres } from '../../src/sandbox/postgres.js';
 import { pgAppWrite } from '../harness/pg-app.js';
 
 let pair: PgPair;
@@ -47,6 +48,26 @@ afterAll(async () => {
   await load?.stop();
   await pair?.destroy();
 }, 60_000);
+
+describe('method auto between servers of one major', () => {
+  it('picks logical where the replication role may not stream and logical replication is set up, physical where it may', async () => {
+    const t15 = await startPostgres({ name: 'same-major-target', password: pair.source.password });
+    try {
+      const said = async (user: string, password: string) => {
+        lines.length = 0;
+        const raw = { ...common(), 'target-url': t15.url(), 'replication-user': user, 'replication-password': password, 'target-data-dir': t15.dataDir };
+        await run('preflight', raw).catch(() => undefined);
+        return lines.find((l) => l.includes('method: ')) ?? '';
+      };
+      expect(await said(pair.appUser, pair.appPassword)).toMatch(
+        /method: logical \(auto: the source cannot serve a physical copy: role "app_writer" has no REPLICATION attribute/,
+      );
+      expect(await said(pair.replicationUser, pair.replicationPassword)).toMatch(/method: physical \(auto: same major \(15\)/);
+    } finally {
+      await t15.destroy();
+    }
+  }, 120_000);
+});
 
 describe('PostgreSQL 15 to 17 by logical replication', () => {
   it('seeds by auto-chosen logical replication under writes; the target refuses the application until cutover', async () => {

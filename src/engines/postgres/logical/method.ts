@@ -49,15 +49,19 @@ async function resolveMethod(s: PgSession): Promise<PgMethod> {
 /**
  * Why the source cannot serve a physical copy, as far as can be told without superuser: the
  * replication role lacks REPLICATION, or a physical replication connection (the pg_hba
- * `replication` line, which a logical connection does not use) is refused. undefined: it can.
+ * `replication` line, which a logical connection does not use) is refused. undefined: it can, or
+ * logical is not set up there either (the physical checks then say what to fix).
  */
 async function physicalRefused(s: PgSession): Promise<string | undefined> {
   const user = s.inputs.replicationUser;
-  if (!user) return 'no replication-user given';
-  const role = await rows<{ ok: boolean }>(await s.source(), 'SELECT (rolreplication OR rolsuper) AND rolcanlogin AS ok FROM pg_roles WHERE rolname = $1', [
-    user,
-  ]);
-  if (!role[0]?.ok) return `role "${user}" has no REPLICATION attribute (or no LOGIN) on the source`;
+  const src = await s.source();
+  // Only where logical replication is set up (wal_level = logical) is it the way out; elsewhere the
+  // physical checks say what to fix (a role to grant REPLICATION, a pg_hba line), as before.
+  const { level } = await one<{ level: string }>(src, "SELECT current_setting('wal_level') AS level");
+  if (level !== 'logical' || !user) return undefined;
+  const role = await rows<{ ok: boolean }>(src, 'SELECT (rolreplication OR rolsuper) AND rolcanlogin AS ok FROM pg_roles WHERE rolname = $1', [user]);
+  // A role that does not exist is a mistake in the inputs, not a source that refuses.
+  if (role[0] && !role[0].ok) return `role "${user}" has no REPLICATION attribute (or no LOGIN) on the source`;
   const addr = replicationAddress(s);
   const url = new URL(`postgres://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
   try {
@@ -94,6 +98,8 @@ export async function isLogicalTarget(s: PgSession): Promise<boolean> {
 /** Checks that only a physical copy needs: skipped, with the reason, when the method is logical. */
 const PHYSICAL_ONLY = new Set([
   'same-major-version',
+  // The logical seed's subscription role is checked by the logical checks (source-url's role, or replication-user).
+  'replication-role',
   'target-data-dir',
   'target-not-replica',
   'target-empty',
