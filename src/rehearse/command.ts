@@ -7,6 +7,7 @@ import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
 import { COMMENT_MARKER, rehearsalMarkdown } from '../report/rehearsal-markdown.js';
 import { pullRequestFromEvent, upsertComment } from '../github/pr-comment.js';
 import { installSignalCleanup } from '../sandbox/cleanup.js';
+import { findBinaries } from '../sandbox/postgres.js';
 
 export const REHEARSE_HELP = `zdm rehearse flags:
   --engine postgres|mariadb    engine to rehearse [default: postgres]
@@ -88,6 +89,9 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   if ((opts.sourceMajor ?? opts.targetMajor) !== undefined && engine !== 'postgres')
     throw new UserError('--source-major and --target-major are for --engine postgres');
   if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');
+  const sys = () => findBinaries().major;
+  if (opts.rollback && (opts.sourceMajor ?? opts.targetMajor) !== undefined && (opts.sourceMajor ?? sys()) !== (opts.targetMajor ?? sys()))
+    throw new UserError('--rollback is not supported across majors yet: rollback by reverse logical replication is not implemented');
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
   // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.
   installSignalCleanup();

@@ -96,6 +96,21 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     await pgAppWrite(pair, 'source', -2);
   }, 120_000);
 
+  it('refuses reverse-replication for a logical replica before anything is changed', async () => {
+    let message = '';
+    await run('cutover', {
+      ...common(),
+      fence: 'read-only',
+      'reverse-replication': 'true',
+      'replication-user': pair.replicationUser,
+      'replication-password': pair.replicationPassword,
+      'source-start-command': 'true',
+      'source-stop-command': 'true',
+    }).catch((e) => (message = describeError(e)));
+    expect(message).toMatch(/reverse-replication is not supported yet for a logical migration .* Nothing was changed\./);
+    await pgAppWrite(pair, 'source', -3);
+  }, 120_000);
+
   it('cuts over with the read-only fence: no acknowledged write lost, sequences copied, subscription and slot gone', async () => {
     const out = await run('cutover', { ...common(), fence: 'read-only' });
     expect(out.outputs['writes-after-fence']).toBe('0');
@@ -103,7 +118,7 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     const stats = await load!.stop();
     load = undefined;
     expect(stats.acknowledgedBy.target).toBeGreaterThan(0);
-    expect(await missingWrites(pair, pair.target, [...stats.ackedSeqs, -2])).toEqual([]);
+    expect(await missingWrites(pair, pair.target, [...stats.ackedSeqs, -2, -3])).toEqual([]);
     // The source's last identity value was carried over inside the fence, then the new primary went on from there.
     const src = await sequence('source');
     const tgt = await sequence('target');

@@ -35,7 +35,7 @@ import { PgSession } from './session.js';
 import { forMethod, isLogicalTarget, pgMethod } from './logical/method.js';
 import { seedLogical } from './logical/seed.js';
 import { measureLogicalLag } from './logical/lag.js';
-import { logicalCleanup, logicalFinalPosition, logicalPromote, logicalWaitApplied, refuseShutdownFence } from './logical/cutover.js';
+import { logicalCleanup, logicalFinalPosition, logicalPromote, logicalWaitApplied, refuseLogicalReverse, refuseShutdownFence } from './logical/cutover.js';
 import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
 export { PgSession };
@@ -226,7 +226,8 @@ export class PostgresEngine implements Engine<PgFenceUndo, ReversePlan> {
     return new PgVerifier(this.s.inputs, (side) => this.s.endpoint(side));
   }
 
-  prepareReverse(): Promise<ReversePlan> {
+  async prepareReverse(): Promise<ReversePlan> {
+    if (await isLogicalTarget(this.s)) refuseLogicalReverse(this.s);
     return prepareReverse(this.s);
   }
 

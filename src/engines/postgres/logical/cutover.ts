@@ -33,6 +33,13 @@ export function refuseShutdownFence(s: PgSession): void {
     );
 }
 
+/** reverse-replication after a logical migration would need reverse logical replication: not built yet, refused before anything is changed. */
+export function refuseLogicalReverse(s: PgSession): never {
+  throw new UserError(
+    `reverse-replication is not supported yet for a logical migration (${s.names.target} replicates through subscription ${logicalName(s)}): the way back would be logical replication from the new primary, which zdm does not set up yet. Cut over without reverse-replication. Nothing was changed.`,
+  );
+}
+
 /**
  * The final position after the read-only fence. Then a non-transactional logical message (no
  * transaction id: the fence audit counts none) is written past it: even with no other traffic the
