@@ -72,12 +72,20 @@ describe('method auto between servers of one major', () => {
 describe('PostgreSQL 15 to 17 by logical replication', () => {
   it('seeds by auto-chosen logical replication under writes; the target refuses the application until cutover', async () => {
     // target-data-dir: required by the input schema for every seed, unused by a logical one.
-    const seed = await run('seed-replica', {
+    const seedInputs = {
       ...common(),
       'replication-user': pair.replicationUser,
       'replication-password': pair.replicationPassword,
       'target-data-dir': pair.target.dataDir,
-    });
+    };
+    // First the target cannot reach the source: the subscription fails after the schema is loaded, and says why.
+    let failed = '';
+    await run('seed-replica', { ...seedInputs, 'source-replication-address': '127.0.0.1:1' }).catch((e) => (failed = describeError(e)));
+    expect(failed).toMatch(/^creating subscription zdm_replica on the target failed: could not connect to the publisher: .*127\.0\.0\.1:1 as "postgres"/);
+    expect(failed + lines.join('\n')).not.toContain(pair.source.password);
+    // The re-run goes on from the loaded schema.
+    const seed = await run('seed-replica', seedInputs);
+    expect(lines.join('\n')).toMatch(/holds the source's 3 table\(s\), empty: the schema an earlier seed loaded; going on from there/);
     expect(lines.join('\n')).toMatch(/method: logical \(auto: the majors differ \(source 15, target 17\)/);
     expect(seed.outputs['seed-position']).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     const subs = await pair.target.query<{ subname: string }>('SELECT subname FROM pg_subscription');

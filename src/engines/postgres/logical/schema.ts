@@ -142,11 +142,22 @@ export async function dumpDir(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'zdm-logical-'));
 }
 
-/** User tables in the target database (a logical seed loads its schema into an empty one). */
-export async function targetTables(c: PgClient): Promise<string[]> {
-  const r = await rows<{ t: string }>(
-    c,
-    "SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1 LIMIT 5",
-  );
-  return r.map((x) => x.t);
+const TABLES =
+  "SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'zdm') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1";
+
+/** User tables of a database (zdm's own schema aside). */
+export async function userTables(c: PgClient): Promise<string[]> {
+  return (await rows<{ t: string }>(c, TABLES)).map((x) => x.t);
+}
+
+/**
+ * The target holds exactly the source's tables, all empty: the schema an earlier seed loaded
+ * before it failed (at the publication or the subscription). The seed goes on from there instead
+ * of refusing a database that is not empty.
+ */
+export async function schemaAlreadyLoaded(src: PgClient, tgt: PgClient, targetTables: string[]): Promise<boolean> {
+  const source = await userTables(src);
+  if (source.join('\n') !== targetTables.join('\n')) return false;
+  for (const t of targetTables) if ((await rows(tgt, `SELECT 1 FROM ${t} LIMIT 1`)).length) return false;
+  return true;
 }

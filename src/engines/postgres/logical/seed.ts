@@ -11,6 +11,7 @@
  */
 import { promises as fs } from 'node:fs';
 import type { SeedResult } from '../../engine.js';
+import { capitalized } from '../../../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../../../errors.js';
 import { Progress, formatBytes, formatSeconds, transferProgress } from '../../../log.js';
 import { one, quoteIdent, quoteLiteral, quoteQualified, rows, type PgClient } from '../connect.js';
@@ -20,7 +21,7 @@ import type { PgSession } from '../session.js';
 import { guardTarget } from './guard.js';
 import { keepSchema, schemaBeforeDump } from './ddl-hooks.js';
 import { logicalName, subscription } from './method.js';
-import { copyRoles, dumpDir, dumpSchema, findClientTools, loadSql, targetTables } from './schema.js';
+import { copyRoles, dumpDir, dumpSchema, findClientTools, loadSql, schemaAlreadyLoaded, userTables } from './schema.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,10 +56,14 @@ export async function seedLogical(s: PgSession): Promise<SeedResult> {
 /** Roles, then the schema (pg_dump --schema-only), into an empty target database. */
 async function loadSchema(s: PgSession, sourceMajor: number): Promise<void> {
   const { log } = s.ctx;
-  const present = await targetTables(await s.target());
+  const present = await userTables(await s.target());
+  if (present.length && (await schemaAlreadyLoaded(await s.source(), await s.target(), present))) {
+    log.info(`${s.names.target} holds the source's ${present.length} table(s), empty: the schema an earlier seed loaded; going on from there`);
+    return;
+  }
   if (present.length)
     throw new UserError(
-      `${s.names.target}'s database already holds tables (${present.join(', ')}${present.length === 5 ? ', ...' : ''}): a logical seed loads the source's schema into an empty database. Name an empty database in target-url (CREATE DATABASE ...), or drop these tables. Nothing was changed.`,
+      `${s.names.target}'s database already holds tables (${present.slice(0, 5).join(', ')}${present.length > 5 ? ', ...' : ''}): a logical seed loads the source's schema into an empty database. Name an empty database in target-url (CREATE DATABASE ...), or drop these tables. Nothing was changed.`,
     );
   const tools = findClientTools(sourceMajor);
   const dir = await dumpDir();
@@ -134,8 +139,9 @@ async function createSubscription(s: PgSession, src: PgClient, tgt: PgClient, na
     );
   } catch (e) {
     // The statement carries the password: only the server's message goes on.
+    const said = (e as Error).message.replace(/\s+/g, ' ').replace(/[.\s]+$/, '');
     throw new UserError(
-      `creating subscription ${name} on ${s.names.target} failed: ${(e as Error).message}. ${s.names.target} connects to ${addr.host}:${addr.port} as "${who.user}" (source-replication-address; a pg_hba line for database ${db}, not "replication", lets it in). Nothing was copied yet.`,
+      `creating subscription ${name} on ${s.names.target} failed: ${said}. ${capitalized(s.names.target)} connects to ${addr.host}:${addr.port} as "${who.user}" (source-replication-address; a pg_hba line for database ${db}, not "replication", lets it in). No row was copied yet: the schema is loaded, and seed-replica run again once this is fixed goes on from there.`,
     );
   }
   const position = await slotPosition(src, name);
