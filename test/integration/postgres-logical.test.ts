@@ -120,8 +120,12 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
   }, 120_000);
 
   it('cuts over with the read-only fence: no acknowledged write lost, sequences copied, subscription and slot gone', async () => {
+    lines.length = 0;
     const out = await run('cutover', { ...common(), fence: 'read-only' });
     expect(out.outputs['writes-after-fence']).toBe('0');
+    // The physical clean-up (standby settings by ALTER SYSTEM, a passfile) does not run for a target that never was a standby.
+    expect(lines.join('\n')).toMatch(/dropped logical replication slot zdm_replica on the old source/);
+    expect(lines.join('\n')).not.toMatch(/standby connection settings/);
     await new Promise((r) => setTimeout(r, 1000));
     const stats = await load!.stop();
     load = undefined;

@@ -35,7 +35,15 @@ import { PgSession } from './session.js';
 import { forMethod, isLogicalTarget, pgMethod } from './logical/method.js';
 import { seedLogical } from './logical/seed.js';
 import { measureLogicalLag } from './logical/lag.js';
-import { logicalCleanup, logicalFinalPosition, logicalPromote, logicalWaitApplied, refuseLogicalReverse, refuseShutdownFence } from './logical/cutover.js';
+import {
+  durabilityNotes,
+  logicalCleanup,
+  logicalFinalPosition,
+  logicalPromote,
+  logicalWaitApplied,
+  refuseLogicalReverse,
+  refuseShutdownFence,
+} from './logical/cutover.js';
 import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
 
 export { PgSession };
@@ -178,7 +186,8 @@ export class PostgresEngine implements Engine<PgFenceUndo, ReversePlan> {
   }
 
   async cleanupAfterPromotion(): Promise<Note[]> {
-    return [...(await logicalCleanup(this.s)), ...(await cleanupAfterPromotion(this.s))];
+    const l = await logicalCleanup(this.s);
+    return [...l.notes, ...(l.logical ? await durabilityNotes(this.s) : await cleanupAfterPromotion(this.s))];
   }
 
   lockSwitch(step: 'cutover' | 'rollback'): Promise<SwitchLock> {

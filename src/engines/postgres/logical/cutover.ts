@@ -89,6 +89,7 @@ export async function logicalPromote(s: PgSession, f: Fence<PgFenceUndo>): Promi
   await tgt.query(`ALTER SUBSCRIPTION ${sub} DISABLE`);
   await tgt.query(`ALTER SUBSCRIPTION ${sub} SET (slot_name = NONE)`);
   await tgt.query(`DROP SUBSCRIPTION ${sub}`);
+  SWITCHED.add(s);
   const lifted = await liftGuard(tgt);
   // A session opened during catch-up keeps the read-only default it logged in with, for its whole
   // life: it is ended (it could not write anyway), so that the application reconnects able to write.
@@ -122,16 +123,17 @@ async function dropPublication(s: PgSession, f: Fence<PgFenceUndo>): Promise<voi
  * surely lifted (also on a re-run that found the switch done). Nothing to do after a physical
  * migration: no guard, no publication, a physical slot (left to the physical cleanup).
  */
-export async function logicalCleanup(s: PgSession): Promise<Note[]> {
+export async function logicalCleanup(s: PgSession): Promise<{ notes: Note[]; logical: boolean }> {
   const notes: Note[] = [];
   const lifted = await liftGuard(await s.target());
   await forgetDdlGuard(await s.target());
   if (lifted.length) notes.push(info(`lifted the catch-up read-only setting of ${lifted.join(', ')} on ${s.names.newPrimary}`));
+  let logical = SWITCHED.has(s) || lifted.length > 0;
   // A logical migration never ends with the shutdown fence; an unreachable source is reported by the physical cleanup.
-  if (s.inputs.fence === 'shutdown') return notes;
+  if (s.inputs.fence === 'shutdown') return { notes, logical };
   const name = logicalName(s);
   const src = await s.source().catch(() => undefined);
-  if (!src) return notes;
+  if (!src) return { notes, logical };
   try {
     await src.query('SET default_transaction_read_only = off');
     const left = await rows(
@@ -139,7 +141,8 @@ export async function logicalCleanup(s: PgSession): Promise<Note[]> {
       "SELECT 1 FROM pg_publication WHERE pubname = $1 UNION ALL SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND slot_type = 'logical'",
       [name],
     );
-    if (!left.length) return notes;
+    if (!left.length) return { notes, logical };
+    logical = true;
     await waitInactive(src, name);
     const dropped = await rows(
       src,
@@ -158,7 +161,25 @@ export async function logicalCleanup(s: PgSession): Promise<Note[]> {
       ),
     );
   }
-  return notes;
+  return { notes, logical };
+}
+
+/** Sessions whose cutover switched a logical replica (logicalPromote ran). */
+const SWITCHED = new WeakSet<PgSession>();
+
+/**
+ * What the physical cleanup reports of a new primary, for a logical one: settings that lose
+ * acknowledged writes in a crash. The rest of it (standby settings by ALTER SYSTEM, a passfile in
+ * the data directory) does not concern a target that never was a standby, and a managed one refuses ALTER SYSTEM.
+ */
+export async function durabilityNotes(s: PgSession): Promise<Note[]> {
+  const d = await rows<{ name: string; setting: string }>(
+    await s.target(),
+    "SELECT name, setting FROM pg_settings WHERE (name = 'fsync' AND setting <> 'on') OR (name = 'synchronous_commit' AND setting = 'off') OR (name = 'full_page_writes' AND setting <> 'on')",
+  );
+  return d.map((x) =>
+    warning(`${x.name} = ${x.setting} on ${s.names.newPrimary} (set in its own configuration, not by zdm): acknowledged writes can be lost in a crash`),
+  );
 }
 
 /** The walsender of a disabled subscription ends within moments; the slot can be dropped only then. */
