@@ -4,6 +4,7 @@
  * refuses application writes until cutover, fence: shutdown is refused, and cutover loses no
  * acknowledged write and leaves no sequence behind.
  */
+import { promises as fs } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeError } from '../../src/errors.js';
@@ -50,7 +51,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe('method auto between servers of one major', () => {
-  it('picks logical where the replication role may not stream and logical replication is set up, physical where it may', async () => {
+  it('picks logical where the replication role may not stream or pg_hba admits no physical replication (logical being set up), physical where it may', async () => {
     const t15 = await startPostgres({ name: 'same-major-target', password: pair.source.password });
     try {
       const said = async (user: string, password: string) => {
@@ -63,6 +64,19 @@ describe('method auto between servers of one major', () => {
         /method: logical \(auto: the source cannot serve a physical copy: role "app_writer" has no REPLICATION attribute/,
       );
       expect(await said(pair.replicationUser, pair.replicationPassword)).toMatch(/method: physical \(auto: same major \(15\)/);
+      // A source that admits database connections only, as managed services do: no `replication` line in pg_hba.conf.
+      const hba = `${pair.source.dataDir}/pg_hba.conf`;
+      const original = await fs.readFile(hba, 'utf8');
+      await fs.writeFile(hba, original.replace(/^host replication .*$/gm, ''));
+      await pair.source.query('SELECT pg_reload_conf()');
+      try {
+        expect(await said(pair.replicationUser, pair.replicationPassword)).toMatch(
+          /method: logical \(auto: the source cannot serve a physical copy: no physical replication line in the source's pg_hba.conf for "zdm_repl"/,
+        );
+      } finally {
+        await fs.writeFile(hba, original);
+        await pair.source.query('SELECT pg_reload_conf()');
+      }
     } finally {
       await t15.destroy();
     }
