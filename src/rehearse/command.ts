@@ -7,6 +7,7 @@ import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
 import { COMMENT_MARKER, rehearsalMarkdown } from '../report/rehearsal-markdown.js';
 import { pullRequestFromEvent, upsertComment } from '../github/pr-comment.js';
 import { installSignalCleanup } from '../sandbox/cleanup.js';
+import { findBinaries } from '../sandbox/postgres.js';
 
 export const REHEARSE_HELP = `zdm rehearse flags:
   --engine postgres|mariadb    engine to rehearse [default: postgres]
@@ -28,7 +29,10 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --pooler pgbouncer|haproxy   the writing clients connect only through a throwaway pooler in front of the source, which cutover drives:
                                pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb) is repointed and its old sessions shut down
-  --method auto|physical|logical  seed-replica's method [default: auto]; logical: mydumper/myloader (mariadb)
+  --method auto|physical|logical  seed-replica's method [default: auto]; logical: mydumper/myloader (mariadb), publication and
+                               subscription (postgres)
+  --source-major N, --target-major N  postgres: the majors of the throwaway servers (13-18; default: Debian's 15 for both);
+                               different majors migrate one database by logical replication (method auto) with fence read-only
   --keep                       keep the servers and their directories afterwards`;
 
 /** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
@@ -65,7 +69,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   }
   const f = parseFlags(
     args,
-    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler', 'method'],
+    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler', 'method', 'source-major', 'target-major'],
     ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync', 'no-super'],
   );
   const engine = f.get('engine') ?? 'postgres';
@@ -104,12 +108,19 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     pooler,
     method,
     noSuper,
+    sourceMajor: f.get('source-major') === undefined ? undefined : num('source-major', 15),
+    targetMajor: f.get('target-major') === undefined ? undefined : num('target-major', 15),
   };
+  if ((opts.sourceMajor ?? opts.targetMajor) !== undefined && engine !== 'postgres')
+    throw new UserError('--source-major and --target-major are for --engine postgres');
   if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');
   if (opts.rollback && opts.noSuper)
     throw new UserError(
       "--rollback is not supported with --no-super: reverse replication makes the old source a replica (CHANGE MASTER, read_only), which a master user without SUPER cannot do; managed services' own procedures for it are not driven by zdm yet",
     );
+  const sys = () => findBinaries().major;
+  if (opts.rollback && (opts.sourceMajor ?? opts.targetMajor) !== undefined && (opts.sourceMajor ?? sys()) !== (opts.targetMajor ?? sys()))
+    throw new UserError('--rollback is not supported across majors yet: rollback by reverse logical replication is not implemented');
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
   // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.
   installSignalCleanup();

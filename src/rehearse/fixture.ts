@@ -15,6 +15,8 @@ export interface RehearsalFixture {
   writeTargets(): WriteTarget[];
   /** The inputs of each step, as a workflow would give them (without the outputs of earlier steps). */
   stepInputs(opts: { fence: string; targetMemory: string }): Record<RehearsalStepName, Record<string, string>>;
+  /** Inserts through the sequences on the new primary after cutover: how many collided with a used value. */
+  sequencesAfterCutover?(): Promise<{ inserted: number; collisions: number }>;
   /** Acknowledged writes not found on the target. */
   missingOnTarget(acked: number[]): Promise<number[]>;
   /** The way back: what cutover adds to set up reverse replication, and rollback's inputs. */

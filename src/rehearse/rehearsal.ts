@@ -43,6 +43,9 @@ export interface RehearsalOptions {
   method?: 'auto' | 'physical' | 'logical';
   /** MariaDB: zdm reaches the source as a managed service's master user (no SUPER): logical seed, accounts fence. */
   noSuper?: boolean;
+  /** PostgreSQL majors of the source and the target; different majors migrate by logical replication. */
+  sourceMajor?: number;
+  targetMajor?: number;
 }
 
 /** The way back: rollback's window and the proof that the old source holds every acknowledged write. */
@@ -92,6 +95,8 @@ export interface RehearsalReport {
     phasesMs?: Record<string, number>;
   };
   rollback?: RollbackReport;
+  /** Inserts through the sequences on the new primary after cutover, and how many collided with a value already used. */
+  sequences?: { inserted: number; collisions: number };
   /**
    * With --pooler: which; how long cutover held the clients' requests in it (PAUSE to RESUME; null for
    * HAProxy, which cannot hold them); the requests that failed and the clients' reconnect time (last
@@ -137,7 +142,10 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   let pooler: RehearsalPooler | undefined;
   try {
     const durable = opts.durable !== false;
-    fx = opts.engine === 'postgres' ? await PostgresFixture.start({ rewindable: opts.rollback, durable }) : await MariadbFixture.start({ durable });
+    fx =
+      opts.engine === 'postgres'
+        ? await PostgresFixture.start({ rewindable: opts.rollback, durable, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor })
+        : await MariadbFixture.start({ durable });
     report.serverVersion = await fx.serverVersion();
     report.durability.settings = await fx.durability();
     log.info(
@@ -208,8 +216,12 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     const missing = await fx.missingOnTarget(stats.ackedSeqs);
     report.writes.missingOnTarget = missing.length;
     if (missing.length) log.warn(`acknowledged writes missing on the target: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ' ...' : ''}`);
-    report.ok = missing.length === 0 && report.steps.every((s) => s.ok) && stats.acknowledgedBy.target > 0;
+    // Only a fixture whose writes take sequence values can tell (PostgreSQL's).
+    if ('sequencesAfterCutover' in fx && fx.sequencesAfterCutover) report.sequences = await fx.sequencesAfterCutover();
+    const collided = report.sequences?.collisions ?? 0;
+    report.ok = missing.length === 0 && report.steps.every((s) => s.ok) && stats.acknowledgedBy.target > 0 && collided === 0;
     if (stats.acknowledgedBy.target === 0) report.error = 'no write was acknowledged by the new primary after cutover';
+    else if (collided) report.error = `${collided} insert(s) on the new primary took a sequence value the source had already used`;
   } catch (e) {
     report.error = describeError(e);
     log.warn(`rehearsal failed: ${report.error}`);
@@ -339,6 +351,9 @@ export function formatReport(r: RehearsalReport): string {
         ]
       : []),
     `  missing on target    ${r.writes.missingOnTarget ?? 'not checked'}`,
+    ...(r.sequences
+      ? [`  sequences after cutover ${r.sequences.inserted} inserts on the new primary, ${r.sequences.collisions} collided with a used value`]
+      : []),
     ...(r.rollback
       ? [
           `  rollback             ${r.rollback.writeBlockedMs ?? '-'} ms write-blocked (${r.rollback.clientWriteBlockedMs ?? '-'} ms seen by the client, fence: ${r.rollback.fence}); new primary acknowledged ${r.rollback.acknowledgedByNewPrimary}, old source after rollback ${r.rollback.acknowledgedByOldSourceAfter}`,

@@ -156,11 +156,12 @@ describe('preflight (PostgreSQL)', () => {
     expect(e.result.summary).toContain('| source connection | ❌ fail |');
   });
 
-  it('a target of another major version', async (ctx) => {
+  it('a target of another major version, with method: physical', async (ctx) => {
     if (!existsSync('node_modules/embedded-pg-17/native/bin/pg_ctl')) ctx.skip();
     const p17 = await startPostgres({ major: 17, name: 'pg17', password: pair.source.password });
     try {
-      const e = await failure(inputs({ 'target-url': p17.url(), 'target-data-dir': p17.dataDir }));
+      // method auto would pick logical across majors (test/integration/postgres-logical.test.ts).
+      const e = await failure(inputs({ 'target-url': p17.url(), 'target-data-dir': p17.dataDir, method: 'physical' }));
       expect(e.message).toContain(
         '- same major version: source is 15, target is 17: physical replication needs the same major version. Install PostgreSQL 15 on the target.',
       );

@@ -147,18 +147,29 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
       await src.query(`ALTER ROLE ${quoteIdent(r.rolname)} NOLOGIN`);
     }
     undo.roles.push(...(await fencedRoles(src)));
-    // pg_terminate_backend(pid, timeout) waits for each session to be gone.
-    await src.query("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-    const left = await rows<{ pid: number; usename: string }>(
-      src,
-      "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
-    );
+    const left = await terminateSessions(src);
     if (left.length > 0)
       throw new SafetyError(`sessions still open on ${s.names.source} after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
   } catch (e) {
     throw withFence(e, f);
   }
   return f;
+}
+
+/**
+ * Ends every other client session and waits up to 5 s for them to be gone; returns those left.
+ * pg_terminate_backend(pid) and a poll, not pg_terminate_backend(pid, timeout): that form only
+ * exists from PostgreSQL 14 on, and a logical migration may start from 13.
+ */
+async function terminateSessions(src: PgClient): Promise<{ pid: number; usename: string }[]> {
+  const others = "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
+  await src.query(`SELECT pg_terminate_backend(pid) FROM (${others}) o`);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const left = await rows<{ pid: number; usename: string }>(src, others);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(10);
+  }
 }
 
 /** Roles a read-only fence made NOLOGIN, this cutover's or an interrupted one's. */

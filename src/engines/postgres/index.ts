@@ -1,4 +1,4 @@
-/** PostgreSQL: physical streaming replication between two servers of the same major. Composes the capabilities; each is built in the module that holds its statements. */
+/** PostgreSQL: physical streaming replication between two servers of the same major, or logical replication (logical/) across majors. Composes the capabilities; each is built in the module that holds its statements. */
 import type { Engine, StepContext } from '../engine.js';
 import { pgInspection } from './checklist.js';
 import { pgSwitch, type PgFenceUndo } from './cutover.js';
@@ -8,6 +8,7 @@ import { pgSeeding } from './seeding.js';
 import { PgSession } from './session.js';
 import { pgTuning } from './tuning.js';
 import { pgVerify } from './verify.js';
+import { logicalReplication, logicalReverse, logicalSeeding, logicalSwitch } from './logical/index.js';
 
 export function postgresEngine(ctx: StepContext): Engine<PgFenceUndo, ReversePlan> {
   const s = new PgSession(ctx);
@@ -15,11 +16,11 @@ export function postgresEngine(ctx: StepContext): Engine<PgFenceUndo, ReversePla
     kind: 'postgres',
     close: () => s.close(),
     tuning: pgTuning(s),
-    seeding: pgSeeding(s),
-    replication: pgReplication(s),
-    switch: pgSwitch(s),
+    seeding: logicalSeeding(s, pgSeeding(s)),
+    replication: logicalReplication(s, pgReplication(s)),
+    switch: logicalSwitch(s, pgSwitch(s)),
     inspection: pgInspection(s),
     verify: pgVerify(s),
-    reverse: pgReverse(s),
+    reverse: logicalReverse(s, pgReverse(s)),
   };
 }

@@ -8,7 +8,11 @@ async function tryConnect(url: URL | undefined, input: string): Promise<PgClient
   return connectPg(url, { input, timeoutMs: 5000 }).catch(() => undefined);
 }
 
-export async function migrationState(s: PgSession): Promise<MigrationState> {
+/** What a primary target with zdm's subscription is (logical/lag.ts), undefined for any other primary. */
+export type LogicalTargetState = (s: PgSession) => Promise<{ target: MigrationState['target']; detail: string } | undefined>;
+
+/** `logical`: given where the logical method is laid over (logical/index.ts), so that this module does not import it. */
+export async function migrationState(s: PgSession, logicalTargetState?: LogicalTargetState): Promise<MigrationState> {
   const detail: string[] = [];
   const state: MigrationState = { target: 'unreachable', seededByZdm: false, source: 'unreachable', detail: '' };
   const tgt = await tryConnect(s.targetEndpoint.connectUrl, s.targetEndpoint.input);
@@ -21,7 +25,12 @@ export async function migrationState(s: PgSession): Promise<MigrationState> {
       );
       state.target = !t.rec ? 'primary' : t.status === 'streaming' ? 'streaming-replica' : 'broken-replica';
       state.seededByZdm = t.hb !== null;
-      detail.push(t.rec ? `target is a standby (WAL receiver ${t.status ?? 'not running'})` : 'target is a primary (not in recovery)');
+      // A primary with zdm's subscription is a logical replica until cutover drops the subscription.
+      const logical = t.rec || !logicalTargetState ? undefined : await logicalTargetState(s).catch(() => undefined);
+      if (logical) state.target = logical.target;
+      detail.push(
+        logical ? logical.detail : t.rec ? `target is a standby (WAL receiver ${t.status ?? 'not running'})` : 'target is a primary (not in recovery)',
+      );
     } finally {
       await tgt.end().catch(() => undefined);
     }

@@ -3,20 +3,16 @@
  * all otherwise (a physical migration's checklist does not fill with skipped logical rows).
  */
 import type { CheckUnit, Verdict } from '../../../checks/check.js';
+import { pgMethod } from '../logical/method.js';
 import type { PgCheckContext } from './context.js';
 
 const RESOLVED = new WeakMap<PgCheckContext, Promise<boolean>>();
 
-/**
- * `method: logical`, or `auto` where the majors differ (a physical copy cannot cross majors).
- * Stand-in until 'pg-logical''s logical/method.ts is merged: then this is
- * `(await pgMethod(c.s)).method === 'logical'`, which also picks logical for a source that serves no physical copy.
- */
+/** The method seed-replica will use (logical/method.ts decides `auto` and says why), read once per check run. */
 export function usesLogical(c: PgCheckContext): Promise<boolean> {
   let r = RESOLVED.get(c);
   if (!r) {
-    const m = c.s.inputs.method;
-    r = m === 'logical' ? Promise.resolve(true) : m === 'physical' ? Promise.resolve(false) : c.facts().then((f) => f.sMajor !== f.tMajor);
+    r = pgMethod(c.s).then((m) => m.method === 'logical');
     RESOLVED.set(c, r);
   }
   return r;

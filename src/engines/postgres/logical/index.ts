@@ -1,0 +1,65 @@
+/**
+ * The logical method laid over the physical capabilities: each operation asks the target which
+ * migration it is (a zdm subscription on it means logical) and takes the logical path, else the
+ * physical one unchanged. seed-replica decides by the `method` input (auto: logical/method.ts).
+ */
+import type { Replication, Reverse, Seeding, Switch } from '../../engine.js';
+import type { PgFenceUndo } from '../cutover.js';
+import type { ReversePlan } from '../reverse.js';
+import type { PgSession } from '../session.js';
+import {
+  durabilityNotes,
+  logicalCleanup,
+  logicalFinalPosition,
+  logicalPromote,
+  logicalWaitApplied,
+  refuseLogicalReverse,
+  refuseShutdownFence,
+} from './cutover.js';
+import { migrationState } from '../state.js';
+import { logicalTargetState, measureLogicalLag } from './lag.js';
+import { forMethod, isLogicalTarget, pgMethod } from './method.js';
+import { seedLogical } from './seed.js';
+
+export function logicalSeeding(s: PgSession, physical: Seeding): Seeding {
+  return {
+    checks: () => forMethod(s, physical.checks()),
+    seed: async (plan) => ((await pgMethod(s)).method === 'logical' ? seedLogical(s) : physical.seed(plan)),
+  };
+}
+
+export function logicalReplication(s: PgSession, physical: Replication): Replication {
+  return {
+    ...physical,
+    measureLag: async () => ((await isLogicalTarget(s)) ? measureLogicalLag(s) : physical.measureLag()),
+    migrationState: () => migrationState(s, logicalTargetState),
+  };
+}
+
+export function logicalSwitch(s: PgSession, physical: Switch<PgFenceUndo>): Switch<PgFenceUndo> {
+  const logical = () => isLogicalTarget(s);
+  return {
+    ...physical,
+    fence: async (resume) => {
+      if (await logical()) refuseShutdownFence(s);
+      return physical.fence(resume);
+    },
+    finalPosition: async (f) => ((await logical()) ? logicalFinalPosition(s, f) : physical.finalPosition(f)),
+    waitApplied: async (position, timeoutMs) => ((await logical()) ? logicalWaitApplied(s, position, timeoutMs) : physical.waitApplied(position, timeoutMs)),
+    promote: async (f) => ((await logical()) ? logicalPromote(s, f) : physical.promote(f)),
+    cleanupAfterPromotion: async () => {
+      const l = await logicalCleanup(s);
+      return [...l.notes, ...(l.logical ? await durabilityNotes(s) : await physical.cleanupAfterPromotion())];
+    },
+  };
+}
+
+export function logicalReverse(s: PgSession, physical: Reverse<PgFenceUndo, ReversePlan>): Reverse<PgFenceUndo, ReversePlan> {
+  return {
+    ...physical,
+    prepare: async () => {
+      if (await isLogicalTarget(s)) refuseLogicalReverse(s);
+      return physical.prepare();
+    },
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * PostgreSQL across majors by logical replication, on real servers (Debian's 15 to embedded 17):
+ * method auto picks logical, the seed copies roles, schema and rows under a write load, the target
+ * refuses application writes until cutover, fence: shutdown is refused, and cutover loses no
+ * acknowledged write and leaves no sequence behind.
+ */
+import { promises as fs } from 'node:fs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeError } from '../../src/errors.js';
+import type { StepName } from '../../src/inputs.js';
+import { TextLog } from '../../src/log.js';
+import { runStep } from '../../src/run-step.js';
+import { loadSampleData, missingWrites, pgWriteTargets, sequencesAfterCutover, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
+import { WriteLoad } from '../../src/rehearse/writer.js';
+import { startPostgres } from '../../src/sandbox/postgres.js';
+import { pgAppWrite } from '../harness/pg-app.js';
+
+let pair: PgPair;
+let load: WriteLoad | undefined;
+const lines: string[] = [];
+
+function run(step: StepName, raw: Record<string, string>) {
+  return runStep(step, (n) => raw[n], new TextLog((l) => lines.push(l)));
+}
+
+const common = () => ({ 'source-url': pair.source.url({ database: pair.appDatabase }), 'target-url': pair.target.url({ database: pair.appDatabase }) });
+
+async function sequence(server: 'source' | 'target'): Promise<{ last_value: string; is_called: boolean }> {
+  // As the admin: the fenced old source refuses the application's role.
+  const c = new pg.Client({ connectionString: pair[server].url({ database: pair.appDatabase }) });
+  await c.connect();
+  try {
+    return (await c.query('SELECT last_value::text, is_called FROM public.writes_id_seq')).rows[0];
+  } finally {
+    await c.end();
+  }
+}
+
+beforeAll(async () => {
+  pair = await startPgPair({ sourceMajor: 15, targetMajor: 17, sourceSettings: { wal_level: 'logical' } });
+  await pair.target.query(`CREATE DATABASE ${pair.appDatabase}`);
+  await loadSampleData(pair, 4);
+  load = new WriteLoad(pgWriteTargets(pair), 100);
+  load.start();
+}, 120_000);
+
+afterAll(async () => {
+  await load?.stop();
+  await pair?.destroy();
+}, 60_000);
+
+describe('method auto between servers of one major', () => {
+  it('picks logical where the replication role may not stream or pg_hba admits no physical replication (logical being set up), physical where it may', async () => {
+    const t15 = await startPostgres({ name: 'same-major-target', password: pair.source.password });
+    try {
+      const said = async (user: string, password: string) => {
+        lines.length = 0;
+        const raw = { ...common(), 'target-url': t15.url(), 'replication-user': user, 'replication-password': password, 'target-data-dir': t15.dataDir };
+        await run('preflight', raw).catch(() => undefined);
+        return lines.find((l) => l.includes('method: ')) ?? '';
+      };
+      expect(await said(pair.appUser, pair.appPassword)).toMatch(
+        /method: logical \(auto: the source cannot serve a physical copy: role "app_writer" has no REPLICATION attribute/,
+      );
+      expect(await said(pair.replicationUser, pair.replicationPassword)).toMatch(/method: physical \(auto: same major \(15\)/);
+      // A source that admits database connections only, as managed services do: no `replication` line in pg_hba.conf.
+      const hba = `${pair.source.dataDir}/pg_hba.conf`;
+      const original = await fs.readFile(hba, 'utf8');
+      await fs.writeFile(hba, original.replace(/^host replication .*$/gm, ''));
+      await pair.source.query('SELECT pg_reload_conf()');
+      try {
+        expect(await said(pair.replicationUser, pair.replicationPassword)).toMatch(
+          /method: logical \(auto: the source cannot serve a physical copy: no physical replication line in the source's pg_hba.conf for "zdm_repl"/,
+        );
+      } finally {
+        await fs.writeFile(hba, original);
+        await pair.source.query('SELECT pg_reload_conf()');
+      }
+    } finally {
+      await t15.destroy();
+    }
+  }, 120_000);
+});
+
+describe('PostgreSQL 15 to 17 by logical replication', () => {
+  it('seeds by auto-chosen logical replication under writes; the target refuses the application until cutover', async () => {
+    // target-data-dir: required by the input schema for every seed, unused by a logical one.
+    const seedInputs = {
+      ...common(),
+      'replication-user': pair.replicationUser,
+      'replication-password': pair.replicationPassword,
+      'target-data-dir': pair.target.dataDir,
+    };
+    // First the target cannot reach the source: the subscription fails after the schema is loaded, and says why.
+    let failed = '';
+    await run('seed-replica', { ...seedInputs, 'source-replication-address': '127.0.0.1:1' }).catch((e) => (failed = describeError(e)));
+    expect(failed).toMatch(/^creating subscription zdm_replica on the target failed: could not connect to the publisher: .*127\.0\.0\.1:1 as "postgres"/);
+    expect(failed + lines.join('\n')).not.toContain(pair.source.password);
+    // The re-run goes on from the loaded schema.
+    const seed = await run('seed-replica', seedInputs);
+    expect(lines.join('\n')).toMatch(/holds the source's 3 table\(s\), empty: the schema an earlier seed loaded; going on from there/);
+    expect(lines.join('\n')).toMatch(/method: logical \(auto: the majors differ \(source 15, target 17\)/);
+    expect(seed.outputs['seed-position']).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    const subs = await pair.target.query<{ subname: string }>('SELECT subname FROM pg_subscription');
+    expect(subs.map((r) => r.subname)).toEqual(['zdm_replica']);
+    // The role came with the copy (pg_dumpall --roles-only), but may not write yet.
+    let refused = '';
+    await pgAppWrite(pair, 'target', -1).catch((e) => (refused = describeError(e)));
+    expect(refused).toMatch(/read-only transaction/);
+    await run('await-lag-zero', { ...common(), 'settle-seconds': '1', 'timeout-seconds': '120' });
+  }, 240_000);
+
+  it('refuses fence: shutdown for a logical replica, and changes nothing', async () => {
+    let message = '';
+    await run('cutover', { ...common(), fence: 'shutdown', 'source-stop-command': 'false' }).catch((e) => (message = describeError(e)));
+    expect(message).toMatch(/fence: shutdown cannot end a logical migration .* Set fence: read-only/);
+    await pgAppWrite(pair, 'source', -2);
+  }, 120_000);
+
+  it('refuses reverse-replication for a logical replica before anything is changed', async () => {
+    let message = '';
+    await run('cutover', {
+      ...common(),
+      fence: 'read-only',
+      'reverse-replication': 'true',
+      'replication-user': pair.replicationUser,
+      'replication-password': pair.replicationPassword,
+      'source-start-command': 'true',
+      'source-stop-command': 'true',
+    }).catch((e) => (message = describeError(e)));
+    expect(message).toMatch(/reverse-replication is not supported yet for a logical migration .* Nothing was changed\./);
+    await pgAppWrite(pair, 'source', -3);
+  }, 120_000);
+
+  it('cuts over with the read-only fence: no acknowledged write lost, sequences copied, subscription and slot gone', async () => {
+    lines.length = 0;
+    const out = await run('cutover', { ...common(), fence: 'read-only' });
+    expect(out.outputs['writes-after-fence']).toBe('0');
+    // The physical clean-up (standby settings by ALTER SYSTEM, a passfile) does not run for a target that never was a standby.
+    expect(lines.join('\n')).toMatch(/dropped logical replication slot zdm_replica on the old source/);
+    expect(lines.join('\n')).not.toMatch(/standby connection settings/);
+    await new Promise((r) => setTimeout(r, 1000));
+    const stats = await load!.stop();
+    load = undefined;
+    expect(stats.acknowledgedBy.target).toBeGreaterThan(0);
+    expect(await missingWrites(pair, pair.target, [...stats.ackedSeqs, -2, -3])).toEqual([]);
+    // The source's last identity value was carried over inside the fence, then the new primary went on from there.
+    const src = await sequence('source');
+    const tgt = await sequence('target');
+    expect(BigInt(tgt.last_value)).toBeGreaterThanOrEqual(BigInt(src.last_value));
+    expect(await sequencesAfterCutover(pair, pair.target)).toEqual({ inserted: 20, collisions: 0 });
+    expect((await pair.target.query('SELECT 1 FROM pg_subscription')).length).toBe(0);
+    expect((await pair.source.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_replica'")).length).toBe(0);
+  }, 180_000);
+});
