@@ -206,3 +206,33 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     expect(refused).toMatch(/not permitted to log in|read-only/);
   }, 240_000);
 });
+
+describe('finalize after a logical cutover with reverse-replication', () => {
+  it('drops the reverse subscription on the old source, and the slot and publication on the new primary', async () => {
+    const p = await startPgPair({ sourceMajor: 15, targetMajor: 17, sourceSettings: { wal_level: 'logical' }, targetSettings: { wal_level: 'logical' } });
+    try {
+      await p.target.query(`CREATE DATABASE ${p.appDatabase}`);
+      await loadSampleData(p, 1);
+      const urls = { 'source-url': p.source.url({ database: p.appDatabase }), 'target-url': p.target.url({ database: p.appDatabase }) };
+      await run('seed-replica', {
+        ...urls,
+        'replication-user': p.replicationUser,
+        'replication-password': p.replicationPassword,
+        'target-data-dir': p.target.dataDir,
+      });
+      await run('await-lag-zero', { ...urls, 'settle-seconds': '1', 'timeout-seconds': '120' });
+      const out = await run('cutover', { ...urls, fence: 'read-only', 'reverse-replication': 'true' });
+      expect(out.outputs['reverse-replication']).toBe('running');
+      expect((await p.source.query('SELECT 1 FROM pg_subscription')).length).toBe(1);
+      lines.length = 0;
+      const fin = await run('finalize', urls);
+      expect(fin.outputs['reverse-replication']).toBe('removed');
+      expect(lines.join('\n')).toMatch(/dropped subscription zdm_reverse on the old source/);
+      expect((await p.source.query('SELECT 1 FROM pg_subscription')).length).toBe(0);
+      expect((await p.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_reverse'")).length).toBe(0);
+      expect((await p.target.query("SELECT 1 FROM pg_publication WHERE pubname = 'zdm_reverse'")).length).toBe(0);
+    } finally {
+      await p.destroy();
+    }
+  }, 240_000);
+});
