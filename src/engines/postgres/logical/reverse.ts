@@ -124,9 +124,11 @@ export async function reverseStartPoint(s: PgSession): Promise<string> {
 export async function startLogicalReverse(s: PgSession, plan: LogicalReversePlan, _f: Fence, finalPosition: string): Promise<ReverseReplication> {
   const name = s.inputs.reverseReplicationSlot;
   const tgt = await s.target();
-  const slot = await rows<{ lsn: string }>(tgt, "SELECT restart_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1 AND slot_type = 'logical'", [
-    name,
-  ]);
+  const slot = await rows<{ lsn: string }>(
+    tgt,
+    "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1 AND slot_type = 'logical'",
+    [name],
+  );
   if (!slot[0])
     throw new SafetyError(
       `logical slot ${name} is missing on ${s.names.newPrimary}: it is made inside the fence, so the way back cannot start at the switch point`,
