@@ -31,6 +31,13 @@ const common = () => ({ 'source-url': pair.source.url({ database: pair.appDataba
 /** cutover keeping the way back: reverse logical replication from the new primary. */
 const reverseInputs = () => ({ ...common(), fence: 'read-only', 'reverse-replication': 'true' });
 
+/** A statement as the admin in the application's database. */
+async function adminQuery(server: 'source' | 'target', sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: pair[server].url({ database: pair.appDatabase }) });
+  await c.connect();
+  await c.query(sql).finally(() => c.end());
+}
+
 async function sequence(server: 'source' | 'target'): Promise<{ last_value: string; is_called: boolean }> {
   // As the admin: the fenced old source refuses the application's role.
   const c = new pg.Client({ connectionString: pair[server].url({ database: pair.appDatabase }) });
@@ -133,6 +140,10 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     expect(message).not.toContain(pair.target.password);
     await pgAppWrite(pair, 'source', -3);
     expect((await pair.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_reverse'")).length).toBe(0);
+    message = '';
+    await run('cutover', { ...reverseInputs(), 'reverse-replication-slot': 'zdm_replica' }).catch((e) => (message = describeError(e)));
+    expect(message).toMatch(/reverse-replication-slot.*must differ from replication-slot \(zdm_replica\)/);
+    await pgAppWrite(pair, 'source', -8);
   }, 120_000);
 
   it('cuts over with the read-only fence and reverse-replication: no acknowledged write lost, sequences copied, subscription and slot gone, the old source subscribed', async () => {
@@ -159,7 +170,7 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     expect(await sequencesAfterCutover(pair, pair.target)).toEqual({ inserted: 20, collisions: 0 });
     expect((await pair.target.query('SELECT 1 FROM pg_subscription')).length).toBe(0);
     expect((await pair.source.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_replica'")).length).toBe(0);
-    acked.push(...stats.ackedSeqs, -2, -3);
+    acked.push(...stats.ackedSeqs, -2, -3, -8);
     // The old source subscribes to the new primary and stays fenced for the application.
     expect((await pair.source.query('SELECT subname FROM pg_subscription')).map((r) => r.subname)).toEqual(['zdm_reverse']);
     let refused = '';
@@ -182,6 +193,13 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     load.start();
     await pgAppWrite(pair, 'target', -5);
     await new Promise((r) => setTimeout(r, 1500));
+    // DDL on the new primary since cutover: logical replication does not carry it, so rollback refuses, naming it, and gives the new primary its writes back.
+    await adminQuery('target', 'CREATE TABLE public.added_after_cutover (id int PRIMARY KEY)');
+    let refused = '';
+    await run('rollback', { ...common(), fence: 'read-only' }).catch((e) => (refused = describeError(e)));
+    expect(refused).toMatch(/rollback aborted, the new primary has its writes back .*table public\.added_after_cutover added/s);
+    await pgAppWrite(pair, 'target', -7);
+    await adminQuery('target', 'DROP TABLE public.added_after_cutover');
     lines.length = 0;
     const out = await run('rollback', { ...common(), fence: 'read-only' });
     expect(Number(out.outputs['write-blocked-ms'])).toBeGreaterThan(0);
@@ -193,7 +211,7 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     load = undefined;
     expect(stats.acknowledgedBy.target).toBeGreaterThan(0);
     expect(stats.acknowledgedBy.source).toBeGreaterThan(0);
-    acked.push(...stats.ackedSeqs.map((s) => s + offset), -5);
+    acked.push(...stats.ackedSeqs.map((s) => s + offset), -5, -7);
     expect(await missingWrites(pair, pair.source, acked)).toEqual([]);
     // The identity sequence went on from the new primary's: no value it handed out is handed out again.
     expect(await sequencesAfterCutover(pair, pair.source)).toEqual({ inserted: 20, collisions: 0 });
@@ -201,7 +219,7 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     expect((await pair.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_reverse'")).length).toBe(0);
     expect((await pair.target.query("SELECT 1 FROM pg_publication WHERE pubname = 'zdm_reverse'")).length).toBe(0);
     // The migration target stays fenced: the application cannot write there.
-    let refused = '';
+    refused = '';
     await pgAppWrite(pair, 'target', -6).catch((e) => (refused = describeError(e)));
     expect(refused).toMatch(/not permitted to log in|read-only/);
   }, 240_000);
