@@ -140,6 +140,12 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     expect(message).not.toContain(pair.target.password);
     await pgAppWrite(pair, 'source', -3);
     expect((await pair.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_reverse'")).length).toBe(0);
+    // A table only the target has would make the old source's subscription fail after the switch: named before the fence.
+    await adminQuery('target', 'CREATE TABLE public.only_on_target (id int PRIMARY KEY)');
+    message = '';
+    await run('cutover', reverseInputs()).catch((e) => (message = describeError(e)));
+    await adminQuery('target', 'DROP TABLE public.only_on_target');
+    expect(message).toMatch(/the old source lacks public\.only_on_target: create them there .* Nothing was changed\./);
     message = '';
     await run('cutover', { ...reverseInputs(), 'reverse-replication-slot': 'zdm_replica' }).catch((e) => (message = describeError(e)));
     expect(message).toMatch(/reverse-replication-slot.*must differ from replication-slot \(zdm_replica\)/);

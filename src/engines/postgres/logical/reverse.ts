@@ -21,6 +21,7 @@ import { liftReadOnlyFence } from '../cutover.js';
 import { targetReplicationAddress } from '../reverse.js';
 import type { PgSession } from '../session.js';
 import { forgetDdlGuard, keepSchema, schemaBeforeDump } from './ddl-hooks.js';
+import { FINGERPRINT_SCHEMA } from './schema-guard.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,9 +83,28 @@ export async function prepareLogicalReverse(s: PgSession): Promise<LogicalRevers
     refuse(
       `the old source's subscription logs in to the new primary as a role with REPLICATION: target-url's role has none, so replication-user and replication-password are needed.`,
     );
+  await refuseTablesOnlyOnTarget(tgt, src);
   const addr = targetReplicationAddress(s);
   await proveLogin(addr, t.db, who);
   return { kind: 'logical', addr, database: t.db, ...who };
+}
+
+/**
+ * The reverse publication is FOR ALL TABLES: CREATE SUBSCRIPTION on the old source fails for a
+ * table it lacks, after the switch. Such tables are named before the fence instead. zdm's own
+ * schema is left out (its fingerprint leaves the new primary before the subscription is made).
+ */
+async function refuseTablesOnlyOnTarget(tgt: PgClient, src: PgClient): Promise<void> {
+  const q = `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p'
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema', '${FINGERPRINT_SCHEMA}') AND n.nspname NOT LIKE 'pg\\_%'`;
+  const [onTarget, onSource] = await Promise.all([rows<{ t: string }>(tgt, q), rows<{ t: string }>(src, q)]);
+  const have = new Set(onSource.map((r) => r.t));
+  const missing = onTarget.map((r) => r.t).filter((x) => !have.has(x));
+  if (missing.length)
+    refuse(
+      `the reverse publication carries every table of the new primary, and the old source lacks ${missing.join(', ')}: create them there (the same definition) or drop them on the target.`,
+    );
 }
 
 /** The login the subscription will use, tried from here: a database connection (pg_hba's database line) by a role that may replicate. */
@@ -138,17 +158,21 @@ export async function startLogicalReverse(s: PgSession, plan: LogicalReversePlan
   await src.query('SET default_transaction_read_only = off');
   const { addr, database, user, password } = plan;
   const conninfo = `host=${cq(addr.host)} port=${addr.port} dbname=${cq(database)} user=${cq(user)} password=${cq(password)} application_name=${name} connect_timeout=10`;
-  await dropSubscription(src, name);
   try {
-    await src.query(
-      `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(name)} WITH (copy_data = false, create_slot = false, slot_name = ${quoteLiteral(name)})`,
-    );
+    await dropSubscription(src, name);
+    try {
+      await src.query(
+        `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(name)} WITH (copy_data = false, create_slot = false, slot_name = ${quoteLiteral(name)})`,
+      );
+    } catch (e) {
+      // The statement carries the password: only the server's message goes on.
+      throw new UserError(`creating subscription ${name} on ${s.names.oldSource} failed: ${(e as Error).message.replace(/\s+/g, ' ')}`);
+    }
+    await keepSchema(src, await schemaBeforeDump(s, tgt));
+    await waitStreaming(s, src, tgt, name);
   } catch (e) {
-    // The statement carries the password: only the server's message goes on.
-    throw new UserError(`creating subscription ${name} on ${s.names.oldSource} failed: ${(e as Error).message.replace(/\s+/g, ' ')}`);
+    throw new UserError(`${describeError(e)}. ${await abandon(s, src, tgt, name)}`, { cause: e });
   }
-  await keepSchema(src, await schemaBeforeDump(s, tgt));
-  await waitStreaming(s, src, tgt, name);
   return {
     from: `${addr.host}:${addr.port}`,
     position: slot[0].lsn || finalPosition,
@@ -158,6 +182,18 @@ export async function startLogicalReverse(s: PgSession, plan: LogicalReversePlan
       ),
     ],
   };
+}
+
+/** A way back that did not start: its slot would keep the new primary's WAL for ever, so everything goes. Says what was removed. */
+async function abandon(s: PgSession, src: PgClient, tgt: PgClient, name: string): Promise<string> {
+  try {
+    await dropSubscription(src, name);
+    await tgt.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [name]);
+    await tgt.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`);
+    return `Subscription, slot and publication ${name} were removed, so that no slot keeps ${s.names.newPrimary}'s WAL`;
+  } catch (e) {
+    return `Removing them failed too (${describeError(e)}): drop subscription ${name} on ${s.names.oldSource} and slot and publication ${name} on ${s.names.newPrimary} by hand, or the slot keeps WAL for ever`;
+  }
 }
 
 async function waitStreaming(s: PgSession, src: PgClient, tgt: PgClient, name: string): Promise<void> {
