@@ -495,7 +495,7 @@ export const INPUTS = [
     default: 'false',
     steps: ['cutover'],
     description:
-      'Keep a way back: right after promotion, make the old source a replica of the new primary, so that `rollback` can switch back without losing a write until `finalize`. PostgreSQL: needs source-start-command and replication-user/password; after `fence: shutdown` the old source rejoins as a standby as it is, after `fence: read-only` it is first stopped (source-stop-command) and rewound with pg_rewind (needs wal_log_hints or data checksums, and a superuser in target-url). MySQL/MariaDB: needs GTIDs and the binlog on the target; the old source replicates from the exact GTID position of the fence. Checked before writes are blocked; not supported yet with source-ssh-host.',
+      'Keep a way back: right after promotion, make the old source a replica of the new primary, so that `rollback` can switch back without losing a write until `finalize`. PostgreSQL: needs source-start-command and replication-user/password; after `fence: shutdown` the old source rejoins as a standby as it is, after `fence: read-only` it is first stopped (source-stop-command) and rewound with pg_rewind (needs wal_log_hints or data checksums, and a superuser in target-url). After a logical migration (PostgreSQL): logical replication from the new primary, from the switch point; needs fence: read-only, wal_level = logical on the target and superusers in source-url and target-url. MySQL/MariaDB: needs GTIDs and the binlog on the target; the old source replicates from the exact GTID position of the fence. Checked before writes are blocked; not supported yet with source-ssh-host.',
   },
   {
     name: 'target-replication-address',
@@ -511,7 +511,7 @@ export const INPUTS = [
     default: 'zdm_reverse',
     steps: ['cutover', 'rollback', 'finalize'],
     description:
-      'PostgreSQL: physical replication slot created on the new primary for the old source, so that it keeps the WAL a rollback needs between jobs. Dropped by finalize.',
+      'PostgreSQL: physical replication slot created on the new primary for the old source, so that it keeps the WAL a rollback needs between jobs. After a logical migration: the name of the publication, logical slot (made inside the fence) and subscription of the reverse stream. Dropped by finalize.',
   },
   {
     name: 'app-pool-size',

@@ -7,7 +7,6 @@ import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
 import { COMMENT_MARKER, rehearsalMarkdown } from '../report/rehearsal-markdown.js';
 import { pullRequestFromEvent, upsertComment } from '../github/pr-comment.js';
 import { installSignalCleanup } from '../sandbox/cleanup.js';
-import { findBinaries } from '../sandbox/postgres.js';
 
 export const REHEARSE_HELP = `zdm rehearse flags:
   --engine postgres|mariadb    engine to rehearse [default: postgres]
@@ -118,9 +117,6 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     throw new UserError(
       "--rollback is not supported with --no-super: reverse replication makes the old source a replica (CHANGE MASTER, read_only), which a master user without SUPER cannot do; managed services' own procedures for it are not driven by zdm yet",
     );
-  const sys = () => findBinaries().major;
-  if (opts.rollback && (opts.sourceMajor ?? opts.targetMajor) !== undefined && (opts.sourceMajor ?? sys()) !== (opts.targetMajor ?? sys()))
-    throw new UserError('--rollback is not supported across majors yet: rollback by reverse logical replication is not implemented');
   if (opts.rollback && opts.ssh) throw new UserError('--rollback is not supported with --ssh yet: reverse replication over SSH is not implemented');
   // A cancelled CI job sends SIGTERM: from here on any signal tears the throwaway servers down.
   installSignalCleanup();

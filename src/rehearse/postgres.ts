@@ -18,14 +18,21 @@ export interface PgPair {
 }
 
 export async function startPgPair(
-  opts: { major?: number; sourceMajor?: number; targetMajor?: number; sourceSettings?: Record<string, string>; durable?: boolean } = {},
+  opts: {
+    major?: number;
+    sourceMajor?: number;
+    targetMajor?: number;
+    sourceSettings?: Record<string, string>;
+    targetSettings?: Record<string, string>;
+    durable?: boolean;
+  } = {},
 ): Promise<PgPair> {
   // As on real hosts, the new server's admin has the same name and password as the source's:
   // the copy replaces the target's roles with the source's.
   const adminPassword = randomBytes(12).toString('hex');
   const [source, target] = await Promise.all([
     startPostgres({ name: 'source', major: opts.sourceMajor ?? opts.major, password: adminPassword, settings: opts.sourceSettings, durable: opts.durable }),
-    startPostgres({ name: 'target', major: opts.targetMajor ?? opts.major, password: adminPassword, durable: opts.durable }),
+    startPostgres({ name: 'target', major: opts.targetMajor ?? opts.major, password: adminPassword, settings: opts.targetSettings, durable: opts.durable }),
   ]);
   const pair: PgPair = {
     source,
@@ -160,7 +167,9 @@ export class PostgresFixture implements RehearsalFixture {
     const sys = findBinaries().major;
     const logical = (opts.sourceMajor ?? sys) !== (opts.targetMajor ?? sys);
     const sourceSettings = { ...(opts.rewindable ? { wal_log_hints: 'on' } : {}), ...(logical ? { wal_level: 'logical' } : {}), ...opts.sourceSettings };
-    const pair = await startPgPair({ durable, sourceSettings, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor });
+    // A logical migration's way back is logical replication from the new primary: wal_level = logical there too.
+    const targetSettings = logical ? { wal_level: 'logical' } : undefined;
+    const pair = await startPgPair({ durable, sourceSettings, targetSettings, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor });
     // The database a logical migration moves exists, empty, on the target (zdm loads its schema).
     if (logical) await pair.target.query(`CREATE DATABASE ${pair.appDatabase}`).catch(async (e: unknown) => (await pair.destroy(), Promise.reject(e)));
     return new PostgresFixture(pair, durable, logical);
@@ -228,9 +237,10 @@ export class PostgresFixture implements RehearsalFixture {
       cutover: { 'reverse-replication': 'true', 'replication-user': p.replicationUser, 'replication-password': p.replicationPassword },
       rollback: {
         engine: 'postgres',
-        'source-url': p.source.url(),
-        'target-url': p.target.url(),
-        fence: opts.fence,
+        'source-url': p.source.url(this.logical ? { database: p.appDatabase } : {}),
+        'target-url': p.target.url(this.logical ? { database: p.appDatabase } : {}),
+        // A logical migration's way back cannot end with the shutdown fence either.
+        fence: this.logical && opts.fence === 'auto' ? 'read-only' : opts.fence,
         'target-stop-command': p.target.fastStopCommand,
         'target-start-command': p.target.startCommand,
       },

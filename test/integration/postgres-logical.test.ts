@@ -19,12 +19,24 @@ import { pgAppWrite } from '../harness/pg-app.js';
 let pair: PgPair;
 let load: WriteLoad | undefined;
 const lines: string[] = [];
+/** Every write acknowledged so far, by either side. */
+const acked: number[] = [];
 
 function run(step: StepName, raw: Record<string, string>) {
   return runStep(step, (n) => raw[n], new TextLog((l) => lines.push(l)));
 }
 
 const common = () => ({ 'source-url': pair.source.url({ database: pair.appDatabase }), 'target-url': pair.target.url({ database: pair.appDatabase }) });
+
+/** cutover keeping the way back: reverse logical replication from the new primary. */
+const reverseInputs = () => ({ ...common(), fence: 'read-only', 'reverse-replication': 'true' });
+
+/** A statement as the admin in the application's database. */
+async function adminQuery(server: 'source' | 'target', sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: pair[server].url({ database: pair.appDatabase }) });
+  await c.connect();
+  await c.query(sql).finally(() => c.end());
+}
 
 async function sequence(server: 'source' | 'target'): Promise<{ last_value: string; is_called: boolean }> {
   // As the admin: the fenced old source refuses the application's role.
@@ -38,7 +50,8 @@ async function sequence(server: 'source' | 'target'): Promise<{ last_value: stri
 }
 
 beforeAll(async () => {
-  pair = await startPgPair({ sourceMajor: 15, targetMajor: 17, sourceSettings: { wal_level: 'logical' } });
+  // wal_level = logical on the target too: the way back (reverse-replication) publishes from it.
+  pair = await startPgPair({ sourceMajor: 15, targetMajor: 17, sourceSettings: { wal_level: 'logical' }, targetSettings: { wal_level: 'logical' } });
   await pair.target.query(`CREATE DATABASE ${pair.appDatabase}`);
   await loadSampleData(pair, 4);
   load = new WriteLoad(pgWriteTargets(pair), 100);
@@ -118,25 +131,36 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     await pgAppWrite(pair, 'source', -2);
   }, 120_000);
 
-  it('refuses reverse-replication for a logical replica before anything is changed', async () => {
+  it('refuses reverse-replication when the old source could not log in to the new primary, before anything is changed', async () => {
     let message = '';
-    await run('cutover', {
-      ...common(),
-      fence: 'read-only',
-      'reverse-replication': 'true',
-      'replication-user': pair.replicationUser,
-      'replication-password': pair.replicationPassword,
-      'source-start-command': 'true',
-      'source-stop-command': 'true',
-    }).catch((e) => (message = describeError(e)));
-    expect(message).toMatch(/reverse-replication is not supported yet for a logical migration .* Nothing was changed\./);
+    await run('cutover', { ...reverseInputs(), 'target-replication-address': '127.0.0.1:1' }).catch((e) => (message = describeError(e)));
+    expect(message).toMatch(
+      /reverse-replication after a logical migration: the old source would subscribe to the new primary at 127\.0\.0\.1:1 .* login failed from here: .* Nothing was changed\./,
+    );
+    expect(message).not.toContain(pair.target.password);
     await pgAppWrite(pair, 'source', -3);
+    expect((await pair.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_reverse'")).length).toBe(0);
+    // A table only the target has would make the old source's subscription fail after the switch: named before the fence.
+    await adminQuery('target', 'CREATE TABLE public.only_on_target (id int PRIMARY KEY)');
+    message = '';
+    await run('cutover', reverseInputs()).catch((e) => (message = describeError(e)));
+    await adminQuery('target', 'DROP TABLE public.only_on_target');
+    expect(message).toMatch(/the old source lacks public\.only_on_target: create them there .* Nothing was changed\./);
+    message = '';
+    await run('cutover', { ...reverseInputs(), 'reverse-replication-slot': 'zdm_replica' }).catch((e) => (message = describeError(e)));
+    expect(message).toMatch(/reverse-replication-slot.*must differ from replication-slot \(zdm_replica\)/);
+    await pgAppWrite(pair, 'source', -8);
   }, 120_000);
 
-  it('cuts over with the read-only fence: no acknowledged write lost, sequences copied, subscription and slot gone', async () => {
+  it('cuts over with the read-only fence and reverse-replication: no acknowledged write lost, sequences copied, subscription and slot gone, the old source subscribed', async () => {
     lines.length = 0;
-    const out = await run('cutover', { ...common(), fence: 'read-only' });
+    const out = await run('cutover', reverseInputs());
     expect(out.outputs['writes-after-fence']).toBe('0');
+    expect(out.outputs['reverse-replication']).toBe('running');
+    // The reverse slot was made inside the fence, before the target took a write: its start is at or before the new primary's first write.
+    expect(lines.join('\n')).toMatch(
+      /reverse start point on the target: publication and logical slot zdm_reverse at [0-9A-F]+\/[0-9A-F]+, before it takes writes/,
+    );
     // The physical clean-up (standby settings by ALTER SYSTEM, a passfile) does not run for a target that never was a standby.
     expect(lines.join('\n')).toMatch(/dropped logical replication slot zdm_replica on the old source/);
     expect(lines.join('\n')).not.toMatch(/standby connection settings/);
@@ -152,5 +176,87 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     expect(await sequencesAfterCutover(pair, pair.target)).toEqual({ inserted: 20, collisions: 0 });
     expect((await pair.target.query('SELECT 1 FROM pg_subscription')).length).toBe(0);
     expect((await pair.source.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_replica'")).length).toBe(0);
+    acked.push(...stats.ackedSeqs, -2, -3, -8);
+    // The old source subscribes to the new primary and stays fenced for the application.
+    expect((await pair.source.query('SELECT subname FROM pg_subscription')).map((r) => r.subname)).toEqual(['zdm_reverse']);
+    let refused = '';
+    await pgAppWrite(pair, 'source', -4).catch((e) => (refused = describeError(e)));
+    expect(refused).toMatch(/not permitted to log in|read-only/);
   }, 180_000);
+
+  it('rolls back by reverse logical replication under writes: every acknowledged write on the old source, sequences go on, the window reported', async () => {
+    // Writes on the new primary, then rollback with the load running: it follows the primary back.
+    // A second load: its sequence numbers are offset past the first one's (client_seq is the primary key).
+    const offset = 10_000_000;
+    const targets = pgWriteTargets(pair).map((t) => ({
+      ...t,
+      connect: async () => {
+        const c = await t.connect();
+        return { write: (seq: number) => c.write(seq + offset), close: () => c.close() };
+      },
+    }));
+    load = new WriteLoad(targets, 100);
+    load.start();
+    await pgAppWrite(pair, 'target', -5);
+    await new Promise((r) => setTimeout(r, 1500));
+    // DDL on the new primary since cutover: logical replication does not carry it, so rollback refuses, naming it, and gives the new primary its writes back.
+    await adminQuery('target', 'CREATE TABLE public.added_after_cutover (id int PRIMARY KEY)');
+    let refused = '';
+    await run('rollback', { ...common(), fence: 'read-only' }).catch((e) => (refused = describeError(e)));
+    expect(refused).toMatch(/rollback aborted, the new primary has its writes back .*table public\.added_after_cutover added/s);
+    await pgAppWrite(pair, 'target', -7);
+    await adminQuery('target', 'DROP TABLE public.added_after_cutover');
+    lines.length = 0;
+    const out = await run('rollback', { ...common(), fence: 'read-only' });
+    expect(Number(out.outputs['write-blocked-ms'])).toBeGreaterThan(0);
+    expect(out.summary).toMatch(/Write-blocked window: \d+ ms/);
+    expect(out.outputs['writes-after-fence']).toBe('0');
+    expect(lines.join('\n')).toMatch(/sequence value\(s\) copied to the old source inside the fence/);
+    await new Promise((r) => setTimeout(r, 1000));
+    const stats = await load.stop();
+    load = undefined;
+    expect(stats.acknowledgedBy.target).toBeGreaterThan(0);
+    expect(stats.acknowledgedBy.source).toBeGreaterThan(0);
+    acked.push(...stats.ackedSeqs.map((s) => s + offset), -5, -7);
+    expect(await missingWrites(pair, pair.source, acked)).toEqual([]);
+    // The identity sequence went on from the new primary's: no value it handed out is handed out again.
+    expect(await sequencesAfterCutover(pair, pair.source)).toEqual({ inserted: 20, collisions: 0 });
+    expect((await pair.source.query('SELECT 1 FROM pg_subscription')).length).toBe(0);
+    expect((await pair.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_reverse'")).length).toBe(0);
+    expect((await pair.target.query("SELECT 1 FROM pg_publication WHERE pubname = 'zdm_reverse'")).length).toBe(0);
+    // The migration target stays fenced: the application cannot write there.
+    refused = '';
+    await pgAppWrite(pair, 'target', -6).catch((e) => (refused = describeError(e)));
+    expect(refused).toMatch(/not permitted to log in|read-only/);
+  }, 240_000);
+});
+
+describe('finalize after a logical cutover with reverse-replication', () => {
+  it('drops the reverse subscription on the old source, and the slot and publication on the new primary', async () => {
+    const p = await startPgPair({ sourceMajor: 15, targetMajor: 17, sourceSettings: { wal_level: 'logical' }, targetSettings: { wal_level: 'logical' } });
+    try {
+      await p.target.query(`CREATE DATABASE ${p.appDatabase}`);
+      await loadSampleData(p, 1);
+      const urls = { 'source-url': p.source.url({ database: p.appDatabase }), 'target-url': p.target.url({ database: p.appDatabase }) };
+      await run('seed-replica', {
+        ...urls,
+        'replication-user': p.replicationUser,
+        'replication-password': p.replicationPassword,
+        'target-data-dir': p.target.dataDir,
+      });
+      await run('await-lag-zero', { ...urls, 'settle-seconds': '1', 'timeout-seconds': '120' });
+      const out = await run('cutover', { ...urls, fence: 'read-only', 'reverse-replication': 'true' });
+      expect(out.outputs['reverse-replication']).toBe('running');
+      expect((await p.source.query('SELECT 1 FROM pg_subscription')).length).toBe(1);
+      lines.length = 0;
+      const fin = await run('finalize', urls);
+      expect(fin.outputs['reverse-replication']).toBe('removed');
+      expect(lines.join('\n')).toMatch(/dropped subscription zdm_reverse on the old source/);
+      expect((await p.source.query('SELECT 1 FROM pg_subscription')).length).toBe(0);
+      expect((await p.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_reverse'")).length).toBe(0);
+      expect((await p.target.query("SELECT 1 FROM pg_publication WHERE pubname = 'zdm_reverse'")).length).toBe(0);
+    } finally {
+      await p.destroy();
+    }
+  }, 240_000);
 });

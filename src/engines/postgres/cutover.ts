@@ -190,6 +190,19 @@ async function unblockRoles(c: PgClient, roles: string[]): Promise<void> {
   }
 }
 
+/**
+ * Lifts a read-only fence a cutover left on the server behind `c` (rollback by logical
+ * replication: the old source takes writes again). Returns the roles given LOGIN back.
+ */
+export async function liftReadOnlyFence(c: PgClient): Promise<string[]> {
+  await c.query('SET default_transaction_read_only = off');
+  await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+  await c.query('SELECT pg_reload_conf()');
+  const roles = await fencedRoles(c);
+  await unblockRoles(c, roles);
+  return roles;
+}
+
 /** A fence half way up travels with the error, so that the switch lifts it. */
 function withFence(e: unknown, f: Fence<PgFenceUndo>): FenceError<PgFenceUndo> {
   return e instanceof FenceError ? e : new FenceError(f, e);

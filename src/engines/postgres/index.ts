@@ -3,14 +3,14 @@ import type { Engine, StepContext } from '../engine.js';
 import { pgInspection } from './checklist.js';
 import { pgSwitch, type PgFenceUndo } from './cutover.js';
 import { pgReplication } from './lag.js';
-import { pgReverse, type ReversePlan } from './reverse.js';
+import { pgReverse } from './reverse.js';
 import { pgSeeding } from './seeding.js';
 import { PgSession } from './session.js';
 import { pgTuning } from './tuning.js';
 import { pgVerify } from './verify.js';
-import { logicalReplication, logicalReverse, logicalSeeding, logicalSwitch } from './logical/index.js';
+import { logicalReplication, logicalReverse, logicalSeeding, logicalSwitch, type PgReversePlan } from './logical/index.js';
 
-export function postgresEngine(ctx: StepContext): Engine<PgFenceUndo, ReversePlan> {
+export function postgresEngine(ctx: StepContext): Engine<PgFenceUndo, PgReversePlan> {
   const s = new PgSession(ctx);
   return {
     kind: 'postgres',

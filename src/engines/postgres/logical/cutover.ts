@@ -22,6 +22,7 @@ import { liftGuard } from './guard.js';
 import { forgetDdlGuard, refuseDdl } from './ddl-hooks.js';
 import { logicalName } from './method.js';
 import { copySequences } from './sequences.js';
+import { isReversed, liftOldSourceFence, reverseStartPoint, wantsReverse } from './reverse.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,13 +32,6 @@ export function refuseShutdownFence(s: PgSession): void {
     throw new UserError(
       `fence: shutdown cannot end a logical migration (${s.names.target} replicates through subscription ${logicalName(s)}): a stopped source neither confirms its last position to a subscription nor gives its sequences' values. Set fence: read-only (the source stays up, read-only, its other roles NOLOGIN). Nothing was fenced.`,
     );
-}
-
-/** reverse-replication after a logical migration would need reverse logical replication: not built yet, refused before anything is changed. */
-export function refuseLogicalReverse(s: PgSession): never {
-  throw new UserError(
-    `reverse-replication is not supported yet for a logical migration (${s.names.target} replicates through subscription ${logicalName(s)}): the way back would be logical replication from the new primary, which zdm does not set up yet. Cut over without reverse-replication. Nothing was changed.`,
-  );
 }
 
 /**
@@ -76,8 +70,13 @@ export async function logicalWaitApplied(s: PgSession, position: string, timeout
       );
     await sleep(5);
   }
-  const n = await copySequences(s, src, await s.target());
+  const tgt = await s.target();
+  // rollback's target is the old source, which keeps cutover's read-only default: zdm's session acts past it.
+  await tgt.query('SET default_transaction_read_only = off');
+  const n = await copySequences(s, src, tgt);
   s.ctx.log.info(`${n} sequence value(s) copied to ${s.names.target} inside the fence`);
+  // reverse-replication: the way back starts here, before the target takes any write.
+  if (wantsReverse(s)) await reverseStartPoint(s);
 }
 
 /** The switch: the subscription dropped (the slot stays for the cleanup), the catch-up guard lifted. */
@@ -94,7 +93,15 @@ export async function logicalPromote(s: PgSession, f: Fence<PgFenceUndo>): Promi
   // A session opened during catch-up keeps the read-only default it logged in with, for its whole
   // life: it is ended (it could not write anyway), so that the application reconnects able to write.
   await tgt.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = ANY($1)", [lifted]);
-  markSwitch(f, 'recovery-end', `subscription dropped; ${lifted.length} role(s) may write on the target, their catch-up sessions ended`);
+  // rollback: the old source, fenced read-only by cutover, takes writes again.
+  const unfenced = isReversed(s) ? await liftOldSourceFence(s) : [];
+  markSwitch(
+    f,
+    'recovery-end',
+    isReversed(s)
+      ? `subscription dropped; the read-only fence lifted on ${s.names.target} (${unfenced.length} role(s) given LOGIN back)`
+      : `subscription dropped; ${lifted.length} role(s) may write on the target, their catch-up sessions ended`,
+  );
   await dropPublication(s, f).catch(() => undefined);
 }
 

@@ -7,19 +7,12 @@ import type { Replication, Reverse, Seeding, Switch } from '../../engine.js';
 import type { PgFenceUndo } from '../cutover.js';
 import type { ReversePlan } from '../reverse.js';
 import type { PgSession } from '../session.js';
-import {
-  durabilityNotes,
-  logicalCleanup,
-  logicalFinalPosition,
-  logicalPromote,
-  logicalWaitApplied,
-  refuseLogicalReverse,
-  refuseShutdownFence,
-} from './cutover.js';
+import { durabilityNotes, logicalCleanup, logicalFinalPosition, logicalPromote, logicalWaitApplied, refuseShutdownFence } from './cutover.js';
 import { migrationState } from '../state.js';
 import { logicalTargetState, measureLogicalLag } from './lag.js';
 import { forMethod, isLogicalTarget, pgMethod } from './method.js';
 import { seedLogical } from './seed.js';
+import { hasLogicalReverse, prepareLogicalReverse, startLogicalReverse, teardownLogicalReverse, type LogicalReversePlan } from './reverse.js';
 
 export function logicalSeeding(s: PgSession, physical: Seeding): Seeding {
   return {
@@ -54,12 +47,13 @@ export function logicalSwitch(s: PgSession, physical: Switch<PgFenceUndo>): Swit
   };
 }
 
-export function logicalReverse(s: PgSession, physical: Reverse<PgFenceUndo, ReversePlan>): Reverse<PgFenceUndo, ReversePlan> {
+/** The way back: logical replication from the new primary after a logical migration, else the physical one. */
+export function logicalReverse(s: PgSession, physical: Reverse<PgFenceUndo, ReversePlan>): Reverse<PgFenceUndo, PgReversePlan> {
   return {
-    ...physical,
-    prepare: async () => {
-      if (await isLogicalTarget(s)) refuseLogicalReverse(s);
-      return physical.prepare();
-    },
+    prepare: async () => ((await isLogicalTarget(s)) ? prepareLogicalReverse(s) : physical.prepare()),
+    start: (plan, f, finalPos) => ('kind' in plan ? startLogicalReverse(s, plan, f, finalPos) : physical.start(plan, f, finalPos)),
+    teardown: async () => ((await hasLogicalReverse(s)) ? teardownLogicalReverse(s) : physical.teardown()),
   };
 }
+
+export type PgReversePlan = ReversePlan | LogicalReversePlan;
