@@ -142,10 +142,14 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
     );
     const keep = [me.user, ...streamer.map((r) => r.usename)];
     const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT (rolname = ANY($1)) ORDER BY 1', [keep]);
-    for (const r of roles) {
-      await src.query(`ALTER ROLE ${quoteIdent(r.rolname)} SET ${FENCED_MARK} = 'on'`);
-      await src.query(`ALTER ROLE ${quoteIdent(r.rolname)} NOLOGIN`);
-    }
+    const kept = await blockLogins(
+      src,
+      roles.map((r) => r.rolname),
+    );
+    if (kept.length)
+      s.ctx.log.warn(
+        `fence read-only: the role in ${s.sourceEndpoint.input} may not block ${kept.map((r) => `"${r}"`).join(', ')} (a superuser, or a role it has no ADMIN OPTION on): they keep LOGIN. Their new sessions still start read-only (default_transaction_read_only), and a session of theirs left open stops the cutover.`,
+      );
     undo.roles.push(...(await fencedRoles(src)));
     const left = await terminateSessions(src);
     if (left.length > 0)
@@ -161,6 +165,33 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
  * pg_terminate_backend(pid) and a poll, not pg_terminate_backend(pid, timeout): that form only
  * exists from PostgreSQL 14 on, and a logical migration may start from 13.
  */
+/**
+ * NOLOGIN for each role, marked first so that a re-run after a crash finds it. A source role
+ * without superuser (the logical method's, on a managed service) may not alter superusers, nor,
+ * without SET on the mark, mark anyone: those roles are returned, unchanged.
+ */
+async function blockLogins(src: PgClient, roles: string[]): Promise<string[]> {
+  const kept: string[] = [];
+  const denied = (e: unknown) => (e as { code?: string }).code === '42501';
+  for (const role of roles) {
+    try {
+      await src.query(`ALTER ROLE ${quoteIdent(role)} SET ${FENCED_MARK} = 'on'`);
+    } catch (e) {
+      if (!denied(e)) throw e;
+      kept.push(role);
+      continue;
+    }
+    try {
+      await src.query(`ALTER ROLE ${quoteIdent(role)} NOLOGIN`);
+    } catch (e) {
+      if (!denied(e)) throw e;
+      await src.query(`ALTER ROLE ${quoteIdent(role)} RESET ${FENCED_MARK}`).catch(() => undefined);
+      kept.push(role);
+    }
+  }
+  return kept;
+}
+
 async function terminateSessions(src: PgClient): Promise<{ pid: number; usename: string }[]> {
   const others = "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
   await src.query(`SELECT pg_terminate_backend(pid) FROM (${others}) o`);

@@ -18,27 +18,39 @@ import { restoreTargetConfig, saveTargetConfig, type TargetConfig } from './targ
 export interface ServerFacts {
   versionNum: number;
   version: string;
+  /** Empty where the role may not read it (see facts). */
   sysid: string;
+  /** Empty where the role may not read it. */
   dataDirectory: string;
+  /** Empty where the role may not read it. */
   configFile: string;
   inRecovery: boolean;
   startedAt: string;
 }
 
+/**
+ * A source role without superuser (a managed service's, for the logical method) may read neither
+ * the file locations (pg_read_all_settings) nor pg_control_system(): those facts are then empty,
+ * and the checks that compare them use what is left.
+ */
 export async function facts(c: PgClient): Promise<ServerFacts> {
-  const r = await one<Record<string, string | boolean>>(
+  const r = await one<Record<string, string | boolean | null>>(
     c,
-    `SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version,
-            (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
-            current_setting('data_directory') AS data_directory, current_setting('config_file') AS config_file,
-            pg_is_in_recovery() AS in_recovery, pg_postmaster_start_time()::text AS started`,
+    `WITH may AS (SELECT pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') AS settings,
+                         has_function_privilege('pg_control_system()', 'EXECUTE') AS control)
+     SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version,
+            CASE WHEN may.control THEN (SELECT system_identifier::text FROM pg_control_system()) END AS sysid,
+            CASE WHEN may.settings THEN current_setting('data_directory') END AS data_directory,
+            CASE WHEN may.settings THEN current_setting('config_file') END AS config_file,
+            pg_is_in_recovery() AS in_recovery, pg_postmaster_start_time()::text AS started
+     FROM may`,
   );
   return {
     versionNum: Number(r.num),
     version: String(r.version),
-    sysid: String(r.sysid),
-    dataDirectory: String(r.data_directory),
-    configFile: String(r.config_file),
+    sysid: r.sysid === null ? '' : String(r.sysid),
+    dataDirectory: r.data_directory === null ? '' : String(r.data_directory),
+    configFile: r.config_file === null ? '' : String(r.config_file),
     inRecovery: Boolean(r.in_recovery),
     startedAt: String(r.started),
   };

@@ -24,7 +24,9 @@ export const notTheSource: CheckUnit<PgCheckContext> = {
   scopes: ['seed'],
   async run(c) {
     const { sf, tf } = await c.facts();
-    const same = sf.sysid === tf.sysid && !tf.inRecovery && sf.startedAt === tf.startedAt && sf.dataDirectory === tf.dataDirectory;
+    // A fact the source's role may not read (empty) does not tell them apart; the start time to the microsecond still does.
+    const agree = (a: string, b: string) => a === '' || b === '' || a === b;
+    const same = agree(sf.sysid, tf.sysid) && !tf.inRecovery && sf.startedAt === tf.startedAt && agree(sf.dataDirectory, tf.dataDirectory);
     return verdict(
       !same,
       same
