@@ -1,8 +1,8 @@
 /**
  * PostgreSQL across majors by logical replication, on real servers (Debian's 15 to embedded 17):
  * method auto picks logical, the seed copies roles, schema and rows under a write load, the target
- * refuses application writes until cutover, fence: shutdown is refused, and cutover loses no
- * acknowledged write and leaves no sequence behind.
+ * refuses application writes until cutover, fence: shutdown is refused (the default fence is read-only
+ * for a logical migration), and cutover loses no acknowledged write and leaves no sequence behind.
  */
 import { promises as fs } from 'node:fs';
 import pg from 'pg';
@@ -114,7 +114,7 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
   it('refuses fence: shutdown for a logical replica, and changes nothing', async () => {
     let message = '';
     await run('cutover', { ...common(), fence: 'shutdown', 'source-stop-command': 'false' }).catch((e) => (message = describeError(e)));
-    expect(message).toMatch(/fence: shutdown cannot end a logical migration .* Set fence: read-only/);
+    expect(message).toMatch(/fence: shutdown cannot end a logical migration .* Set fence: read-only, or leave fence at auto/);
     await pgAppWrite(pair, 'source', -2);
   }, 120_000);
 
@@ -133,9 +133,11 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     await pgAppWrite(pair, 'source', -3);
   }, 120_000);
 
-  it('cuts over with the read-only fence: no acknowledged write lost, sequences copied, subscription and slot gone', async () => {
+  it('cuts over with the default fence (auto: read-only for a logical migration, no source-stop-command): no acknowledged write lost, sequences copied, subscription and slot gone', async () => {
     lines.length = 0;
-    const out = await run('cutover', { ...common(), fence: 'read-only' });
+    const out = await run('cutover', common());
+    expect(out.outputs.fence).toBe('read-only');
+    expect(lines.join('\n')).toMatch(/fence: auto is read-only for a logical migration \(the target replicates through subscription zdm_replica\)/);
     expect(out.outputs['writes-after-fence']).toBe('0');
     // The physical clean-up (standby settings by ALTER SYSTEM, a passfile) does not run for a target that never was a standby.
     expect(lines.join('\n')).toMatch(/dropped logical replication slot zdm_replica on the old source/);

@@ -4,9 +4,9 @@
  * forgotten after the switch. zdm's heartbeat table is left out: zdm itself creates it.
  */
 import { heartbeatLabel } from '../checks/logical-ddl.js';
-import type { PgClient } from '../connect.js';
+import { one, type PgClient } from '../connect.js';
 import type { PgSession } from '../session.js';
-import { forgetSchema, readSchema, refuseSchemaChanges, storeSchema, type SchemaObject } from './schema-guard.js';
+import { FINGERPRINT_SCHEMA, FINGERPRINT_TABLE, forgetSchema, readSchema, refuseSchemaChanges, storeSchema, type SchemaObject } from './schema-guard.js';
 
 const ignored = (s: PgSession) => ({ ignore: [heartbeatLabel(s.inputs.heartbeatTable)] });
 
@@ -25,7 +25,9 @@ export async function refuseDdl(s: PgSession, src: PgClient, tgt: PgClient): Pro
   await refuseSchemaChanges(src, tgt, ignored(s));
 }
 
-/** After the switch: the fingerprint leaves the new primary. */
-export async function forgetDdlGuard(tgt: PgClient): Promise<void> {
+/** After the switch: the fingerprint leaves the new primary. Returns whether there was one (the mark of a logical migration). */
+export async function forgetDdlGuard(tgt: PgClient): Promise<boolean> {
+  const { present } = await one<{ present: boolean }>(tgt, 'SELECT to_regclass($1) IS NOT NULL AS present', [`${FINGERPRINT_SCHEMA}.${FINGERPRINT_TABLE}`]);
   await forgetSchema(tgt);
+  return present;
 }
