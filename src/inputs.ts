@@ -668,6 +668,14 @@ export const INPUTS = [
     description:
       'MySQL/MariaDB with `fence: accounts`: the SQL statement that ends one session of an application account, run as the source-url account with `{id}` replaced by the session id. Managed services that give no CONNECTION ADMIN provide a procedure instead, e.g. `CALL mysql.rds_kill({id})` (Amazon RDS / Aurora).',
   },
+  {
+    name: 'tables',
+    kind: 'string',
+    default: '',
+    steps: [...SEEDING, 'cutover', 'verify'],
+    description:
+      "PostgreSQL, `method: logical`: the tables the migration carries, as glob patterns over `schema.table` separated by commas or spaces; `!pattern` leaves tables out, e.g. `public.*, !public.audit_log`. The publication lists only these (FOR TABLE), the schema dump leaves the others out (pg_dump -T, so they do not exist on the target), the logical checks and the DDL guard look only at them, and verify compares only them. Give the same value to preflight, seed-replica, cutover and verify. A partitioned table is chosen by its root name. zdm's heartbeat table is always carried. Empty: every table.",
+  },
 ] as const satisfies readonly InputDef[];
 
 export const OUTPUTS = [

@@ -9,6 +9,7 @@ import { basebackup, dataDirWritable, diskSpace, standbySettings } from './targe
 import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
 import { LOGICAL_CHECKS } from './logical.js';
 import { schemaUnchanged } from './logical-ddl.js';
+import { tablesInput } from './logical-tables.js';
 
 export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   sameMajor,
@@ -28,6 +29,7 @@ export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   basebackup,
   // Only under the logical method (no row otherwise).
   ...LOGICAL_CHECKS,
+  tablesInput,
   // Scope cutover: before the fence, only for a target that replicates logically.
   schemaUnchanged,
 ];

@@ -8,6 +8,7 @@ import { ok, fail, type CheckUnit, type Verdict } from '../../../checks/check.js
 import { one } from '../connect.js';
 import { FINGERPRINT_SCHEMA, FINGERPRINT_TABLE, schemaChangeMessage, schemaChanges } from '../logical/schema-guard.js';
 import type { PgCheckContext } from './context.js';
+import { guardOptions } from '../logical/ddl-hooks.js';
 
 /**
  * A logical migration is told from the target itself (cutover has no `method` input): zdm's
@@ -29,10 +30,7 @@ export const schemaUnchanged: CheckUnit<PgCheckContext> = {
   async run(c): Promise<Verdict | Verdict[]> {
     // cutover's gate only: rollback runs the same gate with the sides swapped, where no seed recorded a schema.
     if (c.s.inputs.step !== 'cutover' || !(await logicalTarget(c))) return [];
-    const changes = await schemaChanges(await c.s.source(), await c.s.target(), { ignore: [heartbeatLabel(c.s.inputs.heartbeatTable)] });
+    const changes = await schemaChanges(await c.s.source(), await c.s.target(), guardOptions(c.s));
     return changes.length === 0 ? ok('the source schema is the one the seed copied') : fail(schemaChangeMessage(changes));
   },
 };
-
-/** heartbeat-table as schema.table (PostgreSQL's default schema is public). */
-export const heartbeatLabel = (t: string): string => (t.includes('.') ? t : `public.${t}`);

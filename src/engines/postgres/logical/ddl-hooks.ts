@@ -1,14 +1,26 @@
 /**
  * Where the logical path calls the DDL guard (logical/schema-guard.ts): the source's schema read
  * before pg_dump and kept on the target after the load, refused at cutover when it changed,
- * forgotten after the switch. zdm's heartbeat table is left out: zdm itself creates it.
+ * forgotten after the switch. zdm's heartbeat table is left out (zdm itself creates it), and the tables
+ * the `tables` input leaves out.
  */
-import { heartbeatLabel } from '../checks/logical-ddl.js';
+import { heartbeatLabel, tableSelection } from './selection.js';
 import { one, type PgClient } from '../connect.js';
 import type { PgSession } from '../session.js';
-import { FINGERPRINT_SCHEMA, FINGERPRINT_TABLE, forgetSchema, readSchema, refuseSchemaChanges, storeSchema, type SchemaObject } from './schema-guard.js';
+import {
+  FINGERPRINT_SCHEMA,
+  FINGERPRINT_TABLE,
+  forgetSchema,
+  readSchema,
+  refuseSchemaChanges,
+  storeSchema,
+  type SchemaGuardOptions,
+  type SchemaObject,
+} from './schema-guard.js';
 
-const ignored = (s: PgSession) => ({ ignore: [heartbeatLabel(s.inputs.heartbeatTable)] });
+/** What the guard compares: the tables the migration carries (`tables`), without zdm's heartbeat table. */
+export const guardOptions = (s: PgSession): SchemaGuardOptions => ({ ignore: [heartbeatLabel(s.inputs.heartbeatTable)], keep: tableSelection(s) });
+const ignored = guardOptions;
 
 /** The source's schema as the guard sees it, read before pg_dump (DDL made during the dump is then caught at cutover). */
 export function schemaBeforeDump(s: PgSession, src: PgClient): Promise<SchemaObject[]> {
