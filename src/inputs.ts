@@ -676,6 +676,14 @@ export const INPUTS = [
     description:
       "PostgreSQL, `method: logical`: the tables the migration carries, as glob patterns over `schema.table` separated by commas or spaces; `!pattern` leaves tables out, e.g. `public.*, !public.audit_log`. The publication lists only these (FOR TABLE), the schema dump leaves the others out (pg_dump -T, so they do not exist on the target), the logical checks and the DDL guard look only at them, and verify compares only them. Give the same value to preflight, seed-replica, cutover and verify. A partitioned table is chosen by its root name. zdm's heartbeat table is always carried. Empty: every table.",
   },
+  {
+    name: 'refresh-materialized-views',
+    kind: 'bool',
+    default: 'false',
+    steps: ['cutover'],
+    description:
+      'PostgreSQL, `method: logical`: right after the switch, REFRESH MATERIALIZED VIEW each materialized view on the new primary (each one named in the log). The schema copy creates them empty and logical replication carries none of their rows, so until refreshed they cannot be read. Right after the switch rather than inside the fence: a refresh rebuilds the whole view, which inside the fence would block every write meanwhile; after it, only readers of that view wait. false: they are named in a warning, to refresh by hand.',
+  },
 ] as const satisfies readonly InputDef[];
 
 export const OUTPUTS = [

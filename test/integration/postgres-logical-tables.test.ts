@@ -2,7 +2,8 @@
  * A logical migration of some of the source's tables (Debian's 15 to embedded 17): `tables:
  * public.*, !public.audit_log` leaves a key-less audit table out of the checks, the schema and the
  * publication; its writes and its DDL during catch-up do not stop the cutover, and verify compares
- * only the tables carried.
+ * only the tables carried. With refresh-materialized-views, the matview the schema copy created
+ * empty is refreshed on the new primary right after the switch, and named in the log.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +44,7 @@ beforeAll(async () => {
   await pair.target.query(`CREATE DATABASE ${pair.appDatabase}`);
   await loadSampleData(pair, 1);
   // No primary key: a logical migration that carried it would be refused (logical-replica-identity).
+  await on('source', 'CREATE MATERIALIZED VIEW public.sample_count AS SELECT count(*)::int AS n FROM public.sample');
   await on('source', "CREATE TABLE public.audit_log (at timestamptz NOT NULL DEFAULT now(), what text); INSERT INTO public.audit_log (what) VALUES ('seeded')");
 }, 120_000);
 
@@ -80,8 +82,13 @@ describe('tables: public.*, !public.audit_log', () => {
     await on('source', 'ALTER TABLE public.audit_log ADD COLUMN who text');
     await pgAppWrite(pair, 'source', -1);
     await run('await-lag-zero', { ...common(), 'settle-seconds': '1', 'timeout-seconds': '120' });
-    const out = await run('cutover', common());
+    // Empty on the target until cutover: pg_dump --schema-only creates it WITH NO DATA.
+    expect(await on('target', "SELECT ispopulated FROM pg_matviews WHERE matviewname = 'sample_count'")).toEqual([{ ispopulated: false }]);
+    lines.length = 0;
+    const out = await run('cutover', { ...common(), 'refresh-materialized-views': 'true' });
     expect(out.outputs.fence).toBe('read-only');
+    expect(lines.join('\n')).toMatch(/refreshed materialized view public\.sample_count on the new primary in \d+ ms \(refresh-materialized-views\)/);
+    expect(await on('target', 'SELECT n FROM public.sample_count')).toEqual(await on('source', 'SELECT count(*)::int AS n FROM public.sample'));
     expect(await on('target', 'SELECT client_seq::int AS s FROM writes WHERE client_seq < 0')).toEqual([{ s: -1 }]);
     const v = await run('verify', common());
     expect(v.outputs.ok).toBe('true');

@@ -22,6 +22,7 @@ import { liftGuard } from './guard.js';
 import { forgetDdlGuard, refuseDdl } from './ddl-hooks.js';
 import { isLogicalTarget, logicalName } from './method.js';
 import { copySequences } from './sequences.js';
+import { refreshMatviews, unpopulatedMatviews } from './matviews.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -144,6 +145,7 @@ export async function logicalCleanup(s: PgSession): Promise<{ notes: Note[]; log
   const guarded = await forgetDdlGuard(await s.target());
   if (lifted.length) notes.push(info(`lifted the catch-up read-only setting of ${lifted.join(', ')} on ${s.names.newPrimary}`));
   let logical = SWITCHED.has(s) || lifted.length > 0 || guarded;
+  if (logical) notes.push(...(await (s.inputs.refreshMaterializedViews ? refreshMatviews : unpopulatedMatviews)(s, await s.target())));
   // A logical migration never ends with the shutdown fence: `shutdown` here (given, or `auto` on a re-run that
   // found no trace of a logical migration) stopped the source; an unreachable source is reported by the physical cleanup.
   if (s.inputs.fence === 'shutdown' && !logical) return { notes, logical };
