@@ -105,6 +105,23 @@ describe('logical preflight checks (source 13, target 17)', () => {
     expect((await logicalRows({ method: 'auto' })).length).toBeGreaterThan(0);
   });
 
+  it('tables: the key-less table left out is no refusal; with method physical, tables is refused', async () => {
+    const seedRows = async (over: Record<string, string>) => {
+      const engine = openEngine(context(over));
+      try {
+        return await runChecks(inScope(engine.seeding.checks(), 'seed'), { onError: 'fail' });
+      } finally {
+        await engine.close();
+      }
+    };
+    const carried = await seedRows({ tables: 'public.*, !public.nokey' });
+    expect(row(carried, 'logical-replica-identity').map((r) => r.status)).toEqual(['ok']);
+    expect(row(carried, 'tables-filter')).toMatchObject([{ status: 'ok', detail: expect.stringContaining('left out: public.nokey') }]);
+    const physical = await seedRows({ tables: 'public.orders', method: 'physical' });
+    expect(row(physical, 'tables-filter')).toMatchObject([{ status: 'fail', detail: expect.stringMatching(/only method: logical can do/) }]);
+    expect(row(await seedRows({}), 'tables-filter')).toEqual([]);
+  });
+
   it('a table without a key is refused, with its fix; everything else passes', async () => {
     const rows = await logicalRows();
     expect(statuses(rows)).toEqual({

@@ -7,7 +7,7 @@ import { one, rows } from '../connect.js';
 import { listNames, tableLabel, tablesWithoutIdentity, unloggedTables, USER_TABLES } from '../logical/tables.js';
 import type { PgCheckContext } from './context.js';
 import { logicalOnly, usesLogical } from './logical-gate.js';
-import { carried, tableSelection } from '../logical/selection.js';
+import { carried, heartbeatLabel, tableSelection } from '../logical/selection.js';
 
 export const replicaIdentity: CheckUnit<PgCheckContext> = logicalOnly({
   id: 'logical-replica-identity',
@@ -100,7 +100,8 @@ export const tablesInput: CheckUnit<PgCheckContext> = {
       `SELECT n.nspname AS schema, c.relname AS name ${USER_TABLES} AND NOT c.relispartition ORDER BY 1, 2`,
     );
     const kept = all.filter((t) => only(tableLabel(t)));
-    if (kept.length <= 1)
+    const hb = heartbeatLabel(c.s.inputs.heartbeatTable);
+    if (!kept.some((t) => tableLabel(t) !== hb))
       return fail(
         `tables: ${c.s.inputs.tables} selects none of the source's ${all.length} table(s) but zdm's heartbeat table: check the patterns (schema.table, e.g. public.*).`,
       );
