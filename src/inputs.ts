@@ -248,7 +248,7 @@ export const INPUTS = [
     default: 'auto',
     steps: ['preflight', 'cutover', 'rollback'],
     description:
-      'How cutover blocks writes on the source (rollback: on the new primary, the same way). `auto`: `shutdown` for PostgreSQL, `read-only` for MySQL/MariaDB. PostgreSQL `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. PostgreSQL `read-only`: read-only default, NOLOGIN for every other login role, all client sessions terminated; the source stays up but cannot rejoin as a standby without pg_rewind. MySQL/MariaDB `read-only`: FLUSH TABLES WITH READ LOCK held on a session of its own until promotion, plus read_only (super_read_only on MySQL). MySQL/MariaDB `accounts`, for sources where the admin has no SUPER (managed services): the application accounts are locked (ALTER USER … ACCOUNT LOCK), their sessions ended with kill-command and proven gone; see application-accounts and docs/mysql.md.',
+      'How cutover blocks writes on the source (rollback: on the new primary, the same way). `auto`: `shutdown` for a PostgreSQL physical migration, `read-only` for a PostgreSQL logical one (a stopped source cannot confirm its last position to a subscription) and for MySQL/MariaDB. PostgreSQL `shutdown` (safe default): a fast shutdown of the source with `source-stop-command`; nothing can write after it, and the target is proven to hold the shutdown checkpoint. PostgreSQL `read-only`: read-only default, NOLOGIN for every other login role, all client sessions terminated; the source stays up but cannot rejoin as a standby without pg_rewind. MySQL/MariaDB `read-only`: FLUSH TABLES WITH READ LOCK held on a session of its own until promotion, plus read_only (super_read_only on MySQL). MySQL/MariaDB `accounts`, for sources where the admin has no SUPER (managed services): the application accounts are locked (ALTER USER … ACCOUNT LOCK), their sessions ended with kill-command and proven gone; see application-accounts and docs/mysql.md.',
   },
   {
     name: 'source-stop-command',
@@ -668,6 +668,22 @@ export const INPUTS = [
     description:
       'MySQL/MariaDB with `fence: accounts`: the SQL statement that ends one session of an application account, run as the source-url account with `{id}` replaced by the session id. Managed services that give no CONNECTION ADMIN provide a procedure instead, e.g. `CALL mysql.rds_kill({id})` (Amazon RDS / Aurora).',
   },
+  {
+    name: 'tables',
+    kind: 'string',
+    default: '',
+    steps: [...SEEDING, 'cutover', 'verify'],
+    description:
+      "PostgreSQL, `method: logical`: the tables the migration carries, as glob patterns over `schema.table` separated by commas or spaces; `!pattern` leaves tables out, e.g. `public.*, !public.audit_log`. The publication lists only these (FOR TABLE), the schema dump leaves the others out (pg_dump -T, so they do not exist on the target), the logical checks and the DDL guard look only at them, and verify compares only them. Give the same value to preflight, seed-replica, cutover and verify. A partitioned table is chosen by its root name. zdm's heartbeat table is always carried. Empty: every table.",
+  },
+  {
+    name: 'refresh-materialized-views',
+    kind: 'bool',
+    default: 'false',
+    steps: ['cutover'],
+    description:
+      'PostgreSQL, `method: logical`: right after the switch, REFRESH MATERIALIZED VIEW each materialized view on the new primary (each one named in the log). The schema copy creates them empty and logical replication carries none of their rows, so until refreshed they cannot be read. Right after the switch rather than inside the fence: a refresh rebuilds the whole view, which inside the fence would block every write meanwhile; after it, only readers of that view wait. false: they are named in a warning, to refresh by hand.',
+  },
 ] as const satisfies readonly InputDef[];
 
 export const OUTPUTS = [
@@ -832,8 +848,13 @@ interface Resolved {
   step: StepName;
   /** `auto` is resolved from the URL scheme. */
   engine: EngineKind;
-  /** `auto` is resolved by the engine. */
+  /**
+   * `auto` is resolved by the engine: `read-only` for MySQL/MariaDB; `shutdown` for PostgreSQL,
+   * which a logical migration settles as `read-only` once it finds its subscription (fenceGiven false).
+   */
   fence: 'shutdown' | 'read-only' | 'accounts';
+  /** The user chose the fence (not `auto`): a logical migration then refuses `shutdown` instead of settling it. */
+  fenceGiven: boolean;
   /** Empty is resolved to the engine's table. */
   heartbeatTable: string;
   /** Not given is resolved to the engine's port. */
@@ -969,6 +990,7 @@ function resolve(step: StepName, p: ParsedInputs): Inputs {
     step,
     engine,
     fence: p.fence === 'auto' ? (pg ? 'shutdown' : 'read-only') : p.fence,
+    fenceGiven: p.fence !== 'auto',
     heartbeatTable: p.heartbeatTable || (pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat'),
     replicationTunnelPort: p.replicationTunnelPort ?? (pg ? 15432 : 13306),
   };

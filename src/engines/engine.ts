@@ -271,6 +271,12 @@ export interface Switch<FenceUndo = unknown> {
   recordFenceStart(step: 'cutover' | 'rollback', at: number): Promise<void>;
   /** The fence start an interrupted run recorded, read on the target (once it has applied the source's final position). */
   recordedFenceStart(step: 'cutover' | 'rollback'): Promise<number | undefined>;
+  /**
+   * The fence this switch will use, read before anything is changed: the `fence` input, or what
+   * `auto` means for this migration (PostgreSQL logical: read-only). Throws a UserError when the
+   * fence given cannot end this migration. Engines without such a choice leave it out (the input is final).
+   */
+  fenceMode?(): Promise<Fence['mode']>;
   /** Blocks writes on the source. `resume`: a cutover that was interrupted after its fence continues (the source may already be down or read-only). */
   fence(resume?: boolean): Promise<Fence<FenceUndo>>;
   /** The source's last position, captured after the fence. */

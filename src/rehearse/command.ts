@@ -13,7 +13,7 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --report FILE                write the report as JSON to FILE
   --size-mb N                  sample data to load into the source [default: 256]
   --writes-per-second N        steady write load during the whole migration [default: 300]
-  --fence auto|shutdown|read-only|accounts  cutover fence [default: auto: shutdown for postgres, read-only for mariadb,
+  --fence auto|shutdown|read-only|accounts  cutover fence [default: auto: shutdown for postgres (read-only for a logical migration), read-only for mariadb,
                                accounts with --no-super]
   --no-super                   mariadb: zdm reaches the source as an admin modelled on a managed service's master user
                                (no SUPER, READ_ONLY ADMIN, FILE or shell): the seed is logical (method: logical) and the

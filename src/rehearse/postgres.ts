@@ -204,8 +204,6 @@ export class PostgresFixture implements RehearsalFixture {
     const p = this.pair;
     const db = this.logical ? { database: p.appDatabase } : {};
     const common = { engine: 'postgres', 'source-url': p.source.url(db), 'target-url': p.target.url(db) };
-    // A logical migration cannot end with the shutdown fence (see engines/postgres/logical/cutover.ts).
-    const fence = this.logical && opts.fence === 'auto' ? 'read-only' : opts.fence;
     const seed = {
       ...common,
       'replication-user': p.replicationUser,
@@ -221,7 +219,7 @@ export class PostgresFixture implements RehearsalFixture {
       'await-lag-zero': { ...common, 'timeout-seconds': '600', 'settle-seconds': '3' },
       // pg_ctl -W returns as the fast shutdown begins; cutover itself waits for the source to refuse
       // connections and proves the shutdown checkpoint reached the target (pg_ctl -w polls only every 100 ms).
-      cutover: { ...common, fence, 'source-stop-command': p.source.fastStopCommand, 'source-start-command': p.source.startCommand },
+      cutover: { ...common, fence: opts.fence, 'source-stop-command': p.source.fastStopCommand, 'source-start-command': p.source.startCommand },
       // Servers started with fsync=off on purpose: the checklist reports it without blocking.
       'post-cutover': { ...common, 'app-pool-size': '20', ...(this.durable ? {} : { 'allow-relaxed-durability': 'true' }) },
     };

@@ -4,7 +4,7 @@
  * writes back. After promotion nothing is undone: there must never be two primaries.
  */
 import { openEngine, tuningFromInput } from '../engines/index.js';
-import type { Engine, StepContext, SwitchLock, TuningItem, TuningPlan } from '../engines/engine.js';
+import type { Engine, Fence, StepContext, SwitchLock, TuningItem, TuningPlan } from '../engines/engine.js';
 import { InputError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
 import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
@@ -189,14 +189,19 @@ async function afterSwitch(
   return promotedResult(endpoint, outputs, headline, tl, after, ctx);
 }
 
-export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> {
-  const { inputs, log } = ctx;
-  if (inputs.fence === 'shutdown' && !inputs.sourceStopCommand) {
+/** The shutdown fence runs source-stop-command: refused without it, before anything is changed. */
+function requireStopCommand(fence: Fence['mode'], inputs: StepContext['inputs']): void {
+  if (fence === 'shutdown' && !inputs.sourceStopCommand)
     throw new InputError(
       'source-stop-command',
-      'is required with fence: shutdown (the default): give the command that stops the source (fast shutdown), or choose fence: read-only',
+      `is required with fence: shutdown${inputs.fenceGiven ? '' : ' (what fence: auto means for a physical PostgreSQL migration)'}: give the command that stops the source (fast shutdown), or choose fence: read-only`,
     );
-  }
+}
+
+export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> {
+  const { inputs, log } = ctx;
+  // A fence the user chose is checked before any server is reached; `auto` once the engine has settled it.
+  if (inputs.fenceGiven) requireStopCommand(inputs.fence, inputs);
   const plan = tuningFromInput(inputs.tuning, inputs.engine);
   if (!plan) log.warn("no tuning input: zdm cannot restore settings tune-target changed; pass tune-target's `tuning` output");
   await keepReplicationTunnel(ctx);
@@ -220,6 +225,8 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
     if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable')
       return await alreadyPromoted(engine, ctx, plan, durability, state.detail, poolers);
     const resume = (state.target === 'streaming-replica' || state.target === 'broken-replica') && state.source !== 'writable';
+    // What `fence: auto` means depends on the migration (PostgreSQL logical: read-only), settled before anything changes.
+    requireStopCommand((await engine.switch.fenceMode?.()) ?? inputs.fence, inputs);
 
     // With reverse-replication, everything it needs is proven before writes are blocked.
     const reverse = inputs.reverseReplication ? await prepareReverse(engine, ctx) : undefined;

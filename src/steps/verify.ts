@@ -6,7 +6,7 @@
 import { openEngine } from '../engines/index.js';
 import type { StepContext } from '../engines/engine.js';
 import { SafetyError } from '../errors.js';
-import { parseTableFilter } from '../verify/filter.js';
+import { narrowedTo, parseTableFilter } from '../verify/filter.js';
 import { failureMessage, reportJson, summaryMarkdown, verdictOf } from '../verify/report.js';
 import { LagThrottle } from '../verify/throttle.js';
 import { TableWalker } from '../verify/walk.js';
@@ -17,7 +17,9 @@ const POSITION_WAIT_MS = 60_000;
 
 export async function verify(ctx: StepContext): Promise<StepResult<'verify'>> {
   const { inputs, log } = ctx;
-  const filter = parseTableFilter(inputs.verifyTables);
+  const chosen = parseTableFilter(inputs.verifyTables);
+  // A PostgreSQL logical migration carried only `tables` (db.schema.table names here, schema.table there).
+  const filter = inputs.engine === 'postgres' && inputs.tables.trim() ? narrowedTo(chosen, parseTableFilter(inputs.tables, 'tables')) : chosen;
   const engine = openEngine(ctx);
   const v = engine.verify.verifier();
   try {

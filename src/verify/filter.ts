@@ -20,7 +20,7 @@ function globToRegExp(glob: string): RegExp {
  * Parses a list of patterns separated by commas, spaces or new lines. A table is verified when it
  * matches an including pattern (or there is none) and no `!` pattern.
  */
-export function parseTableFilter(text: string): TableFilter {
+export function parseTableFilter(text: string, input = 'verify-tables'): TableFilter {
   const patterns = text
     .split(/[\s,]+/)
     .map((p) => p.trim())
@@ -30,11 +30,22 @@ export function parseTableFilter(text: string): TableFilter {
   for (const p of patterns) {
     const negated = p.startsWith('!');
     const glob = negated ? p.slice(1) : p;
-    if (!glob) throw new InputError('verify-tables', `has an empty pattern after "!": write e.g. !appdb.audit_*`);
+    if (!glob) throw new InputError(input, `has an empty pattern after "!": write e.g. !${input === 'tables' ? 'public' : 'appdb'}.audit_*`);
     (negated ? exclude : include).push(globToRegExp(glob));
   }
   return {
     matches: (name) => (include.length === 0 || include.some((r) => r.test(name))) && !exclude.some((r) => r.test(name)),
     description: patterns.length ? patterns.join(', ') : 'all user tables',
+  };
+}
+
+/**
+ * verify-tables narrowed to the tables a PostgreSQL logical migration carried (`tables`, patterns
+ * over schema.table): a table left out of the migration is not on the target, and is no difference.
+ */
+export function narrowedTo(f: TableFilter, carried: TableFilter): TableFilter {
+  return {
+    matches: (name) => f.matches(name) && carried.matches(name.split('.').slice(1).join('.')),
+    description: `${f.description}, within tables: ${carried.description}`,
   };
 }

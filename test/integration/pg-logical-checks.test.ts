@@ -53,9 +53,9 @@ function raw(over: Record<string, string>): (n: string) => string | undefined {
   return (n) => all[n];
 }
 
-const context = (over: Record<string, string>) => {
+const context = (over: Record<string, string>, step: 'preflight' | 'cutover' = 'preflight') => {
   const h = new LocalHost();
-  return withDirectEndpoints({ inputs: readInputs('preflight', raw(over)), log: quiet, targetHost: h, sourceHost: h, runnerHost: h });
+  return withDirectEndpoints({ inputs: readInputs(step, raw(over)), log: quiet, targetHost: h, sourceHost: h, runnerHost: h });
 };
 
 /** The logical units of the engine's registry, run as seed-replica runs them. */
@@ -69,11 +69,21 @@ async function logicalRows(over: Record<string, string> = {}): Promise<CheckResu
   }
 }
 
-/** The cutover-scope DDL check's rows. */
+/** The rows of the engine's cutover-scope units, as cutover's lag gate runs them before the fence. */
 async function cutoverRows(): Promise<CheckResult[]> {
-  const session = new PgSession(context({}));
+  const engine = openEngine(context({}, 'cutover'));
   try {
-    return await runChecks(inScope(bind([schemaUnchanged], new PgCheckContext(session)), 'cutover'), { onError: 'fail' });
+    return await runChecks(inScope(engine.seeding.checks(), 'cutover'), { onError: 'fail' });
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The DDL unit's rows under another step (rollback runs the same gate, sides swapped). */
+async function ddlRowsIn(step: 'preflight'): Promise<CheckResult[]> {
+  const session = new PgSession(context({}, step));
+  try {
+    return await runChecks(bind([schemaUnchanged], new PgCheckContext(session)), { onError: 'fail' });
   } finally {
     await session.close();
   }
@@ -93,6 +103,23 @@ describe('logical preflight checks (source 13, target 17)', () => {
   it('run only under the logical method (or auto across majors)', async () => {
     expect(await logicalRows({ method: 'physical' })).toEqual([]);
     expect((await logicalRows({ method: 'auto' })).length).toBeGreaterThan(0);
+  });
+
+  it('tables: the key-less table left out is no refusal; with method physical, tables is refused', async () => {
+    const seedRows = async (over: Record<string, string>) => {
+      const engine = openEngine(context(over));
+      try {
+        return await runChecks(inScope(engine.seeding.checks(), 'seed'), { onError: 'fail' });
+      } finally {
+        await engine.close();
+      }
+    };
+    const carried = await seedRows({ tables: 'public.*, !public.nokey' });
+    expect(row(carried, 'logical-replica-identity').map((r) => r.status)).toEqual(['ok']);
+    expect(row(carried, 'tables-filter')).toMatchObject([{ status: 'ok', detail: expect.stringContaining('left out: public.nokey') }]);
+    const physical = await seedRows({ tables: 'public.orders', method: 'physical' });
+    expect(row(physical, 'tables-filter')).toMatchObject([{ status: 'fail', detail: expect.stringMatching(/only method: logical can do/) }]);
+    expect(row(await seedRows({}), 'tables-filter')).toEqual([]);
   });
 
   it('a table without a key is refused, with its fix; everything else passes', async () => {
@@ -241,6 +268,7 @@ describe('DDL guard', () => {
     expect(cut.status).toBe('fail');
     expect(cut.detail).toContain('column public.orders.gift_note added (text)');
     expect(cut.detail).toContain('Nothing was switched');
+    expect(await ddlRowsIn('preflight')).toEqual([]);
   });
 
   it('a physical migration (no subscription, no fingerprint on the target) gets no DDL row', async () => {

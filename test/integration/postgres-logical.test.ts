@@ -1,8 +1,8 @@
 /**
  * PostgreSQL across majors by logical replication, on real servers (Debian's 15 to embedded 17):
  * method auto picks logical, the seed copies roles, schema and rows under a write load, the target
- * refuses application writes until cutover, fence: shutdown is refused, and cutover loses no
- * acknowledged write and leaves no sequence behind.
+ * refuses application writes until cutover, fence: shutdown is refused (the default fence is read-only
+ * for a logical migration), and cutover loses no acknowledged write and leaves no sequence behind.
  */
 import { promises as fs } from 'node:fs';
 import pg from 'pg';
@@ -127,7 +127,7 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
   it('refuses fence: shutdown for a logical replica, and changes nothing', async () => {
     let message = '';
     await run('cutover', { ...common(), fence: 'shutdown', 'source-stop-command': 'false' }).catch((e) => (message = describeError(e)));
-    expect(message).toMatch(/fence: shutdown cannot end a logical migration .* Set fence: read-only/);
+    expect(message).toMatch(/fence: shutdown cannot end a logical migration .* Set fence: read-only, or leave fence at auto/);
     await pgAppWrite(pair, 'source', -2);
   }, 120_000);
 
@@ -152,9 +152,11 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     await pgAppWrite(pair, 'source', -8);
   }, 120_000);
 
-  it('cuts over with the read-only fence and reverse-replication: no acknowledged write lost, sequences copied, subscription and slot gone, the old source subscribed', async () => {
+  it('cuts over with the default fence (auto: read-only for a logical migration, no source-stop-command) and reverse-replication: no acknowledged write lost, sequences copied, subscription and slot gone, the old source subscribed', async () => {
     lines.length = 0;
-    const out = await run('cutover', reverseInputs());
+    const out = await run('cutover', { ...common(), 'reverse-replication': 'true' });
+    expect(out.outputs.fence).toBe('read-only');
+    expect(lines.join('\n')).toMatch(/fence: auto is read-only for a logical migration \(the target replicates through subscription zdm_replica\)/);
     expect(out.outputs['writes-after-fence']).toBe('0');
     expect(out.outputs['reverse-replication']).toBe('running');
     // The reverse slot was made inside the fence, before the target took a write: its start is at or before the new primary's first write.

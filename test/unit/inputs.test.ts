@@ -39,6 +39,15 @@ describe('inputs', () => {
     expect(a.settleSeconds).toBe(5);
   });
 
+  it('keeps whether the fence was chosen: `auto` stays open for the engine to settle (PostgreSQL logical: read-only)', () => {
+    const read = (over: Record<string, string>) => readInputs('cutover', (n) => ({ ...base, ...over })[n]);
+    expect(read({})).toMatchObject({ fence: 'shutdown', fenceGiven: false });
+    expect(read({ fence: 'auto' })).toMatchObject({ fence: 'shutdown', fenceGiven: false });
+    expect(read({ fence: 'shutdown' })).toMatchObject({ fence: 'shutdown', fenceGiven: true });
+    expect(read({ fence: 'read-only' })).toMatchObject({ fence: 'read-only', fenceGiven: true });
+    expect(read({ 'source-url': 'mysql://root:pw@h/', 'target-url': 'mysql://root:pw@t/' })).toMatchObject({ fence: 'read-only', fenceGiven: false });
+  });
+
   it('names the missing input and what it is for', () => {
     expect(() => readInputs('seed-replica', (n) => ({ ...base, 'target-data-dir': '' })[n])).toThrow(/input target-data-dir is required by seed-replica/);
   });

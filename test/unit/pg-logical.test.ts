@@ -1,6 +1,11 @@
 /** The logical seed's pure parts: which role statements reach the target, and which client tools dump which major. */
 import { describe, expect, it } from 'vitest';
 import { filterRoles, findClientTools } from '../../src/engines/postgres/logical/schema.js';
+import { PgSession } from '../../src/engines/postgres/session.js';
+import { withDirectEndpoints } from '../../src/hosts/endpoint.js';
+import { LocalHost } from '../../src/hosts/local.js';
+import { readInputs } from '../../src/inputs.js';
+import { TextLog } from '../../src/log.js';
 
 const DUMP = `--
 -- PostgreSQL database cluster dump
@@ -37,5 +42,18 @@ describe('findClientTools', () => {
     expect(() => findClientTools(99)).toThrow(
       /no PostgreSQL client tools of major 99 or newer on this runner .*found majors: .*install the client package of PostgreSQL 99/,
     );
+  });
+});
+
+describe('PgSession.settleFence', () => {
+  it('makes every later read of inputs.fence see the settled fence, and leaves the step its own inputs', () => {
+    const h = new LocalHost();
+    const inputs = readInputs('cutover', (n) => ({ 'source-url': 'postgres://a:pw@127.0.0.1:1/db', 'target-url': 'postgres://a:pw@127.0.0.1:2/db' })[n]);
+    const ctx = withDirectEndpoints({ inputs, log: new TextLog(() => undefined), targetHost: h, sourceHost: h, runnerHost: h });
+    const s = new PgSession(ctx);
+    expect(s.inputs.fence).toBe('shutdown');
+    s.settleFence('read-only');
+    expect(s.inputs).toMatchObject({ fence: 'read-only', fenceGiven: false, sourceUrl: inputs.sourceUrl });
+    expect(ctx.inputs.fence).toBe('shutdown');
   });
 });

@@ -1,3 +1,4 @@
+import type { Inputs } from '../../inputs.js';
 import { SideSession } from '../side-session.js';
 import { connectPg, type PgClient } from './connect.js';
 
@@ -5,6 +6,20 @@ import { connectPg, type PgClient } from './connect.js';
 export class PgSession extends SideSession {
   private src?: PgClient;
   private tgt?: PgClient;
+  private settled?: Inputs;
+
+  /** The step's inputs, with `fence` as the migration settled it (settleFence). */
+  override get inputs(): Inputs {
+    return this.settled ?? this.ctx.inputs;
+  }
+
+  /**
+   * `fence: auto` settled by what the migration turns out to be (logical/cutover.ts: a logical one
+   * ends with the read-only fence): every later read of inputs.fence in this session sees it.
+   */
+  settleFence(mode: Inputs['fence']): void {
+    this.settled = { ...this.ctx.inputs, fence: mode };
+  }
 
   async source(): Promise<PgClient> {
     const e = this.sourceEndpoint;

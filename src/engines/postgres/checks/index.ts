@@ -1,4 +1,4 @@
-/** PostgreSQL's check registry: every check seed-replica makes before it changes anything, in the order they run. */
+/** PostgreSQL's check registry: every check seed-replica makes before it changes anything, in the order they run; then cutover's (scope cutover). */
 import { bind, type CheckUnit } from '../../../checks/check.js';
 import type { PgSession } from '../session.js';
 import { PgCheckContext } from './context.js';
@@ -8,6 +8,8 @@ import { replicationSlot, walLevel, walSenders } from './source-wal.js';
 import { basebackup, dataDirWritable, diskSpace, standbySettings } from './target-host.js';
 import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
 import { LOGICAL_CHECKS } from './logical.js';
+import { schemaUnchanged } from './logical-ddl.js';
+import { tablesInput } from './logical-tables.js';
 
 export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   sameMajor,
@@ -27,6 +29,9 @@ export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   basebackup,
   // Only under the logical method (no row otherwise).
   ...LOGICAL_CHECKS,
+  tablesInput,
+  // Scope cutover: before the fence, only for a target that replicates logically.
+  schemaUnchanged,
 ];
 
 /** The registry bound to a session; facts are read once per call, shared by the checks. */

@@ -10,6 +10,7 @@ import { one, rows, type PgClient } from '../connect.js';
 import { listNames, USER_TABLES } from '../logical/tables.js';
 import type { PgCheckContext } from './context.js';
 import { logicalOnly } from './logical-gate.js';
+import { carried } from '../logical/selection.js';
 
 type Who = {
   who: string;
@@ -54,7 +55,7 @@ export const publicationPrivileges: CheckUnit<PgCheckContext> = logicalOnly({
           `role "${p.who}" (source-url) has no CREATE privilege on database ${p.db}, which creating the publication needs. Fix: GRANT CREATE ON DATABASE ${p.db} TO ${p.who}.`,
         ),
       );
-    const foreign = p.super ? [] : await notOwned(src);
+    const foreign = p.super ? [] : carried(c.s, await notOwned(src), (f) => f.t);
     if (foreign.length > 0) {
       const owners = [...new Set(foreign.map((f) => f.owner))];
       out.push(
@@ -94,11 +95,15 @@ export const streamingRole: CheckUnit<PgCheckContext> = logicalOnly({
           `role "${name}" (${input}) lacks ${[!role.login && 'LOGIN', !(role.repl || role.super) && 'the REPLICATION attribute'].filter(Boolean).join(' and ')}, which a subscription's connection needs (superuser is not needed). Fix: ALTER ROLE ${name} WITH LOGIN REPLICATION (managed services: GRANT rds_replication TO ${name} or the service's equivalent).`,
         ),
       );
-    const unreadable = await rows<{ t: string }>(
-      src,
-      `SELECT n.nspname || '.' || c.relname AS t ${USER_TABLES} AND c.relpersistence = 'p'
+    const unreadable = carried(
+      c.s,
+      await rows<{ t: string }>(
+        src,
+        `SELECT n.nspname || '.' || c.relname AS t ${USER_TABLES} AND c.relpersistence = 'p'
          AND NOT (has_schema_privilege($1, n.oid, 'USAGE') AND has_table_privilege($1, c.oid, 'SELECT')) ORDER BY 1`,
-      [name],
+        [name],
+      ),
+      (r) => r.t,
     );
     if (unreadable.length > 0)
       out.push(

@@ -2,18 +2,19 @@
  * What of the source's data logical replication cannot carry: tables without a replica identity,
  * large objects, unlogged tables, extensions the target lacks. Each finding names what and how to fix it.
  */
-import { fail, ok, verdict, warn, type CheckUnit } from '../../../checks/check.js';
+import { fail, ok, verdict, warn, type CheckUnit, type Verdict } from '../../../checks/check.js';
 import { one, rows } from '../connect.js';
-import { listNames, tableLabel, tablesWithoutIdentity, unloggedTables } from '../logical/tables.js';
+import { listNames, tableLabel, tablesWithoutIdentity, unloggedTables, USER_TABLES } from '../logical/tables.js';
 import type { PgCheckContext } from './context.js';
-import { logicalOnly } from './logical-gate.js';
+import { logicalOnly, usesLogical } from './logical-gate.js';
+import { carried, heartbeatLabel, tableSelection } from '../logical/selection.js';
 
 export const replicaIdentity: CheckUnit<PgCheckContext> = logicalOnly({
   id: 'logical-replica-identity',
   title: 'tables with a primary key or replica identity',
   scopes: ['seed'],
   async run(c) {
-    const missing = (await tablesWithoutIdentity(await c.s.source())).map(tableLabel);
+    const missing = carried(c.s, await tablesWithoutIdentity(await c.s.source()), tableLabel).map(tableLabel);
     if (missing.length === 0) return ok('every table has a primary key or a replica identity');
     const names = listNames(missing);
     if (c.s.inputs.replicaIdentityFull)
@@ -54,7 +55,7 @@ export const unlogged: CheckUnit<PgCheckContext> = logicalOnly({
   title: 'unlogged tables',
   scopes: ['seed'],
   async run(c) {
-    const names = (await unloggedTables(await c.s.source())).map(tableLabel);
+    const names = carried(c.s, await unloggedTables(await c.s.source()), tableLabel).map(tableLabel);
     if (names.length === 0) return ok('none');
     return warn(
       `${names.length} unlogged table(s) are not replicated; the target has them empty: ${listNames(names)}. If their rows matter, ALTER TABLE <table> SET LOGGED on the source before seeding.`,
@@ -81,3 +82,32 @@ export const extensionsOnTarget: CheckUnit<PgCheckContext> = logicalOnly({
     );
   },
 });
+
+/** The `tables` input: only a logical seed can leave tables out. No row without it. */
+export const tablesInput: CheckUnit<PgCheckContext> = {
+  id: 'tables-filter',
+  title: 'tables carried (tables input)',
+  scopes: ['seed'],
+  async run(c): Promise<Verdict | Verdict[]> {
+    const only = tableSelection(c.s);
+    if (!only) return [];
+    if (!(await usesLogical(c)))
+      return fail(
+        `tables: ${c.s.inputs.tables} leaves tables out, which only method: logical can do (a physical copy carries the whole server). Set method: logical, or leave tables empty.`,
+      );
+    const all = await rows<{ schema: string; name: string }>(
+      await c.s.source(),
+      `SELECT n.nspname AS schema, c.relname AS name ${USER_TABLES} AND NOT c.relispartition ORDER BY 1, 2`,
+    );
+    const kept = all.filter((t) => only(tableLabel(t)));
+    const hb = heartbeatLabel(c.s.inputs.heartbeatTable);
+    if (!kept.some((t) => tableLabel(t) !== hb))
+      return fail(
+        `tables: ${c.s.inputs.tables} selects none of the source's ${all.length} table(s) but zdm's heartbeat table: check the patterns (schema.table, e.g. public.*).`,
+      );
+    const left = all.length - kept.length;
+    return ok(
+      `${kept.length} of ${all.length} table(s) carried${left ? `; left out: ${listNames(all.filter((t) => !only(tableLabel(t))).map(tableLabel))}` : ''}`,
+    );
+  },
+};

@@ -20,17 +20,33 @@ import { finalPosition, type PgFenceUndo } from '../cutover.js';
 import type { PgSession } from '../session.js';
 import { liftGuard } from './guard.js';
 import { forgetDdlGuard, refuseDdl } from './ddl-hooks.js';
-import { logicalName } from './method.js';
+import { isLogicalTarget, logicalName } from './method.js';
 import { copySequences } from './sequences.js';
 import { isReversed, liftOldSourceFence, reverseStartPoint, wantsReverse } from './reverse.js';
+import { refreshMatviews, unpopulatedMatviews } from './matviews.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Refuses the shutdown fence for a logical replica, before anything is changed. */
-export function refuseShutdownFence(s: PgSession): void {
-  if (s.inputs.fence === 'shutdown')
+/**
+ * The fence of a logical migration, settled before anything is changed: `fence: auto` means
+ * read-only here (and the whole session then reads it so), an explicit `fence: shutdown` is refused.
+ * undefined when the target is no logical replica (the fence input stands as it is).
+ */
+export async function logicalFence(s: PgSession): Promise<'read-only' | undefined> {
+  if (!(await isLogicalTarget(s))) return undefined;
+  refuseShutdownFence(s);
+  if (s.inputs.fence !== 'read-only') {
+    s.settleFence('read-only');
+    s.ctx.log.info(`fence: auto is read-only for a logical migration (${s.names.target} replicates through subscription ${logicalName(s)})`);
+  }
+  return 'read-only';
+}
+
+/** Refuses a shutdown fence the user chose for a logical replica, before anything is changed. */
+function refuseShutdownFence(s: PgSession): void {
+  if (s.inputs.fence === 'shutdown' && s.inputs.fenceGiven)
     throw new UserError(
-      `fence: shutdown cannot end a logical migration (${s.names.target} replicates through subscription ${logicalName(s)}): a stopped source neither confirms its last position to a subscription nor gives its sequences' values. Set fence: read-only (the source stays up, read-only, its other roles NOLOGIN). Nothing was fenced.`,
+      `fence: shutdown cannot end a logical migration (${s.names.target} replicates through subscription ${logicalName(s)}): a stopped source neither confirms its last position to a subscription nor gives its sequences' values. Set fence: read-only, or leave fence at auto, which means read-only here (the source stays up, read-only, its other roles NOLOGIN). Nothing was fenced.`,
     );
 }
 
@@ -133,11 +149,13 @@ async function dropPublication(s: PgSession, f: Fence<PgFenceUndo>): Promise<voi
 export async function logicalCleanup(s: PgSession): Promise<{ notes: Note[]; logical: boolean }> {
   const notes: Note[] = [];
   const lifted = await liftGuard(await s.target());
-  await forgetDdlGuard(await s.target());
+  const guarded = await forgetDdlGuard(await s.target());
   if (lifted.length) notes.push(info(`lifted the catch-up read-only setting of ${lifted.join(', ')} on ${s.names.newPrimary}`));
-  let logical = SWITCHED.has(s) || lifted.length > 0;
-  // A logical migration never ends with the shutdown fence; an unreachable source is reported by the physical cleanup.
-  if (s.inputs.fence === 'shutdown') return { notes, logical };
+  let logical = SWITCHED.has(s) || lifted.length > 0 || guarded;
+  if (logical) notes.push(...(await (s.inputs.refreshMaterializedViews ? refreshMatviews : unpopulatedMatviews)(s, await s.target())));
+  // A logical migration never ends with the shutdown fence: `shutdown` here (given, or `auto` on a re-run that
+  // found no trace of a logical migration) stopped the source; an unreachable source is reported by the physical cleanup.
+  if (s.inputs.fence === 'shutdown' && !logical) return { notes, logical };
   const name = logicalName(s);
   const src = await s.source().catch(() => undefined);
   if (!src) return { notes, logical };

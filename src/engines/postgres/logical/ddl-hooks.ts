@@ -1,14 +1,26 @@
 /**
  * Where the logical path calls the DDL guard (logical/schema-guard.ts): the source's schema read
  * before pg_dump and kept on the target after the load, refused at cutover when it changed,
- * forgotten after the switch. zdm's heartbeat table is left out: zdm itself creates it.
+ * forgotten after the switch. zdm's heartbeat table is left out (zdm itself creates it), and the tables
+ * the `tables` input leaves out.
  */
-import { heartbeatLabel } from '../checks/logical-ddl.js';
-import type { PgClient } from '../connect.js';
+import { heartbeatLabel, tableSelection } from './selection.js';
+import { one, type PgClient } from '../connect.js';
 import type { PgSession } from '../session.js';
-import { forgetSchema, readSchema, refuseSchemaChanges, storeSchema, type SchemaObject } from './schema-guard.js';
+import {
+  FINGERPRINT_SCHEMA,
+  FINGERPRINT_TABLE,
+  forgetSchema,
+  readSchema,
+  refuseSchemaChanges,
+  storeSchema,
+  type SchemaGuardOptions,
+  type SchemaObject,
+} from './schema-guard.js';
 
-const ignored = (s: PgSession) => ({ ignore: [heartbeatLabel(s.inputs.heartbeatTable)] });
+/** What the guard compares: the tables the migration carries (`tables`), without zdm's heartbeat table. */
+export const guardOptions = (s: PgSession): SchemaGuardOptions => ({ ignore: [heartbeatLabel(s.inputs.heartbeatTable)], keep: tableSelection(s) });
+const ignored = guardOptions;
 
 /** The source's schema as the guard sees it, read before pg_dump (DDL made during the dump is then caught at cutover). */
 export function schemaBeforeDump(s: PgSession, src: PgClient): Promise<SchemaObject[]> {
@@ -25,7 +37,9 @@ export async function refuseDdl(s: PgSession, src: PgClient, tgt: PgClient): Pro
   await refuseSchemaChanges(src, tgt, ignored(s));
 }
 
-/** After the switch: the fingerprint leaves the new primary. */
-export async function forgetDdlGuard(tgt: PgClient): Promise<void> {
+/** After the switch: the fingerprint leaves the new primary. Returns whether there was one (the mark of a logical migration). */
+export async function forgetDdlGuard(tgt: PgClient): Promise<boolean> {
+  const { present } = await one<{ present: boolean }>(tgt, 'SELECT to_regclass($1) IS NOT NULL AS present', [`${FINGERPRINT_SCHEMA}.${FINGERPRINT_TABLE}`]);
   await forgetSchema(tgt);
+  return present;
 }

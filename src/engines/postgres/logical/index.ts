@@ -7,7 +7,7 @@ import type { Replication, Reverse, Seeding, Switch } from '../../engine.js';
 import type { PgFenceUndo } from '../cutover.js';
 import type { ReversePlan } from '../reverse.js';
 import type { PgSession } from '../session.js';
-import { durabilityNotes, logicalCleanup, logicalFinalPosition, logicalPromote, logicalWaitApplied, refuseShutdownFence } from './cutover.js';
+import { durabilityNotes, logicalCleanup, logicalFinalPosition, logicalPromote, logicalWaitApplied, logicalFence } from './cutover.js';
 import { migrationState } from '../state.js';
 import { logicalTargetState, measureLogicalLag } from './lag.js';
 import { forMethod, isLogicalTarget, pgMethod } from './method.js';
@@ -33,8 +33,9 @@ export function logicalSwitch(s: PgSession, physical: Switch<PgFenceUndo>): Swit
   const logical = () => isLogicalTarget(s);
   return {
     ...physical,
+    fenceMode: async () => (await logicalFence(s)) ?? s.inputs.fence,
     fence: async (resume) => {
-      if (await logical()) refuseShutdownFence(s);
+      await logicalFence(s);
       return physical.fence(resume);
     },
     finalPosition: async (f) => ((await logical()) ? logicalFinalPosition(s, f) : physical.finalPosition(f)),

@@ -30,6 +30,8 @@ export interface SchemaGuardOptions {
    * no change of the application's schema. Default: the default heartbeat table, public.zdm_heartbeat.
    */
   ignore?: readonly string[];
+  /** The tables (schema.table) whose objects are compared; undefined: every table. Sequences and enums are always compared. */
+  keep?: (table: string) => boolean;
 }
 
 /** One object of the schema: e.g. { kind: 'column', name: 'public.orders.note', parent: 'public.orders', definition: 'text' }. */
@@ -80,7 +82,8 @@ GROUP BY n.nspname, ty.typname`;
 async function fingerprint(source: PgClient, opts: SchemaGuardOptions): Promise<SchemaObject[]> {
   const ignore = new Set(opts.ignore ?? ['public.zdm_heartbeat']);
   const all = await rows<SchemaObject>(source, FINGERPRINT_SQL);
-  return all.filter((o) => !ignore.has(o.parent ?? o.name));
+  const table = (o: SchemaObject) => (o.kind === 'table' ? o.name : o.parent);
+  return all.filter((o) => !ignore.has(o.parent ?? o.name) && !(opts.keep && table(o) !== null && !opts.keep(table(o)!)));
 }
 
 /**

@@ -68,11 +68,11 @@ async function tool(argv: string[], url: URL, what: string): Promise<void> {
   if (r.code !== 0) throw new UserError(`${what} failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout, 4)}`);
 }
 
-/** The source database's schema (no publications or subscriptions: zdm makes its own), as a SQL file. */
-export async function dumpSchema(s: PgSession, t: ClientTools, dir: string): Promise<string> {
+/** The source database's schema (no publications or subscriptions: zdm makes its own; no table matching `exclude`), as a SQL file. */
+export async function dumpSchema(s: PgSession, t: ClientTools, dir: string, exclude: readonly string[] = []): Promise<string> {
   const file = path.join(dir, 'schema.sql');
   await tool(
-    [t.pgDump, '--schema-only', '--no-publications', '--no-subscriptions', '-f', file],
+    [t.pgDump, '--schema-only', '--no-publications', '--no-subscriptions', ...exclude.map((p) => `--exclude-table=${p}`), '-f', file],
     s.sourceEndpoint.connectUrl,
     `pg_dump ${t.major} --schema-only`,
   );
@@ -143,11 +143,11 @@ export async function dumpDir(): Promise<string> {
 }
 
 const TABLES =
-  "SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'zdm') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1";
+  "SELECT format('%I.%I', n.nspname, c.relname) AS t, n.nspname || '.' || c.relname AS label FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'zdm') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1";
 
-/** User tables of a database (zdm's own schema aside). */
-export async function userTables(c: PgClient): Promise<string[]> {
-  return (await rows<{ t: string }>(c, TABLES)).map((x) => x.t);
+/** User tables of a database (zdm's own schema aside), those `keep` accepts (schema.table labels) when given. */
+export async function userTables(c: PgClient, keep?: (label: string) => boolean): Promise<string[]> {
+  return (await rows<{ t: string; label: string }>(c, TABLES)).filter((x) => !keep || keep(x.label)).map((x) => x.t);
 }
 
 /**
@@ -155,8 +155,8 @@ export async function userTables(c: PgClient): Promise<string[]> {
  * before it failed (at the publication or the subscription). The seed goes on from there instead
  * of refusing a database that is not empty.
  */
-export async function schemaAlreadyLoaded(src: PgClient, tgt: PgClient, targetTables: string[]): Promise<boolean> {
-  const source = await userTables(src);
+export async function schemaAlreadyLoaded(src: PgClient, tgt: PgClient, targetTables: string[], keep?: (label: string) => boolean): Promise<boolean> {
+  const source = await userTables(src, keep);
   if (source.join('\n') !== targetTables.join('\n')) return false;
   for (const t of targetTables) if ((await rows(tgt, `SELECT 1 FROM ${t} LIMIT 1`)).length) return false;
   return true;

@@ -19,6 +19,8 @@ import { ensureHeartbeatTable } from '../lag.js';
 import { replicationAddress } from '../seed.js';
 import type { PgSession } from '../session.js';
 import { guardTarget } from './guard.js';
+import { carried, dumpPattern, excludedTables, tableSelection } from './selection.js';
+import { listNames, tableLabel } from './tables.js';
 import { keepSchema, schemaBeforeDump } from './ddl-hooks.js';
 import { logicalName, subscription } from './method.js';
 import { copyRoles, dumpDir, dumpSchema, findClientTools, loadSql, schemaAlreadyLoaded, userTables } from './schema.js';
@@ -57,7 +59,7 @@ export async function seedLogical(s: PgSession): Promise<SeedResult> {
 async function loadSchema(s: PgSession, sourceMajor: number): Promise<void> {
   const { log } = s.ctx;
   const present = await userTables(await s.target());
-  if (present.length && (await schemaAlreadyLoaded(await s.source(), await s.target(), present))) {
+  if (present.length && (await schemaAlreadyLoaded(await s.source(), await s.target(), present, tableSelection(s)))) {
     log.info(`${s.names.target} holds the source's ${present.length} table(s), empty: the schema an earlier seed loaded; going on from there`);
     return;
   }
@@ -74,7 +76,9 @@ async function loadSchema(s: PgSession, sourceMajor: number): Promise<void> {
     );
     for (const k of roles.skipped) log.warn(`role statement not applied on ${s.names.target}: ${k}`);
     const fingerprint = await schemaBeforeDump(s, await s.source());
-    const file = await dumpSchema(s, tools, dir);
+    const left = await excludedTables(s, await s.source());
+    if (left.length) log.info(`left out by tables: ${s.inputs.tables}: ${listNames(left.map(tableLabel))} (not created on ${s.names.target}, not replicated)`);
+    const file = await dumpSchema(s, tools, dir, left.map(dumpPattern));
     await loadSql(s, tools, file, `loading the source's schema into ${s.names.target} (psql ${tools.major})`);
     await keepSchema(await s.target(), fingerprint);
     log.info(`schema loaded into ${s.names.target} (pg_dump ${tools.major} --schema-only)`);
@@ -83,23 +87,28 @@ async function loadSchema(s: PgSession, sourceMajor: number): Promise<void> {
   }
 }
 
-/** FOR ALL TABLES (superuser); without it, FOR TABLE every table (the role must own them). */
+/** FOR ALL TABLES (superuser, no `tables` input); else FOR TABLE each carried table (the role must own them). */
 async function createPublication(s: PgSession, src: PgClient, name: string): Promise<void> {
   await src.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`);
-  try {
-    await src.query(`CREATE PUBLICATION ${quoteIdent(name)} FOR ALL TABLES`);
-    return;
-  } catch (e) {
-    if ((e as { code?: string }).code !== '42501') throw publicationError(s, e);
-  }
-  const tables = await rows<{ t: string }>(
+  if (!tableSelection(s))
+    try {
+      await src.query(`CREATE PUBLICATION ${quoteIdent(name)} FOR ALL TABLES`);
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== '42501') throw publicationError(s, e);
+    }
+  const all = await rows<{ t: string; label: string }>(
     src,
-    "SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+    "SELECT format('%I.%I', n.nspname, c.relname) AS t, n.nspname || '.' || c.relname AS label FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
   );
+  const tables = carried(s, all, (r) => r.label);
   await src.query(`CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${tables.map((r) => r.t).join(', ')}`).catch((e: unknown) => {
     throw publicationError(s, e);
   });
-  s.ctx.log.info(`publication ${name} lists the ${tables.length} table(s) one by one (FOR ALL TABLES needs a superuser): tables created later are not in it`);
+  const why = tableSelection(s)
+    ? `the ${tables.length} of ${all.length} table(s) that tables: ${s.inputs.tables} selects`
+    : `the ${tables.length} table(s) one by one (FOR ALL TABLES needs a superuser)`;
+  s.ctx.log.info(`publication ${name} lists ${why}: tables created later are not in it`);
 }
 
 function publicationError(s: PgSession, e: unknown): UserError {
