@@ -75,6 +75,8 @@ async function retryConflicts<T>(fn: () => Promise<T>): Promise<T> {
 export class PgVerifier implements TableVerifier {
   private readonly conns = new Map<string, Promise<PgClient>>();
   private readonly known = new Map<string, PgTable>();
+  /** Set by targetReplicates: the target applies the source's changes through zdm's subscription. */
+  private logical = false;
 
   constructor(
     private readonly inputs: Inputs,
@@ -221,9 +223,17 @@ export class PgVerifier implements TableVerifier {
     return { rows: Number(r.n), hash: r.h };
   }
 
+  /** A standby, or (the logical method) a primary with zdm's subscription: both go on applying the source's changes. */
   async targetReplicates(): Promise<boolean> {
     const c = await this.conn('target', this.defaultDb('target'));
-    return (await one<{ rec: boolean }>(c, 'SELECT pg_is_in_recovery() AS rec')).rec;
+    const r = await one<{ rec: boolean; sub: boolean }>(
+      c,
+      `SELECT pg_is_in_recovery() AS rec,
+              EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) AS sub`,
+      [this.inputs.replicationSlot],
+    );
+    this.logical = !r.rec && r.sub;
+    return r.rec || r.sub;
   }
 
   async sourcePosition(): Promise<string> {
@@ -231,12 +241,21 @@ export class PgVerifier implements TableVerifier {
     return (await one<{ lsn: string }>(c, 'SELECT pg_current_wal_lsn()::text AS lsn')).lsn;
   }
 
+  /**
+   * A standby: its replay position. A logical replica: the source's slot, whose confirmed position
+   * the subscription advances once it has applied and flushed the changes up to it.
+   */
   async waitApplied(position: string, timeoutMs: number): Promise<boolean> {
-    const c = await this.conn('target', this.defaultDb('target'));
+    const logical = this.logical;
+    const c = logical ? await this.conn('source', this.defaultDb('source')) : await this.conn('target', this.defaultDb('target'));
+    const sql = logical
+      ? 'SELECT confirmed_flush_lsn::text AS replay FROM pg_replication_slots WHERE slot_name = $1'
+      : 'SELECT pg_last_wal_replay_lsn()::text AS replay';
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { replay } = await one<{ replay: string | null }>(c, 'SELECT pg_last_wal_replay_lsn()::text AS replay');
-      if (replay && lsnDiff(position, replay) === 0) return true;
+      const r = await rows<{ replay: string | null }>(c, sql, logical ? [this.inputs.replicationSlot] : []);
+      const replay = r[0]?.replay;
+      if (replay && lsnDiff(position, replay) <= 0) return true;
       if (Date.now() > deadline) return false;
       await new Promise((r) => setTimeout(r, 5));
     }
