@@ -30,12 +30,15 @@ export function logicalReplication(s: PgSession, physical: Replication): Replica
 }
 
 export function logicalSwitch(s: PgSession, physical: Switch<PgFenceUndo>): Switch<PgFenceUndo> {
-  const logical = () => isLogicalTarget(s);
+  // Asked once per switch, before the fence: the subscription that marks a logical migration only goes
+  // with promote, so the answer holds, and the write-blocked window pays no query on the target for it.
+  let known: Promise<boolean> | undefined;
+  const logical = () => (known ??= isLogicalTarget(s));
   return {
     ...physical,
     fenceMode: async () => (await logicalFence(s)) ?? s.inputs.fence,
     fence: async (resume) => {
-      await logicalFence(s);
+      if (await logical()) await logicalFence(s);
       return physical.fence(resume);
     },
     finalPosition: async (f) => ((await logical()) ? logicalFinalPosition(s, f) : physical.finalPosition(f)),
