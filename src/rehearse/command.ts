@@ -32,6 +32,8 @@ export const REHEARSE_HELP = `zdm rehearse flags:
                                subscription (postgres)
   --source-major N, --target-major N  postgres: the majors of the throwaway servers (13-18; default: Debian's 15 for both);
                                different majors migrate one database by logical replication (method auto) with fence read-only
+  --verify strict|online|off   verify before cutover: strict compares every row once with the write load paused, online
+                               under the writes [default: strict when --source-major and --target-major differ, else off]
   --keep                       keep the servers and their directories afterwards`;
 
 /** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
@@ -68,7 +70,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   }
   const f = parseFlags(
     args,
-    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler', 'method', 'source-major', 'target-major'],
+    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler', 'method', 'source-major', 'target-major', 'verify'],
     ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync', 'no-super'],
   );
   const engine = f.get('engine') ?? 'postgres';
@@ -94,6 +96,9 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     throw new UserError(`--method must be auto, physical or logical (got ${JSON.stringify(method)})`);
   if (noSuper && method === 'physical')
     throw new UserError("--no-super rehearses a source whose files cannot be read (a managed service's master user): use --method logical or auto");
+  const verify = f.get('verify');
+  if (verify !== undefined && verify !== 'strict' && verify !== 'online' && verify !== 'off')
+    throw new UserError(`--verify must be strict, online or off (got ${JSON.stringify(verify)})`);
   const opts: RehearsalOptions = {
     engine,
     sizeMb: num('size-mb', 256),
@@ -109,6 +114,7 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     noSuper,
     sourceMajor: f.get('source-major') === undefined ? undefined : num('source-major', 15),
     targetMajor: f.get('target-major') === undefined ? undefined : num('target-major', 15),
+    verify,
   };
   if ((opts.sourceMajor ?? opts.targetMajor) !== undefined && engine !== 'postgres')
     throw new UserError('--source-major and --target-major are for --engine postgres');

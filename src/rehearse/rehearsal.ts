@@ -46,6 +46,24 @@ export interface RehearsalOptions {
   /** PostgreSQL majors of the source and the target; different majors migrate by logical replication. */
   sourceMajor?: number;
   targetMajor?: number;
+  /**
+   * The verify step after the replica caught up, before cutover: strict compares every row once with
+   * the write load paused (a quiet source); online compares under the writes, rechecking what differs.
+   * Unset: strict when the PostgreSQL majors differ (the hashes must agree across versions), off otherwise.
+   */
+  verify?: RehearsalVerifyMode;
+}
+
+export type RehearsalVerifyMode = 'strict' | 'online' | 'off';
+
+/** The verify step the rehearsal ran. */
+export interface RehearsalVerifyReport {
+  mode: 'strict' | 'online';
+  ok: boolean;
+  rowsCompared: number;
+  mismatches: number;
+  /** How long the writers were paused for it (strict), ms. */
+  writesPausedMs: number;
 }
 
 /** The way back: rollback's window and the proof that the old source holds every acknowledged write. */
@@ -95,6 +113,7 @@ export interface RehearsalReport {
     phasesMs?: Record<string, number>;
   };
   rollback?: RollbackReport;
+  verify?: RehearsalVerifyReport;
   /** Inserts through the sequences on the new primary after cutover, and how many collided with a value already used. */
   sequences?: { inserted: number; collisions: number };
   /**
@@ -164,6 +183,8 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     load.start();
     log.info(`write load running: ${opts.writesPerSecond} writes/s, each acknowledgement recorded`);
     const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
+    const crossMajor = opts.engine === 'postgres' && (opts.sourceMajor ?? 15) !== (opts.targetMajor ?? 15);
+    const verifyMode = opts.verify ?? (crossMajor ? 'strict' : 'off');
     const wayBack = opts.rollback ? fx.wayBackInputs({ fence: opts.fence }) : undefined;
     if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
     if (pooler) for (const step of ['preflight', 'cutover'] as const) Object.assign(inputs[step], pooler.inputs);
@@ -198,6 +219,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
         report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: false, error: describeError(e) });
         throw e;
       }
+      if (step === 'await-lag-zero' && verifyMode !== 'off') await rehearseVerify(verifyMode, load, inputs[step], report, log);
     }
     report.cutover.fence = report.outputs.cutover.fence;
     if (report.pooler) report.pooler.heldMs = Number(report.outputs.cutover['pooler-held-ms']) || null;
@@ -219,7 +241,8 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     // Only a fixture whose writes take sequence values can tell (PostgreSQL's).
     if ('sequencesAfterCutover' in fx && fx.sequencesAfterCutover) report.sequences = await fx.sequencesAfterCutover();
     const collided = report.sequences?.collisions ?? 0;
-    report.ok = missing.length === 0 && report.steps.every((s) => s.ok) && stats.acknowledgedBy.target > 0 && collided === 0;
+    report.ok =
+      missing.length === 0 && report.steps.every((s) => s.ok) && stats.acknowledgedBy.target > 0 && collided === 0 && report.verify?.ok !== false;
     if (stats.acknowledgedBy.target === 0) report.error = 'no write was acknowledged by the new primary after cutover';
     else if (collided) report.error = `${collided} insert(s) on the new primary took a sequence value the source had already used`;
   } catch (e) {
@@ -252,6 +275,34 @@ async function asMasterUser(
   for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = 'logical';
   inputs.preflight.fence = 'accounts';
   log.info(`zdm reaches the source as zdm_master, without SUPER (${MASTER_USER_PRIVILEGES.join(', ')}; ALL on zdm.*): method logical, fence accounts`);
+}
+
+/**
+ * verify between await-lag-zero and cutover, with the inputs the other steps reach both sides by
+ * (the SSH forward too). Strict compares each row once, so the writers pause meanwhile (and the
+ * step first waits for the target to apply the source's position); online runs under the writes.
+ */
+async function rehearseVerify(mode: 'strict' | 'online', load: WriteLoad, sides: Record<string, string>, report: RehearsalReport, log: Log): Promise<void> {
+  const raw = { ...sides, 'verify-mode': mode };
+  const pausedBefore = load.pausedMs;
+  if (mode === 'strict') {
+    log.info('strict verify compares every row once, on a quiet source: the write load pauses while it runs (online verify runs under the writes)');
+    await load.pause();
+  }
+  let outputs: Record<string, string>;
+  try {
+    outputs = await runReported('verify', raw, report, log);
+  } finally {
+    load.resume();
+  }
+  report.verify = {
+    mode,
+    ok: outputs.ok === 'true',
+    rowsCompared: Number(outputs['rows-compared']),
+    mismatches: Number(outputs.mismatches),
+    writesPausedMs: load.pausedMs - pausedBefore,
+  };
+  if (mode === 'strict') log.info(`the write load resumed after ${report.verify.writesPausedMs} ms`);
 }
 
 async function runReported(step: StepName, raw: Record<string, string>, report: RehearsalReport, log: Log): Promise<Record<string, string>> {
@@ -293,7 +344,12 @@ async function rehearseRollback(fx: RehearsalFixture, load: WriteLoad, raw: Reco
   const missing = await fx.missingOnSource(stats.ackedSeqs);
   rb.missingOnOldSource = missing.length;
   if (missing.length) log.warn(`acknowledged writes missing on the old source: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ' ...' : ''}`);
-  report.ok = missing.length === 0 && report.steps.every((s) => s.ok) && rb.acknowledgedByNewPrimary > 0 && rb.acknowledgedByOldSourceAfter > 0;
+  report.ok =
+    missing.length === 0 &&
+    report.steps.every((s) => s.ok) &&
+    rb.acknowledgedByNewPrimary > 0 &&
+    rb.acknowledgedByOldSourceAfter > 0 &&
+    report.verify?.ok !== false;
   if (rb.acknowledgedByNewPrimary === 0) report.error = 'no write was acknowledged by the new primary between cutover and rollback';
   else if (rb.acknowledgedByOldSourceAfter === 0) report.error = 'no write was acknowledged by the old source after rollback';
   return outputs;
@@ -351,6 +407,11 @@ export function formatReport(r: RehearsalReport): string {
         ]
       : []),
     `  missing on target    ${r.writes.missingOnTarget ?? 'not checked'}`,
+    ...(r.verify
+      ? [
+          `  verify (${r.verify.mode})${' '.repeat(Math.max(1, 12 - r.verify.mode.length))}${r.verify.ok ? 'passed' : 'FAILED'}: ${r.verify.rowsCompared} rows compared, ${r.verify.mismatches} mismatches${r.verify.mode === 'strict' ? `, writes paused ${r.verify.writesPausedMs} ms for it` : ', under the writes'}`,
+        ]
+      : []),
     ...(r.sequences
       ? [`  sequences after cutover ${r.sequences.inserted} inserts on the new primary, ${r.sequences.collisions} collided with a used value`]
       : []),

@@ -88,6 +88,12 @@ export class WriteLoad {
   /** Requests handed out so far (the pace's slots). */
   private slots = 0;
   private seq = 0;
+  private paused = false;
+  /** Requests sent and not yet acknowledged. */
+  private inFlight = 0;
+  /** Time spent paused (ms), and when the current pause began. */
+  pausedMs = 0;
+  private pausedAt = 0;
 
   constructor(
     private readonly targets: WriteTarget[],
@@ -109,9 +115,35 @@ export class WriteLoad {
     return s;
   }
 
+  /**
+   * Stops handing out requests and resolves once every request already sent is acknowledged: the
+   * sides are then quiet (a strict verify, say). resume() goes on at the same pace, with no backlog.
+   */
+  async pause(): Promise<void> {
+    if (!this.paused) {
+      this.paused = true;
+      this.pausedAt = Date.now();
+    }
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    const now = Date.now();
+    this.pausedMs += now - this.pausedAt;
+    // The pace restarts now: the requests the pause skipped are not owed.
+    this.started = now;
+    this.slots = 0;
+    this.paused = false;
+  }
+
   /** The moment the next request is due, once it is: requests come at a steady pace, whatever the servers do. */
   private async nextDue(): Promise<number | undefined> {
     while (this.running) {
+      if (this.paused) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
       const due = Math.floor(((Date.now() - this.started) / 1000) * this.perSecond);
       if (this.slots < due) return this.started + (this.slots++ * 1000) / this.perSecond;
       await new Promise((r) => setTimeout(r, 1));
@@ -125,33 +157,44 @@ export class WriteLoad {
     // One connection per endpoint, kept while it works: an SQL error (read-only, not yet promoted) leaves it usable.
     const conns: (Conn | undefined)[] = this.targets.map(() => undefined);
     for (let dueAt = await this.nextDue(); dueAt !== undefined; dueAt = await this.nextDue()) {
-      const sentAt = Date.now();
-      let failedOnce = false;
-      while (this.running) {
-        const t = this.targets[index];
-        try {
-          const conn = (conns[index] ??= await withTimeout(t.connect(), 2000));
-          const mySeq = ++this.seq;
-          await withTimeout(conn.write(mySeq), 5000);
-          this.acknowledged(t.label, mySeq, dueAt, sentAt);
-          break;
-        } catch (e) {
-          if (!failedOnce) this.stats.failedRequests++;
-          failedOnce = true;
-          this.failed(e);
-          const sql = isSqlError(e);
-          if (!sql) {
-            await conns[index]?.close().catch(() => undefined);
-            conns[index] = undefined;
-          }
-          // Like an application with a list of endpoints: try the next one. A refused connection
-          // waits a little longer, as a pool does, so that the clients do not flood a server shutting down.
-          index = (index + 1) % this.targets.length;
-          await new Promise((r) => setTimeout(r, sql ? 5 : 20));
-        }
+      this.inFlight++;
+      try {
+        index = await this.untilAcknowledged(conns, index, dueAt);
+      } finally {
+        this.inFlight--;
       }
     }
     await Promise.all(conns.map((c) => c?.close().catch(() => undefined)));
+  }
+
+  /** Sends one request, retrying on the next endpoint, until a side acknowledges it (or the load stops); returns the endpoint to use next. */
+  private async untilAcknowledged(conns: (Conn | undefined)[], index: number, dueAt: number): Promise<number> {
+    const sentAt = Date.now();
+    let failedOnce = false;
+    while (this.running) {
+      const t = this.targets[index];
+      try {
+        const conn = (conns[index] ??= await withTimeout(t.connect(), 2000));
+        const mySeq = ++this.seq;
+        await withTimeout(conn.write(mySeq), 5000);
+        this.acknowledged(t.label, mySeq, dueAt, sentAt);
+        return index;
+      } catch (e) {
+        if (!failedOnce) this.stats.failedRequests++;
+        failedOnce = true;
+        this.failed(e);
+        const sql = isSqlError(e);
+        if (!sql) {
+          await conns[index]?.close().catch(() => undefined);
+          conns[index] = undefined;
+        }
+        // Like an application with a list of endpoints: try the next one. A refused connection
+        // waits a little longer, as a pool does, so that the clients do not flood a server shutting down.
+        index = (index + 1) % this.targets.length;
+        await new Promise((r) => setTimeout(r, sql ? 5 : 20));
+      }
+    }
+    return index;
   }
 
   private acknowledged(label: WriteTarget['label'], seq: number, dueAt: number, sentAt: number): void {

@@ -76,6 +76,15 @@ export function rehearsalMarkdown(r: RehearsalReport): string {
       ),
     );
   }
+  if (r.verify) {
+    const v = r.verify;
+    lines.push(
+      table(
+        ['verify', 'result', 'rows compared', 'mismatches', 'the write load'],
+        [[v.mode, v.ok ? 'passed' : 'FAILED', v.rowsCompared, v.mismatches, v.mode === 'strict' ? `paused ${v.writesPausedMs} ms for it` : 'kept running']],
+      ),
+    );
+  }
   if (r.lag.length > 1) lines.push(lagChart(r.lag, 'Replication lag while catching up'));
   if (r.error) lines.push(`**Error:** ${r.error}`, '');
   return lines.join('\n');

@@ -122,12 +122,36 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     await pgAppWrite(pair, 'target', -1).catch((e) => (refused = describeError(e)));
     expect(refused).toMatch(/read-only transaction/);
     await run('await-lag-zero', { ...common(), 'settle-seconds': '1', 'timeout-seconds': '120' });
-    // Strict verify across the majors while the writes go on: chunks that differ are rechecked once
+    // Online verify across the majors while the writes go on: a chunk that differs is rechecked once
     // the subscription has confirmed the source's position (the slot), and every row then agrees.
-    const verify = await run('verify', { ...common(), 'verify-mode': 'strict', 'chunk-rows': '2000' });
-    expect(verify.outputs.ok).toBe('true');
-    expect(JSON.parse(verify.outputs.report).tables.length).toBeGreaterThan(0);
+    const online = await run('verify', { ...common(), 'verify-mode': 'online', 'chunk-rows': '2000' });
+    expect(online.outputs.ok).toBe('true');
+    expect(JSON.parse(online.outputs.report).tables.length).toBeGreaterThan(0);
   }, 240_000);
+
+  it('strict verify waits for the subscription to apply the source position before it compares once', async () => {
+    // Strict compares each row once, so the source must be quiet: the writers pause meanwhile.
+    await load!.pause();
+    try {
+      // The target falls behind: its apply worker stops, and the source takes a write it does not have.
+      await adminQuery('target', 'ALTER SUBSCRIPTION zdm_replica DISABLE');
+      await pgAppWrite(pair, 'source', -11);
+      lines.length = 0;
+      const verifying = run('verify', { ...common(), 'verify-mode': 'strict', 'chunk-rows': '2000' });
+      verifying.catch(() => undefined); // awaited below, after the subscription is enabled again
+      await new Promise((r) => setTimeout(r, 1500));
+      await adminQuery('target', 'ALTER SUBSCRIPTION zdm_replica ENABLE');
+      // A logical replica is a primary (no replay position): the wait is on the source's slot.
+      const verify = await verifying;
+      expect(verify.outputs.ok).toBe('true');
+      expect(lines.join('\n')).toMatch(/the target replicates from the source/);
+      expect(lines.join('\n')).toMatch(/the target has applied the source's position [0-9A-F]+\/[0-9A-F]+/);
+      expect(await missingWrites(pair, pair.target, [-11])).toEqual([]);
+    } finally {
+      await adminQuery('target', 'ALTER SUBSCRIPTION zdm_replica ENABLE').catch(() => undefined);
+      load!.resume();
+    }
+  }, 120_000);
 
   it('refuses fence: shutdown for a logical replica, and changes nothing', async () => {
     let message = '';

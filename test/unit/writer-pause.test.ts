@@ -108,4 +108,32 @@ describe('WriteLoad', () => {
     expect(tgt.counts.connects).toBe(2);
     expect(Math.max(...s.requests.map((r) => r.ms))).toBeGreaterThanOrEqual(250);
   });
+
+  it('pause() waits for the requests already sent and then sends none until resume(), which owes no backlog', async () => {
+    let blockUntil = 0;
+    const src = endpoint('source', { blockUntil: () => blockUntil });
+    const load = new WriteLoad([src.target], 100);
+    load.start();
+    await sleep(200);
+    // Every write sent from now on is held until 200 ms from now: pause() must wait for those in flight.
+    const before = src.counts.writes;
+    blockUntil = Date.now() + 200;
+    await sleep(50);
+    await load.pause();
+    // Writes were sent while held, and pause() returned only once they were acknowledged.
+    expect(src.counts.writes).toBeGreaterThan(before);
+    expect(Date.now()).toBeGreaterThanOrEqual(blockUntil - 1);
+    expect(load.stats.acknowledged).toBe(src.counts.writes);
+    const quiet = src.counts.writes;
+    await sleep(300);
+    expect(src.counts.writes).toBe(quiet);
+    load.resume();
+    await sleep(200);
+    const s = await load.stop();
+    // About 20 writes at 100/s in 200 ms after the resume, not the 30 skipped during the pause on top.
+    expect(src.counts.writes - quiet).toBeGreaterThanOrEqual(8);
+    expect(src.counts.writes - quiet).toBeLessThanOrEqual(25);
+    expect(load.pausedMs).toBeGreaterThanOrEqual(300);
+    expect(s.acknowledged).toBe(src.counts.writes);
+  });
 });
