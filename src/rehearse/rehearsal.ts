@@ -241,8 +241,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     // Only a fixture whose writes take sequence values can tell (PostgreSQL's).
     if ('sequencesAfterCutover' in fx && fx.sequencesAfterCutover) report.sequences = await fx.sequencesAfterCutover();
     const collided = report.sequences?.collisions ?? 0;
-    report.ok =
-      missing.length === 0 && report.steps.every((s) => s.ok) && stats.acknowledgedBy.target > 0 && collided === 0 && report.verify?.ok !== false;
+    report.ok = missing.length === 0 && report.steps.every((s) => s.ok) && stats.acknowledgedBy.target > 0 && collided === 0 && report.verify?.ok !== false;
     if (stats.acknowledgedBy.target === 0) report.error = 'no write was acknowledged by the new primary after cutover';
     else if (collided) report.error = `${collided} insert(s) on the new primary took a sequence value the source had already used`;
   } catch (e) {

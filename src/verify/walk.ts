@@ -129,7 +129,9 @@ export class TableWalker {
     const rate = this.rowsDone / Math.max(elapsed, 0.001);
     const left = Math.max(0, this.rowsPlanned - this.rowsDone);
     const eta = rate > 0 && left > 0 ? `, ETA ${formatSeconds(left / rate)}` : '';
-    this.progress.report(`verify: ${table} chunk ${chunks}; ${this.rowsDone} of ~${this.rowsPlanned} rows compared (${Math.round(rate)} rows/s)${eta}`, force);
+    // The planner's estimate is 0 for a table never analyzed (a fresh copy): then no total is claimed.
+    const of = this.rowsPlanned > this.rowsDone ? ` of ~${this.rowsPlanned}` : '';
+    this.progress.report(`verify: ${table} chunk ${chunks}; ${this.rowsDone}${of} rows compared (${Math.round(rate)} rows/s)${eta}`, force);
   }
 
   async run(): Promise<WalkResult> {

@@ -29,8 +29,10 @@ describe('zdm rehearse (dist/index.js)', () => {
     ['--engine', 'postgres'],
     ['--engine', 'postgres', '--ssh', '--no-fsync'],
     ['--engine', 'mariadb', '--ssh', '--no-fsync'],
-    // An admin without SUPER (a managed service's master user): logical seed, fence: accounts.
-    ['--engine', 'mariadb', '--no-super'],
+    // An admin without SUPER (a managed service's master user): logical seed, fence: accounts; verify under the writes.
+    ['--engine', 'mariadb', '--no-super', '--verify', 'online'],
+    // Across majors by logical replication: strict verify before cutover, the writers paused for it.
+    ['--engine', 'postgres', '--source-major', '13', '--target-major', '17'],
   ]) {
     it(`${args.join(' ')} ends ok with zero writes missing`, () => {
       const { out, json } = rehearse(args);
@@ -39,18 +41,33 @@ describe('zdm rehearse (dist/index.js)', () => {
       expect(json.engine).toBe(args[1]);
       expect(json.transport).toBe(args.includes('--ssh') ? 'ssh' : 'local');
       expect(json.serverVersion).toMatch(/^\d+\.\d+/);
+      const crossMajor = args.includes('--source-major');
+      const verify = crossMajor ? 'strict' : args.includes('--verify') ? args[args.indexOf('--verify') + 1] : undefined;
       expect(json.steps.map((s: { name: string }) => s.name)).toEqual([
         'preflight',
         'tune-target',
         'seed-replica',
         'await-lag-zero',
+        ...(verify ? ['verify'] : []),
         'cutover',
         'post-cutover',
       ]);
+      if (verify) {
+        expect(json.verify).toMatchObject({ mode: verify, ok: true, mismatches: 0 });
+        expect(json.verify.rowsCompared).toBeGreaterThan(1000);
+        expect(out).toMatch(new RegExp(`verify \\(${verify}\\) +passed: \\d+ rows compared, 0 mismatches`));
+        // Strict pauses the writers for as long as it compares; online leaves them running.
+        if (verify === 'strict') expect(json.verify.writesPausedMs).toBeGreaterThan(0);
+        else expect(json.verify.writesPausedMs).toBe(0);
+      } else expect(json.verify).toBeUndefined();
+      if (crossMajor) {
+        expect(json.serverVersion).toMatch(/^13\.\d+ -> 17\.\d+ \(logical\)$/);
+        expect(json.sequences.collisions).toBe(0);
+      }
       expect(json.writes.missingOnTarget).toBe(0);
       expect(json.writes.acknowledged).toBeGreaterThan(100);
       expect(json.cutover.writeBlockedMs).toBeGreaterThan(0);
-      expect(json.cutover.fence).toBe(args[1] === 'postgres' ? 'shutdown' : args.includes('--no-super') ? 'accounts' : 'read-only');
+      expect(json.cutover.fence).toBe(crossMajor ? 'read-only' : args[1] === 'postgres' ? 'shutdown' : args.includes('--no-super') ? 'accounts' : 'read-only');
       if (args.includes('--no-super'))
         expect(JSON.parse(json.outputs.preflight.checks)).toContainEqual(
           expect.objectContaining({ check: 'fence: accounts', status: 'ok', detail: expect.stringMatching(/^cutover locks 'app_writer'@'%' /) }),
