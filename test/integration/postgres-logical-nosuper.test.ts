@@ -70,6 +70,8 @@ describe('a PostgreSQL source without superuser, physical replication, SSH or st
     expect(su[0].rolsuper).toBe(false);
     await run('preflight', inputs());
     expect(lines.join('\n')).toMatch(/method: logical \(auto: the majors differ/);
+    // What docs/postgres.md lists is what preflight finds the read-only fence needs (checks/fence-privileges.ts).
+    expect(lines.join('\n')).toMatch(/ok {3}source role can fence read-only: "zdm_admin" \(source-url, no superuser\) may set the server read-only/);
     await run('seed-replica', inputs());
     // pg_authid is out of reach without superuser: the roles came without passwords, and the seed said so.
     expect(lines.join('\n')).toMatch(/without passwords: pg_authid cannot be read on the source; set them on the target before cutover/);

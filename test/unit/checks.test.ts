@@ -50,9 +50,12 @@ it('no id is used twice among the checks one step runs (preflight: its own and t
 
 it('each step finds its checks by scope: the engines hold seed checks, post-cutover its own', () => {
   // Engine checks are seed checks, or preflight-only rows (MySQL's fence: accounts, about cutover), or the
-  // cutover gate's own units (PostgreSQL's DDL guard of a logical migration, run before the fence).
+  // cutover gate's own units (PostgreSQL's DDL guard of a logical migration, run before the fence), or both
+  // (PostgreSQL's read-only fence privileges: preflight warns, cutover refuses before the fence; seed-replica has no use for it).
   for (const registry of [PG_CHECKS, MY_CHECKS] as (readonly CheckUnit<never>[])[]) expect(inScope(registry, 'seed', 'preflight', 'cutover')).toEqual(registry);
-  expect(inScope(PG_CHECKS as readonly CheckUnit<never>[], 'cutover').map((u) => u.id)).toEqual(['logical-schema-unchanged']);
+  expect(inScope(PG_CHECKS as readonly CheckUnit<never>[], 'cutover').map((u) => u.id)).toEqual(['logical-schema-unchanged', 'read-only-fence-privileges']);
+  expect(inScope(PG_CHECKS as readonly CheckUnit<never>[], 'seed').map((u) => u.id)).not.toContain('read-only-fence-privileges');
+  expect(inScope(PG_CHECKS as readonly CheckUnit<never>[], 'preflight').map((u) => u.id)).toContain('read-only-fence-privileges');
   expect(inScope(MY_CHECKS as readonly CheckUnit<never>[], 'cutover')).toEqual([]);
   expect(inScope(MY_CHECKS as readonly CheckUnit<never>[], 'preflight').map((u) => u.id)).toEqual(['account-fence']);
   expect(inScope<never>([...NEW_PRIMARY_CHECKS, backups], 'post-cutover').map((u) => u.id)).toEqual([

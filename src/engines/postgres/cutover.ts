@@ -30,7 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Roles the read-only fence made NOLOGIN carry this role setting, so that a cutover re-run after a
  * crash (which lost the fence's in-memory undo list) still knows which roles to give LOGIN back.
  */
-const FENCED_MARK = 'zdm.fenced_by_cutover';
+export const FENCED_MARK = 'zdm.fenced_by_cutover';
 
 export async function fence(s: PgSession, resume = false): Promise<Fence<PgFenceUndo>> {
   return s.inputs.fence === 'shutdown' ? shutdownFence(s, resume) : readOnlyFence(s);
@@ -134,13 +134,7 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
   try {
     await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
     await src.query('SELECT pg_reload_conf()');
-    // The role the target streams with keeps LOGIN, so that a dropped replication connection can come back.
-    const streamer = await rows<{ usename: string }>(
-      src,
-      'SELECT r.usename FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $1',
-      [s.inputs.replicationSlot],
-    );
-    const keep = [me.user, ...streamer.map((r) => r.usename)];
+    const keep = [me.user, ...(await streamingRoles(s, src))];
     const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT (rolname = ANY($1)) ORDER BY 1', [keep]);
     const kept = await blockLogins(
       src,
@@ -158,6 +152,16 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
     throw withFence(e, f);
   }
   return f;
+}
+
+/** The role the target streams with keeps LOGIN, so that a dropped replication connection can come back (checks/fence-privileges.ts asks the same). */
+export async function streamingRoles(s: PgSession, src: PgClient): Promise<string[]> {
+  const r = await rows<{ usename: string }>(
+    src,
+    'SELECT r.usename FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $1',
+    [s.inputs.replicationSlot],
+  );
+  return r.map((x) => x.usename);
 }
 
 /**

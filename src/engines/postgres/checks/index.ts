@@ -10,6 +10,7 @@ import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './tar
 import { LOGICAL_CHECKS } from './logical.js';
 import { schemaUnchanged } from './logical-ddl.js';
 import { tablesInput } from './logical-tables.js';
+import { readOnlyFencePrivileges } from './fence-privileges.js';
 
 export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   sameMajor,
@@ -32,6 +33,8 @@ export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   tablesInput,
   // Scope cutover: before the fence, only for a target that replicates logically.
   schemaUnchanged,
+  // preflight and cutover (before the fence): what the read-only fence needs of a source role without superuser.
+  readOnlyFencePrivileges,
 ];
 
 /** The registry bound to a session; facts are read once per call, shared by the checks. */
