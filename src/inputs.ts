@@ -110,9 +110,9 @@ export const INPUTS = [
     name: 'target-data-dir',
     kind: 'string',
     steps: SEEDING,
-    requiredFor: SEEDING,
+    // Not requiredFor: only a physical seed uses it, and the method is known only once the servers are reached (method: auto).
     description:
-      "The target server's data directory, e.g. `/var/lib/postgresql/15/main`. seed-replica replaces its contents with the copy of the source (the old contents are kept aside until the new replica runs).",
+      "The target server's data directory, e.g. `/var/lib/postgresql/15/main`. Needed by a physical seed (pg_basebackup; mariadb-backup/xtrabackup), also when `method: auto` chooses it: seed-replica replaces its contents with the copy of the source (the old contents are kept aside until the new replica runs). A logical seed (`method: logical`) loads through SQL and does not need it.",
   },
   {
     name: 'target-start-command',

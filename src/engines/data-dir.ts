@@ -5,6 +5,7 @@
  * directory beside it first, which a killed seed leaves behind for the next run to remove.
  */
 import * as path from 'node:path';
+import { InputError } from '../errors.js';
 import type { Host } from '../hosts/host.js';
 import { lastLines } from '../hosts/host.js';
 import type { Inputs } from '../inputs.js';
@@ -17,6 +18,23 @@ export const PROMOTED_HINT =
   "If it is the new primary of an earlier cutover, it takes the application's writes: leave it alone. Otherwise drop them, point target-url at an empty server, or set reseed: true to copy over them.";
 
 const INCOMING = '.zdm-new-';
+
+/**
+ * Why an empty target-data-dir stops a physical seed, worded once for the check and the seed:
+ * `tool` is the physical copy's program, `example` a data directory to give (the target's own, when known).
+ */
+export function emptyDataDirProblem(tool: string, example: string): string {
+  return `is empty: the physical seed (${tool}) replaces the target's data directory, so give it, e.g. ${example}; a logical seed (method: logical) does not need it`;
+}
+
+/**
+ * target-data-dir resolved for a physical seed, which writes and renames there. An empty value is
+ * refused here, never resolved: path.resolve('') is the working directory.
+ */
+export function physicalDataDir(inputs: Pick<Inputs, 'targetDataDir'>, tool: string, example: string): string {
+  if (!inputs.targetDataDir) throw new InputError('target-data-dir', emptyDataDirProblem(tool, example));
+  return path.resolve(inputs.targetDataDir);
+}
 
 const stamp = (at: Date) => at.toISOString().replace(/[-:.]/g, '').slice(0, 15);
 

@@ -40,10 +40,12 @@ const log = new TextLog((line) => {
 });
 const run = (step: 'seed-replica' | 'await-lag-zero' | 'verify', raw: Record<string, string>) => runStep(step, (n) => raw[n], log);
 const seedInputs = (over: Record<string, string> = {}) => ({ ...fx.stepInputs({ fence: 'auto', targetMemory: '1GB' })['seed-replica'], ...over });
+/** What a user with only a database login on the target gives: no target-data-dir. */
+const withoutDataDir = (raw: Record<string, string>) => Object.fromEntries(Object.entries(raw).filter(([k]) => k !== 'target-data-dir'));
 
-async function refusal(over: Record<string, string>): Promise<string> {
+async function refusal(over: Record<string, string>, edit = (raw: Record<string, string>) => raw): Promise<string> {
   let message = '';
-  await run('seed-replica', seedInputs(over)).then(
+  await run('seed-replica', edit(seedInputs(over))).then(
     () => {
       throw new Error('seed-replica succeeded but should have refused');
     },
@@ -98,6 +100,17 @@ describe('logical seed refusals, nothing changed', () => {
   });
 });
 
+describe('target-data-dir', () => {
+  it("a physical seed without it: refused before the copy, naming the input and the target's datadir to give", async () => {
+    const m = await refusal({ method: 'physical' }, withoutDataDir);
+    expect(m).toMatch(/preflight failed, nothing was changed/);
+    expect(m).toContain(
+      `target-data-dir matches target: target-data-dir is empty: the physical seed (mariadb-backup) replaces the target's data directory, so give it, e.g. ${fx.target.dataDir}`,
+    );
+    expect(await fx.target.query('SHOW REPLICA STATUS')).toEqual([]);
+  });
+});
+
 /** Runs `fn` with a PATH on which every program of /usr/bin is found except `hidden`. */
 async function without(hidden: string[], fn: () => Promise<void>): Promise<void> {
   const shadow = await mkdtemp(path.join(tmpdir(), 'zdm-path-'));
@@ -146,7 +159,8 @@ describe('method auto with an unreadable data directory: a mydumper seed under w
     const load = new WriteLoad(fx.writeTargets().slice(0, 1), 100);
     load.start();
     try {
-      const r = await run('seed-replica', seedInputs({ method: 'auto', 'source-data-dir': elsewhere, 'logical-max-size': '64kB' }));
+      // Without target-data-dir: the logical copy loads through SQL and never touches the target's data directory.
+      const r = await run('seed-replica', withoutDataDir(seedInputs({ method: 'auto', 'source-data-dir': elsewhere, 'logical-max-size': '64kB' })));
       outputs = r.outputs;
     } finally {
       acked = (await load.stop()).ackedSeqs;
@@ -156,6 +170,11 @@ describe('method auto with an unreadable data directory: a mydumper seed under w
 
   it('chose logical, said why, and gave it as the method output', () => {
     expect(outputs.method).toBe('logical');
+    // No target-data-dir was given: its checks are not the logical seed's; the room for the rows is measured where the server keeps them.
+    const text = logged.join('\n');
+    expect(text).toMatch(/target-data-dir matches target: not needed by a logical seed/);
+    expect(text).toMatch(/target-data-dir writable: not needed by a logical seed \(it loads through SQL\)/);
+    expect(text).toMatch(/disk space on target: [\d.]+ [kMGT]?B free, the copy needs about/);
     expect(logged.join('\n')).toContain(
       `method: auto chose logical: the source's data directory ${elsewhere} cannot be read on the source host (this machine)`,
     );

@@ -116,6 +116,25 @@ describe('seed-replica refuses bad input with a clear message', () => {
     );
   });
 
+  it('no target-data-dir for the physical seed method auto chooses: refused, naming the input, nothing changed', async () => {
+    const { 'target-data-dir': _given, ...without } = seedInputs();
+    const { message, log } = await failure('seed-replica', without);
+    expect(log).toMatch(/method: physical \(auto: same major/);
+    expect(message).toMatch(/preflight failed, nothing was changed/);
+    expect(message).toContain(
+      `target-data-dir matches target: target-data-dir is empty: the physical seed (pg_basebackup) replaces the target's data directory, so give it, e.g. ${pair.target.dataDir}; a logical seed (method: logical) does not need it`,
+    );
+    await targetUntouched();
+  });
+
+  it('preflight with method: physical and no target-data-dir gives the same answer', async () => {
+    const { 'target-data-dir': _given, ...without } = seedInputs({ method: 'physical' });
+    const { message } = await failure('preflight', without);
+    expect(message).toContain(
+      `target-data-dir matches target: target-data-dir is empty: the physical seed (pg_basebackup) replaces the target's data directory, so give it, e.g. ${pair.target.dataDir}; a logical seed (method: logical) does not need it`,
+    );
+  });
+
   it('target pointing at the source itself', async () => {
     const { message } = await failure('seed-replica', seedInputs({ 'target-url': pair.source.url(), 'target-data-dir': pair.source.dataDir }));
     expect(message).toContain('target is not the source: target-url points at the source server itself');

@@ -30,7 +30,7 @@ const inputs = () => ({
   'target-url': pair.target.url({ database: pair.appDatabase }),
   'replication-user': ADMIN,
   'replication-password': ADMIN_PASSWORD,
-  'target-data-dir': pair.target.dataDir,
+  // No target-data-dir: a database login is all such a user has on the target, and a logical seed needs no more.
 });
 
 beforeAll(async () => {
@@ -72,7 +72,11 @@ describe('a PostgreSQL source without superuser, physical replication, SSH or st
     expect(lines.join('\n')).toMatch(/method: logical \(auto: the majors differ/);
     // What docs/postgres.md lists is what preflight finds the read-only fence needs (checks/fence-privileges.ts).
     expect(lines.join('\n')).toMatch(/ok {3}source role can fence read-only: "zdm_admin" \(source-url, no superuser\) may set the server read-only/);
-    await run('seed-replica', inputs());
+    const [{ dir }] = await pair.target.query<{ dir: string }>("SELECT current_setting('data_directory') AS dir");
+    const seeded = await run('seed-replica', inputs());
+    expect(seeded.outputs.method).toBe('logical');
+    // The logical seed loads through SQL: the target's own data directory is the one it had.
+    expect((await pair.target.query<{ dir: string }>("SELECT current_setting('data_directory') AS dir"))[0].dir).toBe(dir);
     // pg_authid is out of reach without superuser: the roles came without passwords, and the seed said so.
     expect(lines.join('\n')).toMatch(/without passwords: pg_authid cannot be read on the source; set them on the target before cutover/);
     await pair.target.query(`ALTER ROLE ${pair.appUser} PASSWORD '${pair.appPassword}'`);

@@ -98,7 +98,7 @@ describe('method auto between servers of one major', () => {
 
 describe('PostgreSQL 15 to 17 by logical replication', () => {
   it('seeds by auto-chosen logical replication under writes; the target refuses the application until cutover', async () => {
-    // target-data-dir: required by the input schema for every seed, unused by a logical one.
+    // target-data-dir given as with a physical seed: the logical one ignores it (postgres-logical-nosuper.test.ts seeds without it).
     const seedInputs = {
       ...common(),
       'replication-user': pair.replicationUser,

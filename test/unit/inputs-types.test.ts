@@ -43,7 +43,9 @@ describe('Inputs derived from the schema', () => {
   });
 
   it('is optional only where an input has no default and a step may go without it', () => {
-    expectTypeOf<OptionalKeys<Inputs>>().toEqualTypeOf<'sourceUrl' | 'targetMemory' | 'targetCpus' | 'tuning' | 'appPoolSize' | 'expectReplicas'>();
+    expectTypeOf<OptionalKeys<Inputs>>().toEqualTypeOf<
+      'sourceUrl' | 'targetMemory' | 'targetCpus' | 'tuning' | 'appPoolSize' | 'expectReplicas' | 'targetDataDir'
+    >();
   });
 
   it('gives every input with a default its value in every step, typed by its kind', () => {

@@ -49,7 +49,13 @@ describe('inputs', () => {
   });
 
   it('names the missing input and what it is for', () => {
-    expect(() => readInputs('seed-replica', (n) => ({ ...base, 'target-data-dir': '' })[n])).toThrow(/input target-data-dir is required by seed-replica/);
+    expect(() => readInputs('seed-replica', (n) => ({ ...base, 'replication-user': '' })[n])).toThrow(/input replication-user is required by seed-replica/);
+  });
+
+  it('takes preflight and seed-replica without target-data-dir: only a physical seed needs it, and the engine asks for it then', () => {
+    for (const step of ['preflight', 'seed-replica'] as const) {
+      expect(readInputs(step, (n) => ({ ...base, 'target-data-dir': '' })[n]).targetDataDir, step).toBeUndefined();
+    }
   });
 
   it('rejects bad values with the input named and secrets not echoed', () => {

@@ -1,7 +1,7 @@
 /** Seeding a MySQL/MariaDB replica by a physical copy (its checks are in checks/, the logical copy in logical-seed.ts): streamed hot backup, replication from its exact position. */
 import { failpoint } from '../../failpoint.js';
 import { addressOf } from '../../hosts/endpoint.js';
-import { asidePath, incomingPath, removeLeftIncoming, targetStartCommand, targetStopCommand } from '../data-dir.js';
+import { asidePath, incomingPath, physicalDataDir, removeLeftIncoming, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
 import type { SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
@@ -172,7 +172,7 @@ export async function seedMysql(s: MySession, _plan: TuningPlan | undefined): Pr
   const src = await s.source();
   const sf = await facts(src);
   const flavor = sf.flavor;
-  const dataDir = path.resolve(s.inputs.targetDataDir);
+  const dataDir = physicalDataDir(s.inputs, flavor.backupTool, '/var/lib/mysql');
   const owner: OsUser = await host.ownerOf(dataDir);
   const sourceDataDir = s.inputs.sourceDataDir || sf.vars.datadir;
   const { bytes: estimate } = await one<{ bytes: string }>(src, 'SELECT COALESCE(SUM(data_length + index_length), 0) AS bytes FROM information_schema.TABLES');

@@ -1,6 +1,6 @@
 /** Seeding a PostgreSQL standby (its checks are in checks/): pg_basebackup with streamed WAL, standby start. */
 import { addressOf } from '../../hosts/endpoint.js';
-import { asidePath, targetStartCommand, targetStopCommand } from '../data-dir.js';
+import { asidePath, physicalDataDir, targetStartCommand, targetStopCommand } from '../data-dir.js';
 import * as path from 'node:path';
 import type { SeedResult, TuningPlan } from '../engine.js';
 import { waitFor } from '../wait.js';
@@ -203,11 +203,12 @@ interface SeedProgress {
 export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): Promise<SeedResult> {
   const { log, targetHost: host } = s.ctx;
   const started = Date.now();
+  // First: the copy replaces this directory, so nothing is done without it.
+  const dataDir = physicalDataDir(s.inputs, 'pg_basebackup', '/var/lib/postgresql/17/main');
   const src = await s.source();
   const sf = await facts(src);
   const major = Math.floor(sf.versionNum / 10000);
   const bin = await pgProgram(s, major, 'pg_basebackup');
-  const dataDir = path.resolve(s.inputs.targetDataDir);
   const owner = await host.ownerOf(dataDir);
   const passfile = passfilePath(dataDir);
   const addr = replicationAddress(s);

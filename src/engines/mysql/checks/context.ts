@@ -26,8 +26,10 @@ export class MyCheckContext {
     return this.memo.get(key) as Promise<T>;
   }
 
-  get dataDir(): string {
-    return path.resolve(this.s.inputs.targetDataDir);
+  /** target-data-dir resolved; undefined when not given (a logical seed needs none, and path.resolve('') would be the working directory). */
+  get dataDir(): string | undefined {
+    const given = this.s.inputs.targetDataDir;
+    return given ? path.resolve(given) : undefined;
   }
 
   facts(): Promise<{ sf: Facts; tf: Facts }> {

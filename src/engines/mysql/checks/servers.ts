@@ -1,6 +1,9 @@
 /** The pair of servers: one family and a target not older, two servers with distinct ids, target-data-dir is the target's. */
-import { verdict, type CheckUnit } from '../../../checks/check.js';
+import * as path from 'node:path';
+import { fail, skip, verdict, type CheckUnit } from '../../../checks/check.js';
+import { emptyDataDirProblem } from '../../data-dir.js';
 import { compareVersions, type Flavor } from '../flavor.js';
+import { seedMethod } from '../method.js';
 import { sameDir, type MyCheckContext } from './context.js';
 
 const family = (f: Flavor) => (f.name === 'mariadb' ? 'MariaDB' : 'MySQL');
@@ -58,7 +61,10 @@ export const dataDirMatches: CheckUnit<MyCheckContext> = {
   title: 'target-data-dir matches target',
   scopes: ['seed'],
   async run(c) {
+    // mydumper/myloader load through SQL: the logical seed never touches the data directory.
+    if ((await seedMethod(c.s)).method === 'logical') return skip('not needed by a logical seed');
     const { tf } = await c.facts();
+    if (!c.dataDir) return fail(`target-data-dir ${emptyDataDirProblem(tf.flavor.backupTool, path.resolve(tf.vars.datadir))}`);
     const matches = sameDir(tf.vars.datadir, c.dataDir);
     return verdict(
       matches,

@@ -1,4 +1,5 @@
 /** The target host: room for the copy, a writable parent directory, an option file the server reads, the copy's tools. */
+import * as path from 'node:path';
 import { ok, skip, verdict, warn, type CheckUnit } from '../../../checks/check.js';
 import { dataDirWritableCheck, diskSpaceCheck } from '../../../checks/target-dir.js';
 import { formatBytes, formatSeconds } from '../../../log.js';
@@ -8,9 +9,23 @@ import type { TuningPlan } from '../../engine.js';
 import { CONFIG_CHECK, configFileCheck, defaultConfigFile } from '../option-files.js';
 import { toolOn, type MyCheckContext } from './context.js';
 
-export const diskSpace = diskSpaceCheck<MyCheckContext>(async (c) => Math.ceil((await c.sourceBytes()) * 1.2) + 256 * 1024 * 1024);
+const logical = async (c: MyCheckContext) => (await seedMethod(c.s)).method === 'logical';
 
-export const dataDirWritable = dataDirWritableCheck<MyCheckContext>();
+/**
+ * The physical copy lands beside target-data-dir; the logical one is loaded by myloader through
+ * SQL into the running target, so it grows the server's own datadir (its dump sits on the runner: dump-space).
+ */
+export const diskSpace = diskSpaceCheck<MyCheckContext>(
+  async (c) => Math.ceil((await c.sourceBytes()) * 1.2) + 256 * 1024 * 1024,
+  async (c) => ((await logical(c)) ? (await c.facts()).tf.vars.datadir : c.dataDir && path.dirname(c.dataDir)),
+);
+
+/** Only the physical copy creates and renames directories beside the data directory. */
+const writableBeside = dataDirWritableCheck<MyCheckContext>();
+export const dataDirWritable: CheckUnit<MyCheckContext> = {
+  ...writableBeside,
+  run: async (c) => ((await logical(c)) ? skip('not needed by a logical seed (it loads through SQL)') : writableBeside.run(c)),
+};
 
 /** zdm's option file must be one the server reads; it matters once zdm writes there (tune-target, whose plan seed-replica is given). */
 export const configFileRead: CheckUnit<MyCheckContext> = {
@@ -25,8 +40,6 @@ export const configFileRead: CheckUnit<MyCheckContext> = {
     return configFileCheck(c.s.ctx.targetHost, file, tf.vars.pid_file, tf.vars.datadir, !zdmWrites);
   },
 };
-
-const logical = async (c: MyCheckContext) => (await seedMethod(c.s)).method === 'logical';
 
 /**
  * mydumper copies in parallel: above logical-max-size it only warns, with the time the copy will

@@ -1,6 +1,7 @@
 /** The pair of servers: same major, not one server twice, target-data-dir is the target's. */
 import * as path from 'node:path';
-import { verdict, type CheckUnit } from '../../../checks/check.js';
+import { fail, verdict, type CheckUnit } from '../../../checks/check.js';
+import { emptyDataDirProblem } from '../../data-dir.js';
 import type { PgCheckContext } from './context.js';
 
 export const sameMajor: CheckUnit<PgCheckContext> = {
@@ -42,6 +43,8 @@ export const dataDirMatches: CheckUnit<PgCheckContext> = {
   scopes: ['seed'],
   async run(c) {
     const { tf } = await c.facts();
+    // Runs for a physical seed only (logical/method.ts skips it otherwise): pg_basebackup replaces this directory.
+    if (!c.dataDir) return fail(`target-data-dir ${emptyDataDirProblem('pg_basebackup', tf.dataDirectory)}`);
     const matches = path.resolve(tf.dataDirectory) === c.dataDir;
     return verdict(
       matches,

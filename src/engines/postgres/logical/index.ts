@@ -17,7 +17,11 @@ import { hasLogicalReverse, prepareLogicalReverse, startLogicalReverse, teardown
 export function logicalSeeding(s: PgSession, physical: Seeding): Seeding {
   return {
     checks: () => forMethod(s, physical.checks()),
-    seed: async (plan) => ((await pgMethod(s)).method === 'logical' ? seedLogical(s) : physical.seed(plan)),
+    // The method output names the one used, also the one `auto` chose.
+    seed: async (plan) => {
+      const { method } = await pgMethod(s);
+      return { ...(method === 'logical' ? await seedLogical(s) : await physical.seed(plan)), method };
+    },
   };
 }
 
