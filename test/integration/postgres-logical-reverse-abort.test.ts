@@ -10,6 +10,7 @@
  * input itself; the target refuses to restore it (a value it rejects, or a per-database setting
  * that overrides it). It is the one step between the slot and the promotion that can fail.
  */
+import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeError } from '../../src/errors.js';
@@ -130,6 +131,33 @@ describe('reverse-replication: an abort after the reverse slot is made, before p
     expect(lines.join('\n')).not.toMatch(/fenced \(read-only\)/);
     await write('source', -2);
     expect(await reverseOnTarget()).toEqual([]);
+  }, 120_000);
+
+  it('refuses before the fence a reverse slot name whose slot something reads now, and leaves that slot alone', async () => {
+    await pair.target.query(`SELECT pg_create_logical_replication_slot('zdm_busy', 'test_decoding')`);
+    // A consumer of the slot: Debian's pg_recvlogical streaming from it.
+    const reader = spawn('/usr/lib/postgresql/15/bin/pg_recvlogical', ['-d', pair.target.url(), '--slot', 'zdm_busy', '--start', '-f', '/dev/null'], {
+      stdio: 'ignore',
+    });
+    let message = '';
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!(await pair.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_busy' AND active")).length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      lines.length = 0;
+      await run('cutover', { ...common(), 'reverse-replication': 'true', 'reverse-replication-slot': 'zdm_busy' }).catch((e) => (message = describeError(e)));
+      expect((await pair.target.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'zdm_busy' AND active")).length).toBe(1);
+    } finally {
+      reader.kill();
+      await new Promise((r) => reader.once('exit', r));
+      await pair.target.query(`SELECT pg_drop_replication_slot('zdm_busy')`);
+    }
+    expect(message).toMatch(
+      /a replication slot named zdm_busy exists on the target and is in use \(walsender pid \d+\): it is no leftover .* Nothing was changed\./,
+    );
+    expect(lines.join('\n')).not.toMatch(/fenced \(read-only\)/);
+    expect(await onApp('target', "SELECT 1 FROM pg_publication WHERE pubname = 'zdm_busy'")).toEqual([]);
+    await write('source', -6);
   }, 120_000);
 
   it('says the slot may remain, with the SQL to drop it, when the target is lost after the slot is made; the source takes writes again', async () => {
