@@ -167,25 +167,24 @@ export async function fenceAndPromote(
     }
     if (fenceOf) {
       log.warn(`${roles.step} aborted after the fence: ${describeError(e, roles.names)}. Giving ${roles.from} its writes back.`);
-      let unfenced: unknown;
+      let unfenceError: unknown;
       try {
         await engine.switch.unfence(fenceOf);
         tl.mark(`${roles.from.replace(/^the /, '')} unfenced: it takes writes again`);
       } catch (u) {
-        unfenced = u;
+        unfenceError = u;
       }
       // After the writes are back (they come first), whatever the switch made on the other side for later goes.
       const undone = await abandoned(engine, roles);
-      if (unfenced !== undefined)
+      if (unfenceError !== undefined)
         throw new UserError(
-          `${roles.step} aborted (${describeError(e, roles.names)}) AND giving ${roles.from} its writes back failed: ${describeError(unfenced, roles.names)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.${undone}`,
+          `${roles.step} aborted (${describeError(e, roles.names)}) AND giving ${roles.from} its writes back failed: ${describeError(unfenceError, roles.names)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.${undone}`,
           { cause: e },
         );
+      const cause = describeError(e, roles.names);
       throw new UserError(
-        `${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${describeError(e, roles.names)}${undone}`,
-        {
-          cause: e,
-        },
+        `${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${undone ? `${cause.replace(/\.?$/, '.')}${undone}` : cause}`,
+        { cause: e },
       );
     }
     throw e;
