@@ -287,6 +287,14 @@ export interface Switch<FenceUndo = unknown> {
   promote(fence: Fence<FenceUndo>): Promise<void>;
   /** Gives the source its writes back after a failed cutover. */
   unfence(fence: Fence<FenceUndo>): Promise<void>;
+  /**
+   * After an abort before promotion, once `unfence` was tried: removes what the switch made on the
+   * target for later (PostgreSQL logical: the reverse slot and publication, which would keep the
+   * target's WAL for ever). Best effort, never throws: returns what it removed and, for what it
+   * could not, what remains and how to remove it by hand ('' when nothing was made). Engines that
+   * make nothing there before promotion leave it out.
+   */
+  abandonBeforePromotion?(): Promise<string>;
   /** Removes replication leftovers after promotion (slot on the source, stored credentials). */
   cleanupAfterPromotion(): Promise<Note[]>;
   /** After promotion: transactions the fenced source took after `finalPosition`. Never throws for a source that is down. */

@@ -167,24 +167,41 @@ export async function fenceAndPromote(
     }
     if (fenceOf) {
       log.warn(`${roles.step} aborted after the fence: ${describeError(e, roles.names)}. Giving ${roles.from} its writes back.`);
+      let unfenceError: unknown;
       try {
         await engine.switch.unfence(fenceOf);
         tl.mark(`${roles.from.replace(/^the /, '')} unfenced: it takes writes again`);
       } catch (u) {
+        unfenceError = u;
+      }
+      // After the writes are back (they come first), whatever the switch made on the other side for later goes.
+      const undone = await abandoned(engine, roles);
+      if (unfenceError !== undefined)
         throw new UserError(
-          `${roles.step} aborted (${describeError(e, roles.names)}) AND giving ${roles.from} its writes back failed: ${describeError(u, roles.names)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.`,
+          `${roles.step} aborted (${describeError(e, roles.names)}) AND giving ${roles.from} its writes back failed: ${describeError(unfenceError, roles.names)}. ${capitalized(roles.from)} is still fenced: lift the fence by hand.${undone}`,
           { cause: e },
         );
-      }
-      throw new UserError(`${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${describeError(e, roles.names)}`, {
-        cause: e,
-      });
+      const cause = describeError(e, roles.names);
+      throw new UserError(
+        `${roles.step} aborted, ${roles.from} has its writes back and ${roles.to} is still a replica: ${undone ? `${cause.replace(/\.?$/, '.')}${undone}` : cause}`,
+        { cause: e },
+      );
     }
     throw e;
   }
   const promotedAt = Date.now();
   tl.mark(`${roles.to.replace(/^the /, '')} promoted: it accepts writes`, promotedAt, 'promote');
   return { fence, finalPos, promotedAt, blockedSince: blockedSince ?? fence.startedAt };
+}
+
+/** What the engine removed (or could not) of what the aborted switch made on the side to be promoted, as the tail of the abort's message. */
+async function abandoned(engine: Engine, roles: Roles): Promise<string> {
+  try {
+    const said = (await engine.switch.abandonBeforePromotion?.()) ?? '';
+    return said ? ` ${said}` : '';
+  } catch (x) {
+    return ` Removing what the switch made on ${roles.to} failed: ${describeError(x, roles.names)}`;
+  }
 }
 
 /** The fence start the interrupted run recorded (replicated to the side being promoted), when it is earlier than this run's. */

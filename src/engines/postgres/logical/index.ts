@@ -12,7 +12,14 @@ import { migrationState } from '../state.js';
 import { logicalTargetState, measureLogicalLag } from './lag.js';
 import { forMethod, isLogicalTarget, pgMethod } from './method.js';
 import { seedLogical } from './seed.js';
-import { hasLogicalReverse, prepareLogicalReverse, startLogicalReverse, teardownLogicalReverse, type LogicalReversePlan } from './reverse.js';
+import {
+  abandonReverseStart,
+  hasLogicalReverse,
+  prepareLogicalReverse,
+  startLogicalReverse,
+  teardownLogicalReverse,
+  type LogicalReversePlan,
+} from './reverse.js';
 
 export function logicalSeeding(s: PgSession, physical: Seeding): Seeding {
   return {
@@ -48,6 +55,7 @@ export function logicalSwitch(s: PgSession, physical: Switch<PgFenceUndo>): Swit
     finalPosition: async (f) => ((await logical()) ? logicalFinalPosition(s, f) : physical.finalPosition(f)),
     waitApplied: async (position, timeoutMs) => ((await logical()) ? logicalWaitApplied(s, position, timeoutMs) : physical.waitApplied(position, timeoutMs)),
     promote: async (f) => ((await logical()) ? logicalPromote(s, f) : physical.promote(f)),
+    abandonBeforePromotion: async () => ((await logical()) ? abandonReverseStart(s) : ''),
     cleanupAfterPromotion: async () => {
       const l = await logicalCleanup(s);
       return [...l.notes, ...(l.logical ? await durabilityNotes(s) : await physical.cleanupAfterPromotion())];

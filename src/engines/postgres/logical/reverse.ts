@@ -68,6 +68,7 @@ export async function prepareLogicalReverse(s: PgSession): Promise<LogicalRevers
       `the new primary publishes its writes to the old source, which needs wal_level = logical on the target (it is ${t.level}). Set it in the target's configuration and restart the target, then cut over again.`,
     );
   if (!t.su) refuse(`the reverse publication is FOR ALL TABLES, which needs a superuser in target-url on the target.`);
+  await refuseSlotInUse(s, tgt, name);
   const src = await s.source();
   const o = await one<{ ok: boolean }>(
     src,
@@ -87,6 +88,30 @@ export async function prepareLogicalReverse(s: PgSession): Promise<LogicalRevers
   const addr = targetReplicationAddress(s);
   await proveLogin(addr, t.db, who);
   return { kind: 'logical', addr, database: t.db, ...who };
+}
+
+/**
+ * The reverse slot must be creatable inside the fence, so what would make it fail there is refused
+ * before: a slot of that name that a consumer reads now (no aborted run's leftover, which is
+ * replaced inside the fence; it is not touched), or no free slot.
+ */
+async function refuseSlotInUse(s: PgSession, tgt: PgClient, name: string): Promise<void> {
+  const r = await one<{ pid: number | null; mine: boolean; used: number; max: number }>(
+    tgt,
+    `SELECT (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active) AS pid,
+            EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS mine,
+            (SELECT count(*)::int FROM pg_replication_slots) AS used, current_setting('max_replication_slots')::int AS max`,
+    [name],
+  );
+  if (r.pid !== null)
+    refuse(
+      `a replication slot named ${name} exists on ${s.names.target} and is in use (walsender pid ${r.pid}): it is no leftover of an aborted cutover. Set reverse-replication-slot to another name, or stop what reads it and drop it.`,
+    );
+  // A leftover of that name is replaced, so it frees the place it takes.
+  if (!r.mine && r.used >= r.max)
+    refuse(
+      `the reverse slot ${name} needs a free replication slot on ${s.names.target}, and all ${r.max} are in use (max_replication_slots): drop one you no longer need (pg_replication_slots) or raise max_replication_slots there (a restart).`,
+    );
 }
 
 /**
@@ -132,12 +157,76 @@ async function proveLogin(addr: { host: string; port: number }, database: string
 export async function reverseStartPoint(s: PgSession): Promise<string> {
   const tgt = await s.target();
   const name = s.inputs.reverseReplicationSlot;
-  await tgt.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`);
-  await tgt.query(`CREATE PUBLICATION ${quoteIdent(name)} FOR ALL TABLES`);
-  await tgt.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [name]);
-  const { lsn } = await one<{ lsn: string }>(tgt, "SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [name]);
-  s.ctx.log.info(`reverse start point on ${s.names.target}: publication and logical slot ${name} at ${lsn}, before it takes writes`);
-  return lsn;
+  // Marked before the first statement: an abort from here on (even a lost connection) removes them, or says they may remain.
+  STARTED.add(s);
+  try {
+    // An earlier aborted run's leftovers (inactive: no subscription reads them) are replaced, so the stream starts at this switch point.
+    await tgt.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`);
+    await tgt.query(`CREATE PUBLICATION ${quoteIdent(name)} FOR ALL TABLES`);
+    await tgt.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [name]);
+    const { lsn } = await one<{ lsn: string }>(tgt, "SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [name]);
+    s.ctx.log.info(`reverse start point on ${s.names.target}: publication and logical slot ${name} at ${lsn}, before it takes writes`);
+    return lsn;
+  } catch (e) {
+    throw new UserError(`reverse-replication: making publication and logical slot ${name} on ${s.names.target} inside the fence failed: ${describeError(e)}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Sessions whose switch began making the reverse publication and slot on the target (reverseStartPoint). */
+const STARTED = new WeakSet<PgSession>();
+
+/**
+ * A switch aborted before promotion, after reverseStartPoint began: the reverse slot would keep the
+ * target's WAL for ever (nothing subscribes to it), so it goes, and the publication with it. Best
+ * effort, each separately; the connection is opened anew if the old one is lost. Returns what was
+ * done or what remains to do by hand, for the abort's message ('' when nothing was made).
+ */
+export async function abandonReverseStart(s: PgSession): Promise<string> {
+  if (!STARTED.has(s) || !wantsReverse(s)) return '';
+  STARTED.delete(s);
+  const name = s.inputs.reverseReplicationSlot;
+  const removed: string[] = [];
+  const failed: string[] = [];
+  const slot = await onTarget(
+    s,
+    async (tgt) => (await rows(tgt, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [name])).length,
+  );
+  if (typeof slot !== 'number')
+    failed.push(
+      `Dropping logical slot ${name} on ${s.names.target} failed (${slot.error}): the slot ${name} may remain on ${s.names.target}, where it keeps WAL for ever. Drop it there: SELECT pg_drop_replication_slot('${name.replace(/'/g, "''")}');`,
+    );
+  else if (slot) removed.push(`logical slot ${name}`);
+  const pub = await onTarget(s, async (tgt) => {
+    const had = (await rows(tgt, 'SELECT 1 FROM pg_publication WHERE pubname = $1', [name])).length;
+    if (had) await tgt.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`);
+    return had;
+  });
+  if (typeof pub !== 'number')
+    failed.push(
+      `Dropping publication ${name} on ${s.names.target} failed (${pub.error}): it may remain there. Drop it there: DROP PUBLICATION IF EXISTS ${quoteIdent(name)};`,
+    );
+  else if (pub) removed.push(`publication ${name}`);
+  const done = removed.length ? `The way back made inside the fence was removed from ${s.names.target}: ${removed.join(' and ')}.` : '';
+  if (done) s.ctx.log.info(done);
+  for (const f of failed) s.ctx.log.warn(f);
+  return [done, ...failed].filter(Boolean).join(' ');
+}
+
+/** One statement group on the target, tried again on a new connection when the first attempt fails (a lost connection). */
+async function onTarget<T>(s: PgSession, fn: (tgt: PgClient) => Promise<T>): Promise<T | { error: string }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const tgt = await s.target();
+      // A new connection may start read-only by default (as logicalWaitApplied found it): zdm's session acts past it.
+      await tgt.query('SET default_transaction_read_only = off');
+      return await fn(tgt);
+    } catch (e) {
+      if (attempt > 0) return { error: describeError(e) };
+      await s.forget('target');
+    }
+  }
 }
 
 /** After promotion: the old source subscribes through the slot made inside the fence; the new primary's schema is kept there for rollback's DDL guard. */
