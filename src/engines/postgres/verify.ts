@@ -75,8 +75,8 @@ async function retryConflicts<T>(fn: () => Promise<T>): Promise<T> {
 export class PgVerifier implements TableVerifier {
   private readonly conns = new Map<string, Promise<PgClient>>();
   private readonly known = new Map<string, PgTable>();
-  /** Set by targetReplicates: the target applies the source's changes through zdm's subscription. */
-  private logical = false;
+  /** Set by targetReplicates (asked by waitApplied if not yet): the target applies the source's changes through zdm's subscription. */
+  private logical: boolean | undefined;
 
   constructor(
     private readonly inputs: Inputs,
@@ -246,7 +246,8 @@ export class PgVerifier implements TableVerifier {
    * the subscription advances once it has applied and flushed the changes up to it.
    */
   async waitApplied(position: string, timeoutMs: number): Promise<boolean> {
-    const logical = this.logical;
+    if (this.logical === undefined) await this.targetReplicates();
+    const logical = this.logical === true;
     const c = logical ? await this.conn('source', this.defaultDb('source')) : await this.conn('target', this.defaultDb('target'));
     const sql = logical
       ? 'SELECT confirmed_flush_lsn::text AS replay FROM pg_replication_slots WHERE slot_name = $1'
