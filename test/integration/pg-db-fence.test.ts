@@ -17,6 +17,7 @@ import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { appUrl, loadSampleData, missingWrites, pgWriteTargets, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { WriteLoad } from '../../src/rehearse/writer.js';
+import { liftReadOnlyFence } from '../../src/engines/postgres/cutover.js';
 
 let pair: PgPair;
 let load: WriteLoad | undefined;
@@ -180,4 +181,17 @@ describe('the read-only fence by database (a source role that may not ALTER SYST
     expect(log).toMatch(/fence read-only by database .*: ALTER DATABASE \.\.\. SET default_transaction_read_only on appdb, postgres;/);
     expect(lines.join('\n')).not.toContain(PASSWORD);
   }, 300_000);
+
+  it("rollback's lift of the fence (liftReadOnlyFence) as the same role: the fence's databases reset, no ALTER SYSTEM tried, archive stays read-only", async () => {
+    const c = new pg.Client({ connectionString: pair.source.url({ user: MASTER, password: PASSWORD, database: pair.appDatabase }) });
+    await c.connect();
+    try {
+      // The old code began with ALTER SYSTEM RESET, which this role may not run.
+      expect(await liftReadOnlyFence(c)).toEqual([]);
+    } finally {
+      await c.end();
+    }
+    expect(await dbSettings()).toEqual({ archive: 'on' });
+    expect(await appWrites()).toBe('written');
+  }, 60_000);
 });
