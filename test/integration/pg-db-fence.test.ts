@@ -18,6 +18,10 @@ import { runStep } from '../../src/run-step.js';
 import { appUrl, loadSampleData, missingWrites, pgWriteTargets, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { WriteLoad } from '../../src/rehearse/writer.js';
 import { liftReadOnlyFence } from '../../src/engines/postgres/cutover.js';
+import { openEngine } from '../../src/engines/index.js';
+import { withDirectEndpoints } from '../../src/hosts/endpoint.js';
+import { LocalHost } from '../../src/hosts/local.js';
+import { readInputs } from '../../src/inputs.js';
 
 let pair: PgPair;
 let load: WriteLoad | undefined;
@@ -190,6 +194,33 @@ describe('the read-only fence by database (a source role that may not ALTER SYST
       expect(await liftReadOnlyFence(c)).toEqual([]);
     } finally {
       await c.end();
+    }
+    expect(await dbSettings()).toEqual({ archive: 'on' });
+    expect(await appWrites()).toBe('written');
+  }, 60_000);
+
+  it('the fence itself refuses, before changing anything, a role setting that turns read-only off (one that appeared after the check)', async () => {
+    await pair.source.query(`ALTER ROLE ${pair.appUser} SET default_transaction_read_only = off`);
+    const h = new LocalHost();
+    const all: Record<string, string> = { ...inputs(), fence: 'read-only' };
+    const ctx = withDirectEndpoints({
+      inputs: readInputs('cutover', (n) => all[n]),
+      log: new TextLog((l) => lines.push(l)),
+      targetHost: h,
+      sourceHost: h,
+      runnerHost: h,
+    });
+    const engine = openEngine(ctx);
+    try {
+      const err = await engine.switch.fence().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).toContain('role "app_writer" has default_transaction_read_only = off of its own, which wins over a database\'s setting');
+      expect(err?.message).toContain('Fix: ALTER ROLE app_writer RESET default_transaction_read_only; Writes were not blocked.');
+    } finally {
+      await engine.close();
+      await pair.source.query(`ALTER ROLE ${pair.appUser} RESET default_transaction_read_only`);
     }
     expect(await dbSettings()).toEqual({ archive: 'on' });
     expect(await appWrites()).toBe('written');
