@@ -81,6 +81,43 @@ async function appWrites(): Promise<string> {
   }
 }
 
+/** An application that connects per request: a new session on the source every few ms, each held ~30 ms. */
+function perRequestSessions(): { stop: () => Promise<void>; opened: () => number } {
+  let stopped = false;
+  let opened = 0;
+  const request = async () => {
+    const c = new pg.Client({ connectionString: appUrl(pair, pair.source) });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      opened++;
+      await c.query('SELECT 1');
+      await new Promise((r) => setTimeout(r, 30));
+    } catch {
+      // terminated by the fence, or refused: the next request tries again
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  };
+  const inFlight = new Set<Promise<void>>();
+  const loop = (async () => {
+    while (!stopped) {
+      const p = request();
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(inFlight);
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+    opened: () => opened,
+  };
+}
+
 beforeAll(async () => {
   pair = await startPgPair({ sourceMajor: 15, targetMajor: 17, sourceSettings: { wal_level: 'logical' } });
   await pair.target.query(`CREATE DATABASE ${pair.appDatabase}`);
@@ -172,7 +209,16 @@ describe('the read-only fence by database (a source role that may not ALTER SYST
 
   it('cutover by logical replication under a write load: 0 writes missing, the old source refuses the application', async () => {
     const from = lines.length;
-    const out = await run('cutover', inputs());
+    // The master may not make app_writer NOLOGIN (no SET on the mark): the application's new sessions go on, read-only.
+    const pool = perRequestSessions();
+    await new Promise((r) => setTimeout(r, 200));
+    let out: Awaited<ReturnType<typeof run>>;
+    try {
+      out = await run('cutover', inputs());
+    } finally {
+      await pool.stop();
+    }
+    expect(pool.opened()).toBeGreaterThan(10);
     expect(out.outputs.fence).toBe('read-only');
     await new Promise((r) => setTimeout(r, 1000));
     const stats = await load!.stop();

@@ -18,6 +18,7 @@ import { passfilePath } from './conninfo.js';
 import { pgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
+import { fenceDatabases, liftDatabaseFence, mayAlterSystem, refuseBlindFence, refuseEscapingRoles } from './db-fence.js';
 
 /** The fence's undo data: the roles the read-only fence made NOLOGIN (none for the shutdown fence). */
 export interface PgFenceUndo {
@@ -140,7 +141,11 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
     if (bySystem) {
       await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
       await src.query('SELECT pg_reload_conf()');
-    } else undo.databases = await fenceDatabases(s, src);
+    } else {
+      // Set first, so that an abort half way through the databases lifts by database, not by ALTER SYSTEM.
+      undo.databases = [];
+      undo.databases = await fenceDatabases(s, src);
+    }
     const keep = [me.user, ...(await streamingRoles(s, src))];
     const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT (rolname = ANY($1)) ORDER BY 1', [keep]);
     const kept = await blockLogins(
@@ -152,131 +157,13 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
         `fence read-only: the role in ${s.sourceEndpoint.input} may not block ${kept.map((r) => `"${r}"`).join(', ')} (a superuser, or a role it has no ADMIN OPTION on): they keep LOGIN. Their new sessions still start read-only (default_transaction_read_only), and a session of theirs left open stops the cutover.`,
       );
     undo.roles.push(...(await fencedRoles(src)));
-    const left = await terminateSessions(src);
+    const left = await terminateSessions(src, undo.databases && (await readOnlySince(src, undo.databases)));
     if (left.length > 0)
       throw new SafetyError(`sessions still open on ${s.names.source} after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
   } catch (e) {
     throw withFence(e, f);
   }
   return f;
-}
-
-/**
- * The spelling of the read-only setting the fence by database writes, and the durable record a
- * re-run finds it by: a custom mark on a database (as FENCED_MARK on roles) needs superuser or, from
- * 15 on, SET on the mark, which a managed admin role lacks; a setting's value keeps the case it was
- * given in, and SQL that is not quoted gives 'on' (the parser lowers ON and TRUE), so an 'ON' is the fence's.
- */
-export const DB_FENCE_VALUE = 'ON';
-const TRUE_SPELLINGS = ['on', 't', 'tr', 'tru', 'true', 'y', 'ye', 'yes', '1'];
-/** A default_transaction_read_only value as PostgreSQL's parse_bool reads it. */
-export const readOnlyValue = (v: string | null) => v !== null && TRUE_SPELLINGS.includes(v.trim().toLowerCase());
-
-/** ALTER SYSTEM SET default_transaction_read_only: a superuser's, or from PostgreSQL 15 on a grantable privilege. */
-export async function mayAlterSystem(c: PgClient): Promise<boolean> {
-  const r = await one<{ su: boolean; num: number }>(
-    c,
-    "SELECT rolsuper AS su, current_setting('server_version_num')::int AS num FROM pg_roles WHERE rolname = current_user",
-  );
-  if (r.su) return true;
-  if (r.num < 150000) return false;
-  const p = await one<{ ok: boolean }>(c, "SELECT has_parameter_privilege('default_transaction_read_only', 'ALTER SYSTEM') AS ok");
-  return p.ok;
-}
-
-/** A database new sessions can open (template0/1 aside), its owner, whether this role may alter it, and its own read-only setting. */
-export type FencedDatabase = {
-  name: string;
-  owner: string;
-  mayAlter: boolean;
-  setting: string | null;
-};
-
-export async function connectableDatabases(c: PgClient): Promise<FencedDatabase[]> {
-  return rows<FencedDatabase>(
-    c,
-    `SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_has_role(current_user, d.datdba, 'USAGE') AS "mayAlter",
-       (SELECT substr(x, 31) FROM pg_db_role_setting s, unnest(s.setconfig) x
-         WHERE s.setdatabase = d.oid AND s.setrole = 0 AND x LIKE 'default_transaction_read_only=%' LIMIT 1) AS setting
-     FROM pg_database d WHERE d.datallowconn AND d.datname NOT IN ('template0', 'template1') ORDER BY 1`,
-  );
-}
-
-/** Login roles whose own setting (ALTER ROLE ... [IN DATABASE ...] SET) turns read-only off: they win over a database's. */
-export async function escapingRoles(c: PgClient): Promise<{ role: string; db: string | null; value: string }[]> {
-  const r = await rows<{ role: string; db: string | null; value: string }>(
-    c,
-    `SELECT r.rolname AS role, d.datname AS db, substr(x, 31) AS value
-     FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) x
-     WHERE r.rolcanlogin AND x LIKE 'default_transaction_read_only=%' ORDER BY 1, 2`,
-  );
-  return r.filter((x) => !readOnlyValue(x.value));
-}
-
-/** The statement that removes an escaping role setting. */
-export const resetEscape = (e: { role: string; db: string | null }) =>
-  `ALTER ROLE ${sqlName(e.role)}${e.db ? ` IN DATABASE ${sqlName(e.db)}` : ''} RESET default_transaction_read_only;`;
-
-/** A name as SQL takes it: quoted only when it must be. */
-export const sqlName = (n: string) => (/^[a-z_][a-z0-9_$]*$/.test(n) ? n : quoteIdent(n));
-
-async function refuseEscapingRoles(s: PgSession, src: PgClient): Promise<void> {
-  const esc = await escapingRoles(src);
-  if (esc.length)
-    throw new UserError(
-      `fence read-only by database (the role in ${s.sourceEndpoint.input} may not ALTER SYSTEM): ${esc.map((e) => `role "${e.role}"${e.db ? ` in database ${e.db}` : ''} has default_transaction_read_only = ${e.value} of its own, which wins over a database's setting`).join('; ')}. Fix: ${esc.map(resetEscape).join(' ')} Writes were not blocked.`,
-    );
-}
-
-/**
- * The fence without ALTER SYSTEM: each connectable database read-only for new sessions (the
- * sessions open now are ended after). A database read-only of its own is left alone, one the fence
- * of an interrupted cutover left is taken over. Returns every database this fence (or that one) set.
- */
-async function fenceDatabases(s: PgSession, src: PgClient): Promise<string[]> {
-  const dbs = await connectableDatabases(src);
-  const left = dbs.filter((d) => d.setting === DB_FENCE_VALUE).map((d) => d.name);
-  if (left.length)
-    s.ctx.log.warn(`fence read-only: databases ${left.join(', ')} are still read-only from an interrupted cutover's fence: this fence takes them over`);
-  const todo = dbs.filter((d) => !readOnlyValue(d.setting)).map((d) => d.name);
-  for (const d of todo) await src.query(`ALTER DATABASE ${quoteIdent(d)} SET default_transaction_read_only = '${DB_FENCE_VALUE}'`);
-  const own = dbs.filter((d) => readOnlyValue(d.setting) && d.setting !== DB_FENCE_VALUE).map((d) => d.name);
-  s.ctx.log.info(
-    `fence read-only by database (the role in ${s.sourceEndpoint.input} may not ALTER SYSTEM): ALTER DATABASE ... SET default_transaction_read_only on ${[...left, ...todo].sort().join(', ') || 'no database'}${own.length ? `; ${own.join(', ')} read-only of their own, left so` : ''}`,
-  );
-  return [...left, ...todo].sort();
-}
-
-/** Resets the databases the fence by database set (any fence's: the value says so); returns them. */
-async function liftDatabaseFence(c: PgClient): Promise<string[]> {
-  const fenced = (await databaseSettings(c)).filter((d) => d.setting === DB_FENCE_VALUE).map((d) => d.name);
-  for (const d of fenced) await c.query(`ALTER DATABASE ${quoteIdent(d)} RESET default_transaction_read_only`);
-  return fenced;
-}
-
-/** Every database's own read-only setting (a database that no longer takes connections may still hold the fence's). */
-async function databaseSettings(c: PgClient): Promise<{ name: string; setting: string | null }[]> {
-  return rows<{ name: string; setting: string | null }>(
-    c,
-    `SELECT d.datname AS name, substr(x, 31) AS setting FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) x
-     WHERE s.setrole = 0 AND x LIKE 'default_transaction_read_only=%' ORDER BY 1`,
-  );
-}
-
-/**
- * Without pg_read_all_stats a role sees no other role's session in pg_stat_activity (backend_type
- * reads NULL there): the fence could neither end those sessions nor prove them gone.
- */
-export async function seesAllSessions(c: PgClient): Promise<boolean> {
-  return (await one<{ ok: boolean }>(c, "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS ok")).ok;
-}
-
-async function refuseBlindFence(s: PgSession, src: PgClient): Promise<void> {
-  if (await seesAllSessions(src)) return;
-  const { who } = await one<{ who: string }>(src, 'SELECT current_user AS who');
-  throw new UserError(
-    `fence read-only: role "${who}" (${s.sourceEndpoint.input}) cannot see other roles' sessions (pg_read_all_stats), so it could neither end them nor prove them gone. Fix, as a superuser or admin: GRANT pg_read_all_stats TO ${sqlName(who)}; (or pg_monitor). Writes were not blocked.`,
-  );
 }
 
 /** The role the target streams with keeps LOGIN, so that a dropped replication connection can come back (checks/fence-privileges.ts asks the same). */
@@ -321,15 +208,30 @@ async function blockLogins(src: PgClient, roles: string[]): Promise<string[]> {
   return kept;
 }
 
-async function terminateSessions(src: PgClient): Promise<{ pid: number; usename: string }[]> {
+async function terminateSessions(src: PgClient, fenced?: ReadOnlySince): Promise<{ pid: number; usename: string }[]> {
   const others = "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
   await src.query(`SELECT pg_terminate_backend(pid) FROM (${others}) o`);
+  // By database: a session that started after the setting (an application reconnecting) started read-only, as after NOLOGIN none starts.
+  const [left$, params] = fenced ? [`${others} AND NOT (backend_start > $1::timestamptz AND datname = ANY($2))`, [fenced.at, fenced.dbs]] : [others, []];
   const deadline = Date.now() + 5000;
   for (;;) {
-    const left = await rows<{ pid: number; usename: string }>(src, others);
+    const left = await rows<{ pid: number; usename: string }>(src, left$, params);
     if (left.length === 0 || Date.now() > deadline) return left;
+    // By database, logins go on: one that was still authenticating at the first round is ended now.
+    if (fenced) await src.query(`SELECT pg_terminate_backend(pid) FROM (${left$}) o`, params);
     await sleep(10);
   }
+}
+
+/** The fence by database's databases, and the server's clock once their setting is committed. */
+interface ReadOnlySince {
+  at: string;
+  dbs: string[];
+}
+
+async function readOnlySince(src: PgClient, dbs: string[]): Promise<ReadOnlySince> {
+  const { at } = await one<{ at: string }>(src, 'SELECT clock_timestamp()::text AS at');
+  return { at, dbs };
 }
 
 /** Roles a read-only fence made NOLOGIN, this cutover's or an interrupted one's. */

@@ -11,17 +11,8 @@
  */
 import { fail, ok, warn, type CheckUnit, type Verdict } from '../../../checks/check.js';
 import { one, rows, type PgClient } from '../connect.js';
-import {
-  DB_FENCE_VALUE,
-  FENCED_MARK,
-  connectableDatabases,
-  escapingRoles,
-  readOnlyValue,
-  resetEscape,
-  sqlName,
-  streamingRoles,
-  type FencedDatabase,
-} from '../cutover.js';
+import { FENCED_MARK, streamingRoles } from '../cutover.js';
+import { DB_FENCE_VALUE, connectableDatabases, escapingRoles, readOnlyValue, resetEscape, sqlName, type FencedDatabase } from '../db-fence.js';
 import { isLogicalTarget } from '../logical/method.js';
 import type { PgCheckContext } from './context.js';
 import { usesLogical } from './logical-gate.js';
