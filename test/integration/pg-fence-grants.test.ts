@@ -70,6 +70,7 @@ async function sourceUntouched(): Promise<void> {
 const grants = () => [
   `ALTER ROLE ${FENCER} CREATEROLE`,
   `GRANT pg_signal_backend TO ${FENCER}`,
+  `GRANT pg_read_all_stats TO ${FENCER}`,
   `GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO ${FENCER}`,
   `GRANT SET ON PARAMETER zdm.fenced_by_cutover TO ${FENCER}`,
 ];
@@ -90,8 +91,8 @@ async function otherMajor(major: number, body: (p: PgPair, raw: Record<string, s
   try {
     await p.target.query(`CREATE DATABASE ${p.appDatabase}`);
     await p.source.query(`CREATE ROLE ${FENCER} LOGIN REPLICATION CREATEROLE NOSUPERUSER PASSWORD '${PASSWORD}'`);
-    const since15 = major >= 15 ? grants().slice(2) : [];
-    for (const sql of [`GRANT ${p.appUser} TO ${FENCER}`, `GRANT pg_signal_backend TO ${FENCER}`, ...since15]) await p.source.query(sql);
+    const since15 = major >= 15 ? grants().slice(3) : [];
+    for (const sql of [`GRANT ${p.appUser} TO ${FENCER}`, `GRANT pg_signal_backend, pg_read_all_stats TO ${FENCER}`, ...since15]) await p.source.query(sql);
     const c = new pg.Client({ connectionString: p.source.url({ database: p.appDatabase }) });
     await c.connect();
     await c.query(`GRANT EXECUTE ON FUNCTION pg_catalog.pg_reload_conf() TO ${FENCER}`).finally(() => c.end());
@@ -129,27 +130,43 @@ afterAll(async () => {
 }, 60_000);
 
 describe('the read-only fence privileges of a source role without superuser', () => {
-  it('preflight: a failing row for each missing privilege, naming the role and the fix; nothing changed on the source', async () => {
+  it('preflight: a failing row for what makes the fence fail, a warning for a role it cannot block, each with the fix; nothing changed on the source', async () => {
     const { rows, passed } = await preflightRows(inputs());
     expect(passed).toBe(false);
     const failed = rows.filter((r) => r.status === 'FAIL').map((r) => r.detail);
     const text = failed.join('\n');
+    // No ALTER SYSTEM: the fence goes by database; appdb is its owner's (a role it is a member of), postgres is not.
     for (const fix of [
+      `may not alter database postgres (owner "postgres")`,
+      `ALTER DATABASE postgres OWNER TO ${FENCER}; (or GRANT postgres TO ${FENCER};)`,
       `GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO ${FENCER};`,
-      `GRANT SET ON PARAMETER zdm.fenced_by_cutover TO ${FENCER};`,
-      `GRANT EXECUTE ON FUNCTION pg_catalog.pg_reload_conf() TO ${FENCER};`,
-      `ALTER ROLE ${FENCER} CREATEROLE;`,
       `GRANT pg_signal_backend TO ${FENCER};`,
+      `GRANT pg_read_all_stats TO ${FENCER};`,
     ])
       expect(text).toContain(fix);
+    expect(text).not.toContain('appdb');
     expect(failed.every((d) => d.startsWith(`fence read-only: role "${FENCER}" (source-url)`))).toBe(true);
-    expect(text).toContain(`in database ${pair.appDatabase}`);
-    // The application role is named where blocking it needs CREATEROLE; the ones it cannot block are warnings.
-    expect(text).toMatch(/making "app_writer" NOLOGIN/);
+    // pg_reload_conf() is only the ALTER SYSTEM path's; blocking roles is a warning: they keep LOGIN, their new sessions start read-only.
+    expect(text).not.toContain('pg_reload_conf');
     const warned = rows.filter((r) => r.status === 'WARN').map((r) => r.detail);
-    expect(warned.join('\n')).toMatch(/superuser role\(s\) "postgres"/);
-    expect(warned.join('\n')).toMatch(/replication role\(s\) "zdm_repl"/);
+    const warnings = warned.join('\n');
+    expect(warnings).toMatch(/making "app_writer" NOLOGIN needs: they keep LOGIN .*ALTER ROLE zdm_fencer CREATEROLE;/);
+    expect(warnings).toContain(`GRANT SET ON PARAMETER zdm.fenced_by_cutover TO ${FENCER};`);
+    expect(warnings).toMatch(/superuser role\(s\) "postgres"/);
+    expect(warnings).toMatch(/replication role\(s\) "zdm_repl"/);
     await sourceUntouched();
+  });
+
+  it('preflight: with ALTER SYSTEM granted, the ALTER SYSTEM path also needs pg_reload_conf()', async () => {
+    await pair.source.query(`GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO ${FENCER}`);
+    try {
+      const failed = (await preflightRows(inputs())).rows.filter((r) => r.status === 'FAIL').map((r) => r.detail);
+      expect(failed.join('\n')).toContain(`GRANT EXECUTE ON FUNCTION pg_catalog.pg_reload_conf() TO ${FENCER};`);
+      expect(failed.join('\n')).toContain(`in database ${pair.appDatabase}`);
+      expect(failed.join('\n')).not.toContain('ALTER DATABASE');
+    } finally {
+      await pair.source.query(`REVOKE ALTER SYSTEM ON PARAMETER default_transaction_read_only FROM ${FENCER}`);
+    }
   });
 
   it('preflight: once granted, the row passes', async () => {
@@ -172,23 +189,36 @@ describe('the read-only fence privileges of a source role without superuser', ()
   it('PostgreSQL 17: making a role NOLOGIN also needs ADMIN OPTION on it, and replication roles can be blocked', async () => {
     await otherMajor(17, async (p, raw) => {
       const before = await preflightRows(raw);
-      const failed = before.rows.filter((r) => r.status === 'FAIL').map((r) => r.detail);
-      expect(failed).toEqual([expect.stringContaining(`has no ADMIN OPTION on "app_writer", "zdm_repl"`)]);
-      expect(failed[0]).toContain(`GRANT app_writer, zdm_repl TO ${FENCER} WITH ADMIN OPTION;`);
+      expect(before.rows.filter((r) => r.status === 'FAIL')).toEqual([]);
+      const warned = before.rows.filter((r) => r.status === 'WARN').map((r) => r.detail);
+      expect(warned).toContainEqual(expect.stringContaining(`has no ADMIN OPTION on "app_writer", "zdm_repl"`));
+      expect(warned.join('\n')).toContain(`GRANT app_writer, zdm_repl TO ${FENCER} WITH ADMIN OPTION;`);
+      expect(before.rows[0].detail).toContain('make no role NOLOGIN');
       await p.source.query(`GRANT ${p.appUser}, ${p.replicationUser} TO ${FENCER} WITH ADMIN OPTION`);
       const after = await preflightRows(raw);
       expect(after.rows.filter((r) => r.status === 'FAIL')).toEqual([]);
+      expect(
+        after.rows
+          .filter((r) => r.status === 'WARN')
+          .map((r) => r.detail)
+          .join('\n'),
+      ).not.toContain('ADMIN OPTION');
       expect(after.rows[0].detail).toContain('make "app_writer", "zdm_repl" NOLOGIN');
     });
   }, 120_000);
 
-  it('PostgreSQL 13: without superuser the read-only fence cannot be set up at all, and the row says so', async () => {
-    await otherMajor(13, async (_p, raw) => {
+  it('PostgreSQL 13: without superuser (no ALTER SYSTEM at all) the fence goes by database, once the role owns every database', async () => {
+    await otherMajor(13, async (p, raw) => {
       const failed = (await preflightRows(raw)).rows.filter((r) => r.status === 'FAIL').map((r) => r.detail);
-      expect(failed[0]).toMatch(
-        /cannot ALTER SYSTEM SET default_transaction_read_only, nor mark the roles it blocks .*PostgreSQL 13 allows both to superusers only/,
-      );
-      expect(failed[0]).toContain('connect as a superuser for cutover');
+      expect(failed).toEqual([expect.stringContaining('so the fence goes by database, and it may not alter database postgres (owner "postgres")')]);
+      expect(failed[0]).toContain(`ALTER DATABASE postgres OWNER TO ${FENCER};`);
+      // No ALTER SYSTEM privilege exists before 15: none is offered.
+      expect(failed[0]).not.toContain('GRANT ALTER SYSTEM');
+      await p.source.query(`ALTER DATABASE postgres OWNER TO ${FENCER}`);
+      const after = await preflightRows(raw);
+      expect(after.rows.filter((r) => r.status === 'FAIL')).toEqual([]);
+      expect(after.rows[0].detail).toContain('fence by database: ALTER DATABASE ... SET default_transaction_read_only on appdb, postgres (no ALTER SYSTEM)');
+      expect(after.rows.map((r) => r.detail).join('\n')).toMatch(/superuser-only before PostgreSQL 15\): no role is made NOLOGIN/);
     });
   }, 120_000);
 

@@ -3,7 +3,7 @@
  * physical replication line, there is no SSH and no stop command. method auto picks logical and the
  * migration (15 to 17) loses no acknowledged write and leaves no sequence behind. The role holds
  * only what docs/postgres.md lists for the logical method: REPLICATION, membership in the tables'
- * owner, CREATE on the database, and for the read-only fence CREATEROLE, pg_signal_backend, ALTER
+ * owner, CREATE on the database, and for the read-only fence CREATEROLE, pg_signal_backend, pg_read_all_stats, ALTER
  * SYSTEM on default_transaction_read_only and pg_reload_conf().
  */
 import { promises as fs } from 'node:fs';
@@ -42,6 +42,8 @@ beforeAll(async () => {
     `GRANT ${pair.appUser} TO ${ADMIN}`,
     `GRANT CREATE ON DATABASE ${pair.appDatabase} TO ${ADMIN}`,
     `GRANT pg_signal_backend TO ${ADMIN}`,
+    // Other roles' sessions visible, so that the fence can end them and prove them gone.
+    `GRANT pg_read_all_stats TO ${ADMIN}`,
     `GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO ${ADMIN}`,
     // The mark the read-only fence leaves on each role it blocks (a re-run after a crash finds them).
     `GRANT SET ON PARAMETER zdm.fenced_by_cutover TO ${ADMIN}`,

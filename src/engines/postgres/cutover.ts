@@ -18,10 +18,13 @@ import { passfilePath } from './conninfo.js';
 import { pgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 import { lockSwitch, recordedFenceStart, recordFenceStart, writesAfterFence } from './switch-guard.js';
+import { fenceDatabases, liftDatabaseFence, mayAlterSystem, refuseBlindFence, refuseEscapingRoles } from './db-fence.js';
 
 /** The fence's undo data: the roles the read-only fence made NOLOGIN (none for the shutdown fence). */
 export interface PgFenceUndo {
   roles: string[];
+  /** Set when the read-only fence went by database (no ALTER SYSTEM): the databases it made read-only. */
+  databases?: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -125,6 +128,9 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
       `fence read-only cannot block role "${me.user}" (the role in ${s.sourceEndpoint.input}) while ${others[0].n} other session(s) use it: give zdm an admin role of its own, or use fence: shutdown. Writes were not blocked.`,
     );
   }
+  await refuseBlindFence(s, src);
+  const bySystem = await mayAlterSystem(src);
+  if (!bySystem) await refuseEscapingRoles(s, src);
   // This session keeps acting after the fence: a session-level SET beats the reloaded default.
   await src.query('SET default_transaction_read_only = off');
   await checkpointBeforeFence(s, false);
@@ -132,8 +138,14 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
   const undo: PgFenceUndo = { roles: [] };
   const f: Fence<PgFenceUndo> = { mode: 'read-only', startedAt, undo };
   try {
-    await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
-    await src.query('SELECT pg_reload_conf()');
+    if (bySystem) {
+      await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
+      await src.query('SELECT pg_reload_conf()');
+    } else {
+      // Set first, so that an abort half way through the databases lifts by database, not by ALTER SYSTEM.
+      undo.databases = [];
+      undo.databases = await fenceDatabases(s, src);
+    }
     const keep = [me.user, ...(await streamingRoles(s, src))];
     const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT (rolname = ANY($1)) ORDER BY 1', [keep]);
     const kept = await blockLogins(
@@ -145,7 +157,7 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
         `fence read-only: the role in ${s.sourceEndpoint.input} may not block ${kept.map((r) => `"${r}"`).join(', ')} (a superuser, or a role it has no ADMIN OPTION on): they keep LOGIN. Their new sessions still start read-only (default_transaction_read_only), and a session of theirs left open stops the cutover.`,
       );
     undo.roles.push(...(await fencedRoles(src)));
-    const left = await terminateSessions(src);
+    const left = await terminateSessions(src, undo.databases && (await readOnlySince(src, undo.databases)));
     if (left.length > 0)
       throw new SafetyError(`sessions still open on ${s.names.source} after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
   } catch (e) {
@@ -196,15 +208,30 @@ async function blockLogins(src: PgClient, roles: string[]): Promise<string[]> {
   return kept;
 }
 
-async function terminateSessions(src: PgClient): Promise<{ pid: number; usename: string }[]> {
+async function terminateSessions(src: PgClient, fenced?: ReadOnlySince): Promise<{ pid: number; usename: string }[]> {
   const others = "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
   await src.query(`SELECT pg_terminate_backend(pid) FROM (${others}) o`);
+  // By database: a session that started after the setting (an application reconnecting) started read-only, as after NOLOGIN none starts.
+  const [left$, params] = fenced ? [`${others} AND NOT (backend_start > $1::timestamptz AND datname = ANY($2))`, [fenced.at, fenced.dbs]] : [others, []];
   const deadline = Date.now() + 5000;
   for (;;) {
-    const left = await rows<{ pid: number; usename: string }>(src, others);
+    const left = await rows<{ pid: number; usename: string }>(src, left$, params);
     if (left.length === 0 || Date.now() > deadline) return left;
+    // By database, logins go on: one that was still authenticating at the first round is ended now.
+    if (fenced) await src.query(`SELECT pg_terminate_backend(pid) FROM (${left$}) o`, params);
     await sleep(10);
   }
+}
+
+/** The fence by database's databases, and the server's clock once their setting is committed. */
+interface ReadOnlySince {
+  at: string;
+  dbs: string[];
+}
+
+async function readOnlySince(src: PgClient, dbs: string[]): Promise<ReadOnlySince> {
+  const { at } = await one<{ at: string }>(src, 'SELECT clock_timestamp()::text AS at');
+  return { at, dbs };
 }
 
 /** Roles a read-only fence made NOLOGIN, this cutover's or an interrupted one's. */
@@ -231,8 +258,12 @@ async function unblockRoles(c: PgClient, roles: string[]): Promise<void> {
  */
 export async function liftReadOnlyFence(c: PgClient): Promise<string[]> {
   await c.query('SET default_transaction_read_only = off');
-  await c.query('ALTER SYSTEM RESET default_transaction_read_only');
-  await c.query('SELECT pg_reload_conf()');
+  // A role that may not ALTER SYSTEM fenced by database (or not at all).
+  if (await mayAlterSystem(c)) {
+    await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+    await c.query('SELECT pg_reload_conf()');
+  }
+  await liftDatabaseFence(c);
   const roles = await fencedRoles(c);
   await unblockRoles(c, roles);
   return roles;
@@ -348,7 +379,11 @@ export async function promote(s: PgSession, f: Fence<PgFenceUndo>): Promise<void
   }
   markSwitch(f, 'recovery-end', `${capitalized(s.names.target)} left recovery`);
   // NOLOGIN is a catalog change, so the fence reached the target through replication: lift it there.
-  if (f.mode === 'read-only') await unblockRoles(tgt, f.undo.roles);
+  if (f.mode === 'read-only') {
+    await unblockRoles(tgt, f.undo.roles);
+    // So is a database's setting (physical replication): the new primary must not keep the fence by database.
+    await liftDatabaseFence(tgt);
+  }
 }
 
 export async function unfence(s: PgSession, f: Fence<PgFenceUndo>): Promise<void> {
@@ -366,8 +401,12 @@ export async function unfence(s: PgSession, f: Fence<PgFenceUndo>): Promise<void
   }
   const src = await s.source();
   await src.query('SET default_transaction_read_only = off');
-  await src.query('ALTER SYSTEM RESET default_transaction_read_only');
-  await src.query('SELECT pg_reload_conf()');
+  if (f.undo.databases === undefined) {
+    await src.query('ALTER SYSTEM RESET default_transaction_read_only');
+    await src.query('SELECT pg_reload_conf()');
+  }
+  // By database: what this fence set (and what an interrupted one left), not a database read-only of its own.
+  await liftDatabaseFence(src);
   await unblockRoles(src, f.undo.roles);
 }
 
