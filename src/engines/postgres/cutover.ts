@@ -381,8 +381,9 @@ export async function promote(s: PgSession, f: Fence<PgFenceUndo>): Promise<void
   // NOLOGIN is a catalog change, so the fence reached the target through replication: lift it there.
   if (f.mode === 'read-only') {
     await unblockRoles(tgt, f.undo.roles);
-    // So is a database's setting (physical replication): the new primary must not keep the fence by database.
-    await liftDatabaseFence(tgt);
+    // So is a database's setting (physical replication): the new primary must not keep the fence by
+    // database. Only after one: the ALTER SYSTEM fence's promotion pays no extra query.
+    if (f.undo.databases !== undefined) await liftDatabaseFence(tgt);
   }
 }
 
