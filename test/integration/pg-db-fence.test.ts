@@ -81,7 +81,12 @@ async function appWrites(): Promise<string> {
   }
 }
 
-/** An application that connects per request: a new session on the source every few ms, each held ~30 ms. */
+/**
+ * An application that connects per request: a new session on the source every 40 ms, each held
+ * 200 ms, so that about five are open at any moment (the old fence waited for none to be left, and
+ * gave up after 5 s). Not faster: the sessions' SCRAM handshakes run in this process, beside zdm's
+ * own, and 200 a second starved zdm's connection to the source on a loaded machine.
+ */
 function perRequestSessions(): { stop: () => Promise<void>; opened: () => number } {
   let stopped = false;
   let opened = 0;
@@ -92,7 +97,7 @@ function perRequestSessions(): { stop: () => Promise<void>; opened: () => number
       await c.connect();
       opened++;
       await c.query('SELECT 1');
-      await new Promise((r) => setTimeout(r, 30));
+      await new Promise((r) => setTimeout(r, 200));
     } catch {
       // terminated by the fence, or refused: the next request tries again
     } finally {
@@ -105,7 +110,7 @@ function perRequestSessions(): { stop: () => Promise<void>; opened: () => number
       const p = request();
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 40));
     }
     await Promise.all(inFlight);
   })();
