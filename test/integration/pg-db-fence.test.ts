@@ -82,16 +82,16 @@ async function appWrites(): Promise<string> {
 }
 
 /**
- * An application that connects per request: a new session on the source every 40 ms, each held
+ * An application that connects per request (to `database`): a new session on the source every 40 ms, each held
  * 200 ms, so that about five are open at any moment (the old fence waited for none to be left, and
  * gave up after 5 s). Not faster: the sessions' SCRAM handshakes run in this process, beside zdm's
  * own, and 200 a second starved zdm's connection to the source on a loaded machine.
  */
-function perRequestSessions(): { stop: () => Promise<void>; opened: () => number } {
+function perRequestSessions(database = pair.appDatabase): { stop: () => Promise<void>; opened: () => number } {
   let stopped = false;
   let opened = 0;
   const request = async () => {
-    const c = new pg.Client({ connectionString: appUrl(pair, pair.source) });
+    const c = new pg.Client({ connectionString: pair.source.url({ user: pair.appUser, password: pair.appPassword, database }) });
     c.on('error', () => undefined);
     try {
       await c.connect();
@@ -216,14 +216,17 @@ describe('the read-only fence by database (a source role that may not ALTER SYST
     const from = lines.length;
     // The master may not make app_writer NOLOGIN (no SET on the mark): the application's new sessions go on, read-only.
     const pool = perRequestSessions();
+    // And one in the database read-only of its own, whose new sessions start read-only as well.
+    const archive = perRequestSessions('archive');
     await new Promise((r) => setTimeout(r, 200));
     let out: Awaited<ReturnType<typeof run>>;
     try {
       out = await run('cutover', inputs());
     } finally {
-      await pool.stop();
+      await Promise.all([pool.stop(), archive.stop()]);
     }
     expect(pool.opened()).toBeGreaterThan(10);
+    expect(archive.opened()).toBeGreaterThan(10);
     expect(out.outputs.fence).toBe('read-only');
     await new Promise((r) => setTimeout(r, 1000));
     const stats = await load!.stop();
