@@ -13,6 +13,7 @@ import type { Note } from '../notes.js';
 import type { DiskType } from '../tuning/disk.js';
 import type { KernelPlan } from '../tuning/sysctl.js';
 import type { TableVerifier } from '../verify/types.js';
+import type { Journal } from '../state/journal.js';
 
 /** One setting tune-target changes, with what it was and why. */
 export interface TuningItem {
@@ -223,6 +224,8 @@ export interface StepContext {
   ssh?: SshContext;
   /** The runner's clock in ms since the epoch (Date.now unless a test injects a skewed one). */
   clock?: () => number;
+  /** The migration record on the target (runStep opens it; a context built by hand may have none). */
+  journal?: Journal;
 }
 
 /** tune-target's settings and their way back (cutover, revert). */

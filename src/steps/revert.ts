@@ -3,7 +3,7 @@
  * setting (live where it can change at runtime, and zdm's persisted settings removed) and every
  * kernel value, with the drop-in removed. Running it twice is harmless.
  */
-import { openEngine, tuningFromInput } from '../engines/index.js';
+import { openEngine, tuningOf } from '../engines/index.js';
 import type { StepContext } from '../engines/engine.js';
 import { InputError } from '../errors.js';
 import { heading, table } from '../report/markdown.js';
@@ -13,8 +13,12 @@ import type { StepResult } from './step.js';
 
 export async function revert(ctx: StepContext): Promise<StepResult<'revert'>> {
   const { inputs, log } = ctx;
-  const plan = tuningFromInput(inputs.tuning, inputs.engine);
-  if (!plan) throw new InputError('tuning', "is required by revert: pass tune-target's `tuning` output, which holds the original values");
+  const plan = tuningOf(ctx);
+  if (!plan)
+    throw new InputError(
+      'tuning',
+      `is required by revert when the migration record (${ctx.journal?.store.pathOf(ctx.journal.record.id) ?? 'state-dir'}) holds no tune-target plan: pass tune-target's \`tuning\` output, which holds the original values`,
+    );
   const engine = openEngine(ctx);
   const rows: string[][] = [];
   const restored: string[] = [];
