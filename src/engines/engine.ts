@@ -340,6 +340,39 @@ export interface Reverse<FenceUndo = unknown, Prepared = unknown> {
   teardown(): Promise<Note[]>;
 }
 
+/** What the source keeps for the target while the migration waits (status, await-lag-zero, preflight). */
+export interface Retention {
+  /** Bytes of WAL / binlog the source keeps for the target; undefined when it cannot be told. */
+  retainedBytes: number | undefined;
+  /** What keeps them, e.g. "slot zdm_replica (wal_status reserved, inactive)"; '' when nothing does. */
+  holder: string;
+  /** Whether the thing that keeps them (slot, replica connection) is in use right now. */
+  active: boolean;
+  /** The source's write position in bytes on one scale (WAL LSN; binlog offsets): two readings give the write rate. */
+  writtenBytes: number;
+  /** The directory on the source that holds the WAL / binlogs, where it can be read (free disk). */
+  dir?: string;
+  /** The source's own bound on what it keeps, in words (max_slot_wal_keep_size, binlog expiry). */
+  limit: string;
+  /** Retention the source's settings leave unbounded, or a slot already lost: what to set, and what happens at the limit. */
+  warnings: string[];
+  /** Set when the source can no longer serve the target (slot invalidated, binlogs purged): the seed must start again. */
+  lost?: string;
+}
+
+/** A migration's life around the switch: what the source keeps meanwhile, and abandoning it. */
+export interface Lifecycle {
+  /** Reads what the source keeps for the target now. Changes nothing. */
+  retention(): Promise<Retention>;
+  /**
+   * abort: removes everything replication made on both sides before promotion (slots, publication,
+   * subscription, the target's replication settings and stored password, the heartbeat table and its
+   * switch rows), then leaves the target stopped (`stop`) or running on its own (`standalone`).
+   * Returns what it removed, one line each: nothing on a second run.
+   */
+  abandon(target: 'stop' | 'standalone'): Promise<string[]>;
+}
+
 /**
  * Everything a step may ask of a database, grouped by capability; each engine builds each group in
  * the module that holds its statements. `FenceUndo`: what this engine's fence keeps to lift it
@@ -357,4 +390,5 @@ export interface Engine<FenceUndo = unknown, Prepared = unknown> {
   readonly inspection: Inspection;
   readonly verify: Verify;
   readonly reverse: Reverse<FenceUndo, Prepared>;
+  readonly lifecycle: Lifecycle;
 }

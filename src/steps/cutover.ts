@@ -203,7 +203,10 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
   // A fence the user chose is checked before any server is reached; `auto` once the engine has settled it.
   if (inputs.fenceGiven) requireStopCommand(inputs.fence, inputs);
   const plan = tuningOf(ctx);
-  if (!plan) log.warn("no tuning input and no tune-target plan in the migration record: zdm cannot restore settings tune-target changed; pass tune-target's `tuning` output");
+  if (!plan)
+    log.warn(
+      "no tuning input and no tune-target plan in the migration record: zdm cannot restore settings tune-target changed; pass tune-target's `tuning` output",
+    );
   else if (inputs.tuning === undefined) log.info('tuning: the plan tune-target wrote into the migration record');
   await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);
