@@ -24,9 +24,10 @@ function tuningRestored(rec: MigrationRecord | undefined): boolean {
 }
 
 function refusePromoted(rec: MigrationRecord | undefined, detail: string | undefined): void {
-  if (rec?.phase && PROMOTED_PHASES.includes(rec.phase))
+  const promotedAt = rec && phaseAt(rec, 'promoted');
+  if (rec?.phase && (PROMOTED_PHASES.includes(rec.phase) || promotedAt))
     throw new UserError(
-      `the migration ${rec.id} is past promotion (phase ${rec.phase} since ${phaseAt(rec, rec.phase) ?? rec.updatedAt}): the target has taken the application's writes, and abort would lose them. ` +
+      `the migration ${rec.id} is past promotion (promoted ${promotedAt ?? '?'}, phase ${rec.phase} now): the target has taken the application's writes, and abort would lose them. ` +
         'The way back is rollback (after a cutover with reverse-replication), then finalize. Nothing was changed.',
     );
   if (detail)
