@@ -10,7 +10,7 @@ import { describeError, InputError, UserError } from '../errors.js';
 import type { Host } from '../hosts/host.js';
 import type { Inputs, StepName } from '../inputs.js';
 import type { Log } from '../log.js';
-import type { TuningPlan } from '../engines/engine.js';
+import type { TuningPlan } from '../tuning/plan.js';
 import {
   defaultMigrationId,
   FINISHED_PHASES,

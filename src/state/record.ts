@@ -6,7 +6,7 @@
  * carry secrets), error texts are masked before they are stored.
  */
 import type { Host } from '../hosts/host.js';
-import type { TuningPlan } from '../engines/engine.js';
+import type { TuningPlan } from '../tuning/plan.js';
 import type { EngineKind, StepName } from '../inputs.js';
 
 export const RECORD_VERSION = 1;
