@@ -34,8 +34,6 @@ const PHASE_AFTER: Partial<Record<StepName, Phase>> = {
   revert: 'reverted',
   abort: 'aborted',
 };
-/** The phase a step's start puts the migration in. */
-const PHASE_AT_START: Partial<Record<StepName, Phase>> = { 'seed-replica': 'seeding' };
 /** Steps that only read: they never write the record. */
 const READ_ONLY: readonly StepName[] = ['status'];
 /** Steps that begin a migration: a finished record of the same id is archived and a new one begun. */
@@ -89,11 +87,12 @@ export class Journal {
         { cause: e },
       );
     }
-    const finished = rec?.phase !== undefined && FINISHED_PHASES.includes(rec.phase);
+    // A record whose steps changed nothing yet (no phase: preflight, or a seed refused by its checks) holds no migration.
+    const finished = rec?.phase === undefined || FINISHED_PHASES.includes(rec.phase);
     if (rec && !finished && rec.engine !== inputs.engine) throw otherMigration(store, rec, `engine ${rec.engine}, not ${inputs.engine}`);
     if (rec && !finished && source && rec.source && rec.source !== source) throw otherMigration(store, rec, `source ${rec.source}, not ${source}`);
     const writes = !READ_ONLY.includes(step);
-    if (rec && finished && BEGINS.includes(step) && writes) {
+    if (rec?.phase && finished && BEGINS.includes(step) && writes) {
       // A new migration of the same target: the finished one is kept aside, under its finish time.
       const aside = `${store.pathOf(id).replace(/\.json$/, '')}.${rec.updatedAt.replace(/[:.]/g, '-')}.json`;
       await host.rename(store.pathOf(id), aside);
@@ -106,9 +105,9 @@ export class Journal {
     return j;
   }
 
-  /** Marks the step's start (and the phase it enters), written at once: a run that dies leaves it. */
+  /** Marks the step's start, written at once: a run that dies leaves it. */
   async started(): Promise<void> {
-    await this.event({ result: 'started', phase: PHASE_AT_START[this.step] });
+    await this.event({ result: 'started' });
   }
 
   /** A phase reached inside the step (cutover: fenced), written at once. */
