@@ -151,16 +151,45 @@ export class Journal {
 
   private async event(e: { result: 'started' | 'ok' | 'failed' | 'note'; phase?: Phase; detail?: string }): Promise<void> {
     const at = new Date().toISOString();
-    this.rec.events.push({ at, step: this.step, ...e, run: currentRun() });
+    const event = { at, step: this.step, ...e, run: currentRun() };
+    this.rec.events.push(event);
+    this.pending.push(event);
     if (e.phase) this.rec.phase = e.phase;
     await this.flush(at);
   }
+
+  /**
+   * Two runs on one migration at once (a second cutover that the switch lock will refuse, a status):
+   * each keeps its own copy, so before writing, the other's events and parts on disk are kept, with
+   * this journal's new events after them.
+   */
+  private async mergeFromDisk(): Promise<void> {
+    const disk = await this.store.read(this.rec.id).catch(() => undefined);
+    if (!disk || disk.createdAt !== this.rec.createdAt) return;
+    const mine = new Set(this.pending);
+    const known = new Set(disk.events.map((e) => `${e.at} ${e.step} ${e.result}`));
+    this.rec.events = [...disk.events, ...[...mine].filter((e) => !known.has(`${e.at} ${e.step} ${e.result}`))].sort((a, b) => a.at.localeCompare(b.at));
+    this.rec.phase = lastPhase(this.rec.events) ?? this.rec.phase;
+    for (const [step, d] of Object.entries(disk.steps)) {
+      const own = this.rec.steps[step];
+      if (d && (!own || own.at < d.at)) this.rec.steps[step] = d;
+    }
+    this.rec.made = { ...disk.made, ...this.rec.made };
+    this.rec.tuning ??= disk.tuning;
+    this.rec.method ??= disk.method;
+    if (disk.extra) this.rec.extra = { ...disk.extra, ...this.rec.extra };
+  }
+
+  /** Events this journal added since it last wrote: merged into what is on disk, which another run may have written meanwhile. */
+  private pending: MigrationRecord['events'] = [];
 
   private async flush(at = new Date().toISOString()): Promise<void> {
     if (!this.writes) return;
     this.rec.updatedAt = at;
     try {
+      await this.mergeFromDisk();
       await this.store.write(this.rec);
+      this.pending = [];
     } catch (e) {
       throw new InputError(
         'state-dir',
@@ -168,6 +197,11 @@ export class Journal {
       );
     }
   }
+}
+
+/** The merged record's phase: that of its last event with one (events are in time order). */
+function lastPhase(events: MigrationRecord['events']): Phase | undefined {
+  return [...events].reverse().find((e) => e.phase)?.phase;
 }
 
 function otherMigration(store: RecordStore, rec: MigrationRecord, why: string): UserError {

@@ -87,6 +87,34 @@ describe('separate runs that share only the servers and the state directory', ()
     for (const secret of [pair.source.password, pair.replicationPassword]) expect(JSON.stringify(rec)).not.toContain(secret);
   }, 300_000);
 
+  it('abort in a fresh process, after a run that ended at seed-replica, given nothing but the servers and the state dir', async () => {
+    const other = await startPgPair();
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'zdm-runs-abort-'));
+      const c = { 'source-url': other.source.url(), 'target-url': other.target.url(), 'state-dir': dir };
+      const retryBefore = (await other.target.query<{ v: string }>("SELECT current_setting('wal_retrieve_retry_interval') AS v"))[0].v;
+      ok(await runDistStep('tune-target', { ...c, 'target-memory': '1GB', 'kernel-tuning': 'off' }));
+      ok(
+        await runDistStep('seed-replica', {
+          ...c,
+          'replication-user': other.replicationUser,
+          'replication-password': other.replicationPassword,
+          'target-data-dir': other.target.dataDir,
+          'target-start-command': other.target.startCommand,
+          'target-stop-command': other.target.stopCommand,
+        }),
+      );
+      const a = ok(await runDistStep('abort', { ...c, 'abort-target': 'standalone', 'kernel-tuning': 'off' }));
+      expect(a.outputs.removed).toMatch(/tune-target's settings restored on the target .*replication slot zdm_replica dropped on the source/);
+      expect((await other.target.query<{ v: string }>("SELECT current_setting('wal_retrieve_retry_interval') AS v"))[0].v).toBe(retryBefore);
+      expect(await other.source.query('SELECT slot_name FROM pg_replication_slots')).toEqual([]);
+      expect((await other.target.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0].r).toBe(false);
+      expect(ok(await runDistStep('abort', { ...c, 'abort-target': 'standalone', 'kernel-tuning': 'off' })).outputs.removed).toBe('');
+    } finally {
+      await other.destroy();
+    }
+  }, 180_000);
+
   it('abort, after promotion, refuses and points to rollback', async () => {
     const r = await runDistStep('abort', { 'source-url': pair.source.url(), 'target-url': pair.target.url(), 'state-dir': state });
     expect(r.code).not.toBe(0);
