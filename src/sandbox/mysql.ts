@@ -3,7 +3,7 @@
  * is Debian unstable's, extracted by scripts/install-mysql.sh into .cache/mysql/current and run
  * through its own loader (the zdm-bin wrappers): Debian 12 has no MySQL and too old a glibc.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
@@ -79,6 +79,8 @@ function kind(root: string, version: string): ServerKind {
       await buildOnce(template, async (tmp) => {
         const opts = Object.entries(paths(root)).map(([k, v]) => `--${k}=${v}`);
         await run(`${bin}/mysqld`, ['--no-defaults', '--initialize-insecure', '--user=root', `--datadir=${tmp}/data`, ...opts], { timeoutMs: 300_000 });
+        // auto.cnf holds server_uuid: without it every copy makes its own (one uuid on two servers breaks GTID replication).
+        await fs.rm(`${tmp}/data/auto.cnf`, { force: true });
       });
       return `${template}/data`;
     },

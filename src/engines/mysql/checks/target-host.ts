@@ -43,7 +43,7 @@ export const configFileRead: CheckUnit<MyCheckContext> = {
 
 /**
  * mydumper copies in parallel: above logical-max-size it only warns, with the time the copy will
- * take. The single-threaded mariadb-dump fallback is refused there.
+ * take. The single-threaded fallback (mariadb-dump, mysqldump) is refused there.
  */
 export const logicalSeedSize: CheckUnit<MyCheckContext> = {
   id: 'logical-seed-size',
@@ -54,7 +54,8 @@ export const logicalSeedSize: CheckUnit<MyCheckContext> = {
     const bytes = await c.sourceBytes();
     const max = c.s.inputs.logicalMaxSize;
     if (bytes <= max) return ok(`${formatBytes(bytes)} <= logical-max-size ${formatBytes(max)}`);
-    const tool = await logicalTool(c.s.ctx.runnerHost);
+    const { sf } = await c.facts();
+    const { tool } = await logicalTool(c.s.ctx.runnerHost, sf.flavor);
     const time = formatSeconds(bytes / COPY_RATE.logical);
     if (tool === 'mydumper')
       return warn(
@@ -74,13 +75,10 @@ export const dumpTools: CheckUnit<MyCheckContext> = {
   async run(c) {
     if (!(await logical(c))) return skip('method: physical');
     const { sf } = await c.facts();
-    const tool = await logicalTool(c.s.ctx.runnerHost);
+    const { tool, why } = await logicalTool(c.s.ctx.runnerHost, sf.flavor);
     if (tool === 'mydumper') return ok('mydumper, myloader');
-    if (tool === 'mariadb-dump' && sf.flavor.name === 'mariadb')
-      return warn(
-        'mydumper is not installed on the runner: the copy falls back to a single-threaded mariadb-dump. Install the mydumper package for a parallel copy.',
-      );
-    return verdict(false, 'mydumper and myloader are needed on the runner for the logical copy: install the mydumper package (apt-get install mydumper).');
+    if (tool) return warn(`${why}: the copy falls back to the server's single-threaded ${tool}. Install a mydumper that knows the server for a parallel copy.`);
+    return verdict(false, `${why}: install mydumper (apt-get install mydumper) or the server's client tools on the runner for the logical copy.`);
   },
 };
 
