@@ -10,6 +10,8 @@ import { CONFIG_CHECK, configFileCheck, defaultConfigFile } from '../option-file
 import { toolOn, type MyCheckContext } from './context.js';
 
 const logical = async (c: MyCheckContext) => (await seedMethod(c.s)).method === 'logical';
+/** CLONE writes through the target server itself: no directory, no backup tool of zdm's. */
+const byServer = async (c: MyCheckContext) => ['dump', 'clone'].includes((await seedMethod(c.s)).tool);
 
 /**
  * The physical copy lands beside target-data-dir; the logical one is loaded by myloader through
@@ -17,14 +19,14 @@ const logical = async (c: MyCheckContext) => (await seedMethod(c.s)).method === 
  */
 export const diskSpace = diskSpaceCheck<MyCheckContext>(
   async (c) => Math.ceil((await c.sourceBytes()) * 1.2) + 256 * 1024 * 1024,
-  async (c) => ((await logical(c)) ? (await c.facts()).tf.vars.datadir : c.dataDir && path.dirname(c.dataDir)),
+  async (c) => ((await byServer(c)) ? (await c.facts()).tf.vars.datadir : c.dataDir && path.dirname(c.dataDir)),
 );
 
 /** Only the physical copy creates and renames directories beside the data directory. */
 const writableBeside = dataDirWritableCheck<MyCheckContext>();
 export const dataDirWritable: CheckUnit<MyCheckContext> = {
   ...writableBeside,
-  run: async (c) => ((await logical(c)) ? skip('not needed by a logical seed (it loads through SQL)') : writableBeside.run(c)),
+  run: async (c) => ((await byServer(c)) ? skip('not needed: the copy goes through the target server (a logical load, or CLONE)') : writableBeside.run(c)),
 };
 
 /** zdm's option file must be one the server reads; it matters once zdm writes there (tune-target, whose plan seed-replica is given). */
@@ -88,6 +90,7 @@ export const backupTools: CheckUnit<MyCheckContext> = {
   scopes: ['seed'],
   async run(c) {
     if (await logical(c)) return skip('method: logical');
+    if (await byServer(c)) return skip('CLONE: no backup tool needed');
     const { sf } = await c.facts();
     const mariadb = sf.flavor.name === 'mariadb';
     const tools = mariadb ? [['mariadb-backup', 'mariabackup'], ['mbstream']] : [['xtrabackup'], ['xbstream']];
