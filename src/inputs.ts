@@ -794,6 +794,12 @@ export const OUTPUTS = [
     name: 'method',
     description: 'How the copy was made: `physical` or `logical` (with `method: auto`, the one chosen; the reason is in the log and the summary).',
   },
+  {
+    step: 'seed-replica',
+    name: 'seed-tool',
+    description:
+      'What made the copy where the engine tells: `clone` (MySQL CLONE plugin), `backup` (mariadb-backup, XtraBackup), `mydumper`, `mysqldump`, `mariadb-dump`; empty otherwise.',
+  },
 ] as const satisfies readonly OutputDef[];
 
 /** The schema seen through the general shape, for code that loops over every input. */

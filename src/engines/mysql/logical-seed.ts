@@ -259,5 +259,5 @@ export async function seedLogically(s: MySession): Promise<SeedResult> {
   await startReplication(s, flavor, await s.target(), copy.coords);
   const position = copy.coords.gtid ? `gtid:${copy.coords.gtid}` : `${copy.coords.file}:${copy.coords.position}`;
   log.info(`the target replicates from ${position} (the copy's point: ${copy.coords.file}:${copy.coords.position})`);
-  return { position, seconds: (Date.now() - started) / 1000, bytes: copy.bytes, sourceVersion: sf.version };
+  return { position, seconds: (Date.now() - started) / 1000, bytes: copy.bytes, sourceVersion: sf.version, tool };
 }

@@ -107,5 +107,5 @@ export async function seedWithMethod(s: MySession, plan: TuningPlan | undefined)
   const m = await seedMethod(s);
   s.ctx.log.info(m.reason);
   const r = m.tool === 'dump' ? await seedLogically(s) : m.tool === 'clone' ? await seedByClone(s, await s.flavor()) : await seedMysql(s, plan);
-  return { ...r, method: m.method };
+  return { ...r, method: m.method, tool: r.tool ?? m.tool };
 }
