@@ -28,13 +28,12 @@ async function fails(step: StepName, raw: Record<string, string>, lines: string[
 
 /** Seeds the target and waits until it caught up; returns the tuning and the inputs of every step. */
 async function migrated(fx: MariadbFixture, fence: string) {
-  await fx.loadSampleData(2);
   const all = fx.stepInputs({ fence, targetMemory: '1GB' });
   const tune = await run('tune-target', all['tune-target']);
   const lines: string[] = [];
-  await run('seed-replica', { ...all['seed-replica'], tuning: tune.outputs.tuning }, lines);
+  const seed = await run('seed-replica', { ...all['seed-replica'], tuning: tune.outputs.tuning }, lines);
   await run('await-lag-zero', { ...all['await-lag-zero'], 'settle-seconds': '1' });
-  return { all, tuning: tune.outputs.tuning, seedLog: lines.join('\n') };
+  return { all, tuning: tune.outputs.tuning, seed, seedLog: lines.join('\n') };
 }
 
 describe.skipIf(mysqlMissing !== undefined)(`MySQL: a migration on a real server${mysqlMissing ? ` (skipped: ${mysqlMissing})` : ''}`, () => {
@@ -43,11 +42,19 @@ describe.skipIf(mysqlMissing !== undefined)(`MySQL: a migration on a real server
   beforeAll(async () => {
     fx = await MariadbFixture.start({ engine: 'mysql' });
     console.log(`MySQL ${await fx.serverVersion()}`);
+    await fx.loadSampleData(2);
     m = await migrated(fx, 'read-only');
   }, 300_000);
   afterAll(async () => {
     await fx?.destroy();
   }, 60_000);
+
+  it('the seed was made by CLONE, from the GTID set clone_status records', () => {
+    expect(m.seed.outputs).toMatchObject({ method: 'physical', 'seed-tool': 'clone' });
+    expect(m.seed.outputs['seed-position']).toMatch(/^gtid:[0-9a-f-]{36}:1-\d+$/);
+    expect(m.seedLog).toMatch(/method: auto chose physical by the CLONE plugin/);
+    expect(m.seedLog).toMatch(/CLONE done: [\d.]+ MB in/);
+  });
 
   it('verify names a row changed on the target behind replication by its key', async () => {
     const t = await mysql.createConnection({ uri: fx.target.url() });
@@ -125,13 +132,29 @@ describe.skipIf(mysqlMissing !== undefined)(`MySQL: fence accounts with an admin
   let m: Awaited<ReturnType<typeof migrated>>;
   beforeAll(async () => {
     fx = await MariadbFixture.start({ engine: 'mysql' });
-    m = await migrated(fx, 'accounts');
+    await fx.loadSampleData(1);
   }, 300_000);
   afterAll(async () => {
     await fx?.destroy();
   }, 60_000);
 
+  it('CLONE refuses a MyISAM table by name before anything changes; method auto copies logically instead, saying why', async () => {
+    await fx.source.query('CREATE TABLE appdb.legacy (id INT PRIMARY KEY) ENGINE=MyISAM');
+    try {
+      const all = fx.stepInputs({ fence: 'accounts', targetMemory: '1GB' });
+      const { message } = await fails('seed-replica', { ...all['seed-replica'], method: 'physical' });
+      expect(message).toContain('non-InnoDB tables: CLONE copies InnoDB only, and appdb.legacy (MyISAM) would arrive empty');
+      expect(await fx.target.query('SHOW REPLICA STATUS')).toEqual([]);
+      const pre = await run('preflight', { ...all.preflight, method: 'auto' }).catch((e: StepFailed) => e.result);
+      const checks = JSON.parse(pre.outputs.checks) as { check: string; detail: string }[];
+      expect(checks.find((c) => c.check === 'seed method')?.detail).toMatch(/logical: .*CLONE cannot: CLONE copies InnoDB only, and appdb\.legacy \(MyISAM\)/);
+    } finally {
+      await fx.source.query('DROP TABLE appdb.legacy');
+    }
+  }, 120_000);
+
   it('an admin that cannot end sessions is refused before anything changes; one with CONNECTION_ADMIN fences the writers by their account', async () => {
+    m = await migrated(fx, 'accounts');
     const weak = await fx.noSuperAdmin({ without: ['CONNECTION_ADMIN'] });
     const refused = await fails('cutover', { ...m.all.cutover, 'source-url': weak, tuning: m.tuning });
     expect(refused.message).toMatch(/CONNECTION_ADMIN/);
