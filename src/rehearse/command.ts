@@ -16,7 +16,7 @@ export const REHEARSE_HELP = `zdm rehearse flags:
   --writes-per-second N        steady write load during the whole migration [default: 300]
   --fence auto|shutdown|read-only|accounts  cutover fence [default: auto: shutdown for postgres (read-only for a logical migration), read-only for mariadb,
                                accounts with --no-super]
-  --no-super                   mariadb: zdm reaches the source as an admin modelled on a managed service's master user
+  --no-super                   mariadb, mysql: zdm reaches the source as an admin modelled on a managed service's master user
                                (no SUPER, READ_ONLY ADMIN, FILE or shell): the seed is logical (method: logical) and the
                                fence locks the writers' own account (fence: accounts)
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
@@ -28,8 +28,8 @@ export const REHEARSE_HELP = `zdm rehearse flags:
                                (postgres with --fence read-only: the old source is rewound with pg_rewind)
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --pooler pgbouncer|haproxy   the writing clients connect only through a throwaway pooler in front of the source, which cutover drives:
-                               pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb) is repointed and its old sessions shut down
-  --method auto|physical|logical  seed-replica's method [default: auto]; logical: mydumper/myloader (mariadb), publication and
+                               pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb, mysql) is repointed and its old sessions shut down
+  --method auto|physical|logical  seed-replica's method [default: auto: CLONE for mysql]; logical: mydumper/myloader (mariadb), mysqldump (mysql), publication and
                                subscription (postgres)
   --source-major N, --target-major N  postgres: the majors of the throwaway servers (13-18; default: Debian's 15 for both);
                                different majors migrate one database by logical replication (method auto) with fence read-only
