@@ -138,7 +138,7 @@ describe.skipIf(mysqlMissing !== undefined)(`MySQL: fence accounts with an admin
     await fx?.destroy();
   }, 60_000);
 
-  it('CLONE refuses a MyISAM table by name before anything changes; method auto copies logically instead, saying why', async () => {
+  it('CLONE refuses a MyISAM table by name, and a donor account without BACKUP_ADMIN, before anything changes; method auto copies logically instead, saying why', async () => {
     await fx.source.query('CREATE TABLE appdb.legacy (id INT PRIMARY KEY) ENGINE=MyISAM');
     try {
       const all = fx.stepInputs({ fence: 'accounts', targetMemory: '1GB' });
@@ -151,6 +151,13 @@ describe.skipIf(mysqlMissing !== undefined)(`MySQL: fence accounts with an admin
     } finally {
       await fx.source.query('DROP TABLE appdb.legacy');
     }
+    // A managed service's master user has no BACKUP_ADMIN: CLONE says so, and what to grant.
+    const master = await fx.noSuperAdmin();
+    const all = fx.stepInputs({ fence: 'accounts', targetMemory: '1GB' });
+    const { message } = await fails('seed-replica', { ...all['seed-replica'], 'source-url': master, method: 'physical' });
+    expect(message).toContain('CLONE: the account in source-url lacks BACKUP_ADMIN, which the CLONE donor needs: GRANT BACKUP_ADMIN ON *.* TO that account');
+    expect(message).not.toContain(fx.source.password);
+    expect(await fx.target.query('SHOW REPLICA STATUS')).toEqual([]);
   }, 120_000);
 
   it('an admin that cannot end sessions is refused before anything changes; one with CONNECTION_ADMIN fences the writers by their account', async () => {
