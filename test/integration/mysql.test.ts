@@ -13,6 +13,7 @@ import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { MariadbFixture } from '../../src/rehearse/mariadb.js';
 import { StepFailed } from '../../src/steps/step.js';
+import { mysqlBinDir } from '../../src/sandbox/mysql.js';
 import { mysqlMissing } from '../harness/index.js';
 
 const run = (step: StepName, raw: Record<string, string>, lines: string[] = []) => runStep(step, (n) => raw[n], new TextLog((l) => lines.push(l)));
@@ -158,6 +159,25 @@ describe.skipIf(mysqlMissing !== undefined)(`MySQL: fence accounts with an admin
     expect(message).toContain('CLONE: the account in source-url lacks BACKUP_ADMIN, which the CLONE donor needs: GRANT BACKUP_ADMIN ON *.* TO that account');
     expect(message).not.toContain(fx.source.password);
     expect(await fx.target.query('SHOW REPLICA STATUS')).toEqual([]);
+  }, 120_000);
+
+  it("the logical seed without MySQL's mysqldump: Debian's mydumper 0.10 and MariaDB's mysqldump are refused, with the mydumper release needed", async () => {
+    const saved = process.env.PATH;
+    // The fixture put the extracted MySQL client first on PATH; without it, mysqldump is MariaDB's link to mariadb-dump.
+    process.env.PATH = (saved ?? '')
+      .split(':')
+      .filter((d) => d !== mysqlBinDir())
+      .join(':');
+    try {
+      const all = fx.stepInputs({ fence: 'accounts', targetMemory: '1GB' });
+      const { message } = await fails('seed-replica', { ...all['seed-replica'], method: 'logical' });
+      expect(message).toMatch(
+        /dump tools: mydumper 0\.10\.\d+ does not know MySQL 8\.4 and later \(it runs SHOW MASTER STATUS, removed in 8\.4\): it needs mydumper 0\.16\.3 or later, and the mysqldump on the runner is MariaDB's \(mysqldump +Ver .*MariaDB.*\)/,
+      );
+      expect(await fx.target.query('SHOW REPLICA STATUS')).toEqual([]);
+    } finally {
+      process.env.PATH = saved;
+    }
   }, 120_000);
 
   it('an admin that cannot end sessions is refused before anything changes; one with CONNECTION_ADMIN fences the writers by their account', async () => {

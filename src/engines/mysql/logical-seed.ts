@@ -93,8 +93,17 @@ export async function logicalTool(runner: Host, flavor: Flavor): Promise<Logical
     why = `mydumper ${v ?? '(version unknown)'} does not know MySQL 8.4 and later (it runs SHOW MASTER STATUS, removed in 8.4): it needs mydumper ${MYDUMPER_FOR_84} or later`;
   } else why = 'mydumper is not installed on the runner (Debian/Ubuntu package mydumper)';
   const [dump, client] = flavor.name === 'mariadb' ? (['mariadb-dump', 'mariadb'] as const) : (['mysqldump', 'mysql'] as const);
-  if ((await toolOn(runner, [dump])) && (await toolOn(runner, [client]))) return { tool: dump, why };
-  return { why: `${why}, and ${dump} with ${client} is not on the runner either` };
+  if (!(await toolOn(runner, [dump])) || !(await toolOn(runner, [client]))) return { why: `${why}, and ${dump} with ${client} is not on the runner either` };
+  if (flavor.name !== 'mariadb') {
+    // Debian's MariaDB client installs mysqldump as a link to mariadb-dump, which knows neither --source-data nor MySQL's GTIDs.
+    const r = await runner.run([dump, '--version']).catch(() => undefined);
+    const v = `${r?.stdout ?? ''}${r?.stderr ?? ''}`.trim();
+    if (/mariadb/i.test(v))
+      return {
+        why: `${why}, and the mysqldump on the runner is MariaDB's (${v}), which cannot dump MySQL with its GTID set: put MySQL's client tools first on PATH`,
+      };
+  }
+  return { tool: dump, why };
 }
 
 /** The binlog position and GTID mydumper read under its lock (`SHOW MASTER STATUS:` in its metadata file). */
