@@ -26,7 +26,12 @@ export const diskSpace = diskSpaceCheck<MyCheckContext>(
 const writableBeside = dataDirWritableCheck<MyCheckContext>();
 export const dataDirWritable: CheckUnit<MyCheckContext> = {
   ...writableBeside,
-  run: async (c) => ((await byServer(c)) ? skip('not needed: the copy goes through the target server (a logical load, or CLONE)') : writableBeside.run(c)),
+  run: async (c) =>
+    (await logical(c))
+      ? skip('not needed by a logical seed (it loads through SQL)')
+      : (await byServer(c))
+        ? skip('not needed by CLONE (it writes through the target server)')
+        : writableBeside.run(c),
 };
 
 /** zdm's option file must be one the server reads; it matters once zdm writes there (tune-target, whose plan seed-replica is given). */
