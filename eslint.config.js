@@ -1,7 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config({ ignores: ['dist/', 'node_modules/', 'coverage/'] }, js.configs.recommended, ...tseslint.configs.recommended, {
+export default tseslint.config({ ignores: ['dist/', 'node_modules/', 'coverage/', '.cache/'] }, js.configs.recommended, ...tseslint.configs.recommended, {
   languageOptions: {
     globals: {
       process: 'readonly',

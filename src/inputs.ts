@@ -866,6 +866,12 @@ export const OUTPUTS = [
   { step: 'status', name: 'report', description: 'JSON of every fact status read (no secrets).' },
   { step: 'abort', name: 'removed', description: 'What abort removed or restored, comma-separated (empty when there was nothing left: a second abort).' },
   { step: 'abort', name: 'record', description: 'Path of the migration record on the target.' },
+  {
+    step: 'seed-replica',
+    name: 'seed-tool',
+    description:
+      'What made the copy where the engine tells: `clone` (MySQL CLONE plugin), `backup` (mariadb-backup, XtraBackup), `mydumper`, `mysqldump`, `mariadb-dump`; empty otherwise.',
+  },
 ] as const satisfies readonly OutputDef[];
 
 /** The schema seen through the general shape, for code that loops over every input. */

@@ -23,6 +23,8 @@ export interface SeedResult {
   sourceVersion: string;
   /** How the copy was made (physical or logical), when the engine resolved method: auto. */
   method?: string;
+  /** What made the copy (clone, backup, mydumper, mysqldump...), where the engine tells. */
+  tool?: string;
 }
 
 export interface LagSample {

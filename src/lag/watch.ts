@@ -25,7 +25,9 @@ export function closingRate(history: LagSample[], windowMs = 10_000): number | u
 }
 
 export function describeLag(s: LagSample): string {
-  return `${formatBytes(s.bytes)} behind, heartbeat ${s.seconds === undefined ? 'not seen yet' : `${s.seconds.toFixed(2)} s`}`;
+  // An engine that cannot place the target's position yet (a MySQL replica before its first event) reports the largest distance.
+  const behind = s.bytes >= Number.MAX_SAFE_INTEGER ? 'position not known yet' : `${formatBytes(s.bytes)} behind`;
+  return `${behind}, heartbeat ${s.seconds === undefined ? 'not seen yet' : `${s.seconds.toFixed(2)} s`}`;
 }
 
 /** What to tell the user when lag did not close. */

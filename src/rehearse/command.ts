@@ -7,15 +7,16 @@ import { formatReport, rehearse, type RehearsalOptions } from './rehearsal.js';
 import { COMMENT_MARKER, rehearsalMarkdown } from '../report/rehearsal-markdown.js';
 import { pullRequestFromEvent, upsertComment } from '../github/pr-comment.js';
 import { installSignalCleanup } from '../sandbox/cleanup.js';
+import { MYSQL_MISSING, mysqlRoot } from '../sandbox/mysql.js';
 
 export const REHEARSE_HELP = `zdm rehearse flags:
-  --engine postgres|mariadb    engine to rehearse [default: postgres]
+  --engine postgres|mariadb|mysql  engine to rehearse [default: postgres]; mysql needs scripts/install-mysql.sh (MySQL from Debian unstable)
   --report FILE                write the report as JSON to FILE
   --size-mb N                  sample data to load into the source [default: 256]
   --writes-per-second N        steady write load during the whole migration [default: 300]
   --fence auto|shutdown|read-only|accounts  cutover fence [default: auto: shutdown for postgres (read-only for a logical migration), read-only for mariadb,
                                accounts with --no-super]
-  --no-super                   mariadb: zdm reaches the source as an admin modelled on a managed service's master user
+  --no-super                   mariadb, mysql: zdm reaches the source as an admin modelled on a managed service's master user
                                (no SUPER, READ_ONLY ADMIN, FILE or shell): the seed is logical (method: logical) and the
                                fence locks the writers' own account (fence: accounts)
   --target-memory SIZE         RAM the tuning is sized for [default: 1GB, to keep throwaway servers light]
@@ -27,8 +28,8 @@ export const REHEARSE_HELP = `zdm rehearse flags:
                                (postgres with --fence read-only: the old source is rewound with pg_rewind)
   --pr-comment                 in a pull_request workflow: post the report as one comment, updated on every run (GITHUB_TOKEN)
   --pooler pgbouncer|haproxy   the writing clients connect only through a throwaway pooler in front of the source, which cutover drives:
-                               pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb) is repointed and its old sessions shut down
-  --method auto|physical|logical  seed-replica's method [default: auto]; logical: mydumper/myloader (mariadb), publication and
+                               pgbouncer (postgres) is paused, repointed and resumed; haproxy (mariadb, mysql) is repointed and its old sessions shut down
+  --method auto|physical|logical  seed-replica's method [default: auto: CLONE for mysql]; logical: mydumper/myloader (mariadb), mysqldump (mysql), publication and
                                subscription (postgres)
   --source-major N, --target-major N  postgres: the majors of the throwaway servers (13-18; default: Debian's 15 for both);
                                different majors migrate one database by logical replication (method auto) with fence read-only
@@ -55,11 +56,11 @@ function rehearsalFence(given: string | undefined, engine: string, noSuper: bool
   const fence = given ?? (noSuper ? 'accounts' : 'auto');
   if (fence !== 'auto' && fence !== 'shutdown' && fence !== 'read-only' && fence !== 'accounts')
     throw new UserError(`--fence must be auto, shutdown, read-only or accounts (got ${JSON.stringify(fence)})`);
-  if (noSuper && engine !== 'mariadb') throw new UserError("--no-super needs --engine mariadb (it models a MySQL/MariaDB managed service's master user)");
+  const my = engine === 'mariadb' || engine === 'mysql';
+  if (noSuper && !my) throw new UserError("--no-super needs --engine mariadb or mysql (it models a MySQL/MariaDB managed service's master user)");
   if (noSuper && fence !== 'accounts')
     throw new UserError(`--no-super fences with --fence accounts (the default with it): --fence ${fence} needs SUPER on the source`);
-  if (fence === 'accounts' && engine !== 'mariadb')
-    throw new UserError('--fence accounts needs --engine mariadb (it is the MySQL/MariaDB fence without SUPER)');
+  if (fence === 'accounts' && !my) throw new UserError('--fence accounts needs --engine mariadb or mysql (it is the MySQL/MariaDB fence without SUPER)');
   return fence;
 }
 
@@ -74,8 +75,9 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync', 'no-super'],
   );
   const engine = f.get('engine') ?? 'postgres';
-  if (engine !== 'postgres' && engine !== 'mariadb')
-    throw new UserError(`--engine must be postgres or mariadb (got ${JSON.stringify(engine)}); MySQL 8 cannot be installed here, so it has no rehearsal`);
+  if (engine !== 'postgres' && engine !== 'mariadb' && engine !== 'mysql')
+    throw new UserError(`--engine must be postgres, mariadb or mysql (got ${JSON.stringify(engine)})`);
+  if (engine === 'mysql' && !mysqlRoot()) throw new UserError(`--engine mysql: ${MYSQL_MISSING}`);
   const num = (name: string, def: number) => {
     const v = Number(f.get(name) ?? def);
     if (!Number.isFinite(v) || v <= 0) throw new UserError(`--${name} must be a positive number (got ${JSON.stringify(f.get(name))})`);
@@ -89,8 +91,8 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   if (pooler !== undefined && pooler !== 'pgbouncer' && pooler !== 'haproxy')
     throw new UserError(`--pooler must be pgbouncer or haproxy (got ${JSON.stringify(pooler)})`);
   if (pooler === 'pgbouncer' && engine !== 'postgres') throw new UserError('--pooler pgbouncer needs --engine postgres (PgBouncer is a PostgreSQL pooler)');
-  if (pooler === 'haproxy' && engine !== 'mariadb')
-    throw new UserError('--pooler haproxy needs --engine mariadb (for PostgreSQL, --pooler pgbouncer holds requests)');
+  if (pooler === 'haproxy' && engine === 'postgres')
+    throw new UserError('--pooler haproxy needs --engine mariadb or mysql (for PostgreSQL, --pooler pgbouncer holds requests)');
   const method = f.get('method');
   if (method !== undefined && method !== 'auto' && method !== 'physical' && method !== 'logical')
     throw new UserError(`--method must be auto, physical or logical (got ${JSON.stringify(method)})`);

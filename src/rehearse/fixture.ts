@@ -3,7 +3,7 @@ import type { RehearsalStepName } from '../inputs.js';
 import type { WriteTarget } from './writer.js';
 
 export interface RehearsalFixture {
-  readonly engine: 'postgres' | 'mariadb';
+  readonly engine: 'postgres' | 'mariadb' | 'mysql';
   /** Started with production durability (fsync on; sync_binlog=1 and innodb_flush_log_at_trx_commit=1). */
   readonly durable: boolean;
   /** The source's durability settings as the server reports them. */

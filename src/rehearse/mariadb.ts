@@ -1,8 +1,12 @@
-/** The MariaDB rehearsal: binlog replication (GTID) between two throwaway servers, seeded by mariadb-backup. */
+/**
+ * The MariaDB and MySQL rehearsal: binlog replication (GTID) between two throwaway servers of one
+ * engine, seeded by mariadb-backup (MariaDB) or the CLONE plugin (MySQL), or logically.
+ */
 import type { RehearsalStepName } from '../inputs.js';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { startMariadb, type MariadbSandbox } from '../sandbox/mariadb.js';
+import { mysqlBinDir, startMysql } from '../sandbox/mysql.js';
 import type { RehearsalFixture } from './fixture.js';
 import type { WriteTarget } from './writer.js';
 
@@ -26,8 +30,28 @@ export const MASTER_USER_PRIVILEGES = [
   'CONNECTION ADMIN',
 ] as const;
 
+/** The same master user in MySQL's names: REPLICATION CLIENT, CONNECTION_ADMIN (Amazon RDS for MySQL's, without SUPER). */
+export const MYSQL_MASTER_USER_PRIVILEGES = [
+  'RELOAD',
+  'PROCESS',
+  'REPLICATION CLIENT',
+  'REPLICATION SLAVE',
+  'SELECT',
+  'SHOW VIEW',
+  'TRIGGER',
+  'EVENT',
+  'LOCK TABLES',
+  'CREATE USER',
+  'CONNECTION_ADMIN',
+] as const;
+
+export type MyEngine = 'mariadb' | 'mysql';
+
+/** The privileges of a managed service's master user on this engine. */
+export const masterUserPrivileges = (engine: MyEngine): readonly string[] => (engine === 'mysql' ? MYSQL_MASTER_USER_PRIVILEGES : MASTER_USER_PRIVILEGES);
+
+/** A source and a target of one engine, MariaDB or MySQL (the name is the older of the two). */
 export class MariadbFixture implements RehearsalFixture {
-  readonly engine = 'mariadb' as const;
   readonly replicationUser = 'zdm_repl';
   readonly replicationPassword = randomBytes(12).toString('hex');
   readonly appUser = 'app_writer';
@@ -37,18 +61,23 @@ export class MariadbFixture implements RehearsalFixture {
     readonly source: MariadbSandbox,
     readonly target: MariadbSandbox,
     readonly durable: boolean,
+    readonly engine: MyEngine,
   ) {}
 
-  /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. */
-  static async start(opts: { durable?: boolean } = {}): Promise<MariadbFixture> {
+  /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. `engine`: mariadb (the default) or mysql. */
+  static async start(opts: { durable?: boolean; engine?: MyEngine } = {}): Promise<MariadbFixture> {
     const durable = opts.durable ?? true;
+    const engine = opts.engine ?? 'mariadb';
+    const start = engine === 'mysql' ? startMysql : startMariadb;
+    // The runner's tools for MySQL (mysqldump, mysql) are the extracted ones: first on this process's PATH, as a runner would have them.
+    if (engine === 'mysql' && !process.env.PATH?.split(':').includes(mysqlBinDir())) process.env.PATH = `${mysqlBinDir()}:${process.env.PATH ?? ''}`;
     // As on real hosts, the new server's admin has the same password as the source's: the copy brings the source's accounts.
     const password = randomBytes(12).toString('hex');
     const [source, target] = await Promise.all([
-      startMariadb({ name: 'source', serverId: 1, password, durable }),
-      startMariadb({ name: 'target', serverId: 2, password, durable }),
+      start({ name: 'source', serverId: 1, password, durable }),
+      start({ name: 'target', serverId: 2, password, durable }),
     ]);
-    const fx = new MariadbFixture(source, target, durable);
+    const fx = new MariadbFixture(source, target, durable, engine);
     try {
       for (const sql of [
         `CREATE USER '${fx.replicationUser}'@'%' IDENTIFIED BY '${fx.replicationPassword}'`,
@@ -72,7 +101,7 @@ export class MariadbFixture implements RehearsalFixture {
    * heartbeat) is its, as ALL on zdm.*; `without` leaves privileges out (a test of what is missing).
    */
   async noSuperAdmin(opts: { without?: string[] } = {}): Promise<string> {
-    const privileges = MASTER_USER_PRIVILEGES.filter((p) => !opts.without?.includes(p));
+    const privileges = masterUserPrivileges(this.engine).filter((p) => !opts.without?.includes(p));
     const name = opts.without?.length ? `zdm_master_${randomBytes(3).toString('hex')}` : 'zdm_master';
     for (const sql of [
       `CREATE USER IF NOT EXISTS '${name}'@'%' IDENTIFIED BY '${this.masterPassword}'`,
@@ -117,8 +146,13 @@ export class MariadbFixture implements RehearsalFixture {
       const batch = 100_000;
       for (let done = 0; done < rows; done += batch) {
         const n = Math.min(batch, rows - done);
-        // The SEQUENCE engine's seq_1_to_N tables make rows without a client round trip each.
-        await c.query(`INSERT INTO sample (payload) SELECT REPEAT(MD5(seq), 6) FROM seq_1_to_${n}`);
+        // Rows made by the server, without a client round trip each: MariaDB's SEQUENCE engine, MySQL's recursive CTE.
+        if (this.engine === 'mysql') {
+          await c.query(`SET SESSION cte_max_recursion_depth = ${n + 1}`);
+          await c.query(
+            `INSERT INTO sample (payload) WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < ${n}) SELECT REPEAT(SUBSTRING(SHA2(n, 256), 1, 32), 6) FROM seq`,
+          );
+        } else await c.query(`INSERT INTO sample (payload) SELECT REPEAT(MD5(seq), 6) FROM seq_1_to_${n}`);
       }
       await c.query('ANALYZE TABLE sample, writes');
       const [r] = await c.query(`SELECT COALESCE(SUM(data_length + index_length), 0) AS b FROM information_schema.TABLES WHERE table_schema = '${APP_DB}'`);
@@ -144,7 +178,7 @@ export class MariadbFixture implements RehearsalFixture {
   }
 
   stepInputs(opts: { fence: string; targetMemory: string }): Record<RehearsalStepName, Record<string, string>> {
-    const common = { engine: 'mariadb', 'source-url': this.source.url(), 'target-url': this.target.url() };
+    const common = { engine: this.engine, 'source-url': this.source.url(), 'target-url': this.target.url() };
     const seed = {
       ...common,
       'replication-user': this.replicationUser,
@@ -167,7 +201,7 @@ export class MariadbFixture implements RehearsalFixture {
   wayBackInputs(opts: { fence: string }): { cutover: Record<string, string>; rollback: Record<string, string> } {
     return {
       cutover: { 'reverse-replication': 'true', 'replication-user': this.replicationUser, 'replication-password': this.replicationPassword },
-      rollback: { engine: 'mariadb', 'source-url': this.source.url(), 'target-url': this.target.url(), fence: opts.fence },
+      rollback: { engine: this.engine, 'source-url': this.source.url(), 'target-url': this.target.url(), fence: opts.fence },
     };
   }
 

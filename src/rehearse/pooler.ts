@@ -100,7 +100,12 @@ export function throughHaproxy(fx: MariadbFixture, proxy: HaproxySandbox): Write
       c.on('error', () => undefined);
       return {
         write: async (seq: number) => {
-          const [rows] = await c.query('INSERT INTO writes (client_seq, payload) VALUES (?, ?) RETURNING @@server_id AS sid', [seq, `write ${seq}`]);
+          // MySQL has no INSERT … RETURNING: the server id on the same session (one backend) right after.
+          const insert = 'INSERT INTO writes (client_seq, payload) VALUES (?, ?)';
+          const [rows] =
+            fx.engine === 'mysql'
+              ? await c.query(insert, [seq, `write ${seq}`]).then(() => c.query('SELECT @@server_id AS sid'))
+              : await c.query(`${insert} RETURNING @@server_id AS sid`, [seq, `write ${seq}`]);
           side = Number((rows as { sid: number }[])[0].sid) === 1 ? 'source' : 'target';
         },
         close: () => c.end(),
@@ -121,7 +126,7 @@ async function startHaproxyPooler(fx: MariadbFixture): Promise<RehearsalPooler> 
 
 export async function startRehearsalPooler(kind: PoolerKind, fx: RehearsalFixture): Promise<RehearsalPooler> {
   if (kind === 'haproxy') {
-    if (!(fx instanceof MariadbFixture)) throw new Error('--pooler haproxy rehearses MariaDB only (--engine mariadb)');
+    if (!(fx instanceof MariadbFixture)) throw new Error('--pooler haproxy rehearses MariaDB and MySQL only (--engine mariadb, --engine mysql)');
     return startHaproxyPooler(fx);
   }
   if (!(fx instanceof PostgresFixture)) throw new Error(`--pooler ${kind} rehearses PostgreSQL only (--engine postgres)`);

@@ -8,7 +8,7 @@ import { REHEARSAL_STEPS, type RehearsalStepName, type StepName } from '../input
 import { TextLog, type Log } from '../log.js';
 import { runStep } from '../run-step.js';
 import { PostgresFixture } from './postgres.js';
-import { MariadbFixture, MASTER_USER_PRIVILEGES } from './mariadb.js';
+import { MariadbFixture, masterUserPrivileges } from './mariadb.js';
 import type { RehearsalFixture } from './fixture.js';
 import { clientPause, WriteLoad, type WriteStats } from './writer.js';
 import type { SwitchMark } from '../engines/engine.js';
@@ -26,7 +26,7 @@ async function listTunnels(dir: string): Promise<string[]> {
 }
 
 export interface RehearsalOptions {
-  engine: 'postgres' | 'mariadb';
+  engine: 'postgres' | 'mariadb' | 'mysql';
   sizeMb: number;
   writesPerSecond: number;
   fence: 'auto' | 'shutdown' | 'read-only' | 'accounts';
@@ -167,7 +167,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     fx =
       opts.engine === 'postgres'
         ? await PostgresFixture.start({ rewindable: opts.rollback, durable, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor })
-        : await MariadbFixture.start({ durable });
+        : await MariadbFixture.start({ durable, engine: opts.engine });
     report.serverVersion = await fx.serverVersion();
     report.durability.settings = await fx.durability();
     log.info(
@@ -280,7 +280,7 @@ async function asMasterUser(
   if (rollback) rollback['source-url'] = url;
   for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = 'logical';
   inputs.preflight.fence = 'accounts';
-  log.info(`zdm reaches the source as zdm_master, without SUPER (${MASTER_USER_PRIVILEGES.join(', ')}; ALL on zdm.*): method logical, fence accounts`);
+  log.info(`zdm reaches the source as zdm_master, without SUPER (${masterUserPrivileges(fx.engine).join(', ')}; ALL on zdm.*): method logical, fence accounts`);
 }
 
 /**

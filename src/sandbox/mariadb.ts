@@ -1,154 +1,31 @@
-/**
- * Throwaway MariaDB servers on loopback, for `zdm rehearse` and the tests. Each has its own option
- * file (port, socket, server_id) outside the data directory, so that a mariadb-backup copy of
- * another sandbox starts as this one, and an `!includedir` that tune-target's option file goes into.
- */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+/** Throwaway MariaDB servers on loopback, for `zdm rehearse` and the tests (see my-server.ts). */
 import mysql from 'mysql2/promise';
-import { killPidSync, register, removeSync, unregister, type Disposable } from './cleanup.js';
-import { buildOnce, CACHE_DIR, copyTree, freePort, q, run, sh, tailOf } from './util.js';
+import { startMyServer, type MyServerSandbox, type MyServerSandboxOptions, type ServerKind } from './my-server.js';
+import { buildOnce, CACHE_DIR, run } from './util.js';
 
-export interface MariadbSandboxOptions {
-  name?: string;
-  serverId?: number;
-  /** Extra [mysqld] options; `'skip-log-bin': ''` turns the binary log off. */
-  settings?: Record<string, string | number>;
-  start?: boolean;
-  /** The root password; random by default. */
-  password?: string;
-  /**
-   * true (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1, as on a production
-   * server; false: both relaxed (0 and 2), for faster throwaway runs.
-   */
-  durable?: boolean;
-}
-
-export interface MariadbSandbox {
-  readonly name: string;
-  readonly host: '127.0.0.1';
-  readonly port: number;
-  readonly socket: string;
-  readonly dataDir: string;
-  readonly baseDir: string;
-  readonly logFile: string;
-  readonly rootUser: 'root';
-  readonly password: string;
-  /** A file inside the server's !includedir: where tune-target's catch-up profile goes. */
-  readonly optionFile: string;
-  url(opts?: { user?: string; password?: string; database?: string }): string;
-  readonly startCommand: string;
-  readonly stopCommand: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  isRunning(): Promise<boolean>;
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  destroy(): Promise<void>;
-}
+export type MariadbSandboxOptions = MyServerSandboxOptions;
+export type MariadbSandbox = MyServerSandbox;
 
 const TEMPLATE = `${CACHE_DIR}/mariadb-v1`;
 
-async function template(): Promise<string> {
-  await buildOnce(TEMPLATE, async (tmp) => {
-    await run('mariadb-install-db', ['--no-defaults', `--datadir=${tmp}/data`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], {
-      timeoutMs: 120_000,
-    });
-  });
-  return `${TEMPLATE}/data`;
-}
-
-class MariadbSandboxImpl implements MariadbSandbox, Disposable {
-  readonly host = '127.0.0.1' as const;
-  readonly rootUser = 'root' as const;
-  readonly password: string;
-  readonly dataDir: string;
-  readonly logFile: string;
-  readonly socket: string;
-  readonly cnf: string;
-  readonly pidFile: string;
-  readonly optionFile: string;
-  readonly startCommand: string;
-  readonly stopCommand: string;
-  private destroyed = false;
-
-  constructor(
-    readonly name: string,
-    readonly baseDir: string,
-    readonly port: number,
-    password?: string,
-  ) {
-    this.password = password ?? randomBytes(12).toString('hex');
-    this.dataDir = `${baseDir}/data`;
-    this.logFile = `${baseDir}/server.log`;
-    this.socket = `${baseDir}/my.sock`;
-    this.cnf = `${baseDir}/my.cnf`;
-    this.pidFile = `${baseDir}/mariadbd.pid`;
-    this.optionFile = `${baseDir}/conf.d/99-zdm-migration.cnf`;
-    // Started in the background like a service; ready once mariadb-admin ping answers (it does even when access is denied).
-    this.startCommand =
-      `rm -f ${q(this.pidFile)}; (setsid /usr/sbin/mariadbd --defaults-file=${q(this.cnf)} >>${q(this.logFile)} 2>&1 &); ` +
-      `i=0; while [ $i -lt 1200 ]; do mariadb-admin --no-defaults --socket=${q(this.socket)} --connect-timeout=1 ping >/dev/null 2>&1 && exit 0; ` +
-      `i=$((i+1)); sleep 0.1; done; echo "mariadbd did not start; see ${this.logFile}" >&2; exit 1`;
-    this.stopCommand = `pid=$(cat ${q(this.pidFile)} 2>/dev/null) || exit 0; kill "$pid" 2>/dev/null || exit 0; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done`;
-  }
-
-  url(opts: { user?: string; password?: string; database?: string } = {}): string {
-    const user = encodeURIComponent(opts.user ?? 'root');
-    const pw = encodeURIComponent(opts.password ?? this.password);
-    return `mariadb://${user}:${pw}@127.0.0.1:${this.port}/${opts.database ? encodeURIComponent(opts.database) : ''}`;
-  }
-
-  async start(): Promise<void> {
-    try {
-      await sh(this.startCommand, 150_000);
-    } catch (e) {
-      throw new Error(`sandbox ${this.name}: MariaDB did not start: ${(e as Error).message}\n--- ${this.logFile}:\n${await tailOf(this.logFile)}`, {
-        cause: e,
+const MARIADB: ServerKind = {
+  label: 'MariaDB',
+  scheme: 'mariadb',
+  async template() {
+    await buildOnce(TEMPLATE, async (tmp) => {
+      await run('mariadb-install-db', ['--no-defaults', `--datadir=${tmp}/data`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], {
+        timeoutMs: 120_000,
       });
-    }
-  }
-
-  async stop(): Promise<void> {
-    await sh(this.stopCommand, 150_000);
-  }
-
-  private pid(): number | undefined {
+    });
+    return `${TEMPLATE}/data`;
+  },
+  server: '/usr/sbin/mariadbd',
+  admin: 'mariadb-admin',
+  settings: () => ({ 'log-bin': 'mariadb-bin', 'binlog-format': 'ROW', 'performance-schema': 'OFF' }),
+  async setPassword(socket, password) {
+    const c = await mysql.createConnection({ socketPath: socket, user: 'root' });
     try {
-      return Number(readFileSync(this.pidFile, 'utf8').trim()) || undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async isRunning(): Promise<boolean> {
-    const pid = this.pid();
-    if (!pid) return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port: this.port, user: 'root', password: this.password, connectTimeout: 10_000 });
-    try {
-      const [r] = await c.query(sql, params);
-      return (Array.isArray(r) ? r : []) as T[];
-    } finally {
-      await c.end();
-    }
-  }
-
-  /** First start: root gets its password, for the socket and for TCP. */
-  async setPassword(): Promise<void> {
-    const c = await mysql.createConnection({ socketPath: this.socket, user: 'root' });
-    try {
-      const pw = c.escape(this.password);
+      const pw = c.escape(password);
       // mariadb-install-db also makes root@127.0.0.1, @::1 and @<hostname> without passwords, and anonymous accounts: keep root@localhost only.
       await c.query("DELETE FROM mysql.global_priv WHERE User IN ('root', '') AND NOT (User = 'root' AND Host = 'localhost')");
       await c.query('FLUSH PRIVILEGES');
@@ -158,59 +35,9 @@ class MariadbSandboxImpl implements MariadbSandbox, Disposable {
     } finally {
       await c.end();
     }
-  }
+  },
+};
 
-  killSync(): void {
-    killPidSync(this.pid(), 'SIGKILL');
-    removeSync(this.baseDir);
-  }
-
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    unregister(this);
-    killPidSync(this.pid(), 'SIGKILL');
-    await fs.rm(this.baseDir, { recursive: true, force: true });
-  }
-}
-
-export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<MariadbSandbox> {
-  const tpl = await template();
-  const name = opts.name ?? 'mariadb';
-  const baseDir = await fs.mkdtemp(path.join(os.tmpdir(), `zdm-my-${name.slice(0, 10)}-`));
-  const sb = new MariadbSandboxImpl(name, baseDir, await freePort(), opts.password);
-  register(sb);
-  try {
-    await copyTree(tpl, sb.dataDir);
-    await fs.mkdir(`${baseDir}/conf.d`);
-    const settings: Record<string, string | number> = {
-      user: 'root',
-      datadir: sb.dataDir,
-      socket: sb.socket,
-      port: sb.port,
-      'bind-address': '127.0.0.1',
-      'pid-file': sb.pidFile,
-      'log-error': sb.logFile,
-      'server-id': opts.serverId ?? 1000 + Math.floor(Math.random() * 100000),
-      'log-bin': 'mariadb-bin',
-      'binlog-format': 'ROW',
-      'sync-binlog': opts.durable === false ? 0 : 1,
-      'innodb-flush-log-at-trx-commit': opts.durable === false ? 2 : 1,
-      'innodb-buffer-pool-size': '32M',
-      'skip-name-resolve': '',
-      'performance-schema': 'OFF',
-      ...opts.settings,
-    };
-    if (opts.settings && 'skip-log-bin' in opts.settings) delete settings['log-bin'];
-    const lines = Object.entries(settings).map(([k, v]) => (v === '' ? k : `${k} = ${v}`));
-    await fs.writeFile(sb.cnf, `[mysqld]\n${lines.join('\n')}\n\n!includedir ${baseDir}/conf.d\n`);
-    if (opts.start !== false) {
-      await sb.start();
-      await sb.setPassword();
-    }
-    return sb;
-  } catch (e) {
-    await sb.destroy();
-    throw e;
-  }
+export function startMariadb(opts: MariadbSandboxOptions = {}): Promise<MariadbSandbox> {
+  return startMyServer(MARIADB, opts);
 }

@@ -72,6 +72,7 @@ export async function seedReplica(given: StepContext): Promise<StepResult<'seed-
         'seed-seconds': result.seconds.toFixed(1),
         'source-version': result.sourceVersion,
         method: result.method ?? inputs.method,
+        'seed-tool': result.tool ?? '',
       },
       summary,
     };

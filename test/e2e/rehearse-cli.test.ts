@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rehearseDist } from './run-dist.js';
+import { mysqlMissing } from '../harness/index.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'zdm-rehearse-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,6 +84,28 @@ describe('zdm rehearse (dist/index.js)', () => {
       expect(json.writes.clientPauseMs.requests).toBeGreaterThan(0);
       expect(json.writes.clientPauseMs.max).toBeGreaterThanOrEqual(json.cutover.clientWriteBlockedMs * 0.8 - 50);
       expect(json.writes.failedRequests).toBeLessThanOrEqual(json.writes.failed);
+    }, 240_000);
+  }
+});
+
+// MySQL from Debian unstable (scripts/install-mysql.sh; CI runs it): seeded by CLONE, and as a managed service's master user by mysqldump.
+describe.skipIf(mysqlMissing !== undefined)(`zdm rehearse --engine mysql (dist/index.js)${mysqlMissing ? ` (skipped: ${mysqlMissing})` : ''}`, () => {
+  for (const args of [
+    ['--engine', 'mysql'],
+    ['--engine', 'mysql', '--no-super'],
+  ]) {
+    it(`${args.join(' ')} ends ok with zero writes missing, naming the MySQL it ran`, () => {
+      const { out, json } = rehearse(args);
+      expect(out).toContain('OK: every acknowledged write is on the new primary.');
+      expect(json).toMatchObject({ ok: true, engine: 'mysql', writes: { missingOnTarget: 0 } });
+      expect(json.serverVersion).toMatch(/^\d+\.\d+\.\d+/);
+      expect(out).toContain(`zdm rehearsal: mysql ${json.serverVersion}`);
+      const noSuper = args.includes('--no-super');
+      expect(json.outputs['seed-replica']).toMatchObject(
+        noSuper ? { method: 'logical', 'seed-tool': 'mysqldump' } : { method: 'physical', 'seed-tool': 'clone' },
+      );
+      expect(json.cutover.fence).toBe(noSuper ? 'accounts' : 'read-only');
+      expect(json.writes.acknowledgedByTarget).toBeGreaterThan(0);
     }, 240_000);
   }
 });

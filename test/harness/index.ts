@@ -7,11 +7,16 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import {
+  mysqlRoot,
+  MYSQL_MISSING,
   startMariadb,
+  startMysql,
   startPostgres,
   startSshd,
   type MariadbSandbox,
   type MariadbSandboxOptions,
+  type MysqlSandbox,
+  type MysqlSandboxOptions,
   type PostgresSandbox,
   type PostgresSandboxOptions,
   type SshdSandbox,
@@ -33,4 +38,10 @@ function useServer<T extends { destroy(): Promise<void> }>(start: () => Promise<
 
 export const usePostgres = (opts?: PostgresSandboxOptions): (() => PostgresSandbox) => useServer(() => startPostgres(opts));
 export const useMariadb = (opts?: MariadbSandboxOptions): (() => MariadbSandbox) => useServer(() => startMariadb(opts));
+export const useMysql = (opts?: MysqlSandboxOptions): (() => MysqlSandbox) => useServer(() => startMysql(opts));
+/**
+ * Whether MySQL tests run: they need scripts/install-mysql.sh to have extracted MySQL. Outside CI a
+ * file is skipped without it (with this message); in CI (CI set) it runs, and fails, without it.
+ */
+export const mysqlMissing: string | undefined = mysqlRoot() || process.env.CI ? undefined : MYSQL_MISSING;
 export const useSshd = (opts?: { name?: string }): (() => SshdSandbox) => useServer(() => startSshd(opts));

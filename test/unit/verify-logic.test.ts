@@ -294,7 +294,7 @@ describe('verify pieces', () => {
       ]),
     ).toBe("CONCAT_WS('#', `id`, CAST(`note` AS BINARY), CONCAT(ISNULL(`note`)))");
     expect(rowHash('r', true)).toBe('((CRC32(r) << 32) | CRC32C(r))');
-    expect(rowHash('r', false)).toBe('CAST(CONV(SUBSTRING(MD5(r), 1, 16), 16, 10) AS UNSIGNED)');
+    expect(rowHash('r', false)).toBe('CAST(CONV(SUBSTRING(SHA2(r, 256), 1, 16), 16, 10) AS UNSIGNED)');
   });
 
   it('reads the verify inputs with their defaults and refuses a zero chunk or a missing source', () => {

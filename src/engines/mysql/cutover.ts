@@ -128,8 +128,9 @@ export async function promote(s: MySession, _f: Fence<MyFenceUndo>): Promise<voi
   const tgt = await s.target();
   await tgt.query(flavor.stopReplica);
   await tgt.query(flavor.resetReplicaAll);
-  if (isAccountFence(_f)) await unlockPromoted(s, _f);
+  // Writable first: MySQL's super_read_only refuses ALTER USER … ACCOUNT UNLOCK too (the locked application cannot write meanwhile).
   for (const stmt of flavor.readOnly(false)) await tgt.query(stmt);
+  if (isAccountFence(_f)) await unlockPromoted(s, _f);
 }
 
 const isAccountFence = (f: Fence<MyFenceUndo>): f is Fence<AccountFenceUndo> => f.mode === 'accounts' && f.undo !== undefined;
@@ -153,9 +154,12 @@ export async function cleanupAfterPromotion(s: MySession): Promise<Note[]> {
   if (s.fenceConn) {
     await s.fenceConn.end().catch(() => undefined);
     s.fenceConn = undefined;
+    const bypass = (await s.flavor()).bypassReadOnlyPrivileges;
     notes.push(
       info(
-        `released the read lock on ${s.names.oldSource}; it stays read_only (accounts with SUPER / READ_ONLY ADMIN could still write there: keep the application away from it)`,
+        bypass.length
+          ? `released the read lock on ${s.names.oldSource}; it stays read_only (accounts with ${bypass.join(' / ')} could still write there: keep the application away from it)`
+          : `released the read lock on ${s.names.oldSource}; it stays super_read_only (no account writes there, SUPER included)`,
       ),
     );
   }

@@ -78,6 +78,10 @@ export function fatalReplicationError(
   if (sqlErrno && sqlRunning !== 'Yes') {
     return `the replica's SQL thread stopped on error ${sqlErrno}: ${sqlError}. ${capitalized(s.names.target)} has diverged from ${s.names.source} (a row changed on it, or a statement that cannot apply): find the cause in ${s.names.target}'s error log, then seed ${s.names.target} again; zdm will not skip transactions for you.`;
   }
+  // Stopped by hand (STOP REPLICA SQL_THREAD): waiting cannot close the lag, and heartbeat rows still arrive in the relay log unapplied.
+  if (sqlRunning === 'No') {
+    return `the replica's SQL thread on ${s.names.target} is stopped, without an error (STOP REPLICA SQL_THREAD): nothing ${s.names.source} writes is applied while it is. Run START REPLICA SQL_THREAD on ${s.names.target}, then this step again.`;
+  }
   if (ioErrno === 1236) {
     return `${s.names.source} cannot send what the replica needs (error 1236: ${ioError}). ${capitalized(s.names.source)} no longer has the binlog or GTID position ${s.names.target} would continue from (purged, or a position ${s.names.source} never had): seed ${s.names.target} again.`;
   }

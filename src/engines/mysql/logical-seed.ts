@@ -2,7 +2,8 @@
  * Seeding a MySQL/MariaDB replica through SQL, for sources whose files cannot be read (managed
  * services, another machine, another version): mydumper in parallel from one consistent snapshot,
  * myloader into the running target, the accounts copied, replication started from the snapshot's
- * exact position. Without mydumper, MariaDB falls back to a single-threaded mariadb-dump.
+ * exact position. Without a mydumper that knows the server, the server's own single-threaded dump
+ * (mariadb-dump, mysqldump) copies instead.
  */
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host } from '../../hosts/host.js';
@@ -11,9 +12,9 @@ import type { SeedResult } from '../engine.js';
 import { toolOn } from './checks/context.js';
 import { copyAccounts } from './accounts.js';
 import { hostPort, one, rows, type MyConn } from './connect.js';
-import type { Flavor } from './flavor.js';
+import { compareVersions, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
-import { dumpWithMariadbDump } from './mariadb-dump.js';
+import { dumpWithServerDump } from './mariadb-dump.js';
 import { ownPrivileges } from './privileges.js';
 import { credentialsFile, facts, startReplication } from './seed.js';
 import type { MySession } from './session.js';
@@ -60,11 +61,49 @@ export function nonInnodbCost(tables: NonInnodbTable[]): string {
   return `${names.join(', ')}${more}: outside InnoDB's snapshot, they are copied under LOCK TABLES … READ (mydumper --less-locking), so writes to them wait until they are read, about ${formatSeconds(Math.max(1, bytes / COPY_RATE.logical))} for ${formatBytes(bytes)}; InnoDB tables are not locked. Convert them (ALTER TABLE … ENGINE=InnoDB) to avoid the wait`;
 }
 
-/** The tool the logical copy uses on the runner: mydumper with myloader, or mariadb-dump with mariadb. */
-export async function logicalTool(runner: Host): Promise<'mydumper' | 'mariadb-dump' | undefined> {
-  if ((await toolOn(runner, ['mydumper'])) && (await toolOn(runner, ['myloader']))) return 'mydumper';
-  if ((await toolOn(runner, ['mariadb-dump'])) && (await toolOn(runner, ['mariadb']))) return 'mariadb-dump';
-  return undefined;
+export type LogicalToolName = 'mydumper' | 'mariadb-dump' | 'mysqldump';
+
+/** The tool the logical copy uses, and why: undefined `tool` when none can copy this server. */
+export interface LogicalTool {
+  tool?: LogicalToolName;
+  /** Why not mydumper, when another tool (or none) was chosen. */
+  why?: string;
+}
+
+/** mydumper reads SHOW BINARY LOG STATUS on MySQL 8.4+ from this release (mydumper pull request #1512); older ones run SHOW MASTER STATUS, removed in 8.4. */
+export const MYDUMPER_FOR_84 = '0.16.3';
+
+/** The version `mydumper --version` prints ("mydumper 0.10.0, built against ..."; newer: "mydumper v0.16.9-1, ..."). */
+export function parseMydumperVersion(text: string): string | undefined {
+  return /mydumper\s+v?(\d+\.\d+\.\d+)/.exec(text)?.[1];
+}
+
+const older = (a: string, b: string) => compareVersions(a, b) < 0;
+
+/**
+ * The tool the logical copy uses on the runner: mydumper with myloader where it knows the server,
+ * else the server's own single-threaded dump (mariadb-dump, mysqldump) with its client.
+ */
+export async function logicalTool(runner: Host, flavor: Flavor): Promise<LogicalTool> {
+  let why: string | undefined;
+  if ((await toolOn(runner, ['mydumper'])) && (await toolOn(runner, ['myloader']))) {
+    const r = await runner.run(['mydumper', '--version']).catch(() => undefined);
+    const v = parseMydumperVersion(`${r?.stdout ?? ''}${r?.stderr ?? ''}`);
+    if (flavor.name !== 'mysql84' || (v && !older(v, MYDUMPER_FOR_84))) return { tool: 'mydumper' };
+    why = `mydumper ${v ?? '(version unknown)'} does not know MySQL 8.4 and later (it runs SHOW MASTER STATUS, removed in 8.4): it needs mydumper ${MYDUMPER_FOR_84} or later`;
+  } else why = 'mydumper is not installed on the runner (Debian/Ubuntu package mydumper)';
+  const [dump, client] = flavor.name === 'mariadb' ? (['mariadb-dump', 'mariadb'] as const) : (['mysqldump', 'mysql'] as const);
+  if (!(await toolOn(runner, [dump])) || !(await toolOn(runner, [client]))) return { why: `${why}, and ${dump} with ${client} is not on the runner either` };
+  if (flavor.name !== 'mariadb') {
+    // Debian's MariaDB client installs mysqldump as a link to mariadb-dump, which knows neither --source-data nor MySQL's GTIDs.
+    const r = await runner.run([dump, '--version']).catch(() => undefined);
+    const v = `${r?.stdout ?? ''}${r?.stderr ?? ''}`.trim();
+    if (/mariadb/i.test(v))
+      return {
+        why: `${why}, and the mysqldump on the runner is MariaDB's (${v}), which cannot dump MySQL with its GTID set: put MySQL's client tools first on PATH`,
+      };
+  }
+  return { tool: dump, why };
 }
 
 /** The binlog position and GTID mydumper read under its lock (`SHOW MASTER STATUS:` in its metadata file). */
@@ -212,22 +251,22 @@ export async function seedLogically(s: MySession): Promise<SeedResult> {
   await ensureHeartbeatTable(s, src, s.inputs.heartbeatTable);
   const nonInnodb = await nonInnodbTables(src);
   if (nonInnodb.length) log.warn(`non-InnoDB tables ${nonInnodbCost(nonInnodb)}`);
-  const tool = await logicalTool(s.ctx.runnerHost);
+  const { tool, why } = await logicalTool(s.ctx.runnerHost, flavor);
   // A previous copy's replication must not write into the tables being loaded again (reseed).
   await (await s.target()).query(flavor.stopReplica).catch(() => undefined);
   let copy: { bytes: number; coords: Coordinates };
   if (tool === 'mydumper') {
     log.info('copying the source through SQL: mydumper (parallel, one consistent snapshot) into myloader');
     copy = await copyWithMydumper(s, src, Number(est), nonInnodb);
-  } else if (tool === 'mariadb-dump' && flavor.name === 'mariadb') {
-    log.warn('mydumper is not installed on the runner (Debian/Ubuntu package mydumper): falling back to a single-threaded mariadb-dump --single-transaction');
-    copy = await dumpWithMariadbDump(s, Number(est));
+  } else if (tool) {
+    log.warn(`${why}: the copy is the server's own single-threaded ${tool} --single-transaction`);
+    copy = await dumpWithServerDump(s, Number(est), tool);
   } else {
-    throw new UserError('the logical copy needs mydumper and myloader on the runner: install the mydumper package (apt-get install mydumper).');
+    throw new UserError(`the logical copy has no tool: ${why}. Install mydumper (apt-get install mydumper) or the server's client tools on the runner.`);
   }
   await copyAccounts(s, src, await s.target(), flavor);
   await startReplication(s, flavor, await s.target(), copy.coords);
   const position = copy.coords.gtid ? `gtid:${copy.coords.gtid}` : `${copy.coords.file}:${copy.coords.position}`;
   log.info(`the target replicates from ${position} (the copy's point: ${copy.coords.file}:${copy.coords.position})`);
-  return { position, seconds: (Date.now() - started) / 1000, bytes: copy.bytes, sourceVersion: sf.version };
+  return { position, seconds: (Date.now() - started) / 1000, bytes: copy.bytes, sourceVersion: sf.version, tool };
 }

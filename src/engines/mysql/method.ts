@@ -11,6 +11,7 @@ import { toolOn } from './checks/context.js';
 import type { SeedResult, TuningPlan } from '../engine.js';
 import { facts, seedMysql } from './seed.js';
 import { seedLogically } from './logical-seed.js';
+import { cloneObstacles, seedByClone } from './clone.js';
 import type { Flavor } from './flavor.js';
 import type { MySession } from './session.js';
 
@@ -18,6 +19,8 @@ export type SeedMethod = 'physical' | 'logical';
 
 export interface ResolvedMethod {
   method: SeedMethod;
+  /** How: MySQL's CLONE plugin, the streamed backup (mariadb-backup, XtraBackup), or a dump. */
+  tool: 'clone' | 'backup' | 'dump';
   /** One sentence: why this method, printed and kept in the summary. */
   reason: string;
 }
@@ -54,14 +57,37 @@ async function physicalObstacle(s: MySession): Promise<string | undefined> {
   return undefined;
 }
 
+const BY_CLONE = 'by the CLONE plugin (the target pulls the InnoDB files over the MySQL protocol)';
+
+/**
+ * MySQL: CLONE where it applies, else XtraBackup where it can work, else logical. MariaDB has no
+ * CLONE: mariadb-backup, else logical. method: physical on MySQL takes CLONE unless only XtraBackup
+ * works (the checks then name what CLONE lacks).
+ */
 async function resolve(s: MySession): Promise<ResolvedMethod> {
   const given = s.inputs.method;
-  if (given === 'physical') return { method: 'physical', reason: 'method: physical was given' };
-  if (given === 'logical') return { method: 'logical', reason: 'method: logical was given' };
+  if (given === 'logical') return { method: 'logical', tool: 'dump', reason: 'method: logical was given' };
+  const mysql = (await s.flavor()).name !== 'mariadb';
+  const cloneObstacle = mysql ? (await cloneObstacles(s))[0] : 'MariaDB has no CLONE plugin';
+  if (given === 'physical') {
+    if (!mysql) return { method: 'physical', tool: 'backup', reason: 'method: physical was given' };
+    if (!cloneObstacle) return { method: 'physical', tool: 'clone', reason: `method: physical was given: ${BY_CLONE}` };
+    const backup = await physicalObstacle(s);
+    return backup
+      ? { method: 'physical', tool: 'clone', reason: `method: physical was given: ${BY_CLONE}` }
+      : { method: 'physical', tool: 'backup', reason: `method: physical was given: by xtrabackup (CLONE cannot: ${cloneObstacle})` };
+  }
+  if (!cloneObstacle)
+    return { method: 'physical', tool: 'clone', reason: `method: auto chose physical ${BY_CLONE}: both servers run the same series with the plugin active` };
   const obstacle = await physicalObstacle(s);
+  const noClone = mysql ? `; CLONE cannot: ${cloneObstacle}` : '';
   return obstacle
-    ? { method: 'logical', reason: `method: auto chose logical: ${obstacle}` }
-    : { method: 'physical', reason: "method: auto chose physical: the backup tool reads the source's data directory and both servers run the same series" };
+    ? { method: 'logical', tool: 'dump', reason: `method: auto chose logical: ${obstacle}${noClone}` }
+    : {
+        method: 'physical',
+        tool: 'backup',
+        reason: `method: auto chose physical: the backup tool reads the source's data directory and both servers run the same series${noClone}`,
+      };
 }
 
 const resolved = new WeakMap<MySession, Promise<ResolvedMethod>>();
@@ -80,6 +106,6 @@ export function seedMethod(s: MySession): Promise<ResolvedMethod> {
 export async function seedWithMethod(s: MySession, plan: TuningPlan | undefined): Promise<SeedResult> {
   const m = await seedMethod(s);
   s.ctx.log.info(m.reason);
-  const r = m.method === 'logical' ? await seedLogically(s) : await seedMysql(s, plan);
-  return { ...r, method: m.method };
+  const r = m.tool === 'dump' ? await seedLogically(s) : m.tool === 'clone' ? await seedByClone(s, await s.flavor()) : await seedMysql(s, plan);
+  return { ...r, method: m.method, tool: r.tool ?? m.tool };
 }

@@ -90,13 +90,25 @@ export async function findReading(host: Host, roots: string[], want: string): Pr
   return { includeDir };
 }
 
+/**
+ * A command line without the dynamic loader in front of it: a server can run as
+ * `ld-linux-x86-64.so.2 --library-path DIRS /usr/sbin/mysqld ...` (a build whose libraries are not
+ * the system's, such as the MySQL this project's tests run).
+ */
+export function withoutLoader(argv: string[]): string[] {
+  if (!/^ld-linux.*\.so/.test(path.basename(argv[0] ?? ''))) return argv;
+  let i = 1;
+  while (i < argv.length && argv[i].startsWith('--')) i += ['--library-path', '--preload', '--argv0', '--audit', '--inhibit-rpath'].includes(argv[i]) ? 2 : 1;
+  return argv.slice(i);
+}
+
 /** The server process's command line, from its pid file and /proc on the target host; undefined with the reason when it cannot be read. */
 async function serverCommandLine(host: Host, pidFile: string, dataDir: string): Promise<{ pid: number; argv: string[] } | string> {
   const file = path.resolve(dataDir, pidFile);
   const pid = (await host.exists(file)) ? Number((await host.readFile(file)).trim()) : NaN;
   if (!Number.isInteger(pid) || pid <= 0) return `its pid file ${file} is not readable on the target host`;
   const raw = await host.readFile(`/proc/${pid}/cmdline`).catch(() => '');
-  const argv = raw.split('\0').filter(Boolean);
+  const argv = withoutLoader(raw.split('\0').filter(Boolean));
   if (!argv.length || !/(mysqld|mariadbd)$/.test(path.basename(argv[0])))
     return `process ${pid} of its pid file ${file} is not a mysqld/mariadbd on the target host (a container, or another machine?)`;
   return { pid, argv };

@@ -72,11 +72,12 @@ export function keyCompare(key: MyColumn[], k: Key, op: '>' | '<='): { sql: stri
 
 /**
  * A 64-bit hash of a row's text. Where both servers have CRC32C (MariaDB 10.8+), CRC32 and CRC32C,
- * two different polynomials, make the 64 bits: 3-4x faster here than an MD5 slice, which is the
- * portable fallback (MySQL has no CRC32C; CRC32 of a changed prefix would add no information).
+ * two different polynomials, make the 64 bits: 3-4x faster here than a SHA-256 slice, which is the
+ * portable fallback (MySQL has no CRC32C; CRC32 of a changed prefix would add no information). Not
+ * MD5: MySQL 9.7 removed MD5() and SHA1() (an unknown function there, measured on 9.7.4).
  */
 export function rowHash(row: string, crc32c: boolean): string {
-  return crc32c ? `((CRC32(${row}) << 32) | CRC32C(${row}))` : `CAST(CONV(SUBSTRING(MD5(${row}), 1, 16), 16, 10) AS UNSIGNED)`;
+  return crc32c ? `((CRC32(${row}) << 32) | CRC32C(${row}))` : `CAST(CONV(SUBSTRING(SHA2(${row}, 256), 1, 16), 16, 10) AS UNSIGNED)`;
 }
 
 export class MyVerifier implements TableVerifier {

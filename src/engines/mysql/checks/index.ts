@@ -6,7 +6,7 @@ import { accountFence } from './account-fence.js';
 import { compatibleServers, dataDirMatches, distinctServerId, notTheSource } from './servers.js';
 import { backupPrivileges, binlogFormat, gtidMode, logBin, replicationUser } from './source.js';
 import { backupTools, configFileRead, dataDirWritable, diskSpace, dumpTools, logicalSeedSize } from './target-host.js';
-import { binlogRetention, binlogRowImage, dumpSpace, nonInnodb, seedMethodCheck } from './method.js';
+import { binlogRetention, binlogRowImage, cloneCheck, dumpSpace, nonInnodb, seedMethodCheck } from './method.js';
 import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
 
 export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
@@ -30,6 +30,7 @@ export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
   configFileRead,
   logicalSeedSize,
   nonInnodb,
+  cloneCheck,
   dumpTools,
   dumpSpace,
   backupTools,

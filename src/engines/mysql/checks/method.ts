@@ -4,6 +4,7 @@ import { formatBytes, formatSeconds } from '../../../log.js';
 import { rows } from '../connect.js';
 import { COPY_RATE, nonInnodbCost, nonInnodbTables } from '../logical-seed.js';
 import { seedMethod } from '../method.js';
+import { cloneObstacles, cloneTableObstacle } from '../clone.js';
 import type { MyCheckContext } from './context.js';
 
 /** The method seed-replica uses and why (method: auto decides here, before anything changes). */
@@ -87,10 +88,28 @@ export const nonInnodb: CheckUnit<MyCheckContext> = {
   async run(c) {
     const tables = await nonInnodbTables(await c.s.source());
     if (tables.length === 0) return ok('every table is InnoDB');
-    const { method } = await seedMethod(c.s);
+    const { method, tool } = await seedMethod(c.s);
+    if (tool === 'clone') return verdict(false, (await cloneTableObstacle(await c.s.source()))!);
     if (method === 'physical')
       return ok(`${tables.length} non-InnoDB table(s): the physical backup copies their files under its backup lock (writes to them wait meanwhile)`);
     return warn(nonInnodbCost(tables));
+  },
+};
+
+/** What CLONE needs of both servers (its table rule is the non-InnoDB row's). */
+export const cloneCheck: CheckUnit<MyCheckContext> = {
+  id: 'clone',
+  title: 'CLONE',
+  scopes: ['seed'],
+  async run(c) {
+    const m = await seedMethod(c.s);
+    if (m.tool !== 'clone') return skip(m.method === 'logical' ? 'method: logical' : 'the physical copy is a streamed backup');
+    const problems = await cloneObstacles(c.s, { tables: false });
+    if (problems.length) return verdict(false, `${problems.join('; ')}.`);
+    const [{ v }] = await rows<{ v: string }>(await c.s.source(), 'SELECT VERSION() AS v');
+    return ok(
+      `MySQL ${v} on both sides, the clone plugin active, BACKUP_ADMIN on the source, CLONE_ADMIN on the target, max_allowed_packet >= 2 MB; the target restarts after the copy (target-start-command)`,
+    );
   },
 };
 

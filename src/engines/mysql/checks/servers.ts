@@ -62,7 +62,9 @@ export const dataDirMatches: CheckUnit<MyCheckContext> = {
   scopes: ['seed'],
   async run(c) {
     // mydumper/myloader load through SQL: the logical seed never touches the data directory.
-    if ((await seedMethod(c.s)).method === 'logical') return skip('not needed by a logical seed');
+    const m = await seedMethod(c.s);
+    if (m.method === 'logical') return skip('not needed by a logical seed');
+    if (m.tool === 'clone') return skip('not needed by CLONE (it writes through the target server)');
     const { tf } = await c.facts();
     if (!c.dataDir) return fail(`target-data-dir ${emptyDataDirProblem(tf.flavor.backupTool, path.resolve(tf.vars.datadir))}`);
     const matches = sameDir(tf.vars.datadir, c.dataDir);

@@ -10,6 +10,8 @@ import { CONFIG_CHECK, configFileCheck, defaultConfigFile } from '../option-file
 import { toolOn, type MyCheckContext } from './context.js';
 
 const logical = async (c: MyCheckContext) => (await seedMethod(c.s)).method === 'logical';
+/** CLONE writes through the target server itself: no directory, no backup tool of zdm's. */
+const byServer = async (c: MyCheckContext) => ['dump', 'clone'].includes((await seedMethod(c.s)).tool);
 
 /**
  * The physical copy lands beside target-data-dir; the logical one is loaded by myloader through
@@ -17,14 +19,19 @@ const logical = async (c: MyCheckContext) => (await seedMethod(c.s)).method === 
  */
 export const diskSpace = diskSpaceCheck<MyCheckContext>(
   async (c) => Math.ceil((await c.sourceBytes()) * 1.2) + 256 * 1024 * 1024,
-  async (c) => ((await logical(c)) ? (await c.facts()).tf.vars.datadir : c.dataDir && path.dirname(c.dataDir)),
+  async (c) => ((await byServer(c)) ? (await c.facts()).tf.vars.datadir : c.dataDir && path.dirname(c.dataDir)),
 );
 
 /** Only the physical copy creates and renames directories beside the data directory. */
 const writableBeside = dataDirWritableCheck<MyCheckContext>();
 export const dataDirWritable: CheckUnit<MyCheckContext> = {
   ...writableBeside,
-  run: async (c) => ((await logical(c)) ? skip('not needed by a logical seed (it loads through SQL)') : writableBeside.run(c)),
+  run: async (c) =>
+    (await logical(c))
+      ? skip('not needed by a logical seed (it loads through SQL)')
+      : (await byServer(c))
+        ? skip('not needed by CLONE (it writes through the target server)')
+        : writableBeside.run(c),
 };
 
 /** zdm's option file must be one the server reads; it matters once zdm writes there (tune-target, whose plan seed-replica is given). */
@@ -43,7 +50,7 @@ export const configFileRead: CheckUnit<MyCheckContext> = {
 
 /**
  * mydumper copies in parallel: above logical-max-size it only warns, with the time the copy will
- * take. The single-threaded mariadb-dump fallback is refused there.
+ * take. The single-threaded fallback (mariadb-dump, mysqldump) is refused there.
  */
 export const logicalSeedSize: CheckUnit<MyCheckContext> = {
   id: 'logical-seed-size',
@@ -54,7 +61,8 @@ export const logicalSeedSize: CheckUnit<MyCheckContext> = {
     const bytes = await c.sourceBytes();
     const max = c.s.inputs.logicalMaxSize;
     if (bytes <= max) return ok(`${formatBytes(bytes)} <= logical-max-size ${formatBytes(max)}`);
-    const tool = await logicalTool(c.s.ctx.runnerHost);
+    const { sf } = await c.facts();
+    const { tool } = await logicalTool(c.s.ctx.runnerHost, sf.flavor);
     const time = formatSeconds(bytes / COPY_RATE.logical);
     if (tool === 'mydumper')
       return warn(
@@ -74,13 +82,10 @@ export const dumpTools: CheckUnit<MyCheckContext> = {
   async run(c) {
     if (!(await logical(c))) return skip('method: physical');
     const { sf } = await c.facts();
-    const tool = await logicalTool(c.s.ctx.runnerHost);
+    const { tool, why } = await logicalTool(c.s.ctx.runnerHost, sf.flavor);
     if (tool === 'mydumper') return ok('mydumper, myloader');
-    if (tool === 'mariadb-dump' && sf.flavor.name === 'mariadb')
-      return warn(
-        'mydumper is not installed on the runner: the copy falls back to a single-threaded mariadb-dump. Install the mydumper package for a parallel copy.',
-      );
-    return verdict(false, 'mydumper and myloader are needed on the runner for the logical copy: install the mydumper package (apt-get install mydumper).');
+    if (tool) return warn(`${why}: the copy falls back to the server's single-threaded ${tool}. Install a mydumper that knows the server for a parallel copy.`);
+    return verdict(false, `${why}: install mydumper (apt-get install mydumper) or the server's client tools on the runner for the logical copy.`);
   },
 };
 
@@ -90,6 +95,7 @@ export const backupTools: CheckUnit<MyCheckContext> = {
   scopes: ['seed'],
   async run(c) {
     if (await logical(c)) return skip('method: logical');
+    if (await byServer(c)) return skip('CLONE: no backup tool needed');
     const { sf } = await c.facts();
     const mariadb = sf.flavor.name === 'mariadb';
     const tools = mariadb ? [['mariadb-backup', 'mariabackup'], ['mbstream']] : [['xtrabackup'], ['xbstream']];
