@@ -3,6 +3,7 @@ import type { RehearsalStepName } from '../inputs.js';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { startMariadb, type MariadbSandbox } from '../sandbox/mariadb.js';
+import type { NetnsPlacement } from '../sandbox/wan.js';
 import type { RehearsalFixture } from './fixture.js';
 import type { WriteTarget } from './writer.js';
 
@@ -40,12 +41,12 @@ export class MariadbFixture implements RehearsalFixture {
   ) {}
 
   /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. */
-  static async start(opts: { durable?: boolean } = {}): Promise<MariadbFixture> {
+  static async start(opts: { durable?: boolean; sourceNetns?: NetnsPlacement } = {}): Promise<MariadbFixture> {
     const durable = opts.durable ?? true;
     // As on real hosts, the new server's admin has the same password as the source's: the copy brings the source's accounts.
     const password = randomBytes(12).toString('hex');
     const [source, target] = await Promise.all([
-      startMariadb({ name: 'source', serverId: 1, password, durable }),
+      startMariadb({ name: 'source', serverId: 1, password, durable, netns: opts.sourceNetns }),
       startMariadb({ name: 'target', serverId: 2, password, durable }),
     ]);
     const fx = new MariadbFixture(source, target, durable);

@@ -15,6 +15,7 @@ import type { SwitchMark } from '../engines/engine.js';
 import { startRehearsalPooler, type PoolerKind, type RehearsalPooler } from './pooler.js';
 import { downsample, type LagPoint } from '../report/lag-chart.js';
 import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
+import { startWan, type LinkMeasurement, type RelayStats, type WanBed } from '../sandbox/wan.js';
 import { freePort } from '../sandbox/util.js';
 import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
 import { readdir } from 'node:fs/promises';
@@ -52,6 +53,10 @@ export interface RehearsalOptions {
    * Unset: strict when the PostgreSQL majors differ (the hashes must agree across versions), off otherwise.
    */
   verify?: RehearsalVerifyMode;
+  /** The source (server and sshd) behind a WAN test bed with this round-trip time (src/sandbox/wan.ts). */
+  rttMs?: number;
+  /** The test bed's link rate in Mbit/s (tc htb on both ends); with rttMs, or alone. */
+  bandwidthMbit?: number;
 }
 
 export type RehearsalVerifyMode = 'strict' | 'online' | 'off';
@@ -114,6 +119,8 @@ export interface RehearsalReport {
   };
   rollback?: RollbackReport;
   verify?: RehearsalVerifyReport;
+  /** The WAN test bed the source sat behind: as asked, as measured, and what the relay saw. */
+  wan?: { rttMs: number; bandwidthMbit: number; measured?: LinkMeasurement; relay?: RelayStats; seedMbit?: number };
   /** Inserts through the sequences on the new primary after cutover, and how many collided with a value already used. */
   sequences?: { inserted: number; collisions: number };
   /**
@@ -159,12 +166,25 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   let tunnelDir: string | undefined;
   let timeline: SwitchMark[] = [];
   let pooler: RehearsalPooler | undefined;
+  let wan: WanBed | undefined;
   try {
     const durable = opts.durable !== false;
+    if (opts.rttMs !== undefined || opts.bandwidthMbit !== undefined) {
+      wan = await startWan({ rttMs: opts.rttMs ?? 0, bandwidthMbit: opts.bandwidthMbit });
+      report.wan = { rttMs: wan.rttMs, bandwidthMbit: wan.bandwidthMbit };
+      log.info(`the source sits behind a ${wan.describe()}`);
+    }
+    const sourceNetns = wan?.placement;
     fx =
       opts.engine === 'postgres'
-        ? await PostgresFixture.start({ rewindable: opts.rollback, durable, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor })
-        : await MariadbFixture.start({ durable });
+        ? await PostgresFixture.start({ rewindable: opts.rollback, durable, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor, sourceNetns })
+        : await MariadbFixture.start({ durable, sourceNetns });
+    if (wan && report.wan) {
+      report.wan.measured = await wan.measure();
+      log.info(
+        `link as measured through the relay: RTT ${report.wan.measured.rttMs.toFixed(1)} ms, ${report.wan.measured.mbit.toFixed(0)} Mbit/s (one TCP stream)`,
+      );
+    }
     report.serverVersion = await fx.serverVersion();
     report.durability.settings = await fx.durability();
     log.info(
@@ -191,7 +211,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     if (opts.method) for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = opts.method;
     if (opts.noSuper && fx instanceof MariadbFixture) await asMasterUser(fx, inputs, wayBack?.rollback, log);
     if (opts.ssh) {
-      sshd = await startSshd({ name: 'source-ssh' });
+      sshd = await startSshd({ name: 'source-ssh', netns: sourceNetns });
       log.info(`the source is reached only through sshd on 127.0.0.1:${sshd.port} (host key ${sshd.hostKeyFingerprint})`);
       tunnelDir = `${sshd.baseDir}/tunnels`;
       const ssh = {
@@ -254,6 +274,8 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     await pooler?.destroy();
     if (fx && !opts.keep) await fx.destroy();
     else if (fx) log.info(`kept the servers: ${fx.describe()}`);
+    if (wan && report.wan) report.wan.relay = wan.stats();
+    if (wan && !opts.keep) await wan.destroy();
   }
   return report;
 }

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import mysql from 'mysql2/promise';
 import { killPidSync, register, removeSync, unregister, type Disposable } from './cleanup.js';
+import type { NetnsPlacement } from './wan.js';
 import { buildOnce, CACHE_DIR, copyTree, freePort, q, run, sh, tailOf } from './util.js';
 
 export interface MariadbSandboxOptions {
@@ -25,6 +26,8 @@ export interface MariadbSandboxOptions {
    * server; false: both relaxed (0 and 2), for faster throwaway runs.
    */
   durable?: boolean;
+  /** Runs the server inside a WAN test bed's namespace (see wan.ts); clients still use 127.0.0.1. */
+  netns?: NetnsPlacement;
 }
 
 export interface MariadbSandbox {
@@ -79,6 +82,7 @@ class MariadbSandboxImpl implements MariadbSandbox, Disposable {
     readonly baseDir: string,
     readonly port: number,
     password?: string,
+    netns?: NetnsPlacement,
   ) {
     this.password = password ?? randomBytes(12).toString('hex');
     this.dataDir = `${baseDir}/data`;
@@ -89,7 +93,7 @@ class MariadbSandboxImpl implements MariadbSandbox, Disposable {
     this.optionFile = `${baseDir}/conf.d/99-zdm-migration.cnf`;
     // Started in the background like a service; ready once mariadb-admin ping answers (it does even when access is denied).
     this.startCommand =
-      `rm -f ${q(this.pidFile)}; (setsid /usr/sbin/mariadbd --defaults-file=${q(this.cnf)} >>${q(this.logFile)} 2>&1 &); ` +
+      `rm -f ${q(this.pidFile)}; (setsid ${netns ? `${netns.wrap([]).join(' ')} ` : ''}/usr/sbin/mariadbd --defaults-file=${q(this.cnf)} >>${q(this.logFile)} 2>&1 &); ` +
       `i=0; while [ $i -lt 1200 ]; do mariadb-admin --no-defaults --socket=${q(this.socket)} --connect-timeout=1 ping >/dev/null 2>&1 && exit 0; ` +
       `i=$((i+1)); sleep 0.1; done; echo "mariadbd did not start; see ${this.logFile}" >&2; exit 1`;
     this.stopCommand = `pid=$(cat ${q(this.pidFile)} 2>/dev/null) || exit 0; kill "$pid" 2>/dev/null || exit 0; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done`;
@@ -178,7 +182,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
   const tpl = await template();
   const name = opts.name ?? 'mariadb';
   const baseDir = await fs.mkdtemp(path.join(os.tmpdir(), `zdm-my-${name.slice(0, 10)}-`));
-  const sb = new MariadbSandboxImpl(name, baseDir, await freePort(), opts.password);
+  const sb = new MariadbSandboxImpl(name, baseDir, await freePort(), opts.password, opts.netns);
   register(sb);
   try {
     await copyTree(tpl, sb.dataDir);
@@ -188,7 +192,8 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
       datadir: sb.dataDir,
       socket: sb.socket,
       port: sb.port,
-      'bind-address': '127.0.0.1',
+      // In a test bed's namespace: its loopback and its veth end, nothing else exists there.
+      'bind-address': opts.netns ? '0.0.0.0' : '127.0.0.1',
       'pid-file': sb.pidFile,
       'log-error': sb.logFile,
       'server-id': opts.serverId ?? 1000 + Math.floor(Math.random() * 100000),
@@ -204,6 +209,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     if (opts.settings && 'skip-log-bin' in opts.settings) delete settings['log-bin'];
     const lines = Object.entries(settings).map(([k, v]) => (v === '' ? k : `${k} = ${v}`));
     await fs.writeFile(sb.cnf, `[mysqld]\n${lines.join('\n')}\n\n!includedir ${baseDir}/conf.d\n`);
+    await opts.netns?.expose(sb.port);
     if (opts.start !== false) {
       await sb.start();
       await sb.setPassword();

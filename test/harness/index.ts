@@ -10,11 +10,15 @@ import {
   startMariadb,
   startPostgres,
   startSshd,
+  startWan,
   type MariadbSandbox,
   type MariadbSandboxOptions,
   type PostgresSandbox,
   type PostgresSandboxOptions,
   type SshdSandbox,
+  type SshdSandboxOptions,
+  type WanBed,
+  type WanOptions,
 } from '../../src/sandbox/index.js';
 
 function useServer<T extends { destroy(): Promise<void> }>(start: () => Promise<T>): () => T {
@@ -31,6 +35,16 @@ function useServer<T extends { destroy(): Promise<void> }>(start: () => Promise<
   };
 }
 
-export const usePostgres = (opts?: PostgresSandboxOptions): (() => PostgresSandbox) => useServer(() => startPostgres(opts));
-export const useMariadb = (opts?: MariadbSandboxOptions): (() => MariadbSandbox) => useServer(() => startMariadb(opts));
-export const useSshd = (opts?: { name?: string }): (() => SshdSandbox) => useServer(() => startSshd(opts));
+/** Options now, or a function called at start (for what exists only then, such as a test bed's `netns`). */
+type Later<T> = T | (() => T);
+const now = <T>(o: Later<T> | undefined): T | undefined => (typeof o === 'function' ? (o as () => T)() : o);
+
+export const usePostgres = (opts?: Later<PostgresSandboxOptions>): (() => PostgresSandbox) => useServer(() => startPostgres(now(opts)));
+export const useMariadb = (opts?: Later<MariadbSandboxOptions>): (() => MariadbSandbox) => useServer(() => startMariadb(now(opts)));
+export const useSshd = (opts?: Later<SshdSandboxOptions>): (() => SshdSandbox) => useServer(() => startSshd(now(opts)));
+/**
+ * A WAN test bed (src/sandbox/wan.ts) for the file: declare it before the servers that go behind it.
+ *   const wan = useWan({ rttMs: 30, bandwidthMbit: 100 });
+ *   const source = usePostgres(() => ({ name: 'source', netns: wan().placement }));
+ */
+export const useWan = (opts: WanOptions): (() => WanBed) => useServer(() => startWan(opts));
