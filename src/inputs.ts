@@ -713,6 +713,12 @@ export const OUTPUTS = [
     name: 'write-blocked-ms',
     description: 'Measured write-blocked window: from the moment the fence began to the moment the target accepted writes.',
   },
+  {
+    step: 'cutover',
+    name: 'source-round-trips',
+    description:
+      'Queries, new connections and SSH commands zdm sent the source between the fence and the promotion: each costs at least one network round trip of the window.',
+  },
   { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
   {
     step: 'cutover',

@@ -114,6 +114,8 @@ export interface RehearsalReport {
     writeBlockedMs: number | null;
     clientWriteBlockedMs: number | null;
     fence: string;
+    /** Queries, connections and SSH commands zdm sent the source between the fence and the promotion. */
+    sourceRoundTrips?: number;
     /** Where the write-blocked window went: each phase of the switch in order, then the clients' reconnect (ms). */
     phasesMs?: Record<string, number>;
   };
@@ -242,6 +244,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       if (step === 'await-lag-zero' && verifyMode !== 'off') await rehearseVerify(verifyMode, load, inputs[step], report, log);
     }
     report.cutover.fence = report.outputs.cutover.fence;
+    if (report.outputs.cutover['source-round-trips']) report.cutover.sourceRoundTrips = Number(report.outputs.cutover['source-round-trips']);
     if (report.pooler) report.pooler.heldMs = Number(report.outputs.cutover['pooler-held-ms']) || null;
     if (wayBack) {
       report.outputs.rollback = await rehearseRollback(fx, load, wayBack.rollback, report, log, timeline);
@@ -449,7 +452,12 @@ export function formatReport(r: RehearsalReport): string {
             : `  pooler               ${r.pooler.kind}: clients' requests held ${r.pooler.heldMs ?? '-'} ms (PAUSE to RESUME), ${r.pooler.failedRequests} failed requests`,
         ]
       : []),
-    `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence})`,
+    `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence}), source round trips: ${r.cutover.sourceRoundTrips ?? '-'}`,
+    ...(r.wan
+      ? [
+          `  WAN test bed         RTT ${r.wan.rttMs} ms, ${r.wan.bandwidthMbit || 'unshaped'}${r.wan.bandwidthMbit ? ' Mbit/s' : ''}; measured RTT ${r.wan.measured?.rttMs.toFixed(1) ?? '-'} ms, ${r.wan.measured?.mbit.toFixed(0) ?? '-'} Mbit/s; relay late by at most ${r.wan.relay?.maxLateMs.toFixed(0) ?? '-'} ms (mean ${r.wan.relay?.meanLateMs.toFixed(2) ?? '-'} ms)`,
+        ]
+      : []),
     '',
     r.ok
       ? r.rollback

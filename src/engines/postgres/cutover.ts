@@ -41,7 +41,7 @@ export async function fence(s: PgSession, resume = false): Promise<Fence<PgFence
 
 async function acceptsConnections(s: PgSession): Promise<boolean> {
   try {
-    const c = await connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, side: 'source', timeoutMs: 2000 });
+    const c = await connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, trips: s.sourceEndpoint.trips, side: 'source', timeoutMs: 2000 });
     await c.end().catch(() => undefined);
     return true;
   } catch {
