@@ -57,8 +57,8 @@ export class SshConnection {
   }
 
   /** Starts a remote command; the channel's stdin/stdout are the streams, `stderr` its error stream. */
-  exec(command: string): Promise<ClientChannel> {
-    this.trips?.add('command');
+  exec(command: string, opts: { count?: boolean } = {}): Promise<ClientChannel> {
+    if (opts.count !== false) this.trips?.add('command');
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, ch) =>
         err ? reject(new Error(`ssh ${this.label}: cannot run a command: ${err.message}`, { cause: err })) : resolve(ch),
