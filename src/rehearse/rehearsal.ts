@@ -122,7 +122,14 @@ export interface RehearsalReport {
   rollback?: RollbackReport;
   verify?: RehearsalVerifyReport;
   /** The WAN test bed the source sat behind: as asked, as measured, and what the relay saw. */
-  wan?: { rttMs: number; bandwidthMbit: number; measured?: LinkMeasurement; relay?: RelayStats; seedMbit?: number };
+  wan?: {
+    rttMs: number;
+    bandwidthMbit: number;
+    measured?: LinkMeasurement;
+    relay?: RelayStats;
+    /** What seed-replica carried from the source through the link, and at what rate. */
+    seed?: { bytes: number; seconds: number; mbit: number };
+  };
   /** Inserts through the sequences on the new primary after cutover, and how many collided with a value already used. */
   sequences?: { inserted: number; collisions: number };
   /**
@@ -230,6 +237,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       const raw: Record<string, string> = { ...inputs[step] };
       if (step === 'seed-replica' || step === 'cutover') raw.tuning = report.outputs['tune-target']?.tuning ?? '';
       const started = Date.now();
+      const relayedBefore = wan?.stats().bytesFromSource ?? 0;
       const stepLog = new TextLog((l) => log.info(l), `[${step}] `);
       try {
         const result = await runStep(step, (n) => raw[n], stepLog);
@@ -240,6 +248,12 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       } catch (e) {
         report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: false, error: describeError(e) });
         throw e;
+      }
+      if (step === 'seed-replica' && wan && report.wan) {
+        // The whole step: its checks and set-up too, so the rate is a floor of what the copy itself reached.
+        const bytes = wan.stats().bytesFromSource - relayedBefore;
+        const seconds = (Date.now() - started) / 1000;
+        report.wan.seed = { bytes, seconds, mbit: (bytes * 8) / 1e6 / seconds };
       }
       if (step === 'await-lag-zero' && verifyMode !== 'off') await rehearseVerify(verifyMode, load, inputs[step], report, log);
     }
@@ -456,6 +470,11 @@ export function formatReport(r: RehearsalReport): string {
     ...(r.wan
       ? [
           `  WAN test bed         RTT ${r.wan.rttMs} ms, ${r.wan.bandwidthMbit || 'unshaped'}${r.wan.bandwidthMbit ? ' Mbit/s' : ''}; measured RTT ${r.wan.measured?.rttMs.toFixed(1) ?? '-'} ms, ${r.wan.measured?.mbit.toFixed(0) ?? '-'} Mbit/s; relay late by at most ${r.wan.relay?.maxLateMs.toFixed(0) ?? '-'} ms (mean ${r.wan.relay?.meanLateMs.toFixed(2) ?? '-'} ms)`,
+          ...(r.wan.seed
+            ? [
+                `  seed over the link   ${(r.wan.seed.bytes / 1024 ** 2).toFixed(1)} MB from the source in ${r.wan.seed.seconds.toFixed(1)} s (the whole step): ${r.wan.seed.mbit.toFixed(0)} Mbit/s${r.wan.bandwidthMbit ? `, ${((100 * r.wan.seed.mbit) / r.wan.bandwidthMbit).toFixed(0)}% of the link` : ''}`,
+              ]
+            : []),
         ]
       : []),
     '',
