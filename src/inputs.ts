@@ -169,6 +169,13 @@ export const INPUTS = [
       'Kernel network settings (socket buffers to 16 MiB, tcp_syncookies, tcp_tw_reuse), live under /proc/sys and in a drop-in under /etc/sysctl.d, with `sudo -n` when not root. `best-effort`: where the kernel refuses (a container, no sudo), warn and go on with the engine settings. `required`: fail instead. `off`: leave the kernel alone.',
   },
   {
+    name: 'link-bandwidth-mbit',
+    kind: 'int',
+    steps: ['tune-target'],
+    description:
+      "The link's rate between source and target in Mbit/s. With it, tune-target measures the RTT to the source and sizes the socket buffers (rmem/wmem max, tcp_rmem/tcp_wmem) from the bandwidth-delay product (x2, within 4 and 128 MiB) instead of a fixed 16 MiB, and says how. Empty: 16 MiB.",
+  },
+  {
     name: 'sysctl-root',
     kind: 'string',
     default: '/proc/sys',
