@@ -169,6 +169,15 @@ export const INPUTS = [
       'Kernel network settings (socket buffers to 16 MiB, tcp_syncookies, tcp_tw_reuse), live under /proc/sys and in a drop-in under /etc/sysctl.d, with `sudo -n` when not root. `best-effort`: where the kernel refuses (a container, no sudo), warn and go on with the engine settings. `required`: fail instead. `off`: leave the kernel alone.',
   },
   {
+    name: 'seed-compression',
+    kind: 'choice',
+    choices: ['auto', 'off'],
+    default: 'auto',
+    steps: ['seed-replica'],
+    description:
+      'PostgreSQL physical seed: `auto` compresses the copy on the source (PostgreSQL 15+: zstd, else lz4, else gzip, whichever the server was built with), so a thin link carries less; pg_basebackup unpacks it into the data directory. Before 15 the copy goes uncompressed. `off`: never.',
+  },
+  {
     name: 'link-bandwidth-mbit',
     kind: 'int',
     steps: ['tune-target'],
