@@ -19,7 +19,7 @@ const STEP_DESCRIPTIONS: Record<StepName, string> = {
   'seed-replica': 'Copy the live source to the target without locking it and start replication from the exact position of the copy.',
   'await-lag-zero': 'Wait until the target has truly caught up with the source, with progress, an ETA and a diagnosis when it does not.',
   revert:
-    'Restore everything tune-target changed, from its `tuning` output: every engine setting and kernel value back to its original, the drop-in and option file removed.',
+    'Restore everything tune-target changed, from its `tuning` output or the migration record: every engine setting and kernel value back to its original, the drop-in and option file removed.',
   cutover: 'Block writes on the source, prove the target applied its last transaction, promote the target and report the write-blocked window.',
   'post-cutover':
     'The final checklist on the new primary: latency, max_connections against the application pool, writable and durable, backups running, its own replicas streaming.',
@@ -28,6 +28,10 @@ const STEP_DESCRIPTIONS: Record<StepName, string> = {
   rollback:
     'After a cutover with reverse-replication: block writes on the new primary, prove the old source applied its last transaction, promote the old source again.',
   finalize: 'Declare the migration final: stop reverse replication on the old source, drop its slot and any replication tunnel.',
+  status:
+    'Where a migration stands, from its record and both servers, changing nothing: phase, lag, heartbeat age, replication running, WAL or binlog the source keeps against its free disk, the tunnel, the next step. Fails past thresholds (for a scheduled watch).',
+  abort:
+    'Abandon a migration before promotion: remove everything its record names on both sides (slot, publication, subscription, heartbeat table, tunnel, tuning, kernel drop-in), the source left as before tune-target. Needs no approval; run twice it changes nothing.',
 };
 
 /** The env name @actions/core's getInput reads: upper case, hyphens kept. */

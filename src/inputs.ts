@@ -11,7 +11,9 @@ export type MigrationStepName = (typeof MIGRATION_STEPS)[number];
 /** After cutover with reverse-replication: switch back to the old source, or declare the migration final. */
 export const WAY_BACK_STEPS = ['rollback', 'finalize'] as const;
 /** Every step an action or the command line can run: the migration and the steps around it. */
-export const STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover', ...WAY_BACK_STEPS, 'revert', 'verify'] as const;
+/** Around a migration that lasts days: where it stands (read-only), and abandoning it before promotion. */
+export const LIFECYCLE_STEPS = ['status', 'abort'] as const;
+export const STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover', ...WAY_BACK_STEPS, 'revert', 'verify', ...LIFECYCLE_STEPS] as const;
 export type StepName = (typeof STEPS)[number];
 /** What `zdm rehearse` runs, in order: the checks before, the migration, the checklist after. */
 export const REHEARSAL_STEPS = ['preflight', ...MIGRATION_STEPS, 'post-cutover'] as const satisfies readonly StepName[];
@@ -46,7 +48,7 @@ const CONNECTED = ALL.filter((s): s is Exclude<StepName, 'post-cutover'> => s !=
 /** Steps that read what seed-replica reads, so that preflight checks exactly what seed-replica will use. */
 const SEEDING = ['preflight', 'seed-replica'] as const;
 /** Steps that reach the source through SSH when source-ssh-host is set. */
-const SSH_STEPS = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify', 'finalize'] as const;
+const SSH_STEPS = ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify', 'finalize', 'status', 'abort'] as const;
 
 /**
  * Every input. A `default` applies to every step (so the value is always there); `default: ''`
@@ -63,11 +65,27 @@ export const INPUTS = [
     description: 'Database engine. `auto` takes it from the scheme of `source-url` (postgres:// or mysql://, mariadb://).',
   },
   {
+    name: 'state-dir',
+    kind: 'string',
+    default: '',
+    steps: ALL,
+    description:
+      'Directory on the target host (the runner) that holds the migration record, one JSON file per migration id, mode 700: what every step did and left, so that later steps, other workflow runs, `status` and `abort` need no earlier job output. Empty: `$ZDM_STATE_DIR`, else `/var/lib/zdm`.',
+  },
+  {
+    name: 'migration-id',
+    kind: 'string',
+    default: '',
+    steps: ALL,
+    description:
+      "The migration's name in the state directory, e.g. `orders-eu`. Empty: the target's host and port (`db-new-5432`): one migration of a target at a time, and a record of another unfinished migration of the same target is refused.",
+  },
+  {
     name: 'source-url',
     kind: 'url',
     secret: true,
     steps: CONNECTED,
-    requiredFor: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify', 'rollback', 'finalize'],
+    requiredFor: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'verify', 'rollback', 'finalize', 'status', 'abort'],
     description:
       'Admin connection to the live source, e.g. `postgres://admin:PASSWORD@db-old:5432/postgres`. Pass it from a secret; it is masked and never written to outputs or logs.',
   },
@@ -126,9 +144,41 @@ export const INPUTS = [
     name: 'target-stop-command',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'rollback'],
+    steps: ['seed-replica', 'rollback', 'abort'],
     description:
       'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`. It must return only once the server process has exited (as `systemctl stop` and `pg_ctl stop -w` do; a bare `kill` does not): seed-replica replaces the data directory right after it. rollback with `fence: shutdown` (PostgreSQL) fences the new primary with it: it must be a fast shutdown.',
+  },
+  {
+    name: 'job-timeout-minutes',
+    kind: 'number',
+    default: '360',
+    steps: ['preflight'],
+    description:
+      "The seed-replica job's `timeout-minutes` (GitHub's default is 360). preflight estimates the copy's time from the source's size and a rate it measures, and warns when the copy may not finish within it, with the timeout to set.",
+  },
+  {
+    name: 'abort-target',
+    kind: 'choice',
+    choices: ['stop', 'standalone'],
+    default: 'stop',
+    steps: ['abort'],
+    description:
+      'What abort leaves of the target: `stop` runs target-stop-command (the server stays stopped, its data kept); `standalone` keeps it running, replicating from nothing (PostgreSQL: promoted; MySQL/MariaDB: its replica configuration reset).',
+  },
+  {
+    name: 'max-retained-bytes',
+    kind: 'bytes',
+    steps: ['status'],
+    description:
+      'status fails when the source keeps more than this for the target (the WAL its slot holds, or the binlogs the replica still needs), e.g. `50GB`. Empty: no fixed limit; status still fails when that exceeds half of the free disk on the source, where zdm can read it.',
+  },
+  {
+    name: 'min-hours-to-full',
+    kind: 'number',
+    default: '24',
+    steps: ['status'],
+    description:
+      "status fails when, at the source's current write rate, the WAL or binlog kept for the target would fill the source's free disk in fewer hours than this (where zdm can read that disk: the source on this host or over source-ssh-host).",
   },
   {
     name: 'target-memory',
@@ -164,7 +214,7 @@ export const INPUTS = [
     kind: 'choice',
     choices: ['best-effort', 'required', 'off'],
     default: 'best-effort',
-    steps: ['tune-target', 'revert'],
+    steps: ['tune-target', 'revert', 'abort'],
     description:
       'Kernel network settings (socket buffers to 16 MiB, tcp_syncookies, tcp_tw_reuse), live under /proc/sys and in a drop-in under /etc/sysctl.d, with `sudo -n` when not root. `best-effort`: where the kernel refuses (a container, no sudo), warn and go on with the engine settings. `required`: fail instead. `off`: leave the kernel alone.',
   },
@@ -208,16 +258,15 @@ export const INPUTS = [
   {
     name: 'tuning',
     kind: 'json',
-    steps: ['seed-replica', 'cutover', 'revert'],
-    requiredFor: ['revert'],
+    steps: ['seed-replica', 'cutover', 'revert', 'abort'],
     description:
-      'The `tuning` output of tune-target: the settings it changed with their original values. seed-replica re-applies them to the fresh copy; cutover restores durability and the catch-up settings; revert restores everything.',
+      'The `tuning` output of tune-target: the settings it changed with their original values. Optional: tune-target also writes it into the migration record (state-dir), which the later steps read when this is not given. seed-replica re-applies them to the fresh copy; cutover restores durability and the catch-up settings; revert and abort restore everything.',
   },
   {
     name: 'heartbeat-table',
     kind: 'string',
     default: '',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify', 'rollback'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'verify', 'rollback', 'status', 'abort'],
     description:
       'Table zdm creates on the source and writes a heartbeat row to (about every 500 ms) to measure real replication lag on the target. Empty: `public.zdm_heartbeat` (PostgreSQL) or `zdm.heartbeat` (MySQL/MariaDB).',
   },
@@ -225,7 +274,7 @@ export const INPUTS = [
     name: 'replication-slot',
     kind: 'string',
     default: 'zdm_replica',
-    steps: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover'],
+    steps: ['preflight', 'seed-replica', 'await-lag-zero', 'cutover', 'status', 'abort'],
     description: 'Physical replication slot created on the source so that it keeps the WAL the target still needs between jobs. Dropped by cutover.',
   },
   {
@@ -424,7 +473,7 @@ export const INPUTS = [
     name: 'target-config-file',
     kind: 'string',
     default: '',
-    steps: ['preflight', 'tune-target', 'seed-replica', 'cutover', 'revert'],
+    steps: ['preflight', 'tune-target', 'seed-replica', 'cutover', 'revert', 'abort'],
     description:
       "MySQL/MariaDB: the option file tune-target writes the catch-up profile to, so that it survives restarts; cutover rewrites the relaxed-durability lines there with their durable values where the server's own configuration would not give them (so that a restart keeps the new primary durable), and revert removes the other lines of zdm (the file goes when nothing is left). It must be a file the server reads: preflight and seed-replica check it against the running server's command line (`--defaults-file`, `--defaults-extra-file`, `!include`, `!includedir` of `.cnf` files). Empty: `/etc/mysql/mariadb.conf.d/99-zdm-migration.cnf` (MariaDB) or `/etc/mysql/mysql.conf.d/99-zdm-migration.cnf` (MySQL).",
   },
@@ -478,7 +527,7 @@ export const INPUTS = [
   {
     name: 'replication-tunnel-port',
     kind: 'int',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'finalize'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'finalize', 'status', 'abort'],
     description:
       'Local port on the target host where the supervised replication tunnel listens (the target server replicates from 127.0.0.1:<port>). Empty: 15432 (PostgreSQL) or 13306 (MySQL/MariaDB).',
   },
@@ -486,7 +535,7 @@ export const INPUTS = [
     name: 'tunnel-dir',
     kind: 'string',
     default: '/var/lib/zdm/tunnels',
-    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'finalize'],
+    steps: ['seed-replica', 'await-lag-zero', 'cutover', 'finalize', 'status', 'abort'],
     description: "Directory (mode 700) for the replication tunnel's pid file, status, log and key copy.",
   },
   {
@@ -816,6 +865,29 @@ export const OUTPUTS = [
     name: 'method',
     description: 'How the copy was made: `physical` or `logical` (with `method: auto`, the one chosen; the reason is in the log and the summary).',
   },
+  {
+    step: 'status',
+    name: 'phase',
+    description: 'Where the migration stands, from its record (tuned, seeding, seeded, caught-up, fenced, promoted, ...), or `none`.',
+  },
+  { step: 'status', name: 'replicating', description: '`true` when the target is receiving and applying changes from the source right now.' },
+  { step: 'status', name: 'lag-bytes', description: 'Replication lag in bytes (empty when it cannot be measured).' },
+  { step: 'status', name: 'heartbeat-age-seconds', description: 'Age of the newest heartbeat row on the target, in seconds (empty when there is none).' },
+  {
+    step: 'status',
+    name: 'retained-bytes',
+    description: 'What the source keeps for the target: WAL held by its slot, or binlogs the replica still needs (empty when unknown).',
+  },
+  { step: 'status', name: 'source-free-bytes', description: "Free disk under the source's WAL or binlog directory (empty where zdm cannot read it)." },
+  {
+    step: 'status',
+    name: 'hours-to-full',
+    description: "At the source's current write rate, hours until the retained WAL/binlog fills the source's free disk (empty when unknown or not growing).",
+  },
+  { step: 'status', name: 'next-step', description: 'The step to run next.' },
+  { step: 'status', name: 'report', description: 'JSON of every fact status read (no secrets).' },
+  { step: 'abort', name: 'removed', description: 'What abort removed or restored, comma-separated (empty when there was nothing left: a second abort).' },
+  { step: 'abort', name: 'record', description: 'Path of the migration record on the target.' },
 ] as const satisfies readonly OutputDef[];
 
 /** The schema seen through the general shape, for code that loops over every input. */
@@ -1014,6 +1086,7 @@ function resolve(step: StepName, p: ParsedInputs): Inputs {
     fence: p.fence === 'auto' ? (pg ? 'shutdown' : 'read-only') : p.fence,
     fenceGiven: p.fence !== 'auto',
     heartbeatTable: p.heartbeatTable || (pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat'),
+    stateDir: p.stateDir || process.env.ZDM_STATE_DIR || '/var/lib/zdm',
     replicationTunnelPort: p.replicationTunnelPort ?? (pg ? 15432 : 13306),
   };
 }

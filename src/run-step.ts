@@ -9,24 +9,45 @@ import { openTransport } from './hosts/transport.js';
 import { readInputs, secretValues, type Inputs, type RawInputs, type StepName } from './inputs.js';
 import type { Log } from './log.js';
 import { sidesOf, STEP_RUNNERS, type StepResult } from './steps/index.js';
+import { Journal } from './state/journal.js';
 
 /** What a caller may put in place of the defaults: a test's skewed clock, a target host that reports little free disk. */
 export type StepOverrides = Partial<Pick<StepContext, 'clock' | 'targetHost'>>;
 
 export async function runStep<S extends StepName>(step: S, raw: RawInputs, log: Log, overrides: StepOverrides = {}): Promise<StepResult<S>> {
-  for (const s of secretValues(step, raw)) log.secret(s);
+  const secrets = secretValues(step, raw);
+  for (const s of secrets) log.secret(s);
   const inputs = readInputs(step, raw);
   const activity = new ActivityLog(log);
   // The sides as the step reaches them, for naming a lost server: direct until the transport says otherwise.
   const sides: Endpoint[] = Object.values(directEndpoints(inputs)).filter((e) => e !== undefined);
+  // The migration record lives on the target host, written before the step changes anything.
+  const journal = await Journal.open(step, inputs, overrides.targetHost ?? new LocalHost(), activity, maskWith(secrets));
+  await journal.started();
   try {
-    return await runWith(step, inputs, activity, overrides, sides);
+    const result = await runWith(step, inputs, activity, { ...overrides, journal }, sides);
+    await journal.succeeded(result.outputs);
+    return result;
   } catch (e) {
-    throw stepError(e, step, sides, activity.activity);
+    const err = stepError(e, step, sides, activity.activity);
+    await journal.failed(err).catch((w: unknown) => activity.warn(`could not write the failure into the migration record: ${describeError(w)}`));
+    throw err;
   }
 }
 
-async function runWith<S extends StepName>(step: S, inputs: Inputs, log: Log, overrides: StepOverrides, sides: Endpoint[]): Promise<StepResult<S>> {
+/** Replaces every secret in a text (for what goes into the migration record). */
+function maskWith(secrets: string[]): (s: string) => string {
+  const sorted = secrets.filter((x) => x.length > 0).sort((a, b) => b.length - a.length);
+  return (s) => sorted.reduce((t, x) => t.split(x).join('***'), s);
+}
+
+async function runWith<S extends StepName>(
+  step: S,
+  inputs: Inputs,
+  log: Log,
+  overrides: StepOverrides & { journal: Journal },
+  sides: Endpoint[],
+): Promise<StepResult<S>> {
   const transport = await openTransport(inputs, log);
   sides.splice(0, sides.length, ...[transport.source, transport.target].filter((e) => e !== undefined));
   try {

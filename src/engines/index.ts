@@ -15,6 +15,14 @@ export function openEngine(ctx: StepContext): Engine {
   }
 }
 
+/**
+ * tune-target's plan for this step: the `tuning` input when given, else what tune-target wrote
+ * into the migration record (so that a later workflow run needs no earlier job's output).
+ */
+export function tuningOf(ctx: Pick<StepContext, 'inputs' | 'journal'>): TuningPlan | undefined {
+  return tuningFromInput(ctx.inputs.tuning ?? ctx.journal?.tuning(), ctx.inputs.engine);
+}
+
 /** Validates the `tuning` input (tune-target's output). */
 export function tuningFromInput(value: unknown, engine: string): TuningPlan | undefined {
   if (value === undefined) return undefined;

@@ -18,7 +18,8 @@ import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
 import { startWan, type LinkMeasurement, type RelayStats, type WanBed } from '../sandbox/wan.js';
 import { freePort } from '../sandbox/util.js';
 import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
+import * as path from 'node:path';
 
 async function listTunnels(dir: string): Promise<string[]> {
   const files = await readdir(dir).catch(() => [] as string[]);
@@ -141,6 +142,8 @@ export interface RehearsalReport {
   outputs: Record<string, Record<string, string>>;
   /** Lag while await-lag-zero watched, downsampled. */
   lag: LagPoint[];
+  /** The state directory that holds the rehearsal's migration record. */
+  stateDir?: string;
   error?: string;
 }
 
@@ -212,10 +215,14 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     load.start();
     log.info(`write load running: ${opts.writesPerSecond} writes/s, each acknowledgement recorded`);
     const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
+    // The migration record of this rehearsal: kept after it, beside its report.
+    report.stateDir = await mkdtemp(path.join(os.tmpdir(), 'zdm-rehearsal-state-'));
+    for (const step of REHEARSAL_STEPS) inputs[step]['state-dir'] = report.stateDir;
     const crossMajor = opts.engine === 'postgres' && (opts.sourceMajor ?? 15) !== (opts.targetMajor ?? 15);
     const verifyMode = opts.verify ?? (crossMajor ? 'strict' : 'off');
     const wayBack = opts.rollback ? fx.wayBackInputs({ fence: opts.fence }) : undefined;
     if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
+    if (wayBack) wayBack.rollback['state-dir'] = report.stateDir;
     if (pooler) for (const step of ['preflight', 'cutover'] as const) Object.assign(inputs[step], pooler.inputs);
     if (opts.method) for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = opts.method;
     if (opts.noSuper && fx instanceof MariadbFixture) await asMasterUser(fx, inputs, wayBack?.rollback, log);

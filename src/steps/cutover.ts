@@ -3,7 +3,7 @@
  * restored, promotion; an abort between any two phases before promotion gives the source its
  * writes back. After promotion nothing is undone: there must never be two primaries.
  */
-import { openEngine, tuningFromInput } from '../engines/index.js';
+import { openEngine, tuningOf } from '../engines/index.js';
 import type { Engine, Fence, StepContext, SwitchLock, TuningItem, TuningPlan } from '../engines/engine.js';
 import { InputError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
@@ -206,8 +206,12 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
   const { inputs, log } = ctx;
   // A fence the user chose is checked before any server is reached; `auto` once the engine has settled it.
   if (inputs.fenceGiven) requireStopCommand(inputs.fence, inputs);
-  const plan = tuningFromInput(inputs.tuning, inputs.engine);
-  if (!plan) log.warn("no tuning input: zdm cannot restore settings tune-target changed; pass tune-target's `tuning` output");
+  const plan = tuningOf(ctx);
+  if (!plan)
+    log.warn(
+      "no tuning input and no tune-target plan in the migration record: zdm cannot restore settings tune-target changed; pass tune-target's `tuning` output",
+    );
+  else if (inputs.tuning === undefined) log.info('tuning: the plan tune-target wrote into the migration record');
   await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);
   const tl = new Timeline(ctx);
@@ -242,6 +246,8 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
       const lag = await lagGate(engine, ctx);
       tl.mark(`lag gate passed: ${lag}`);
     }
+    // Written before the fence, not inside the write-blocked window: a run that dies from here on leaves `fenced` in the record.
+    await ctx.journal?.phase('fenced', 'cutover fences the source');
     // With a pooler: PAUSE around the fenced switch, then repoint and RESUME (src/poolers).
     const sw = await poolers.around(
       () => fenceAndPromote(engine, ctx, tl, durability, CUTOVER_ROLES, resume),

@@ -11,6 +11,8 @@ import { verify } from './verify.js';
 import { rollback, ROLLBACK_SIDES } from './rollback.js';
 import { CUTOVER_SIDES, type StepSides } from '../hosts/endpoint.js';
 import { finalize } from './finalize.js';
+import { status } from './status.js';
+import { abort } from './abort.js';
 
 export const STEP_RUNNERS: { readonly [S in StepName]: Step<S> } = {
   preflight,
@@ -23,6 +25,8 @@ export const STEP_RUNNERS: { readonly [S in StepName]: Step<S> } = {
   verify,
   rollback,
   finalize,
+  status,
+  abort,
 };
 
 /** How each step words errors about the sides (SideError): rollback has its own names, the others cutover's. */

@@ -1,5 +1,5 @@
 /** seed-replica: preflight, hot copy of the live source, replication started from the copy's position. */
-import { openEngine, tuningFromInput } from '../engines/index.js';
+import { openEngine, tuningOf } from '../engines/index.js';
 import { recoverInterruptedSeed } from '../engines/data-dir.js';
 import type { Engine, StepContext } from '../engines/engine.js';
 import { inScope, runChecks, type CheckResult, type Status } from '../checks/check.js';
@@ -25,7 +25,7 @@ async function seedChecks(engine: Engine, list: Checklist): Promise<CheckResult[
 
 export async function seedReplica(given: StepContext): Promise<StepResult<'seed-replica'>> {
   let ctx = given;
-  const plan = tuningFromInput(ctx.inputs.tuning, ctx.inputs.engine);
+  const plan = tuningOf(ctx);
   let tunnelStarted = false;
   if (ctx.ssh && !ctx.inputs.sourceReplicationAddress) {
     // The target's server replicates through a tunnel of its own that outlives this job.
@@ -49,6 +49,8 @@ export async function seedReplica(given: StepContext): Promise<StepResult<'seed-
     if (failed.length > 0) {
       throw new UserError(`preflight failed, nothing was changed:\n${failed.map((c) => `- ${c.check}: ${c.detail}`).join('\n')}`);
     }
+    // From here the source holds a slot (or publication) for the target: the record says so before the copy starts.
+    await ctx.journal?.phase('seeding', 'seed-replica copies the source');
     const result = await log.group('Copy the source and start replication', () => engine.seeding.seed(plan));
     log.info(`seeded ${formatBytes(result.bytes)} in ${formatSeconds(result.seconds)}; replication runs from ${result.position}`);
     const summary =

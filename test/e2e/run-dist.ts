@@ -53,6 +53,7 @@ export async function runDistStep(step: StepName, given: Record<string, string>,
     GITHUB_STEP_SUMMARY: summaryFile,
     GITHUB_ACTIONS: 'true',
     INPUT_STEP: step,
+    ...(process.env.ZDM_STATE_DIR ? { ZDM_STATE_DIR: process.env.ZDM_STATE_DIR } : {}),
     ...opts.env,
   };
   for (const def of inputsFor(step)) env[`INPUT_${def.name.toUpperCase()}`] = given[def.name] ?? def.default ?? '';

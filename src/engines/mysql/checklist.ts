@@ -67,5 +67,17 @@ export function myInspection(s: MySession): Inspection {
     freshLogin: (which) => freshLogin(s, which),
     serverNow: (which) => serverNow(s, which),
     newPrimaryState: () => newPrimaryState(s),
+    sourceSize: async () =>
+      Number(
+        (
+          await one<{ n: string | null }>(
+            await s.source(),
+            'SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS CHAR) AS n FROM information_schema.tables',
+          )
+        ).n ?? 0,
+      ),
+    readSample: async (bytes) => {
+      await (await s.source()).query('SELECT REPEAT(?, ?) AS x', ['x', bytes]);
+    },
   };
 }

@@ -102,5 +102,12 @@ export function pgInspection(s: PgSession): Inspection {
     freshLogin: (which) => freshLogin(s, which),
     serverNow: (which) => serverNow(s, which),
     newPrimaryState: () => newPrimaryState(s),
+    sourceSize: async () =>
+      Number(
+        (await one<{ n: string }>(await s.source(), 'SELECT coalesce(sum(pg_database_size(datname)), 0)::text AS n FROM pg_database WHERE datallowconn')).n,
+      ),
+    readSample: async (bytes) => {
+      await (await s.source()).query('SELECT repeat($1::text, $2) AS x', ['x', bytes]);
+    },
   };
 }

@@ -34,7 +34,7 @@ export const configFileRead: CheckUnit<MyCheckContext> = {
   scopes: ['seed'],
   async run(c) {
     const { tf } = await c.facts();
-    const planned = (c.s.inputs.tuning as Partial<TuningPlan> | undefined)?.items;
+    const planned = ((c.s.inputs.tuning ?? c.s.ctx.journal?.tuning()) as Partial<TuningPlan> | undefined)?.items;
     const zdmWrites = c.s.inputs.step !== 'seed-replica' || (Array.isArray(planned) && planned.length > 0);
     const file = c.s.inputs.targetConfigFile || defaultConfigFile(tf.flavor.name);
     return configFileCheck(c.s.ctx.targetHost, file, tf.vars.pid_file, tf.vars.datadir, !zdmWrites);
