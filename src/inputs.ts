@@ -219,6 +219,22 @@ export const INPUTS = [
       'Kernel network settings (socket buffers to 16 MiB, tcp_syncookies, tcp_tw_reuse), live under /proc/sys and in a drop-in under /etc/sysctl.d, with `sudo -n` when not root. `best-effort`: where the kernel refuses (a container, no sudo), warn and go on with the engine settings. `required`: fail instead. `off`: leave the kernel alone.',
   },
   {
+    name: 'seed-compression',
+    kind: 'choice',
+    choices: ['auto', 'off'],
+    default: 'auto',
+    steps: ['seed-replica'],
+    description:
+      'PostgreSQL physical seed: `auto` compresses the copy on the source (PostgreSQL 15+: zstd, else lz4, else gzip, whichever the server was built with), so a thin link carries less; pg_basebackup unpacks it into the data directory. Before 15 the copy goes uncompressed. `off`: never.',
+  },
+  {
+    name: 'link-bandwidth-mbit',
+    kind: 'int',
+    steps: ['tune-target'],
+    description:
+      "The link's rate between source and target in Mbit/s. With it, tune-target measures the RTT to the source and sizes the socket buffers (rmem/wmem max, tcp_rmem/tcp_wmem) from the bandwidth-delay product (x2, within 4 and 128 MiB) instead of a fixed 16 MiB, and says how. Empty: 16 MiB.",
+  },
+  {
     name: 'sysctl-root',
     kind: 'string',
     default: '/proc/sys',
@@ -761,6 +777,12 @@ export const OUTPUTS = [
     step: 'cutover',
     name: 'write-blocked-ms',
     description: 'Measured write-blocked window: from the moment the fence began to the moment the target accepted writes.',
+  },
+  {
+    step: 'cutover',
+    name: 'source-round-trips',
+    description:
+      'Queries, new connections and SSH commands zdm sent the source between the fence and the promotion: each costs at least one network round trip of the window.',
   },
   { step: 'cutover', name: 'final-position', description: 'The last position of the source, proven applied on the target before promotion.' },
   {

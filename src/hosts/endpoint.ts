@@ -4,6 +4,8 @@
  * local end of an SSH forward), and a label for messages that carries no credentials.
  */
 
+import { RoundTrips } from './round-trips.js';
+
 export type Side = 'source' | 'target';
 
 /** How the runner reaches a side's server. */
@@ -20,6 +22,8 @@ export interface Endpoint {
   reach: Reach;
   /** For messages, without credentials: e.g. "the source (db1.example:5432)". */
   label: string;
+  /** Every query, connection and SSH command zdm sends this side (the switch reports those inside its window). */
+  trips?: RoundTrips;
 }
 
 /** The server's default port for a URL's scheme. */
@@ -38,7 +42,15 @@ export function hostPortText(url: URL): string {
 }
 
 export function directEndpoint(side: Side, given: URL): Endpoint {
-  return { side, input: `${side}-url`, given, connectUrl: given, reach: { kind: 'direct' }, label: `the ${side} (${hostPortText(given)})` };
+  return {
+    side,
+    input: `${side}-url`,
+    given,
+    connectUrl: given,
+    reach: { kind: 'direct' },
+    label: `the ${side} (${hostPortText(given)})`,
+    trips: new RoundTrips(),
+  };
 }
 
 /** The same side reached through a local forward at 127.0.0.1:`localPort` over the SSH server `via`. */

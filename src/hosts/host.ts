@@ -30,8 +30,20 @@ export interface Spawned {
   kill(): void;
 }
 
+/** A command made ready ahead of time: `run` starts it, `cancel` drops it unrun. */
+export interface Prepared {
+  run(): Promise<RunResult>;
+  cancel(): void;
+}
+
 export interface Host {
   readonly name: string;
+  /**
+   * Makes `command` ready to start at once (a remote shell waiting for a go), so that a command
+   * inside the write-blocked window costs no channel open and no session start. Hosts where
+   * starting is cheap (this machine) have none: callers fall back to shell().
+   */
+  prepareShell?(command: string, opts?: RunOptions): Promise<Prepared>;
   run(argv: string[], opts?: RunOptions): Promise<RunResult>;
   /** Starts a command with its stdin and stdout as streams. */
   spawn(argv: string[], opts?: Omit<RunOptions, 'onStdout'>): Promise<Spawned>;

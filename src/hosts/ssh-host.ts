@@ -1,6 +1,6 @@
 /** Runs commands and touches files on a host reached over SSH. */
 import type { ClientChannel } from 'ssh2';
-import type { Host, OsUser, RunOptions, RunResult, Spawned } from './host.js';
+import type { Host, OsUser, Prepared, RunOptions, RunResult, Spawned } from './host.js';
 import { Tail } from './host.js';
 import type { SshConnection } from './ssh.js';
 
@@ -75,6 +75,27 @@ export class SshHost implements Host {
     ch.on('exit', (c: number | null) => (code = c));
     const done = new Promise<RunResult>((resolve) => ch.on('close', () => resolve({ code: code ?? 255, stdout: '', stderr: err.toString() })));
     return { stdin: ch, stdout: ch, done, kill: () => ch.close() };
+  }
+
+  /**
+   * The channel and the remote shell are opened now; the command starts when a line reaches the
+   * shell's stdin: half a round trip, instead of a channel open, an exec request and sshd's session
+   * start. Cancelled (stdin closed without a line), the shell exits without running it.
+   */
+  async prepareShell(command: string, opts: RunOptions = {}): Promise<Prepared> {
+    const ch = await this.conn.exec(this.command(['/bin/sh', '-c', 'read -r go && exec /bin/sh -c "$1" sh', 'sh', command], opts), { count: false });
+    const result = this.collect(ch, opts);
+    return {
+      run: () => {
+        this.conn.trips?.add('command');
+        ch.end('go\n');
+        return result;
+      },
+      cancel: () => {
+        ch.end();
+        ch.close();
+      },
+    };
   }
 
   shell(command: string, opts?: RunOptions): Promise<RunResult> {

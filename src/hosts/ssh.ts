@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { UserError } from '../errors.js';
 import type { Log } from '../log.js';
+import type { RoundTrips } from './round-trips.js';
 
 /** AEAD ciphers first, as the method advises for bulk transfers; ssh2 drops what the server lacks. */
 export const CIPHERS = ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes256-ctr'] as const;
@@ -43,6 +44,8 @@ export function hostKeyMatches(expected: string, keyBlob: Buffer): boolean {
 
 export class SshConnection {
   cipher = '';
+  /** Counts each command run on the host (the source endpoint's trips). */
+  trips?: RoundTrips;
   private closed = false;
   constructor(
     readonly client: Client,
@@ -54,7 +57,8 @@ export class SshConnection {
   }
 
   /** Starts a remote command; the channel's stdin/stdout are the streams, `stderr` its error stream. */
-  exec(command: string): Promise<ClientChannel> {
+  exec(command: string, opts: { count?: boolean } = {}): Promise<ClientChannel> {
+    if (opts.count !== false) this.trips?.add('command');
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, ch) =>
         err ? reject(new Error(`ssh ${this.label}: cannot run a command: ${err.message}`, { cause: err })) : resolve(ch),

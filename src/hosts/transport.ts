@@ -48,6 +48,7 @@ export async function openTransport(inputs: Inputs, log: Log): Promise<Transport
   if (!inputs.sourceSshHost || !direct.source) return { ...direct, sourceHost: new LocalHost(), close: async () => undefined };
   const options = sshOptions(inputs);
   const connection = await connectSsh(options, log);
+  connection.trips = direct.source.trips;
   const dbAddress = addressOf(direct.source.given);
   let forward: Forward;
   try {

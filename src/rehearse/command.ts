@@ -35,6 +35,9 @@ export const REHEARSE_HELP = `zdm rehearse flags:
                                different majors migrate one database by logical replication (method auto) with fence read-only
   --verify strict|online|off   verify before cutover: strict compares every row once with the write load paused, online
                                under the writes [default: strict when --source-major and --target-major differ, else off]
+  --rtt-ms N                   put the source (server and sshd) behind a WAN test bed: a network namespace joined by a veth
+                               pair, this round-trip time added by a delaying relay (root; the bed never routes beyond itself)
+  --bandwidth-mbit N           the test bed's link rate, shaped with tc htb on both ends of the veth [default: unshaped]
   --keep                       keep the servers and their directories afterwards`;
 
 /** Posts the report on the pull request the workflow runs for (one comment, updated on every run). */
@@ -71,7 +74,21 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   }
   const f = parseFlags(
     args,
-    ['engine', 'report', 'size-mb', 'writes-per-second', 'fence', 'target-memory', 'pooler', 'method', 'source-major', 'target-major', 'verify'],
+    [
+      'engine',
+      'report',
+      'size-mb',
+      'writes-per-second',
+      'fence',
+      'target-memory',
+      'pooler',
+      'method',
+      'source-major',
+      'target-major',
+      'verify',
+      'rtt-ms',
+      'bandwidth-mbit',
+    ],
     ['keep', 'ssh', 'pr-comment', 'rollback', 'no-fsync', 'no-super'],
   );
   const engine = f.get('engine') ?? 'postgres';
@@ -81,6 +98,12 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
   const num = (name: string, def: number) => {
     const v = Number(f.get(name) ?? def);
     if (!Number.isFinite(v) || v <= 0) throw new UserError(`--${name} must be a positive number (got ${JSON.stringify(f.get(name))})`);
+    return v;
+  };
+  const nonNegative = (name: string) => {
+    const v = Number(f.get(name));
+    if (!Number.isFinite(v) || v < 0 || v > 10_000)
+      throw new UserError(`--${name} must be a number of milliseconds from 0 to 10000 (got ${JSON.stringify(f.get(name))})`);
     return v;
   };
   const noSuper = f.get('no-super') === 'true';
@@ -117,7 +140,13 @@ export async function rehearseCommand(args: string[], log: Log): Promise<number>
     sourceMajor: f.get('source-major') === undefined ? undefined : num('source-major', 15),
     targetMajor: f.get('target-major') === undefined ? undefined : num('target-major', 15),
     verify,
+    rttMs: f.get('rtt-ms') === undefined ? undefined : nonNegative('rtt-ms'),
+    bandwidthMbit: f.get('bandwidth-mbit') === undefined ? undefined : num('bandwidth-mbit', 100),
   };
+  if ((opts.rttMs !== undefined || opts.bandwidthMbit !== undefined) && process.getuid?.() !== 0)
+    throw new UserError('--rtt-ms and --bandwidth-mbit need root: the WAN test bed creates a network namespace, a veth pair and tc qdiscs');
+  if ((opts.rttMs !== undefined || opts.bandwidthMbit !== undefined) && opts.rollback)
+    throw new UserError('--rollback is not supported with --rtt-ms/--bandwidth-mbit yet: the old source in the test bed cannot reach the new primary');
   if ((opts.sourceMajor ?? opts.targetMajor) !== undefined && engine !== 'postgres')
     throw new UserError('--source-major and --target-major are for --engine postgres');
   if (opts.rollback && opts.pooler) throw new UserError('--rollback is not supported with --pooler yet: rollback does not drive the pooler');

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { startMariadb, type MariadbSandbox } from '../sandbox/mariadb.js';
 import { mysqlBinDir, startMysql } from '../sandbox/mysql.js';
+import type { NetnsPlacement } from '../sandbox/wan.js';
 import type { RehearsalFixture } from './fixture.js';
 import type { WriteTarget } from './writer.js';
 
@@ -64,8 +65,8 @@ export class MariadbFixture implements RehearsalFixture {
     readonly engine: MyEngine,
   ) {}
 
-  /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. `engine`: mariadb (the default) or mysql. */
-  static async start(opts: { durable?: boolean; engine?: MyEngine } = {}): Promise<MariadbFixture> {
+  /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. `engine`: mariadb (the default) or mysql. `sourceNetns`: the source behind a WAN test bed. */
+  static async start(opts: { durable?: boolean; engine?: MyEngine; sourceNetns?: NetnsPlacement } = {}): Promise<MariadbFixture> {
     const durable = opts.durable ?? true;
     const engine = opts.engine ?? 'mariadb';
     const start = engine === 'mysql' ? startMysql : startMariadb;
@@ -74,7 +75,7 @@ export class MariadbFixture implements RehearsalFixture {
     // As on real hosts, the new server's admin has the same password as the source's: the copy brings the source's accounts.
     const password = randomBytes(12).toString('hex');
     const [source, target] = await Promise.all([
-      start({ name: 'source', serverId: 1, password, durable }),
+      start({ name: 'source', serverId: 1, password, durable, netns: opts.sourceNetns }),
       start({ name: 'target', serverId: 2, password, durable }),
     ]);
     const fx = new MariadbFixture(source, target, durable, engine);

@@ -3,6 +3,7 @@ import type { RehearsalStepName } from '../inputs.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { findBinaries, startPostgres, type PostgresSandbox } from '../sandbox/postgres.js';
+import type { NetnsPlacement } from '../sandbox/wan.js';
 import type { WriteTarget } from './writer.js';
 import type { RehearsalFixture } from './fixture.js';
 
@@ -25,13 +26,22 @@ export async function startPgPair(
     sourceSettings?: Record<string, string>;
     targetSettings?: Record<string, string>;
     durable?: boolean;
+    /** The source behind a WAN test bed. */
+    sourceNetns?: NetnsPlacement;
   } = {},
 ): Promise<PgPair> {
   // As on real hosts, the new server's admin has the same name and password as the source's:
   // the copy replaces the target's roles with the source's.
   const adminPassword = randomBytes(12).toString('hex');
   const [source, target] = await Promise.all([
-    startPostgres({ name: 'source', major: opts.sourceMajor ?? opts.major, password: adminPassword, settings: opts.sourceSettings, durable: opts.durable }),
+    startPostgres({
+      name: 'source',
+      major: opts.sourceMajor ?? opts.major,
+      password: adminPassword,
+      settings: opts.sourceSettings,
+      durable: opts.durable,
+      netns: opts.sourceNetns,
+    }),
     startPostgres({ name: 'target', major: opts.targetMajor ?? opts.major, password: adminPassword, settings: opts.targetSettings, durable: opts.durable }),
   ]);
   const pair: PgPair = {
@@ -161,7 +171,14 @@ export class PostgresFixture implements RehearsalFixture {
    * `durable`: both servers with production durability (fsync on); default fsync off, for tests.
    */
   static async start(
-    opts: { rewindable?: boolean; durable?: boolean; sourceSettings?: Record<string, string>; sourceMajor?: number; targetMajor?: number } = {},
+    opts: {
+      rewindable?: boolean;
+      durable?: boolean;
+      sourceSettings?: Record<string, string>;
+      sourceMajor?: number;
+      targetMajor?: number;
+      sourceNetns?: NetnsPlacement;
+    } = {},
   ): Promise<PostgresFixture> {
     const durable = opts.durable ?? false;
     const sys = findBinaries().major;
@@ -169,7 +186,14 @@ export class PostgresFixture implements RehearsalFixture {
     const sourceSettings = { ...(opts.rewindable ? { wal_log_hints: 'on' } : {}), ...(logical ? { wal_level: 'logical' } : {}), ...opts.sourceSettings };
     // A logical migration's way back is logical replication from the new primary: wal_level = logical there too.
     const targetSettings = logical ? { wal_level: 'logical' } : undefined;
-    const pair = await startPgPair({ durable, sourceSettings, targetSettings, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor });
+    const pair = await startPgPair({
+      durable,
+      sourceSettings,
+      targetSettings,
+      sourceMajor: opts.sourceMajor,
+      targetMajor: opts.targetMajor,
+      sourceNetns: opts.sourceNetns,
+    });
     // The database a logical migration moves exists, empty, on the target (zdm loads its schema).
     if (logical) await pair.target.query(`CREATE DATABASE ${pair.appDatabase}`).catch(async (e: unknown) => (await pair.destroy(), Promise.reject(e)));
     return new PostgresFixture(pair, durable, logical);

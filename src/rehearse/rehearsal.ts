@@ -15,6 +15,7 @@ import type { SwitchMark } from '../engines/engine.js';
 import { startRehearsalPooler, type PoolerKind, type RehearsalPooler } from './pooler.js';
 import { downsample, type LagPoint } from '../report/lag-chart.js';
 import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
+import { startWan, type LinkMeasurement, type RelayStats, type WanBed } from '../sandbox/wan.js';
 import { freePort } from '../sandbox/util.js';
 import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
 import { mkdtemp, readdir } from 'node:fs/promises';
@@ -53,6 +54,10 @@ export interface RehearsalOptions {
    * Unset: strict when the PostgreSQL majors differ (the hashes must agree across versions), off otherwise.
    */
   verify?: RehearsalVerifyMode;
+  /** The source (server and sshd) behind a WAN test bed with this round-trip time (src/sandbox/wan.ts). */
+  rttMs?: number;
+  /** The test bed's link rate in Mbit/s (tc htb on both ends); with rttMs, or alone. */
+  bandwidthMbit?: number;
 }
 
 export type RehearsalVerifyMode = 'strict' | 'online' | 'off';
@@ -110,11 +115,22 @@ export interface RehearsalReport {
     writeBlockedMs: number | null;
     clientWriteBlockedMs: number | null;
     fence: string;
+    /** Queries, connections and SSH commands zdm sent the source between the fence and the promotion. */
+    sourceRoundTrips?: number;
     /** Where the write-blocked window went: each phase of the switch in order, then the clients' reconnect (ms). */
     phasesMs?: Record<string, number>;
   };
   rollback?: RollbackReport;
   verify?: RehearsalVerifyReport;
+  /** The WAN test bed the source sat behind: as asked, as measured, and what the relay saw. */
+  wan?: {
+    rttMs: number;
+    bandwidthMbit: number;
+    measured?: LinkMeasurement;
+    relay?: RelayStats;
+    /** What seed-replica carried from the source through the link, and at what rate. */
+    seed?: { bytes: number; seconds: number; mbit: number };
+  };
   /** Inserts through the sequences on the new primary after cutover, and how many collided with a value already used. */
   sequences?: { inserted: number; collisions: number };
   /**
@@ -162,12 +178,25 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
   let tunnelDir: string | undefined;
   let timeline: SwitchMark[] = [];
   let pooler: RehearsalPooler | undefined;
+  let wan: WanBed | undefined;
   try {
     const durable = opts.durable !== false;
+    if (opts.rttMs !== undefined || opts.bandwidthMbit !== undefined) {
+      wan = await startWan({ rttMs: opts.rttMs ?? 0, bandwidthMbit: opts.bandwidthMbit });
+      report.wan = { rttMs: wan.rttMs, bandwidthMbit: wan.bandwidthMbit };
+      log.info(`the source sits behind a ${wan.describe()}`);
+    }
+    const sourceNetns = wan?.placement;
     fx =
       opts.engine === 'postgres'
-        ? await PostgresFixture.start({ rewindable: opts.rollback, durable, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor })
-        : await MariadbFixture.start({ durable, engine: opts.engine });
+        ? await PostgresFixture.start({ rewindable: opts.rollback, durable, sourceMajor: opts.sourceMajor, targetMajor: opts.targetMajor, sourceNetns })
+        : await MariadbFixture.start({ durable, engine: opts.engine, sourceNetns });
+    if (wan && report.wan) {
+      report.wan.measured = await wan.measure();
+      log.info(
+        `link as measured through the relay: RTT ${report.wan.measured.rttMs.toFixed(1)} ms, ${report.wan.measured.mbit.toFixed(0)} Mbit/s (one TCP stream)`,
+      );
+    }
     report.serverVersion = await fx.serverVersion();
     report.durability.settings = await fx.durability();
     log.info(
@@ -198,7 +227,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     if (opts.method) for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = opts.method;
     if (opts.noSuper && fx instanceof MariadbFixture) await asMasterUser(fx, inputs, wayBack?.rollback, log);
     if (opts.ssh) {
-      sshd = await startSshd({ name: 'source-ssh' });
+      sshd = await startSshd({ name: 'source-ssh', netns: sourceNetns });
       log.info(`the source is reached only through sshd on 127.0.0.1:${sshd.port} (host key ${sshd.hostKeyFingerprint})`);
       tunnelDir = `${sshd.baseDir}/tunnels`;
       const ssh = {
@@ -215,6 +244,7 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
       const raw: Record<string, string> = { ...inputs[step] };
       if (step === 'seed-replica' || step === 'cutover') raw.tuning = report.outputs['tune-target']?.tuning ?? '';
       const started = Date.now();
+      const relayedBefore = wan?.stats().bytesFromSource ?? 0;
       const stepLog = new TextLog((l) => log.info(l), `[${step}] `);
       try {
         const result = await runStep(step, (n) => raw[n], stepLog);
@@ -226,9 +256,16 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
         report.steps.push({ name: step, seconds: (Date.now() - started) / 1000, ok: false, error: describeError(e) });
         throw e;
       }
+      if (step === 'seed-replica' && wan && report.wan) {
+        // The whole step: its checks and set-up too, so the rate is a floor of what the copy itself reached.
+        const bytes = wan.stats().bytesFromSource - relayedBefore;
+        const seconds = (Date.now() - started) / 1000;
+        report.wan.seed = { bytes, seconds, mbit: (bytes * 8) / 1e6 / seconds };
+      }
       if (step === 'await-lag-zero' && verifyMode !== 'off') await rehearseVerify(verifyMode, load, inputs[step], report, log);
     }
     report.cutover.fence = report.outputs.cutover.fence;
+    if (report.outputs.cutover['source-round-trips']) report.cutover.sourceRoundTrips = Number(report.outputs.cutover['source-round-trips']);
     if (report.pooler) report.pooler.heldMs = Number(report.outputs.cutover['pooler-held-ms']) || null;
     if (wayBack) {
       report.outputs.rollback = await rehearseRollback(fx, load, wayBack.rollback, report, log, timeline);
@@ -261,6 +298,8 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     await pooler?.destroy();
     if (fx && !opts.keep) await fx.destroy();
     else if (fx) log.info(`kept the servers: ${fx.describe()}`);
+    if (wan && report.wan) report.wan.relay = wan.stats();
+    if (wan && !opts.keep) await wan.destroy();
   }
   return report;
 }
@@ -434,7 +473,17 @@ export function formatReport(r: RehearsalReport): string {
             : `  pooler               ${r.pooler.kind}: clients' requests held ${r.pooler.heldMs ?? '-'} ms (PAUSE to RESUME), ${r.pooler.failedRequests} failed requests`,
         ]
       : []),
-    `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence})`,
+    `  write-blocked window ${r.cutover.writeBlockedMs ?? '-'} ms measured by cutover, ${r.cutover.clientWriteBlockedMs ?? '-'} ms seen by the writing client (fence: ${r.cutover.fence}), source round trips: ${r.cutover.sourceRoundTrips ?? '-'}`,
+    ...(r.wan
+      ? [
+          `  WAN test bed         RTT ${r.wan.rttMs} ms, ${r.wan.bandwidthMbit || 'unshaped'}${r.wan.bandwidthMbit ? ' Mbit/s' : ''}; measured RTT ${r.wan.measured?.rttMs.toFixed(1) ?? '-'} ms, ${r.wan.measured?.mbit.toFixed(0) ?? '-'} Mbit/s; relay late by at most ${r.wan.relay?.maxLateMs.toFixed(0) ?? '-'} ms (mean ${r.wan.relay?.meanLateMs.toFixed(2) ?? '-'} ms)`,
+          ...(r.wan.seed
+            ? [
+                `  seed over the link   ${(r.wan.seed.bytes / 1024 ** 2).toFixed(1)} MB from the source in ${r.wan.seed.seconds.toFixed(1)} s (the whole step): ${r.wan.seed.mbit.toFixed(0)} Mbit/s${r.wan.bandwidthMbit ? `, ${((100 * r.wan.seed.mbit) / r.wan.bandwidthMbit).toFixed(0)}% of the link` : ''}`,
+              ]
+            : []),
+        ]
+      : []),
     '',
     r.ok
       ? r.rollback

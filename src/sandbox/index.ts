@@ -3,3 +3,4 @@ export * from './cleanup.js';
 export * from './mariadb.js';
 export * from './sshd.js';
 export * from './mysql.js';
+export * from './wan.js';

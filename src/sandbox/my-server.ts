@@ -4,6 +4,7 @@
  * sandbox starts as this one, and an `!includedir` that tune-target's option file goes into. A
  * `ServerKind` says how one engine is started, pinged, initialised and given its root password.
  */
+import type { NetnsPlacement } from './wan.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
@@ -26,6 +27,8 @@ export interface MyServerSandboxOptions {
    * server; false: both relaxed (0 and 2), for faster throwaway runs.
    */
   durable?: boolean;
+  /** Runs the server inside a WAN test bed's namespace (see wan.ts); clients still use 127.0.0.1. */
+  netns?: NetnsPlacement;
 }
 
 export interface MyServerSandbox {
@@ -88,6 +91,7 @@ class MyServerSandboxImpl implements MyServerSandbox, Disposable {
     readonly baseDir: string,
     readonly port: number,
     password?: string,
+    netns?: NetnsPlacement,
   ) {
     this.password = password ?? randomBytes(12).toString('hex');
     this.dataDir = `${baseDir}/data`;
@@ -98,7 +102,7 @@ class MyServerSandboxImpl implements MyServerSandbox, Disposable {
     this.optionFile = `${baseDir}/conf.d/99-zdm-migration.cnf`;
     // Started in the background like a service; ready once the admin client's ping answers (it does even when access is denied).
     this.startCommand =
-      `rm -f ${q(this.pidFile)}; (setsid ${kind.server} --defaults-file=${q(this.cnf)} >>${q(this.logFile)} 2>&1 &); ` +
+      `rm -f ${q(this.pidFile)}; (setsid ${netns ? `${netns.wrap([]).join(' ')} ` : ''}${kind.server} --defaults-file=${q(this.cnf)} >>${q(this.logFile)} 2>&1 &); ` +
       `i=0; while [ $i -lt 1200 ]; do ${kind.admin} --no-defaults --socket=${q(this.socket)} --connect-timeout=1 ping >/dev/null 2>&1 && exit 0; ` +
       `i=$((i+1)); sleep 0.1; done; echo "the server did not start; see ${this.logFile}" >&2; exit 1`;
     this.stopCommand = `pid=$(cat ${q(this.pidFile)} 2>/dev/null) || exit 0; kill "$pid" 2>/dev/null || exit 0; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done`;
@@ -172,7 +176,7 @@ export async function startMyServer(kind: ServerKind, opts: MyServerSandboxOptio
   const tpl = await kind.template();
   const name = opts.name ?? kind.scheme;
   const baseDir = await fs.mkdtemp(path.join(os.tmpdir(), `zdm-my-${name.slice(0, 10)}-`));
-  const sb = new MyServerSandboxImpl(kind, name, baseDir, await freePort(), opts.password);
+  const sb = new MyServerSandboxImpl(kind, name, baseDir, await freePort(), opts.password, opts.netns);
   register(sb);
   try {
     await copyTree(tpl, sb.dataDir);
@@ -182,7 +186,8 @@ export async function startMyServer(kind: ServerKind, opts: MyServerSandboxOptio
       datadir: sb.dataDir,
       socket: sb.socket,
       port: sb.port,
-      'bind-address': '127.0.0.1',
+      // In a test bed's namespace: its loopback and its veth end, nothing else exists there.
+      'bind-address': opts.netns ? '0.0.0.0' : '127.0.0.1',
       'pid-file': sb.pidFile,
       'log-error': sb.logFile,
       'server-id': opts.serverId ?? 1000 + Math.floor(Math.random() * 100000),
@@ -196,6 +201,7 @@ export async function startMyServer(kind: ServerKind, opts: MyServerSandboxOptio
     if (opts.settings && 'skip-log-bin' in opts.settings) delete settings['log-bin'];
     const lines = Object.entries(settings).map(([k, v]) => (v === '' ? k : `${k} = ${v}`));
     await fs.writeFile(sb.cnf, `[mysqld]\n${lines.join('\n')}\n\n!includedir ${baseDir}/conf.d\n`);
+    await opts.netns?.expose(sb.port);
     if (opts.start !== false) {
       await sb.start();
       await kind.setPassword(sb.socket, sb.password);

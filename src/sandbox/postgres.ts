@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { killPidSync, register, removeSync, unregister, type Disposable } from './cleanup.js';
+import type { NetnsPlacement } from './wan.js';
 import { buildOnce, CACHE_DIR, copyTree, currentUser, freePort, isRoot, lookupUser, q, run, sh, tailOf, type Ids } from './util.js';
 
 export interface PostgresSandboxOptions {
@@ -26,6 +27,8 @@ export interface PostgresSandboxOptions {
   password?: string;
   /** fsync, synchronous_commit and full_page_writes on, as on a production server (default: fsync off). */
   durable?: boolean;
+  /** Runs the server inside a WAN test bed's namespace (see wan.ts); clients still use 127.0.0.1. */
+  netns?: NetnsPlacement;
 }
 
 /** What `durable` sets: a production server's defaults, which the template's fsync=off overrides. */
@@ -180,15 +183,18 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
     readonly osUser: Ids,
     private readonly bins: Binaries,
     password?: string,
+    netns?: NetnsPlacement,
   ) {
     this.password = password ?? randomBytes(12).toString('hex');
     this.dataDir = `${baseDir}/data`;
     this.logFile = `${baseDir}/server.log`;
     this.sockDir = `${baseDir}/sock`;
-    const asUser = isRoot() ? `runuser -u ${osUser.name} -- ` : '';
+    const inNs = netns ? `${netns.wrap([]).join(' ')} ` : '';
+    const asUser = `${inNs}${isRoot() ? `runuser -u ${osUser.name} -- ` : ''}`;
+    const listen = netns ? ` -c listen_addresses=127.0.0.1,${netns.address}` : '';
     const env = bins.libDir ? `env LD_LIBRARY_PATH=${q(bins.libDir)} ` : '';
     const pgCtl = `${asUser}${env}${q(`${bins.binDir}/pg_ctl`)} -D ${q(this.dataDir)}`;
-    this.startCommand = `${pgCtl} -l ${q(this.logFile)} -w -t 120 -o ${q(`-p ${port} -k ${this.sockDir}`)} start`;
+    this.startCommand = `${pgCtl} -l ${q(this.logFile)} -w -t 120 -o ${q(`-p ${port} -k ${this.sockDir}${listen}`)} start`;
     this.stopCommand = `${pgCtl} -m fast -w -t 120 stop`;
     // Run by root or by the server's own user: both may signal the postmaster.
     // Shell builtins only (no process besides the shell).
@@ -285,10 +291,16 @@ export async function startPostgres(opts: PostgresSandboxOptions = {}): Promise<
   const name = opts.name ?? 'pg';
   const baseDir = await fs.mkdtemp(path.join(os.tmpdir(), `zdm-pg-${name}-`));
   await fs.chmod(baseDir, 0o755);
-  const sb = new PgSandboxImpl(name, baseDir, await freePort(), user, bins, opts.password);
+  const sb = new PgSandboxImpl(name, baseDir, await freePort(), user, bins, opts.password, opts.netns);
   register(sb);
   try {
     await copyTree(tpl, sb.dataDir);
+    if (opts.netns) {
+      // Clients come through the relay, from the root namespace's end of the veth.
+      const peer = `${opts.netns.peerAddress}/32`;
+      await fs.appendFile(`${sb.dataDir}/pg_hba.conf`, `host all all ${peer} scram-sha-256\nhost replication all ${peer} scram-sha-256\n`);
+      await opts.netns.expose(sb.port);
+    }
     await fs.mkdir(sb.sockDir, { mode: 0o755 });
     const settings = { ...(opts.durable ? PG_DURABLE_SETTINGS : {}), ...opts.settings };
     if (Object.keys(settings).length) {

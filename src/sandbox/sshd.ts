@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { killPidSync, register, removeSync, unregister, type Disposable } from './cleanup.js';
+import type { NetnsPlacement } from './wan.js';
 import { freePort, run, tailOf } from './util.js';
 
 export interface SshdSandbox {
@@ -58,7 +59,13 @@ class SshdImpl implements SshdSandbox, Disposable {
   }
 }
 
-export async function startSshd(opts: { name?: string } = {}): Promise<SshdSandbox> {
+export interface SshdSandboxOptions {
+  name?: string;
+  /** Runs sshd inside a WAN test bed's namespace (see wan.ts): the commands it runs run there too. */
+  netns?: NetnsPlacement;
+}
+
+export async function startSshd(opts: SshdSandboxOptions = {}): Promise<SshdSandbox> {
   const name = opts.name ?? 'sshd';
   const baseDir = await fs.mkdtemp(path.join(os.tmpdir(), `zdm-ssh-${name.slice(0, 10)}-`));
   const sb = new SshdImpl(name, baseDir, await freePort());
@@ -75,6 +82,7 @@ export async function startSshd(opts: { name?: string } = {}): Promise<SshdSandb
     const config = [
       `Port ${sb.port}`,
       'ListenAddress 127.0.0.1',
+      ...(opts.netns ? [`ListenAddress ${opts.netns.address}`] : []),
       `HostKey ${baseDir}/host_key`,
       `PidFile ${baseDir}/sshd.pid`,
       `AuthorizedKeysFile ${baseDir}/authorized_keys`,
@@ -89,7 +97,9 @@ export async function startSshd(opts: { name?: string } = {}): Promise<SshdSandb
     ].join('\n');
     await fs.writeFile(`${baseDir}/sshd_config`, config + '\n');
     const log = await fs.open(sb.logFile, 'a');
-    sb.child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', `${baseDir}/sshd_config`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await opts.netns?.expose(sb.port);
+    const [bin, ...args] = (opts.netns?.wrap ?? ((a: string[]) => a))(['/usr/sbin/sshd', '-D', '-e', '-f', `${baseDir}/sshd_config`]);
+    sb.child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       let seen = '';
       const timer = setTimeout(() => reject(new Error(`sshd did not start within 10 s: ${seen}`)), 10_000);

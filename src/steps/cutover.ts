@@ -8,6 +8,7 @@ import type { Engine, Fence, StepContext, SwitchLock, TuningItem, TuningPlan } f
 import { InputError } from '../errors.js';
 import { lastLines } from '../hosts/host.js';
 import { keepReplicationTunnel, stopReplicationTunnel } from '../hosts/transport.js';
+import { describeTrips } from '../hosts/round-trips.js';
 import { PoolerSwitch } from '../poolers/index.js';
 import { describeError } from '../errors.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
@@ -135,6 +136,7 @@ async function alreadyPromoted(
   // Reverse replication is not set up by a re-run: its outputs stay empty.
   const outputs = {
     'write-blocked-ms': '',
+    'source-round-trips': '',
     'final-position': '',
     fence: 'already-done',
     'writes-after-fence': '',
@@ -157,12 +159,14 @@ async function afterSwitch(
   poolers: PoolerSwitch,
 ): Promise<StepResult<'cutover'>> {
   const writeBlockedMs = sw.promotedAt - sw.blockedSince;
-  ctx.log.info(`write-blocked window: ${writeBlockedMs} ms`);
+  const trips = sw.sourceTrips ? `, source round trips: ${describeTrips(sw.sourceTrips)}` : '';
+  ctx.log.info(`write-blocked window: ${writeBlockedMs} ms${trips}`);
   const endpoint = engine.switch.endpoint();
   const after = new AfterPromotion();
   for (const p of poolers.problems) after.fail(p);
   const outputs: Omit<StepOutputs<'cutover'>, 'endpoint'> = {
     'write-blocked-ms': String(writeBlockedMs),
+    'source-round-trips': sw.sourceTrips ? String(sw.sourceTrips.total) : '',
     'final-position': sw.finalPos,
     fence: sw.fence.mode,
     'writes-after-fence': '',
@@ -185,7 +189,7 @@ async function afterSwitch(
       : '';
   const held =
     poolers.heldMs === undefined ? '' : ` The application's requests waited in the pooler(s) for ${poolers.heldMs} ms (PAUSE to RESUME) instead of failing.`;
-  const headline = `**Write-blocked window: ${writeBlockedMs} ms** (fence: ${sw.fence.mode}). New primary: \`${endpoint}\`.${held}${past}`;
+  const headline = `**Write-blocked window: ${writeBlockedMs} ms** (fence: ${sw.fence.mode}${trips}). New primary: \`${endpoint}\`.${held}${past}`;
   return promotedResult(endpoint, outputs, headline, tl, after, ctx);
 }
 

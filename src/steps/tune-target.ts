@@ -9,7 +9,10 @@ import { describeError, InputError, SafetyError } from '../errors.js';
 import { KernelTuner } from '../tuning/kernel-tuner.js';
 import { checkOverrides, parseOverrides, pick } from '../tuning/overrides.js';
 import { planLines, planSummary, resourcesLine } from '../tuning/plan-report.js';
-import { DROPIN_HEADER, KERNEL_KEYS, type KernelPlan } from '../tuning/sysctl.js';
+import { DROPIN_HEADER, KERNEL_KEYS, type KernelPlan, type LinkFacts } from '../tuning/sysctl.js';
+import { percentile, probeTcp } from '../checklist/probe.js';
+import { addressOf } from '../hosts/endpoint.js';
+import { parseSshHost } from '../hosts/ssh.js';
 import type { StepResult } from './step.js';
 
 function absolute(input: string, path: string): string {
@@ -24,10 +27,11 @@ async function inspectKernel(
   root: string,
   dropin: string,
   overrides: Record<string, string>,
+  link?: LinkFacts,
 ): Promise<KernelPlan | undefined> {
   let plan: KernelPlan;
   try {
-    plan = await tuner.inspect(root, dropin, overrides);
+    plan = await tuner.inspect(root, dropin, overrides, link);
   } catch (e) {
     if (ctx.inputs.kernelTuning === 'required')
       throw new SafetyError(`cannot read the kernel settings under ${root} on the target: ${describeError(e)}`, { cause: e });
@@ -37,6 +41,31 @@ async function inspectKernel(
   if (plan.items.every((i) => i.original === null))
     ctx.log.warn(`none of the kernel settings exists under sysctl-root ${root}: check the path (normally /proc/sys)`);
   return plan;
+}
+
+/**
+ * With link-bandwidth-mbit: the RTT to the source as a TCP connect from here takes it (to the SSH
+ * host when the source is reached over SSH: that is the long link), the median of a few.
+ */
+async function measureLink(ctx: StepContext): Promise<LinkFacts | undefined> {
+  const { inputs, log } = ctx;
+  if (!inputs.linkBandwidthMbit) return undefined;
+  const to = inputs.sourceSshHost ? parseSshHost(inputs.sourceSshHost) : inputs.sourceUrl && addressOf(inputs.sourceUrl);
+  if (!to) {
+    log.warn('link-bandwidth-mbit is set but source-url is not: the RTT to the source cannot be measured, so the socket buffers keep their fixed 16 MiB');
+    return undefined;
+  }
+  const r = await probeTcp(to.host, to.port, { count: 10 });
+  const rttMs = percentile(
+    [...r.samplesMs].sort((a, b) => a - b),
+    50,
+  );
+  if (rttMs === undefined) {
+    log.warn(`link-bandwidth-mbit: no TCP connect to ${r.address} succeeded, so the RTT is unknown: the socket buffers keep their fixed 16 MiB`);
+    return undefined;
+  }
+  log.info(`link to the source: ${inputs.linkBandwidthMbit} Mbit/s (link-bandwidth-mbit), RTT ${rttMs.toFixed(1)} ms (median TCP connect to ${r.address})`);
+  return { bandwidthMbit: inputs.linkBandwidthMbit, rttMs };
 }
 
 export async function tuneTarget(ctx: StepContext): Promise<StepResult<'tune-target'>> {
@@ -52,7 +81,8 @@ export async function tuneTarget(ctx: StepContext): Promise<StepResult<'tune-tar
     const disk = inputs.targetDiskType === 'auto' ? undefined : inputs.targetDiskType;
     const plan: TuningPlan = await engine.tuning.plan({ memoryBytes, cpus, disk, overrides: pick(overrides, engine.tuning.tunable) });
     const tuner = inputs.kernelTuning === 'off' ? undefined : new KernelTuner(ctx.targetHost, log, inputs.kernelTuning);
-    if (tuner) plan.kernel = await inspectKernel(tuner, ctx, root, dropin, pick(overrides, KERNEL_KEYS));
+    const link = tuner ? await measureLink(ctx) : undefined;
+    if (tuner) plan.kernel = await inspectKernel(tuner, ctx, root, dropin, pick(overrides, KERNEL_KEYS), link);
     if (plan.kernel?.dropinOriginal?.startsWith(DROPIN_HEADER))
       log.warn(
         `${dropin} is from an earlier tune-target that was not reverted: its values count as the current ones now. To put the host back as it was before that run, run revert with that run's tuning output first.`,

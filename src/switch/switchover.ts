@@ -13,6 +13,7 @@ import { describeLag, withinBounds } from '../lag/watch.js';
 import { sleep } from '../sleep.js';
 import { bind, fail, inScope, ok, runChecks, type CheckUnit } from '../checks/check.js';
 import { info, warning, type Note } from '../notes.js';
+import type { TripCount } from '../hosts/round-trips.js';
 
 /**
  * The step and how it names the two sides. The engine words its own messages with the same names
@@ -114,6 +115,8 @@ export interface Switched {
   promotedAt: number;
   /** When writes were first blocked: this run's fence, or an interrupted run's that this one continued. */
   blockedSince: number;
+  /** What zdm sent the fenced side from its fence to the promotion: each at least one round trip. */
+  sourceTrips?: TripCount;
 }
 
 /** Fence `from`, prove `to` has applied its last position, restore `durability` on `to`, promote `to`. */
@@ -191,7 +194,8 @@ export async function fenceAndPromote(
   }
   const promotedAt = Date.now();
   tl.mark(`${roles.to.replace(/^the /, '')} promoted: it accepts writes`, promotedAt, 'promote');
-  return { fence, finalPos, promotedAt, blockedSince: blockedSince ?? fence.startedAt };
+  const sourceTrips = ctx.source?.trips?.between(fence.startedAt, promotedAt);
+  return { fence, finalPos, promotedAt, blockedSince: blockedSince ?? fence.startedAt, sourceTrips };
 }
 
 /** What the engine removed (or could not) of what the aborted switch made on the side to be promoted, as the tail of the abort's message. */

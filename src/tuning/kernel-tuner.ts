@@ -8,7 +8,18 @@ import type { Host } from '../hosts/host.js';
 import { lastLines } from '../hosts/host.js';
 import type { Log } from '../log.js';
 import { SafetyError, describeError } from '../errors.js';
-import { DROPIN_HEADER, dropinText, KERNEL_SETTINGS, numbers, planKernel, sysctlPath, type KernelItem, type KernelMode, type KernelPlan } from './sysctl.js';
+import {
+  DROPIN_HEADER,
+  dropinText,
+  KERNEL_SETTINGS,
+  numbers,
+  planKernel,
+  sysctlPath,
+  type KernelItem,
+  type KernelMode,
+  type KernelPlan,
+  type LinkFacts,
+} from './sysctl.js';
 
 const REFUSED = /permission denied|read-only file system|not permitted|password is required|sudo:/i;
 
@@ -27,10 +38,10 @@ export class KernelTuner {
   ) {}
 
   /** Current values and the drop-in's text: the plan, nothing written. */
-  async inspect(root: string, dropin: string, overrides: Record<string, string> = {}): Promise<KernelPlan> {
+  async inspect(root: string, dropin: string, overrides: Record<string, string> = {}, link?: LinkFacts): Promise<KernelPlan> {
     const current: Record<string, string | null> = {};
     for (const s of KERNEL_SETTINGS) current[s.key] = await this.read(sysctlPath(root, s.key));
-    return { root, dropin, dropinOriginal: await this.read(dropin), dropinWritten: false, items: planKernel(current, overrides) };
+    return { root, dropin, dropinOriginal: await this.read(dropin), dropinWritten: false, items: planKernel(current, overrides, link) };
   }
 
   /** For a dry run: how the writes would be made, or why they could not be, without writing anything. */

@@ -90,6 +90,48 @@ export const KERNEL_SETTINGS: readonly Wanted[] = [
 
 export const KERNEL_KEYS: readonly string[] = KERNEL_SETTINGS.map((s) => s.key);
 
+/** The link between source and target, when the user gave its rate (input link-bandwidth-mbit) and zdm measured its RTT. */
+export interface LinkFacts {
+  bandwidthMbit: number;
+  rttMs: number;
+}
+
+/** Socket buffers sized from a link are kept within these: enough for any LAN, not so much one socket can eat the RAM. */
+export const BDP_FLOOR = 4 * 1024 * 1024;
+export const BDP_CEILING = 128 * 1024 * 1024;
+
+/**
+ * The largest socket buffer a link needs: its bandwidth-delay product (the bytes in flight) times 2,
+ * because Linux counts its own overhead against the buffer and advertises about half of it as the
+ * TCP window; rounded up to a MiB, within BDP_FLOOR and BDP_CEILING. The reason says each step.
+ */
+export function bufferForLink(link: LinkFacts): { bytes: number; reason: string } {
+  const bdp = ((link.bandwidthMbit * 1e6) / 8) * (link.rttMs / 1000);
+  const wanted = Math.ceil((2 * bdp) / 1048576) * 1048576;
+  const bytes = Math.min(BDP_CEILING, Math.max(BDP_FLOOR, wanted));
+  const mib = (n: number) => `${(n / 1048576).toFixed(n < 1048576 * 10 ? 1 : 0)} MiB`;
+  const bound =
+    bytes === BDP_FLOOR && wanted < BDP_FLOOR
+      ? ` -> the floor, ${mib(BDP_FLOOR)}`
+      : bytes === BDP_CEILING && wanted > BDP_CEILING
+        ? ` -> the ceiling, ${mib(BDP_CEILING)}`
+        : '';
+  return {
+    bytes,
+    reason: `sized from the link: ${link.bandwidthMbit} Mbit/s x ${link.rttMs.toFixed(1)} ms RTT = ${mib(bdp)} in flight (bandwidth-delay product), x2 for the kernel's overhead = ${mib(wanted)}${bound}`,
+  };
+}
+
+/** The four buffer settings with their largest value from the link instead of the fixed 16 MiB. */
+function forLink(w: Wanted, link: LinkFacts | undefined): Wanted {
+  if (!link || !BUFFER_KEYS.includes(w.key)) return w;
+  const { bytes, reason } = bufferForLink(link);
+  const value = [...w.value.slice(0, -1), bytes];
+  return { ...w, value, reason: `${w.reason.split(':')[0]}: ${reason}` };
+}
+
+const BUFFER_KEYS = ['net.core.rmem_max', 'net.core.wmem_max', 'net.ipv4.tcp_rmem', 'net.ipv4.tcp_wmem'];
+
 /** The numbers in a sysctl value: /proc/sys separates them with tabs, sysctl.conf with spaces. */
 export function numbers(text: string): number[] | undefined {
   const parts = text.trim().split(/\s+/);
@@ -144,8 +186,8 @@ export function checkKernelOverrides(overrides: Record<string, string>): string[
 }
 
 /** The kernel plan from the current texts (null: the setting does not exist), with overrides for any key. */
-export function planKernel(current: Record<string, string | null>, overrides: Record<string, string> = {}): KernelItem[] {
-  return KERNEL_SETTINGS.map((w) => decide(w, current[w.key] ?? null, overrides[w.key]));
+export function planKernel(current: Record<string, string | null>, overrides: Record<string, string> = {}, link?: LinkFacts): KernelItem[] {
+  return KERNEL_SETTINGS.map((w) => decide(forLink(w, link), current[w.key] ?? null, overrides[w.key]));
 }
 
 /** The drop-in file: the changed values, each under its reason, read by systemd-sysctl at boot. */

@@ -13,6 +13,7 @@ import {
   startMysql,
   startPostgres,
   startSshd,
+  startWan,
   type MariadbSandbox,
   type MariadbSandboxOptions,
   type MysqlSandbox,
@@ -20,6 +21,9 @@ import {
   type PostgresSandbox,
   type PostgresSandboxOptions,
   type SshdSandbox,
+  type SshdSandboxOptions,
+  type WanBed,
+  type WanOptions,
 } from '../../src/sandbox/index.js';
 
 function useServer<T extends { destroy(): Promise<void> }>(start: () => Promise<T>): () => T {
@@ -36,12 +40,22 @@ function useServer<T extends { destroy(): Promise<void> }>(start: () => Promise<
   };
 }
 
-export const usePostgres = (opts?: PostgresSandboxOptions): (() => PostgresSandbox) => useServer(() => startPostgres(opts));
-export const useMariadb = (opts?: MariadbSandboxOptions): (() => MariadbSandbox) => useServer(() => startMariadb(opts));
-export const useMysql = (opts?: MysqlSandboxOptions): (() => MysqlSandbox) => useServer(() => startMysql(opts));
+/** Options now, or a function called at start (for what exists only then, such as a test bed's `netns`). */
+type Later<T> = T | (() => T);
+const now = <T>(o: Later<T> | undefined): T | undefined => (typeof o === 'function' ? (o as () => T)() : o);
+
+export const usePostgres = (opts?: Later<PostgresSandboxOptions>): (() => PostgresSandbox) => useServer(() => startPostgres(now(opts)));
+export const useMariadb = (opts?: Later<MariadbSandboxOptions>): (() => MariadbSandbox) => useServer(() => startMariadb(now(opts)));
+export const useMysql = (opts?: Later<MysqlSandboxOptions>): (() => MysqlSandbox) => useServer(() => startMysql(now(opts)));
 /**
  * Whether MySQL tests run: they need scripts/install-mysql.sh to have extracted MySQL. Outside CI a
  * file is skipped without it (with this message); in CI (CI set) it runs, and fails, without it.
  */
 export const mysqlMissing: string | undefined = mysqlRoot() || process.env.CI ? undefined : MYSQL_MISSING;
-export const useSshd = (opts?: { name?: string }): (() => SshdSandbox) => useServer(() => startSshd(opts));
+export const useSshd = (opts?: Later<SshdSandboxOptions>): (() => SshdSandbox) => useServer(() => startSshd(now(opts)));
+/**
+ * A WAN test bed (src/sandbox/wan.ts) for the file: declare it before the servers that go behind it.
+ *   const wan = useWan({ rttMs: 30, bandwidthMbit: 100 });
+ *   const source = usePostgres(() => ({ name: 'source', netns: wan().placement }));
+ */
+export const useWan = (opts: WanOptions): (() => WanBed) => useServer(() => startWan(opts));

@@ -375,7 +375,7 @@ async function provePromotionUnlocksQuietly(s: MySession): Promise<void> {
 /** Runs `statements` on a fresh connection to `url`, outside the binlog when the account may. */
 async function quietly(s: MySession, which: 'source' | 'target', statements: string[]): Promise<void> {
   const e = which === 'source' ? s.sourceEndpoint : s.targetEndpoint;
-  const c = await connectMy(e.connectUrl, { input: e.input });
+  const c = await connectMy(e.connectUrl, { input: e.input, trips: e.trips });
   try {
     await c.query('SET SESSION sql_log_bin = 0').catch(() => undefined);
     for (const stmt of statements) await c.query(stmt);

@@ -3,6 +3,7 @@ import { SideError, UserError } from '../../errors.js';
 import type { Side } from '../../hosts/endpoint.js';
 import { track } from '../open-clients.js';
 import { markLostOn } from '../server-lost.js';
+import { countCalls, type RoundTrips } from '../../hosts/round-trips.js';
 
 export type MyConn = mysql.Connection;
 export type Row = Record<string, unknown>;
@@ -14,6 +15,8 @@ export interface MyConnectOptions {
   user?: string;
   password?: string;
   timeoutMs?: number;
+  /** Counts the connection and each query sent on it (the side's Endpoint.trips). */
+  trips?: RoundTrips;
 }
 
 export function hostPort(url: URL): { host: string; port: number } {
@@ -26,6 +29,7 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
   const user = opts.user ?? decodeURIComponent(url.username || 'root');
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || undefined;
   try {
+    opts.trips?.add('connect');
     const c = await mysql.createConnection({
       host,
       port,
@@ -41,7 +45,10 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
     c.on('error', () => undefined);
     const untrack = track(() => c.destroy());
     (c as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.once('close', untrack);
-    return markLostOn(c, ['query', 'execute'], { input: opts.input, at: `${host.includes(':') ? `[${host}]` : host}:${port}` });
+    return markLostOn(countCalls(c, ['query', 'execute'], opts.trips), ['query', 'execute'], {
+      input: opts.input,
+      at: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+    });
   } catch (e) {
     throw explainMyError(e, opts.input, `${host}:${port}`, user, database, opts.side);
   }

@@ -70,7 +70,7 @@ export async function fence(s: MySession, _resume = false): Promise<Fence<MyFenc
       `sessions of accounts that can write past read_only are connected to ${s.names.source}: ${writers.join(', ')}. Disconnect them (give the application an account without SUPER / READ_ONLY ADMIN), or set allow-privileged-writers: true if you accept that only the read lock held during cutover stops them. Writes were not blocked.`,
     );
   }
-  const conn = await connectMy(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, side: 'source' });
+  const conn = await connectMy(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, trips: s.sourceEndpoint.trips, side: 'source' });
   s.fenceConn = conn;
   await conn.query(`SET SESSION lock_wait_timeout = ${LOCK_WAIT_SECONDS}`);
   const f: Fence<MyFenceUndo> = { mode: 'read-only', startedAt: Date.now(), undo: undefined };

@@ -34,7 +34,7 @@ export async function ensureHeartbeatTable(s: MySession, c: MyConn, table: strin
 /** Writes the heartbeat row on the source about every 500 ms on a connection of its own. */
 export async function startHeartbeat(s: MySession): Promise<Heartbeat> {
   const client = await openHeartbeatClient(
-    () => connectMy(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, side: 'source' }),
+    () => connectMy(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, trips: s.sourceEndpoint.trips, side: 'source' }),
     (c) => c.end(),
     (c) => ensureHeartbeatTable(s, c, s.inputs.heartbeatTable),
   );

@@ -76,6 +76,31 @@ async function stopTarget(s: MySession): Promise<void> {
   });
 }
 
+/** Whether `program` (and bash, for pipefail) are on a host. */
+async function hasPrograms(host: Host, ...programs: string[]): Promise<boolean> {
+  const r = await host.run(['/bin/sh', '-c', programs.map((p) => `command -v ${p} >/dev/null`).join(' && ')]);
+  return r.code === 0;
+}
+
+/**
+ * Over SSH the backup crosses a link that may be thin: compressed with zstd on the source, unpacked
+ * on the target, when both hosts have it (probed). A source on this machine is not compressed:
+ * that would only burn the CPU. bash's pipefail keeps each side's own exit status.
+ */
+async function streamCompression(s: MySession): Promise<{ pack: (argv: string[]) => string[]; unpack: (argv: string[]) => string[]; why: string }> {
+  const none = { pack: (a: string[]) => a, unpack: (a: string[]) => a };
+  if (!s.ctx.ssh) return { ...none, why: 'none (the source is on this machine)' };
+  if (s.inputs.seedCompression === 'off') return { ...none, why: 'none (seed-compression: off)' };
+  if (!(await hasPrograms(s.ctx.sourceHost, 'bash', 'zstd')) || !(await hasPrograms(s.ctx.targetHost, 'bash', 'zstd')))
+    return { ...none, why: 'none (zstd or bash is missing on the source or the target host)' };
+  const sh = (argv: string[]) => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return {
+    pack: (a) => ['bash', '-c', `set -o pipefail; ${sh(a)} | zstd -1 -T2 -q -c`],
+    unpack: (a) => ['bash', '-c', `set -o pipefail; zstd -d -q -c | ${sh(a)}`],
+    why: 'zstd -1 on the source, unpacked on the target',
+  };
+}
+
 /** Streams the backup from the source host into the target's data directory, counting bytes. */
 async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourceDataDir: string, estimate: number): Promise<number> {
   const { log } = s.ctx;
@@ -88,20 +113,24 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
   const tmpDir = `/tmp/.zdm-backup-tmp-${process.pid}`;
   let backup: Spawned | undefined;
   let extract: Spawned | undefined;
+  const z = await streamCompression(s);
+  log.info(`compression of the backup stream: ${z.why}`);
   try {
-    backup = await srcHost.spawn([
-      tool,
-      `--defaults-extra-file=${creds}`,
-      '--backup',
-      '--stream=xbstream',
-      `--host=${host}`,
-      `--port=${port}`,
-      `--datadir=${sourceDataDir}`,
-      `--target-dir=${tmpDir}`,
-      '--parallel=2',
-      ...(s.inputs.backupOptions ?? '').split(/\s+/).filter(Boolean),
-    ]);
-    extract = await tgtHost.spawn([flavor.streamExtractor, '-x', '-C', dataDir]);
+    backup = await srcHost.spawn(
+      z.pack([
+        tool,
+        `--defaults-extra-file=${creds}`,
+        '--backup',
+        '--stream=xbstream',
+        `--host=${host}`,
+        `--port=${port}`,
+        `--datadir=${sourceDataDir}`,
+        `--target-dir=${tmpDir}`,
+        '--parallel=2',
+        ...(s.inputs.backupOptions ?? '').split(/\s+/).filter(Boolean),
+      ]),
+    );
+    extract = await tgtHost.spawn(z.unpack([flavor.streamExtractor, '-x', '-C', dataDir]));
     const progress = new Progress(log);
     const started = Date.now();
     let bytes = 0;
@@ -114,7 +143,10 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
     // The extractor exits 0 on empty input even when the backup failed: the backup's own word counts.
     if (b.code !== 0 || !/completed OK!/.test(b.stderr)) throw new UserError(`${tool} on the source failed (exit ${b.code}): ${lastLines(b.stderr, 4)}`);
     if (x.code !== 0) throw new UserError(`${flavor.streamExtractor} on the target failed (exit ${x.code}): ${lastLines(x.stderr, 4)}`);
-    progress.report(`backup streamed: ${formatBytes(bytes)} in ${formatSeconds((Date.now() - started) / 1000)}`, true);
+    progress.report(
+      `backup streamed: ${formatBytes(bytes)} in ${formatSeconds((Date.now() - started) / 1000)}${s.ctx.ssh && z.why.startsWith('zstd') ? ' over the link, compressed' : ''}`,
+      true,
+    );
     return bytes;
   } finally {
     backup?.kill();

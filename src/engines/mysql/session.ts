@@ -12,13 +12,13 @@ export class MySession extends SideSession {
 
   async source(): Promise<MyConn> {
     const e = this.sourceEndpoint;
-    this.src ??= await connectMy(e.connectUrl, { input: e.input, side: 'source' });
+    this.src ??= await connectMy(e.connectUrl, { input: e.input, side: 'source', trips: e.trips });
     return this.src;
   }
 
   async target(): Promise<MyConn> {
     const e = this.targetEndpoint;
-    this.tgt ??= await connectMy(e.connectUrl, { input: e.input, side: 'target' });
+    this.tgt ??= await connectMy(e.connectUrl, { input: e.input, side: 'target', trips: e.trips });
     return this.tgt;
   }
 

@@ -3,6 +3,7 @@ import { SideError, UserError } from '../../errors.js';
 import type { Side } from '../../hosts/endpoint.js';
 import { track } from '../open-clients.js';
 import { markLostOn } from '../server-lost.js';
+import { countCalls, type RoundTrips } from '../../hosts/round-trips.js';
 
 export type PgClient = pg.Client;
 
@@ -17,6 +18,8 @@ export interface PgConnectOptions {
   database?: string;
   timeoutMs?: number;
   applicationName?: string;
+  /** Counts the connection and each query sent on it (the side's Endpoint.trips). */
+  trips?: RoundTrips;
 }
 
 /** Opens one connection and turns the usual failures into errors that say what to fix. */
@@ -39,6 +42,7 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
   const untrack = track(() => client.end());
   client.once('end', untrack);
   try {
+    opts.trips?.add('connect');
     await client.connect();
   } catch (e) {
     await client.end().catch(() => undefined);
@@ -52,7 +56,7 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
       replication: opts.replication,
     });
   }
-  return markLostOn(client, ['query'], { input: opts.input, at: `${url.hostname}:${Number(url.port || 5432)}` });
+  return markLostOn(countCalls(client, ['query'], opts.trips), ['query'], { input: opts.input, at: `${url.hostname}:${Number(url.port || 5432)}` });
 }
 
 function sslFrom(url: URL): pg.ClientConfig['ssl'] {

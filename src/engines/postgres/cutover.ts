@@ -12,7 +12,8 @@ import { FenceError, markSwitch, type Fence, type Switch } from '../engine.js';
 import { SafetyError, UserError, describeError } from '../../errors.js';
 import { info, warning, type Note } from '../../notes.js';
 import { lastLines } from '../../hosts/host.js';
-import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
+import type pg from 'pg';
+import { connectPg, one, quoteIdent, quoteLiteral, rows, type PgClient } from './connect.js';
 import { formatLsn, lsnDiff, parseLsn } from './lsn.js';
 import { passfilePath } from './conninfo.js';
 import { pgProgram } from './programs.js';
@@ -41,7 +42,7 @@ export async function fence(s: PgSession, resume = false): Promise<Fence<PgFence
 
 async function acceptsConnections(s: PgSession): Promise<boolean> {
   try {
-    const c = await connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, side: 'source', timeoutMs: 2000 });
+    const c = await connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, trips: s.sourceEndpoint.trips, side: 'source', timeoutMs: 2000 });
     await c.end().catch(() => undefined);
     return true;
   } catch {
@@ -53,15 +54,19 @@ async function shutdownFence(s: PgSession, resume: boolean): Promise<Fence<PgFen
   const wal = await walFacts(s);
   await checkpointBeforeFence(s, true);
   await s.forget('source');
+  // Over SSH the stop command's shell is started before the fence: inside it, one line starts it.
+  const host = s.ctx.sourceHost;
+  const stop = await host.prepareShell?.(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
   const startedAt = Date.now();
   const f: Fence<PgFenceUndo> = { mode: 'shutdown', startedAt, undo: { roles: [] } };
   // An interrupted cutover already stopped the source; the proof that the target holds its
   // shutdown checkpoint (finalPosition) still decides whether promotion is safe.
   if (resume && !(await acceptsConnections(s))) {
+    stop?.cancel();
     PREPARED.set(f, { ...wal, refused: Promise.resolve() });
     return f;
   }
-  const r = await s.ctx.sourceHost.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 });
+  const r = await (stop ? stop.run() : host.shell(s.inputs.sourceStopCommand, { timeoutMs: 120_000 }));
   markSwitch(f, 'stop-command', 'source-stop-command returned');
   if (r.code !== 0) {
     // The source may be half way down: treat it as fenced, so that cutover starts it again.
@@ -138,26 +143,29 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
   const undo: PgFenceUndo = { roles: [] };
   const f: Fence<PgFenceUndo> = { mode: 'read-only', startedAt, undo };
   try {
+    // Each statement here is a round trip inside the window: what can go together does (docs/wan.md).
     if (bySystem) {
+      // ALTER SYSTEM may not share a query string (it refuses a transaction block).
       await src.query('ALTER SYSTEM SET default_transaction_read_only = on');
-      await src.query('SELECT pg_reload_conf()');
     } else {
       // Set first, so that an abort half way through the databases lifts by database, not by ALTER SYSTEM.
       undo.databases = [];
       undo.databases = await fenceDatabases(s, src);
     }
-    const keep = [me.user, ...(await streamingRoles(s, src))];
-    const roles = await rows<{ rolname: string }>(src, 'SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT (rolname = ANY($1)) ORDER BY 1', [keep]);
-    const kept = await blockLogins(
+    // One round trip: the reload, the server's clock (after the databases' settings committed), the roles to block.
+    const { roles, at } = await one<{ roles: string[]; at: string }>(
       src,
-      roles.map((r) => r.rolname),
+      `SELECT ${bySystem ? 'pg_reload_conf(), ' : ''}clock_timestamp()::text AS at, ARRAY(SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname <> $1 AND rolname NOT IN (${STREAMING_ROLES}) ORDER BY 1) AS roles`,
+      [me.user, s.inputs.replicationSlot],
     );
+    const kept = await blockLogins(src, roles);
     if (kept.length)
       s.ctx.log.warn(
         `fence read-only: the role in ${s.sourceEndpoint.input} may not block ${kept.map((r) => `"${r}"`).join(', ')} (a superuser, or a role it has no ADMIN OPTION on): they keep LOGIN. Their new sessions still start read-only (default_transaction_read_only), and a session of theirs left open stops the cutover.`,
       );
-    undo.roles.push(...(await fencedRoles(src)));
-    const left = await terminateSessions(src, undo.databases && (await readOnlySince(src, undo.databases)));
+    const { left, fenced, lsn, xid } = await terminateSessions(src, undo.databases && { at, dbs: undo.databases });
+    undo.roles.push(...fenced);
+    FINAL.set(f, { lsn, xid });
     if (left.length > 0)
       throw new SafetyError(`sessions still open on ${s.names.source} after the fence: ${left.map((l) => `${l.usename} (pid ${l.pid})`).join(', ')}`);
   } catch (e) {
@@ -166,15 +174,17 @@ async function readOnlyFence(s: PgSession): Promise<Fence<PgFenceUndo>> {
   return f;
 }
 
+/** The roles streaming from slot $2: they keep LOGIN, so that a dropped replication connection can come back. */
+const STREAMING_ROLES = 'SELECT r.usename FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $2';
+
 /** The role the target streams with keeps LOGIN, so that a dropped replication connection can come back (checks/fence-privileges.ts asks the same). */
 export async function streamingRoles(s: PgSession, src: PgClient): Promise<string[]> {
-  const r = await rows<{ usename: string }>(
-    src,
-    'SELECT r.usename FROM pg_stat_replication r JOIN pg_replication_slots sl ON sl.active_pid = r.pid WHERE sl.slot_name = $1',
-    [s.inputs.replicationSlot],
-  );
+  const r = await rows<{ usename: string }>(src, STREAMING_ROLES.replace('$2', '$1'), [s.inputs.replicationSlot]);
   return r.map((x) => x.usename);
 }
+
+/** The final position the read-only fence read in the round trip that proved it (finalPosition returns it). */
+const FINAL = new WeakMap<Fence, { lsn: string; xid: string }>();
 
 /**
  * Ends every other client session and waits up to 5 s for them to be gone; returns those left.
@@ -189,49 +199,67 @@ export async function streamingRoles(s: PgSession, src: PgClient): Promise<strin
 async function blockLogins(src: PgClient, roles: string[]): Promise<string[]> {
   const kept: string[] = [];
   const denied = (e: unknown) => (e as { code?: string }).code === '42501';
+  // One query string is one implicit transaction: the mark and NOLOGIN of a role commit together or not at all.
+  const block = (role: string) => `ALTER ROLE ${quoteIdent(role)} SET ${FENCED_MARK} = 'on'; ALTER ROLE ${quoteIdent(role)} NOLOGIN`;
+  if (roles.length === 0) return kept;
+  try {
+    // Usually every role may be blocked: all of them in one round trip.
+    await src.query(roles.map(block).join('; '));
+    return kept;
+  } catch (e) {
+    if (!denied(e)) throw e;
+  }
+  // One was refused and nothing of that string committed: role by role, to know which.
   for (const role of roles) {
     try {
-      await src.query(`ALTER ROLE ${quoteIdent(role)} SET ${FENCED_MARK} = 'on'`);
+      await src.query(block(role));
     } catch (e) {
       if (!denied(e)) throw e;
-      kept.push(role);
-      continue;
-    }
-    try {
-      await src.query(`ALTER ROLE ${quoteIdent(role)} NOLOGIN`);
-    } catch (e) {
-      if (!denied(e)) throw e;
-      await src.query(`ALTER ROLE ${quoteIdent(role)} RESET ${FENCED_MARK}`).catch(() => undefined);
       kept.push(role);
     }
   }
   return kept;
 }
 
-async function terminateSessions(src: PgClient, fenced?: ReadOnlySince): Promise<{ pid: number; usename: string }[]> {
+/**
+ * In one round trip: ends every other client session, waits on the server up to 5 s for them to
+ * be gone, and returns those left, the roles fenced (this run's and an interrupted one's) and the
+ * final position read once none is left. pg_stat_activity is a snapshot per transaction:
+ * pg_stat_clear_snapshot() makes each look fresh. Not pg_terminate_backend(pid, timeout): that
+ * form only exists from PostgreSQL 14 on, and a logical migration may start from 13.
+ */
+async function terminateSessions(
+  src: PgClient,
+  fenced?: ReadOnlySince,
+): Promise<{ left: { pid: number; usename: string }[]; fenced: string[]; lsn: string; xid: string }> {
   const others = "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
-  await src.query(`SELECT pg_terminate_backend(pid) FROM (${others}) o`);
   // By database: a session that started after the setting (an application reconnecting) started read-only, as after NOLOGIN none starts.
-  const [left$, params] = fenced ? [`${others} AND NOT (backend_start > $1::timestamptz AND datname = ANY($2))`, [fenced.at, fenced.dbs]] : [others, []];
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const left = await rows<{ pid: number; usename: string }>(src, left$, params);
-    if (left.length === 0 || Date.now() > deadline) return left;
-    // By database, logins go on: one that was still authenticating at the first round is ended now.
-    if (fenced) await src.query(`SELECT pg_terminate_backend(pid) FROM (${left$}) o`, params);
-    await sleep(10);
-  }
+  const left$ = fenced
+    ? `${others} AND NOT (backend_start > ${quoteLiteral(fenced.at)}::timestamptz AND datname = ANY(ARRAY[${fenced.dbs.map(quoteLiteral).join(', ') || "''"}]::text[]))`
+    : others;
+  // By database, logins go on: one that was still authenticating at the first round is ended in the loop.
+  const again = fenced ? `PERFORM pg_terminate_backend(pid) FROM (${left$}) o;` : '';
+  const sql = [
+    `SELECT pg_terminate_backend(pid) FROM (${others}) o`,
+    `DO $zdm$ DECLARE deadline timestamptz := clock_timestamp() + interval '5 s'; BEGIN LOOP PERFORM pg_stat_clear_snapshot(); EXIT WHEN NOT EXISTS (${left$}) OR clock_timestamp() > deadline; ${again} PERFORM pg_sleep(0.005); END LOOP; END $zdm$`,
+    `SELECT pid, usename FROM (${left$}) l`,
+    `SELECT DISTINCT r.rolname FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE s.setdatabase = 0 AND ${quoteLiteral(`${FENCED_MARK}=on`)} = ANY(s.setconfig) ORDER BY 1`,
+    'SELECT pg_current_wal_insert_lsn()::text AS lsn, txid_snapshot_xmax(txid_current_snapshot())::text AS xid',
+  ].join('; ');
+  const r = (await src.query(sql)) as unknown as pg.QueryResult[];
+  const pos = r[4].rows[0] as { lsn: string; xid: string };
+  return {
+    left: r[2].rows as { pid: number; usename: string }[],
+    fenced: r[3].rows.map((x: { rolname: string }) => x.rolname),
+    lsn: pos.lsn,
+    xid: pos.xid,
+  };
 }
 
 /** The fence by database's databases, and the server's clock once their setting is committed. */
 interface ReadOnlySince {
   at: string;
   dbs: string[];
-}
-
-async function readOnlySince(src: PgClient, dbs: string[]): Promise<ReadOnlySince> {
-  const { at } = await one<{ at: string }>(src, 'SELECT clock_timestamp()::text AS at');
-  return { at, dbs };
 }
 
 /** Roles a read-only fence made NOLOGIN, this cutover's or an interrupted one's. */
@@ -275,6 +303,12 @@ function withFence(e: unknown, f: Fence<PgFenceUndo>): FenceError<PgFenceUndo> {
 }
 
 export async function finalPosition(s: PgSession, f: Fence<PgFenceUndo>): Promise<string> {
+  const read = FINAL.get(f);
+  if (f.mode === 'read-only' && read) {
+    // Read in the fence's last round trip, once no other session was left.
+    f.audit = read.xid;
+    return read.lsn;
+  }
   if (f.mode === 'read-only') {
     const { lsn, xid } = await one<{ lsn: string; xid: string }>(
       await s.source(),

@@ -87,7 +87,8 @@ export async function fenceDatabases(s: PgSession, src: PgClient): Promise<strin
   if (left.length)
     s.ctx.log.warn(`fence read-only: databases ${left.join(', ')} are still read-only from an interrupted cutover's fence: this fence takes them over`);
   const todo = dbs.filter((d) => !readOnlyValue(d.setting)).map((d) => d.name);
-  for (const d of todo) await src.query(`ALTER DATABASE ${quoteIdent(d)} SET default_transaction_read_only = '${DB_FENCE_VALUE}'`);
+  // One round trip for all of them (one implicit transaction: all set, or none).
+  if (todo.length) await src.query(todo.map((d) => `ALTER DATABASE ${quoteIdent(d)} SET default_transaction_read_only = '${DB_FENCE_VALUE}'`).join('; '));
   const own = dbs.filter((d) => readOnlyValue(d.setting) && d.setting !== DB_FENCE_VALUE).map((d) => d.name);
   s.ctx.log.info(
     `fence read-only by database (the role in ${s.sourceEndpoint.input} may not ALTER SYSTEM): ALTER DATABASE ... SET default_transaction_read_only on ${[...left, ...todo].sort().join(', ') || 'no database'}${own.length ? `; ${own.join(', ')} read-only of their own, left so` : ''}`,

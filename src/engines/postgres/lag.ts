@@ -25,7 +25,13 @@ export async function ensureHeartbeatTable(s: PgSession, c: PgClient, table: str
 export async function startHeartbeat(s: PgSession): Promise<Heartbeat> {
   const table = quoteQualified(s.inputs.heartbeatTable);
   const client = await openHeartbeatClient(
-    () => connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, side: 'source', applicationName: 'zdm_heartbeat' }),
+    () =>
+      connectPg(s.sourceEndpoint.connectUrl, {
+        input: s.sourceEndpoint.input,
+        trips: s.sourceEndpoint.trips,
+        side: 'source',
+        applicationName: 'zdm_heartbeat',
+      }),
     (c) => c.end(),
     (c) => ensureHeartbeatTable(s, c, table),
   );

@@ -275,7 +275,7 @@ export async function startReverse(s: PgSession, plan: ReversePlan, f: Fence, fi
 
 async function tryConnect(s: PgSession): Promise<PgClient | undefined> {
   try {
-    return await connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, side: 'source', timeoutMs: 5000 });
+    return await connectPg(s.sourceEndpoint.connectUrl, { input: s.sourceEndpoint.input, trips: s.sourceEndpoint.trips, side: 'source', timeoutMs: 5000 });
   } catch {
     return undefined;
   }

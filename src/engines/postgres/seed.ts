@@ -120,7 +120,25 @@ interface BackupRun {
   bytes: number;
 }
 
-async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: OsUser, passfile: string): Promise<BackupRun> {
+/**
+ * How the copy is compressed on its way: on the source's side (PostgreSQL 15+), so that the link
+ * carries compressed data and pg_basebackup unpacks it into the plain data directory. The methods
+ * the server was built with are the ones wal_compression offers (zstd, lz4): probed, not assumed.
+ * Before 15 there is no server-side compression, and client-side gzip would only compress after the
+ * link: the copy goes uncompressed.
+ */
+export async function seedCompression(s: PgSession, major: number, clientMajor = major): Promise<{ arg?: string; why: string }> {
+  if (s.inputs.seedCompression === 'off') return { why: 'seed-compression: off' };
+  if (major < 15 || clientMajor < 15) return { why: `PostgreSQL ${major} cannot compress a base backup on the server (15+ can): the copy goes uncompressed` };
+  const r = await rows<{ m: string[] }>(await s.source(), "SELECT enumvals::text[] AS m FROM pg_settings WHERE name = 'wal_compression'");
+  const methods = r[0]?.m ?? [];
+  // Level 1: on a link slower than the CPU more would pay, on a fast one it would be the limit.
+  if (methods.includes('zstd')) return { arg: '--compress=server-zstd:level=1', why: 'zstd on the source (level 1), unpacked here' };
+  if (methods.includes('lz4')) return { arg: '--compress=server-lz4', why: 'lz4 on the source (it has no zstd), unpacked here' };
+  return { arg: '--compress=server-gzip:level=1', why: 'gzip on the source (it has neither zstd nor lz4), unpacked here' };
+}
+
+async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: OsUser, passfile: string, major: number): Promise<BackupRun> {
   const addr = replicationAddress(s);
   const progress = new Progress(s.ctx.log);
   const started = Date.now();
@@ -157,6 +175,9 @@ async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: 
     '--label',
     'zdm seed-replica',
   ];
+  const compression = await seedCompression(s, major);
+  if (compression.arg) args.push(compression.arg);
+  s.ctx.log.info(`compression of the copy: ${compression.why}`);
   const r = await s.ctx.targetHost.run(args, { user: owner.name, env: { PGPASSFILE: passfile, PGAPPNAME: 'zdm_seed', PGCONNECT_TIMEOUT: '15' }, onStderr });
   if (r.code !== 0) throw new UserError(`pg_basebackup failed (exit ${r.code}): ${lastLines(stderr || r.stderr, 4)}`);
   const end = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/i.exec(stderr);
@@ -233,7 +254,7 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
   });
   let backup: BackupRun;
   try {
-    backup = await copyAndStart(s, p, bin, owner, plan);
+    backup = await copyAndStart(s, p, bin, owner, plan, major);
   } catch (e) {
     throw await putBack(s, p, e);
   }
@@ -243,7 +264,7 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
 }
 
 /** Stops the target, copies the source in place of its data directory (set aside), keeps its configuration, starts it as a standby. */
-async function copyAndStart(s: PgSession, p: SeedProgress, bin: string, owner: OsUser, plan: TuningPlan | undefined): Promise<BackupRun> {
+async function copyAndStart(s: PgSession, p: SeedProgress, bin: string, owner: OsUser, plan: TuningPlan | undefined, major: number): Promise<BackupRun> {
   const { log, targetHost: host } = s.ctx;
   const { dataDir, passfile } = p;
   const slot = s.inputs.replicationSlot;
@@ -265,7 +286,7 @@ async function copyAndStart(s: PgSession, p: SeedProgress, bin: string, owner: O
 
   const addr = replicationAddress(s);
   log.info(`copying the source with pg_basebackup from ${addr.host}:${addr.port} into ${dataDir} (no lock on the source)`);
-  const backup = await runBasebackup(s, bin, dataDir, owner, passfile);
+  const backup = await runBasebackup(s, bin, dataDir, owner, passfile, major);
   const kept = await restoreTargetConfig(host, dataDir, p.saved, owner);
   if (kept.length)
     log.info(

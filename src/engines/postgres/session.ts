@@ -23,13 +23,13 @@ export class PgSession extends SideSession {
 
   async source(): Promise<PgClient> {
     const e = this.sourceEndpoint;
-    this.src ??= await connectPg(e.connectUrl, { input: e.input, side: 'source' });
+    this.src ??= await connectPg(e.connectUrl, { input: e.input, side: 'source', trips: e.trips });
     return this.src;
   }
 
   async target(): Promise<PgClient> {
     const e = this.targetEndpoint;
-    this.tgt ??= await connectPg(e.connectUrl, { input: e.input, side: 'target' });
+    this.tgt ??= await connectPg(e.connectUrl, { input: e.input, side: 'target', trips: e.trips });
     return this.tgt;
   }
 
