@@ -12,7 +12,7 @@ import { sidesOf, STEP_RUNNERS, type StepResult } from './steps/index.js';
 import { Journal } from './state/journal.js';
 
 /** What a caller may put in place of the defaults: a test's skewed clock, a target host that reports little free disk. */
-export type StepOverrides = Partial<Pick<StepContext, 'clock' | 'targetHost'>>;
+export type StepOverrides = Partial<Pick<StepContext, 'clock' | 'targetHost' | 'confirm'>>;
 
 export async function runStep<S extends StepName>(step: S, raw: RawInputs, log: Log, overrides: StepOverrides = {}): Promise<StepResult<S>> {
   const secrets = secretValues(step, raw);

@@ -226,6 +226,8 @@ export interface StepContext {
   clock?: () => number;
   /** The migration record on the target (runStep opens it; a context built by hand may have none). */
   journal?: Journal;
+  /** On a terminal (the CLI): asks the user to confirm a switch; returns how it was confirmed, or throws. */
+  confirm?: (what: { step: string; database: string }) => Promise<'typed' | '--yes'>;
 }
 
 /** tune-target's settings and their way back (cutover, revert). */

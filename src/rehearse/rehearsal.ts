@@ -20,6 +20,9 @@ import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 
+/** What the audit record of a rehearsal says about where its data lives. */
+const REHEARSAL_LOCATION = 'rehearsal: throwaway servers on this machine';
+
 async function listTunnels(dir: string): Promise<string[]> {
   const files = await readdir(dir).catch(() => [] as string[]);
   return [...new Set(files.filter((f) => f.endsWith('.json') && !f.endsWith('.status.json')).map((f) => f.slice(0, -5)))];
@@ -188,12 +191,14 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
     // The migration record of this rehearsal: kept after it, beside its report.
     report.stateDir = await mkdtemp(path.join(os.tmpdir(), 'zdm-rehearsal-state-'));
-    for (const step of REHEARSAL_STEPS) inputs[step]['state-dir'] = report.stateDir;
+    for (const step of REHEARSAL_STEPS) Object.assign(inputs[step], { 'state-dir': report.stateDir, 'data-location': REHEARSAL_LOCATION });
+    // Throwaway servers: nobody approves a rehearsal, and the record says so (require-approval false).
+    inputs.cutover['require-approval'] = 'false';
     const crossMajor = opts.engine === 'postgres' && (opts.sourceMajor ?? 15) !== (opts.targetMajor ?? 15);
     const verifyMode = opts.verify ?? (crossMajor ? 'strict' : 'off');
     const wayBack = opts.rollback ? fx.wayBackInputs({ fence: opts.fence }) : undefined;
     if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
-    if (wayBack) wayBack.rollback['state-dir'] = report.stateDir;
+    if (wayBack) Object.assign(wayBack.rollback, { 'state-dir': report.stateDir, 'data-location': REHEARSAL_LOCATION, 'require-approval': 'false' });
     if (pooler) for (const step of ['preflight', 'cutover'] as const) Object.assign(inputs[step], pooler.inputs);
     if (opts.method) for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = opts.method;
     if (opts.noSuper && fx instanceof MariadbFixture) await asMasterUser(fx, inputs, wayBack?.rollback, log);
