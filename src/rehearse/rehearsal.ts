@@ -17,7 +17,8 @@ import { downsample, type LagPoint } from '../report/lag-chart.js';
 import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
 import { freePort } from '../sandbox/util.js';
 import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { auditMarkdown, type AuditRecord } from '../state/audit.js';
 import * as path from 'node:path';
 
 /** What the audit record of a rehearsal says about where its data lives. */
@@ -131,6 +132,8 @@ export interface RehearsalReport {
   lag: LagPoint[];
   /** The state directory that holds the rehearsal's migration record. */
   stateDir?: string;
+  /** The audit record the steps wrote there (src/state/audit.ts), and its page. */
+  audit?: { path: string; record: AuditRecord; markdown: string };
   error?: string;
 }
 
@@ -266,8 +269,18 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     await pooler?.destroy();
     if (fx && !opts.keep) await fx.destroy();
     else if (fx) log.info(`kept the servers: ${fx.describe()}`);
+    if (report.stateDir) report.audit = await readAudit(report.stateDir).catch(() => undefined);
   }
   return report;
+}
+
+/** The audit record of the rehearsal's migration (the only one in its state directory). */
+async function readAudit(dir: string): Promise<RehearsalReport['audit']> {
+  const name = (await readdir(dir)).find((f) => f.endsWith('.audit.json'));
+  if (!name) return undefined;
+  const file = path.join(dir, name);
+  const record = JSON.parse(await readFile(file, 'utf8')) as AuditRecord;
+  return { path: file, record, markdown: auditMarkdown(record, file) };
 }
 
 /**
@@ -446,6 +459,7 @@ export function formatReport(r: RehearsalReport): string {
         ? 'OK: rolled back; every acknowledged write, including those of the new primary, is on the old source.'
         : 'OK: every acknowledged write is on the new primary.'
       : `NOT OK${r.error ? `: ${r.error}` : ''}`,
+    ...(r.audit ? ['', `audit record: ${r.audit.path}`, '', r.audit.markdown.trimEnd()] : []),
   ];
   return lines.join('\n');
 }
