@@ -7,6 +7,7 @@
  * Like the migration record it holds no secret: URLs without credentials, the steps' own outputs,
  * server identifiers and versions.
  */
+import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import type { ServerIdentity } from '../engines/engine.js';
 import type { ApprovalEvidence } from '../github/approval.js';
@@ -242,7 +243,7 @@ export async function writeAudit(store: RecordStore, rec: MigrationRecord): Prom
     [path, JSON.stringify(audit, null, 2) + '\n'],
     [`${base}.audit.md`, markdown],
   ] as const) {
-    const tmp = `${file}.tmp-${process.pid}`;
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     await store.host.writeFile(tmp, text, { mode: 0o600 });
     await store.host.rename(tmp, file);
   }

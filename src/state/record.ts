@@ -5,6 +5,7 @@
  * secret: URLs are kept as host:port/database, outputs are the steps' own outputs (which never
  * carry secrets), error texts are masked before they are stored.
  */
+import { randomBytes } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import type { TuningPlan } from '../engines/engine.js';
 import type { EngineKind, StepName } from '../inputs.js';
@@ -134,7 +135,8 @@ export class RecordStore {
   async write(rec: MigrationRecord): Promise<void> {
     await this.ensureDir();
     const path = this.pathOf(rec.id);
-    const tmp = `${path}.tmp-${process.pid}`;
+    // Unique per write: two steps of one process (a test's concurrent cutovers) must not share it.
+    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     await this.host.writeFile(tmp, JSON.stringify(rec, null, 2) + '\n', { mode: 0o600 });
     await this.host.rename(tmp, path);
   }

@@ -44,7 +44,7 @@ describe('Inputs derived from the schema', () => {
 
   it('is optional only where an input has no default and a step may go without it', () => {
     expectTypeOf<OptionalKeys<Inputs>>().toEqualTypeOf<
-      'sourceUrl' | 'targetMemory' | 'targetCpus' | 'tuning' | 'appPoolSize' | 'expectReplicas' | 'targetDataDir'
+      'sourceUrl' | 'targetMemory' | 'targetCpus' | 'tuning' | 'appPoolSize' | 'expectReplicas' | 'targetDataDir' | 'maxRetainedBytes'
     >();
   });
 
