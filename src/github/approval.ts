@@ -22,6 +22,8 @@ export interface ApprovalEvidence {
   /** github-review: proven through the API; not-required: require-approval false; typed / --yes: the CLI; unchecked: neither Actions nor a terminal (a library caller). */
   how: 'github-review' | 'not-required' | 'typed' | '--yes' | 'unchecked';
   environment?: string;
+  /** On a terminal: the database name the user typed (or confirmed with --yes). */
+  database?: string;
   /** The reviews that approved this run for the environment. */
   approvers?: { login: string; comment: string }[];
   /** The environment's protection rules by type, and who may review. */
@@ -60,7 +62,7 @@ export async function requireApproval(ctx: StepContext, step: 'cutover' | 'rollb
     log.info(`approval: ${step} approved for environment ${evidence.environment} by ${who}; the environment requires reviewers`);
   } else if (ctx.confirm) {
     const database = databaseOf(ctx);
-    evidence = { ...base, how: await ctx.confirm({ step, database }), environment: database };
+    evidence = { ...base, how: await ctx.confirm({ step, database }), database };
   } else evidence = { ...base, how: 'unchecked' };
   const prev = (ctx.journal?.record.extra?.approval ?? {}) as Record<string, ApprovalEvidence>;
   await ctx.journal?.extra('approval', { ...prev, [step]: evidence });

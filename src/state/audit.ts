@@ -191,9 +191,9 @@ export function auditMarkdown(a: AuditRecord, path?: string): string {
         : ev.how === 'not-required'
           ? '**not approved: `require-approval` was false** (an explicit choice)'
           : ev.how === 'typed'
-            ? `confirmed on a terminal by typing ${code(ev.environment)}`
+            ? `confirmed on a terminal by typing the database name ${code(ev.database)}`
             : ev.how === '--yes'
-              ? 'confirmed with --yes on the command line'
+              ? `confirmed with --yes on the command line (database ${code(ev.database)})`
               : 'run outside Actions and without a terminal: no approval asked';
     lines.push(`- **${step}**: ${how}${run}, ${ev.at}`);
   }

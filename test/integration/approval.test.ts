@@ -14,6 +14,7 @@ import { runStep } from '../../src/run-step.js';
 import { runCli } from '../../src/cli.js';
 import { defaultMigrationId, type MigrationRecord } from '../../src/state/record.js';
 import type { ApprovalEvidence } from '../../src/github/approval.js';
+import type { AuditRecord } from '../../src/state/audit.js';
 import { loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { pgAppWrite } from '../harness/pg-app.js';
 import { startGitHubStandin, type GitHubStandin } from '../harness/github-standin.js';
@@ -21,6 +22,7 @@ import { startGitHubStandin, type GitHubStandin } from '../harness/github-standi
 let api: GitHubStandin;
 let refused: PgPair;
 let unapproved: PgPair;
+let confirmed: PgPair;
 const tunings = new Map<PgPair, string>();
 const ENV_KEYS = ['GITHUB_ACTIONS', 'GITHUB_REPOSITORY', 'GITHUB_RUN_ID', 'GITHUB_API_URL', 'GITHUB_SERVER_URL', 'GITHUB_SHA', 'GITHUB_ACTOR'];
 const saved = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
@@ -82,6 +84,7 @@ beforeAll(async () => {
   api = await startGitHubStandin();
   refused = await migratedPair();
   unapproved = await migratedPair();
+  confirmed = await migratedPair();
 }, 300_000);
 
 afterEach(() => {
@@ -96,6 +99,7 @@ afterAll(async () => {
   await api?.close();
   await refused?.destroy();
   await unapproved?.destroy();
+  await confirmed?.destroy();
 }, 60_000);
 
 describe('cutover refuses unless an approval is proven (GitHub REST API stand-in)', () => {
@@ -193,6 +197,11 @@ describe('cutover refuses unless an approval is proven (GitHub REST API stand-in
     });
     expect(recordOf(refused).phase).toBe('promoted');
     expect(JSON.stringify(recordOf(refused))).not.toMatch(/ghs_standin/);
+    // The audit record, offered as an output and in the summary, names them too.
+    const audit = readFileSync(r.outputs['audit-record']!, 'utf8');
+    expect((JSON.parse(audit) as AuditRecord).approval.cutover?.approvers).toEqual([{ login: 'dba-lead', comment: 'Go: change CHG-1234 approved' }]);
+    expect(audit).not.toMatch(/ghs_standin/);
+    expect(r.summary).toMatch(/approved for environment `production` by \*\*dba-lead\*\* \("Go: change CHG-1234 approved"\)/);
   }, 120_000);
 
   it('require-approval: false: runs without asking the API, and the record says so', async () => {
@@ -202,5 +211,18 @@ describe('cutover refuses unless an approval is proven (GitHub REST API stand-in
     expect(api.state.requests.length).toBe(before);
     expect(approvalOf(unapproved)).toMatchObject({ how: 'not-required', requireApproval: false, step: 'cutover' });
     expect(recordOf(unapproved).phase).toBe('promoted');
+  }, 120_000);
+
+  it('on the command line with --yes: runs without asking the API, and the record says it was confirmed so', async () => {
+    const before = api.state.requests.length;
+    const out: string[] = [];
+    const code = await runCli(
+      ['cutover', '--source-url', confirmed.source.url(), '--target-url', confirmed.target.url(), '--fence', 'read-only', '--yes'],
+      new TextLog((l) => out.push(l)),
+    );
+    expect(code, out.join('\n')).toBe(0);
+    expect(api.state.requests.length).toBe(before);
+    expect(approvalOf(confirmed)).toMatchObject({ how: '--yes', requireApproval: true, database: 'postgres' });
+    expect(recordOf(confirmed).phase).toBe('promoted');
   }, 120_000);
 });
