@@ -204,6 +204,17 @@ describe('cutover refuses unless an approval is proven (GitHub REST API stand-in
     expect(r.summary).toMatch(/approved for environment `production` by \*\*dba-lead\*\* \("Go: change CHG-1234 approved"\)/);
   }, 120_000);
 
+  it('rollback too refuses before anything without an approval, and the new primary keeps its writes', async () => {
+    inActions();
+    api.state.environments.production = { rules: ['required_reviewers'], reviewers: ['dba-lead'] };
+    api.state.reviews = [{ state: 'approved', login: 'dba-lead', comment: 'cutover only', environments: ['staging'] }];
+    let m = '';
+    await run('rollback', { ...common(refused), fence: 'read-only', 'github-token': 'ghs_standin_token_0123' }).catch((e: unknown) => (m = describeError(e)));
+    expect(m).toMatch(/^rollback refused: no reviewer approved this run for the environment `production`/);
+    await pgAppWrite(refused, 'target', 100_000);
+    expect(recordOf(refused).phase).toBe('promoted');
+  });
+
   it('require-approval: false: runs without asking the API, and the record says so', async () => {
     inActions();
     const before = api.state.requests.length;
