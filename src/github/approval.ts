@@ -44,8 +44,8 @@ interface Environment {
 
 const WHY =
   'GitHub does not enforce required reviewers on private repositories on some plans, and a job that names a missing environment creates it with no protection: the switch would then run with no person involved.';
-const PROCEED = (env: string) =>
-  `Give the environment \`${env}\` required reviewers (Settings → Environments), run the ${'cutover/rollback'} job in it (\`environment: ${env}\`) and have a reviewer approve the run; ` +
+const PROCEED = (step: string, env: string) =>
+  `Give the environment \`${env}\` required reviewers (Settings → Environments), run the ${step} job in it (\`environment: ${env}\`) and have a reviewer approve the run; ` +
   'or, where your plan cannot enforce reviewers, set `require-approval: false`: an explicit choice that the migration record and the audit record keep.';
 
 /** Refuses, before anything is changed, a switch that nobody is proven to have approved; records how it was allowed. */
@@ -85,7 +85,10 @@ async function reviewedRun(
   const repo = env.GITHUB_REPOSITORY;
   const runId = env.GITHUB_RUN_ID;
   const refuse = (what: string, cause?: unknown) =>
-    new SafetyError(`${step} refused: ${what} Nothing was changed; the source keeps taking writes. ${PROCEED(environment)}`, { cause });
+    new SafetyError(
+      `${step} refused: ${what} Nothing was changed; ${step === 'rollback' ? 'the new primary' : 'the source'} keeps taking writes. ${PROCEED(step, environment)}`,
+      { cause },
+    );
   if (!repo || !runId) throw refuse('GITHUB_REPOSITORY or GITHUB_RUN_ID is not set, so this run cannot be looked up in the REST API.');
   if (!token)
     throw refuse('github-token is empty: the approval cannot be read (the actions pass `${{ github.token }}`; the job needs `permissions: actions: read`).');
@@ -125,8 +128,12 @@ async function reviewedRun(
   const reviews = runAnswer.body as Review[];
   const forEnv = reviews.filter((r) => (r.environments ?? []).some((e) => (e.name ?? '').toLowerCase() === environment.toLowerCase()));
   const approvers = forEnv.filter((r) => r.state === 'approved').map((r) => ({ login: r.user?.login ?? '?', comment: r.comment ?? '' }));
-  if (!approvers.length) missing.push(`no reviewer approved this run for the environment \`${environment}\`${reviewsSeen(reviews, environment)}`);
-  if (missing.length) throw refuse(`${missing.join('; and ')}. ${WHY}`);
+  const unprotected = missing.length > 0;
+  if (!approvers.length)
+    missing.push(
+      `no reviewer approved this run for the environment \`${environment}\`${reviewsSeen(reviews, environment)}${unprotected ? '' : `: does the ${step} job say \`environment: ${environment}\`?`}`,
+    );
+  if (missing.length) throw refuse(`${missing.join('; and ')}.${unprotected ? ` ${WHY}` : ''}`);
   return { environment, approvers, protection };
 }
 
