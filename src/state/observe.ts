@@ -9,7 +9,7 @@ import type { StepContext } from '../engines/engine.js';
 import { describeError } from '../errors.js';
 import { observeHost, type ObservedServers } from './audit.js';
 
-const READ_MS = 5_000;
+const READ_MS = 3_000;
 
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
