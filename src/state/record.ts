@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
-import type { TuningPlan } from '../engines/engine.js';
+import type { TuningPlan } from '../tuning/plan.js';
 import type { EngineKind, StepName } from '../inputs.js';
 
 export const RECORD_VERSION = 1;
@@ -135,7 +135,7 @@ export class RecordStore {
   async write(rec: MigrationRecord): Promise<void> {
     await this.ensureDir();
     const path = this.pathOf(rec.id);
-    // Unique per write: two steps of one process (a test's concurrent cutovers) must not share it.
+    // Unique per write: two runs (or two journals of one process) may write the same record at once.
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     await this.host.writeFile(tmp, JSON.stringify(rec, null, 2) + '\n', { mode: 0o600 });
     await this.host.rename(tmp, path);

@@ -1,6 +1,7 @@
 /** await-lag-zero: watch the target close the gap; succeed only when it has truly caught up. */
 import { openEngine } from '../engines/index.js';
-import type { StepContext } from '../engines/engine.js';
+import type { Engine, StepContext } from '../engines/engine.js';
+import { describeError } from '../errors.js';
 import { formatBytes, formatSeconds } from '../log.js';
 import { heading, table } from '../report/markdown.js';
 import { lagChart } from '../report/lag-chart.js';
@@ -13,6 +14,8 @@ export async function awaitLagZero(ctx: StepContext): Promise<StepResult<'await-
   await keepReplicationTunnel(ctx);
   const engine = openEngine(ctx);
   try {
+    // What the source keeps for the target while it catches up: said at the start (with what bounds it) and compared at the end.
+    const held = await retained(engine, ctx, 'at the start');
     const heartbeat = await engine.replication.startHeartbeat();
     let watch: LagWatch;
     try {
@@ -20,6 +23,11 @@ export async function awaitLagZero(ctx: StepContext): Promise<StepResult<'await-
     } finally {
       await heartbeat.stop();
     }
+    const after = await retained(engine, ctx, 'now');
+    if (held !== undefined && after !== undefined && after > held)
+      log.warn(
+        `the WAL/binlog the source keeps for the target grew while it caught up (${formatBytes(held)} -> ${formatBytes(after)}): watch it with zdm status while the cutover waits`,
+      );
     const last = watch.history[watch.history.length - 1];
     const first = watch.history[0];
     const lagHistory = watch.history.map((h) => ({
@@ -50,5 +58,19 @@ export async function awaitLagZero(ctx: StepContext): Promise<StepResult<'await-
     };
   } finally {
     await engine.close();
+  }
+}
+
+/** The bytes the source keeps for the target, logged with what bounds them; undefined when they cannot be read. */
+async function retained(engine: Engine, ctx: StepContext, when: string): Promise<number | undefined> {
+  try {
+    const r = await engine.lifecycle.retention();
+    if (r.retainedBytes !== undefined)
+      ctx.log.info(`the source keeps ${formatBytes(r.retainedBytes)} for the target ${when} (${r.holder || 'nothing holds it'}; ${r.limit})`);
+    if (when === 'at the start') for (const w of r.warnings) ctx.log.warn(w);
+    return r.retainedBytes;
+  } catch (e) {
+    ctx.log.info(`what the source keeps for the target cannot be read (${describeError(e)})`);
+    return undefined;
   }
 }

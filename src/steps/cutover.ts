@@ -245,6 +245,8 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
       const lag = await lagGate(engine, ctx);
       tl.mark(`lag gate passed: ${lag}`);
     }
+    // Written before the fence, not inside the write-blocked window: a run that dies from here on leaves `fenced` in the record.
+    await ctx.journal?.phase('fenced', 'cutover fences the source');
     // With a pooler: PAUSE around the fenced switch, then repoint and RESUME (src/poolers).
     const sw = await poolers.around(
       () => fenceAndPromote(engine, ctx, tl, durability, CUTOVER_ROLES, resume),

@@ -49,6 +49,8 @@ export async function seedReplica(given: StepContext): Promise<StepResult<'seed-
     if (failed.length > 0) {
       throw new UserError(`preflight failed, nothing was changed:\n${failed.map((c) => `- ${c.check}: ${c.detail}`).join('\n')}`);
     }
+    // From here the source holds a slot (or publication) for the target: the record says so before the copy starts.
+    await ctx.journal?.phase('seeding', 'seed-replica copies the source');
     const result = await log.group('Copy the source and start replication', () => engine.seeding.seed(plan));
     log.info(`seeded ${formatBytes(result.bytes)} in ${formatSeconds(result.seconds)}; replication runs from ${result.position}`);
     const summary =

@@ -24,7 +24,8 @@ let small: PostgresSandbox;
 let dns: TinyDns;
 
 beforeAll(async () => {
-  pair = await startPgPair();
+  // A careful source bounds the WAL a slot may keep (the slot-wal-bound check warns otherwise).
+  pair = await startPgPair({ sourceSettings: { max_slot_wal_keep_size: '1GB' } });
   const password = pair.source.password;
   [minimal, small, dns] = await Promise.all([
     startPostgres({ name: 'minimal', password, settings: { wal_level: 'minimal', max_wal_senders: 0 } }),
@@ -145,6 +146,30 @@ describe('preflight (PostgreSQL)', () => {
     expect(r.summary).toMatch(/\| DNS TTL of db\.app\.test \| ✅ ok \| TTL 30 s/);
     expect(JSON.stringify(r.outputs) + r.summary).not.toContain(pair.source.password);
     expect(JSON.stringify(r.outputs) + r.summary).not.toContain(pair.replicationPassword);
+  });
+
+  it('warns when the slot may keep WAL without bound, and when the copy may outlast the job', async () => {
+    await pair.source.query("ALTER SYSTEM SET max_slot_wal_keep_size = '-1'");
+    await pair.source.query('SELECT pg_reload_conf()');
+    try {
+      const r = await preflight(inputs({ 'job-timeout-minutes': '0.0001' }));
+      const checks = JSON.parse(r.outputs.checks) as Row[];
+      const bound = checks.find((c) => c.check === 'source WAL kept for the slot');
+      expect(bound?.status).toBe('warn');
+      expect(bound?.detail).toMatch(
+        /^max_slot_wal_keep_size = -1: the slot keeps WAL without bound .* ALTER SYSTEM SET max_slot_wal_keep_size = .*wal_status = lost/,
+      );
+      const time = checks.find((c) => c.check === 'seed time');
+      expect(time?.status).toBe('warn');
+      expect(time?.detail).toMatch(
+        /^about .* at .*\/s \(a 8\.0 MB read of the source from here\): .* may not finish within the job's 0\.0001 minutes.* Set timeout-minutes: \d+ on the seed-replica job/,
+      );
+    } finally {
+      await pair.source.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
+      await pair.source.query('SELECT pg_reload_conf()');
+    }
+    const ok = JSON.parse((await preflight(inputs())).outputs.checks) as Row[];
+    expect(ok.find((c) => c.check === 'seed time')?.detail).toMatch(/within job-timeout-minutes 360$/);
   });
 
   it('an unreachable source fails its latency and connection rows', async () => {

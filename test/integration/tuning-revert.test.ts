@@ -243,7 +243,11 @@ describe('MariaDB', () => {
   });
 
   it('revert refuses without a tuning input or with one made for another engine', async () => {
-    expect(await failure('revert', inputs())).toMatch(/^input tuning is required by revert/);
+    // Without the input, revert reads the plan from the migration record; a state directory with none refuses.
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'zdm-state-empty-'));
+    expect(await failure('revert', { ...inputs(), 'state-dir': empty })).toMatch(
+      /^input tuning is required by revert when the migration record \(.*zdm-state-empty-.*\.json\) holds no tune-target plan/,
+    );
     const other = JSON.stringify({ engine: 'postgres', memoryBytes: 1, cpus: 1, items: [] });
     expect(await failure('revert', { ...inputs(), tuning: other })).toBe('input tuning was made for engine postgres, but this step runs mariadb');
   });

@@ -30,12 +30,25 @@ describe('example workflows', () => {
     });
   }
 
-  it('migrate.yml runs preflight before everything and the post-cutover checklist after cutover', () => {
-    const wf = parse(readFileSync('examples/workflows/migrate.yml', 'utf8')) as Workflow;
+  it('prepare.yml runs preflight before everything', () => {
+    const wf = parse(readFileSync('examples/workflows/prepare.yml', 'utf8')) as Workflow;
     const needs = (job: string) => [wf.jobs[job].needs ?? []].flat();
     const upstream = (job: string): string[] => needs(job).flatMap((n) => [n, ...upstream(n)]);
     expect(needs('preflight')).toEqual([]);
     for (const job of Object.keys(wf.jobs)) if (job !== 'preflight') expect(upstream(job), job).toContain('preflight');
-    expect(upstream('post-cutover')).toContain('cutover');
+  });
+
+  it('the migration workflows hand no zdm step an earlier job output (each run reads the migration record), and every job has a timeout', () => {
+    for (const file of ['prepare.yml', 'cutover.yml', 'rollback.yml', 'finalize.yml', 'abort.yml', 'watch.yml']) {
+      const wf = parse(readFileSync(`examples/workflows/${file}`, 'utf8')) as Workflow & {
+        jobs: Record<string, { 'timeout-minutes'?: number }>;
+      };
+      for (const [job, j] of Object.entries(wf.jobs)) {
+        expect(j['timeout-minutes'], `${file} ${job}: timeout-minutes`).toBeGreaterThan(0);
+        for (const step of j.steps ?? [])
+          if (step.uses?.startsWith('your-org/zdm/'))
+            for (const [k, v] of Object.entries(step.with ?? {})) expect(String(v), `${file} ${job} ${k}`).not.toMatch(/needs\./);
+      }
+    }
   });
 });

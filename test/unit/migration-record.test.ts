@@ -46,7 +46,8 @@ describe('migration record', () => {
     const seed = await open('seed-replica', dir);
     expect(seed.tuning()?.items[0].name).toBe('fsync');
     await seed.started();
-    expect(seed.record.phase).toBe('seeding');
+    expect(seed.record.phase).toBe('tuned');
+    await seed.phase('seeding');
     await seed.failed(new Error('could not connect with s3cret-pw'));
     const text = await readFile(path.join(dir, '127.0.0.1-6543.json'), 'utf8');
     expect(text).not.toContain('s3cret-pw');
@@ -57,9 +58,10 @@ describe('migration record', () => {
       'tune-target:started',
       'tune-target:ok',
       'seed-replica:started',
+      'seed-replica:note',
       'seed-replica:failed',
     ]);
-    expect(rec.events[3].detail).toContain('***');
+    expect(rec.events[4].detail).toContain('***');
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
   });
 
@@ -67,6 +69,9 @@ describe('migration record', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'zdm-rec-'));
     const j = await open('tune-target', dir);
     await j.started();
+    // A record whose steps changed nothing yet holds no migration: another source may use the target.
+    await expect(open('preflight', dir, { 'source-url': 'postgres://a:b@elsewhere:5432/app' })).resolves.toBeDefined();
+    await j.succeeded({ tuning: JSON.stringify({ engine: 'postgres', memoryBytes: 1, cpus: 1, items: [] }), engine: 'postgres' });
     await expect(open('seed-replica', dir, { 'source-url': 'postgres://a:b@elsewhere:5432/app' })).rejects.toThrow(
       /belongs to another migration of this target \(source postgres:\/\/db-old.example:5432\/app, not postgres:\/\/elsewhere:5432\/app/,
     );

@@ -68,6 +68,18 @@ export function myInspection(s: MySession): Inspection {
     serverNow: (which) => serverNow(s, which),
     newPrimaryState: () => newPrimaryState(s),
     identity: (which) => identity(s, which),
+    sourceSize: async () =>
+      Number(
+        (
+          await one<{ n: string | null }>(
+            await s.source(),
+            'SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS CHAR) AS n FROM information_schema.tables',
+          )
+        ).n ?? 0,
+      ),
+    readSample: async (bytes) => {
+      await (await s.source()).query('SELECT REPEAT(?, ?) AS x', ['x', bytes]);
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import { mySeeding } from './seeding.js';
 import { MySession } from './session.js';
 import { myTuning } from './tuning.js';
 import { myVerify } from './verify.js';
+import { myLifecycle } from './lifecycle.js';
 
 export function mysqlEngine(ctx: StepContext): Engine<MyFenceUndo, ReversePlan> {
   const s = new MySession(ctx);
@@ -21,5 +22,6 @@ export function mysqlEngine(ctx: StepContext): Engine<MyFenceUndo, ReversePlan> 
     inspection: myInspection(s),
     verify: myVerify(s),
     reverse: myReverse(s),
+    lifecycle: myLifecycle(s),
   };
 }

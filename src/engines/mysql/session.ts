@@ -25,7 +25,9 @@ export class MySession extends SideSession {
   /** The target's flavor (the source's must match it, which preflight checks). */
   async flavor(): Promise<Flavor> {
     if (!this.flavorOf) {
-      const { v } = await one<{ v: string }>(await this.target(), 'SELECT VERSION() AS v');
+      // The target when it is up; a target stopped (abort, status) leaves the source to tell (preflight checks they match).
+      const c = await this.target().catch((e: unknown) => this.source().catch(() => Promise.reject(e)));
+      const { v } = await one<{ v: string }>(c, 'SELECT VERSION() AS v');
       this.flavorOf = detectFlavor(v);
     }
     return this.flavorOf;

@@ -103,6 +103,13 @@ export function pgInspection(s: PgSession): Inspection {
     serverNow: (which) => serverNow(s, which),
     newPrimaryState: () => newPrimaryState(s),
     identity: (which) => identity(s, which),
+    sourceSize: async () =>
+      Number(
+        (await one<{ n: string }>(await s.source(), 'SELECT coalesce(sum(pg_database_size(datname)), 0)::text AS n FROM pg_database WHERE datallowconn')).n,
+      ),
+    readSample: async (bytes) => {
+      await (await s.source()).query('SELECT repeat($1::text, $2) AS x', ['x', bytes]);
+    },
   };
 }
 

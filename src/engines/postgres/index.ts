@@ -8,6 +8,7 @@ import { pgSeeding } from './seeding.js';
 import { PgSession } from './session.js';
 import { pgTuning } from './tuning.js';
 import { pgVerify } from './verify.js';
+import { pgLifecycle } from './lifecycle.js';
 import { logicalReplication, logicalReverse, logicalSeeding, logicalSwitch, type PgReversePlan } from './logical/index.js';
 
 export function postgresEngine(ctx: StepContext): Engine<PgFenceUndo, PgReversePlan> {
@@ -22,5 +23,6 @@ export function postgresEngine(ctx: StepContext): Engine<PgFenceUndo, PgReverseP
     inspection: pgInspection(s),
     verify: pgVerify(s),
     reverse: logicalReverse(s, pgReverse(s)),
+    lifecycle: pgLifecycle(s),
   };
 }

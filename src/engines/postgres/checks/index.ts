@@ -4,7 +4,7 @@ import type { PgSession } from '../session.js';
 import { PgCheckContext } from './context.js';
 import { replicationConnection, replicationRole } from './replication.js';
 import { dataDirMatches, notTheSource, sameMajor } from './servers.js';
-import { replicationSlot, walLevel, walSenders } from './source-wal.js';
+import { replicationSlot, slotWalBound, walLevel, walSenders } from './source-wal.js';
 import { basebackup, dataDirWritable, diskSpace, standbySettings } from './target-host.js';
 import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
 import { LOGICAL_CHECKS } from './logical.js';
@@ -22,6 +22,7 @@ export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   walLevel,
   walSenders,
   replicationSlot,
+  slotWalBound,
   replicationRole,
   replicationConnection,
   standbySettings,

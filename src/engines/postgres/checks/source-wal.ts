@@ -1,5 +1,5 @@
 /** What streaming needs on the source: WAL for replicas, free WAL senders, a replication slot. */
-import { verdict, type CheckUnit } from '../../../checks/check.js';
+import { ok, verdict, warn, type CheckUnit } from '../../../checks/check.js';
 import { one, rows } from '../connect.js';
 import type { PgCheckContext } from './context.js';
 
@@ -52,5 +52,31 @@ export const replicationSlot: CheckUnit<PgCheckContext> = {
           ? `${slot}${ours ? ' (left by an earlier attempt; it will be recreated)' : ''}`
           : `no free replication slot (max_replication_slots = ${max}). Raise it on the source (restart).`,
     );
+  },
+};
+
+/**
+ * What bounds the WAL the slot keeps on the source while the target is down or slow: by default
+ * nothing (max_slot_wal_keep_size = -1), and an abandoned migration then fills the source's disk.
+ * A warning with the setting to make, not a change behind the user's back.
+ */
+export const slotWalBound: CheckUnit<PgCheckContext> = {
+  id: 'slot-wal-bound',
+  title: 'source WAL kept for the slot',
+  scopes: ['seed'],
+  async run(c) {
+    const r = await rows<{ keep: string }>(await c.s.source(), "SELECT setting AS keep FROM pg_settings WHERE name = 'max_slot_wal_keep_size'");
+    const keep = r[0]?.keep;
+    const atLimit =
+      'past it PostgreSQL invalidates the slot (wal_status = lost) and the target must be seeded again; `zdm status` shows the WAL held and the time until the disk is full, `zdm abort` drops the slot';
+    if (keep === undefined)
+      return warn(
+        `PostgreSQL before 13 cannot bound the WAL a slot keeps: while the target is down or behind, the source keeps all of it. Watch it with zdm status; abort drops the slot.`,
+      );
+    if (keep === '-1')
+      return warn(
+        `max_slot_wal_keep_size = -1: the slot keeps WAL without bound while the target is down or behind, until the source's disk is full. Set it on the source, e.g. ALTER SYSTEM SET max_slot_wal_keep_size = '<about half its free disk>'; SELECT pg_reload_conf(); ${atLimit}`,
+      );
+    return ok(`max_slot_wal_keep_size = ${keep} MB; ${atLimit}`);
   },
 };
