@@ -31,7 +31,8 @@ export async function observeServers(ctx: StepContext): Promise<void> {
       try {
         next[side] = { ...(await within(identity(side), READ_MS)), at: new Date().toISOString() };
       } catch (e) {
-        ctx.log.info(`audit record: the ${side}'s identity could not be read now (${describeError(e)}); keeping what an earlier step read`);
+        // Expected after the shutdown fence: the old source is stopped.
+        ctx.log.info(`audit record: the ${side} did not answer for its identity now (${describeError(e)}); the record keeps what an earlier step read`);
       }
     }
   } finally {
