@@ -44,7 +44,8 @@ function inputBlock(step: StepName | undefined) {
   const out: Record<string, Record<string, unknown>> = {};
   for (const d of defs) {
     const entry: Record<string, unknown> = { description: d.description, required: step ? Boolean(d.requiredFor?.includes(step)) : false };
-    if (d.default !== undefined && d.default !== '') entry.default = d.default;
+    const def = d.actionDefault ?? d.default;
+    if (def !== undefined && def !== '') entry.default = def;
     out[d.name] = entry;
   }
   return out;
@@ -149,7 +150,7 @@ function referencePage(step: StepName): string {
     '| --- | --- | --- | --- | --- |',
   );
   for (const d of inputsFor(step)) {
-    const def = d.default ? `\`${d.default}\`` : '';
+    const def = d.actionDefault ? `\`${d.actionDefault}\` (actions)` : d.default ? `\`${d.default}\`` : '';
     const desc = `${cell(d.description)}${d.secret ? ' **Secret.**' : ''}`;
     parts.push(`| \`${d.name}\` | ${d.requiredFor?.includes(step) ? 'yes' : 'no'} | ${def} | \`${envVar(d.name)}\` | ${desc} |`);
   }

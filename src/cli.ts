@@ -1,5 +1,7 @@
 /** The `zdm` command line: the same steps as the actions, and `zdm rehearse`. */
 import { appendFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import type { StepContext } from './engines/engine.js';
 import { describeError, UserError } from './errors.js';
 import { inputsFor, isStep, outputsFor, STEPS, type StepName } from './inputs.js';
 import { TextLog } from './log.js';
@@ -18,12 +20,38 @@ function writeSummary(summary: string): void {
 
 export const envName = cliEnvName;
 
+/**
+ * Outside Actions, a cutover or rollback switches the application's writes only once the user typed
+ * the database's name (as `terraform apply` asks for yes), or passed --yes. With no terminal and no
+ * --yes it refuses: a script must say so.
+ */
+function terminalConfirm(yes: boolean): NonNullable<StepContext['confirm']> {
+  return async ({ step, database }) => {
+    if (yes) return '--yes';
+    if (!process.stdin.isTTY)
+      throw new UserError(
+        `${step} refused: it switches the application's writes and asks to type the database's name (${database}) to confirm, but there is no terminal (stdin is not a TTY). Pass --yes to confirm from a script. Nothing was changed.`,
+      );
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      const answer = await rl.question(`zdm ${step} switches the writes of ${database}. Type the database name (${database}) to go on: `);
+      if (answer.trim() !== database)
+        throw new UserError(`${step} not confirmed: you typed ${JSON.stringify(answer.trim())}, not ${JSON.stringify(database)}. Nothing was changed.`);
+      return 'typed';
+    } finally {
+      rl.close();
+    }
+  };
+}
+
 function stepHelp(step: StepName): string {
   const lines = [`zdm ${step} [flags]`, '', 'Flags (or environment variables; prefer those for secrets):'];
   for (const d of inputsFor(step)) {
     lines.push(`  --${d.name}  (${envName(d.name)})${d.default ? ` [default: ${d.default}]` : ''}${d.secret ? ' [secret]' : ''}`);
     lines.push(`      ${d.description}`);
   }
+  if (step === 'cutover' || step === 'rollback')
+    lines.push('  --yes', "      Confirm the switch without typing the database's name (needed when stdin is not a terminal).");
   lines.push('', 'Prints its outputs as name=value lines:');
   for (const o of outputsFor(step)) lines.push(`  ${o.name}: ${o.description}`);
   return lines.join('\n');
@@ -75,15 +103,18 @@ export async function runCli(argv: string[], log = new TextLog()): Promise<numbe
       return 0;
     }
     const defs = inputsFor(command);
+    const switches = command === 'cutover' || command === 'rollback';
     const flags = parseFlags(
       rest,
       defs.map((d) => d.name),
+      switches ? ['yes'] : [],
     );
     for (const d of defs) {
       if (d.secret && flags.has(d.name))
         log.warn(`--${d.name} on the command line is visible to other users of this machine (ps); prefer the ${envName(d.name)} environment variable`);
     }
-    const result = await runStep(command, (name) => flags.get(name) ?? process.env[envName(name)], log);
+    const overrides = switches ? { confirm: terminalConfirm(/^(true|yes|1)?$/i.test(flags.get('yes') ?? 'no')) } : {};
+    const result = await runStep(command, (name) => flags.get(name) ?? process.env[envName(name)], log, overrides);
     for (const [k, v] of Object.entries(result.outputs)) process.stdout.write(`${k}=${v}\n`);
     writeSummary(result.summary);
     return 0;

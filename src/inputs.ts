@@ -32,6 +32,8 @@ export interface InputDef {
   secret?: boolean;
   kind: InputKind;
   choices?: readonly string[];
+  /** The default an action.yml gives instead of `default` (an expression such as `${{ github.token }}`, which only the runner evaluates). */
+  actionDefault?: string;
 }
 
 export interface OutputDef {
@@ -749,7 +751,54 @@ export const INPUTS = [
     description:
       'PostgreSQL, `method: logical`: right after the switch, REFRESH MATERIALIZED VIEW each materialized view on the new primary (each one named in the log). The schema copy creates them empty and logical replication carries none of their rows, so until refreshed they cannot be read. Right after the switch rather than inside the fence: a refresh rebuilds the whole view, which inside the fence would block every write meanwhile; after it, only readers of that view wait. false: they are named in a warning, to refresh by hand.',
   },
+  {
+    name: 'require-approval',
+    kind: 'bool',
+    default: 'true',
+    steps: ['cutover', 'rollback'],
+    description:
+      "In GitHub Actions, cutover and rollback refuse before they change anything unless this run was approved by a reviewer for `approval-environment` and that environment requires reviewers (checked through the REST API with `github-token`). false: an explicit choice to switch without a proven approval; the migration record and the audit record keep it. On the command line a cutover or rollback asks to type the database's name instead (or `--yes`).",
+  },
+  {
+    name: 'approval-environment',
+    kind: 'string',
+    default: 'production',
+    steps: ['cutover', 'rollback'],
+    description:
+      "The environment whose reviewers must have approved this run (the cutover job's `environment:`), with required reviewers in its protection rules.",
+  },
+  {
+    name: 'github-token',
+    kind: 'string',
+    default: '',
+    actionDefault: '${{ github.token }}',
+    secret: true,
+    steps: ['cutover', 'rollback'],
+    description: "Token for the approval check (needs `actions: read`). The actions pass the job's own token; empty on the command line. Masked.",
+  },
+  {
+    name: 'data-location',
+    kind: 'string',
+    default: '',
+    steps: ALL,
+    description:
+      'Where the target keeps the data, as you declare it for the audit record, e.g. `NO / Oslo, provider X`; kept beside what zdm observed of the target host (its name and addresses).',
+  },
 ] as const satisfies readonly InputDef[];
+
+const AUDIT_RECORD_DESCRIPTION =
+  'Path of the audit record on the target (`<migration-id>.audit.json` in state-dir): who approved, the phases, both servers, positions, the write-blocked window, verify, settings (no secrets). See docs/audit.md.';
+/** The steps that write the audit record (those that change something, and verify) and offer its path. */
+export const AUDIT_STEPS = [
+  'tune-target',
+  'seed-replica',
+  'cutover',
+  'rollback',
+  'finalize',
+  'revert',
+  'verify',
+  'abort',
+] as const satisfies readonly StepName[];
 
 export const OUTPUTS = [
   {
@@ -894,6 +943,14 @@ export const OUTPUTS = [
     description:
       'What made the copy where the engine tells: `clone` (MySQL CLONE plugin), `backup` (mariadb-backup, XtraBackup), `mydumper`, `mysqldump`, `mariadb-dump`; empty otherwise.',
   },
+  { step: 'tune-target', name: 'audit-record', description: AUDIT_RECORD_DESCRIPTION },
+  { step: 'seed-replica', name: 'audit-record', description: AUDIT_RECORD_DESCRIPTION },
+  { step: 'cutover', name: 'audit-record', description: AUDIT_RECORD_DESCRIPTION },
+  { step: 'rollback', name: 'audit-record', description: AUDIT_RECORD_DESCRIPTION },
+  { step: 'finalize', name: 'audit-record', description: AUDIT_RECORD_DESCRIPTION },
+  { step: 'revert', name: 'audit-record', description: AUDIT_RECORD_DESCRIPTION },
+  { step: 'verify', name: 'audit-record', description: AUDIT_RECORD_DESCRIPTION },
+  { step: 'abort', name: 'audit-record', description: AUDIT_RECORD_DESCRIPTION },
 ] as const satisfies readonly OutputDef[];
 
 /** The schema seen through the general shape, for code that loops over every input. */
@@ -969,7 +1026,10 @@ export type PoolerOptions = Pick<Inputs, 'engine' | Extract<keyof Inputs, `poole
 /** The name of an output that step S declares. */
 export type OutputName<S extends StepName> = Extract<(typeof OUTPUTS)[number], { step: S }>['name'];
 /** The outputs step S declares, each set (empty when it has no value) and nothing else. */
-export type StepOutputs<S extends StepName> = { [N in OutputName<S>]: string };
+/** `audit-record` is set by runStep once the step has ended (src/state/audit.ts), not by the step. */
+export type StepOutputs<S extends StepName> = Flat<
+  { [N in Exclude<OutputName<S>, 'audit-record'>]: string } & ('audit-record' extends OutputName<S> ? { 'audit-record'?: string } : unknown)
+>;
 
 const UNITS: Record<string, number> = {
   '': 1,

@@ -6,13 +6,16 @@ import { failedServerOf, lostServerOf } from './engines/server-lost.js';
 import { describeError, SideError, UserError } from './errors.js';
 import { describeEndpoint, directEndpoints, type Endpoint, type StepSides } from './hosts/endpoint.js';
 import { openTransport } from './hosts/transport.js';
-import { readInputs, secretValues, type Inputs, type RawInputs, type StepName } from './inputs.js';
+import { AUDIT_STEPS, readInputs, secretValues, type Inputs, type RawInputs, type StepName } from './inputs.js';
 import type { Log } from './log.js';
 import { sidesOf, STEP_RUNNERS, type StepResult } from './steps/index.js';
 import { Journal } from './state/journal.js';
+import { writeAudit } from './state/audit.js';
+import { observeServers } from './state/observe.js';
+import { StepFailed } from './steps/step.js';
 
 /** What a caller may put in place of the defaults: a test's skewed clock, a target host that reports little free disk. */
-export type StepOverrides = Partial<Pick<StepContext, 'clock' | 'targetHost'>>;
+export type StepOverrides = Partial<Pick<StepContext, 'clock' | 'targetHost' | 'confirm'>>;
 
 export async function runStep<S extends StepName>(step: S, raw: RawInputs, log: Log, overrides: StepOverrides = {}): Promise<StepResult<S>> {
   const secrets = secretValues(step, raw);
@@ -27,11 +30,30 @@ export async function runStep<S extends StepName>(step: S, raw: RawInputs, log: 
   try {
     const result = await runWith(step, inputs, activity, { ...overrides, journal }, sides);
     await journal.succeeded(result.outputs);
+    await audited(step, journal, result, activity);
     return result;
   } catch (e) {
     const err = stepError(e, step, sides, activity.activity);
     await journal.failed(err).catch((w: unknown) => activity.warn(`could not write the failure into the migration record: ${describeError(w)}`));
+    await audited(step, journal, err instanceof StepFailed ? err.result : undefined, activity);
     throw err;
+  }
+}
+
+/**
+ * A step that changes something (AUDIT_STEPS) rewrites the audit record from the migration record,
+ * offers its path as the `audit-record` output and adds its page to the step's summary. A failure
+ * to write it is a warning: the step's own result stands.
+ */
+async function audited(step: StepName, journal: Journal, result: StepResult<StepName> | undefined, log: Log): Promise<void> {
+  if (!(AUDIT_STEPS as readonly StepName[]).includes(step)) return;
+  try {
+    const { path, markdown } = await writeAudit(journal.store, journal.record);
+    if (!result) return;
+    (result.outputs as Record<string, string>)['audit-record'] = path;
+    result.summary = `${result.summary}\n\n${markdown}`;
+  } catch (w) {
+    log.warn(`could not write the audit record: ${describeError(w)}`);
   }
 }
 
@@ -63,7 +85,15 @@ async function runWith<S extends StepName>(
       ssh: transport.ssh,
       ...overrides,
     };
-    return await withOpenClientsClosed(() => STEP_RUNNERS[step](ctx));
+    return await withOpenClientsClosed(async () => {
+      try {
+        return await STEP_RUNNERS[step](ctx);
+      } finally {
+        // Which servers the sides are, for the audit record, while the step's connections can still be made.
+        if ((AUDIT_STEPS as readonly StepName[]).includes(step))
+          await observeServers(ctx).catch((w: unknown) => log.warn(`audit record: could not observe the servers: ${describeError(w)}`));
+      }
+    });
   } finally {
     await transport.close();
   }

@@ -185,6 +185,8 @@ export interface StepContext {
   clock?: () => number;
   /** The migration record on the target (runStep opens it; a context built by hand may have none). */
   journal?: Journal;
+  /** On a terminal (the CLI): asks the user to confirm a switch; returns how it was confirmed, or throws. */
+  confirm?: (what: { step: string; database: string }) => Promise<'typed' | '--yes'>;
 }
 
 /** tune-target's settings and their way back (cutover, revert). */
@@ -267,8 +269,22 @@ export interface Switch<FenceUndo = unknown> {
   primaryCheckHint(): string;
 }
 
+/** Which server a side is, for the audit record: its own identifier, version and address. */
+export interface ServerIdentity {
+  /** system_identifier (PostgreSQL), server_uuid (MySQL) or server_id (MariaDB, which has no uuid). */
+  idName: 'system_identifier' | 'server_uuid' | 'server_id';
+  id: string;
+  /** MySQL/MariaDB: server_id beside server_uuid. */
+  serverId?: string;
+  version: string;
+  /** What the server says of itself: its host name (MySQL/MariaDB) or the address it answered on (PostgreSQL). */
+  host: string;
+}
+
 /** Facts about one side that preflight, the checklist and post-cutover read. */
 export interface Inspection {
+  /** Which server this side is (the audit record). */
+  identity?(which: 'source' | 'target'): Promise<ServerIdentity>;
   /** Version and connection limits of the source or the target. */
   serverLimits(which: 'source' | 'target'): Promise<ServerLimits>;
   /** Opens and closes one fresh, logged-in connection: it also clears the server's count of unauthenticated connects. */

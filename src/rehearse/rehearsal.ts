@@ -18,8 +18,12 @@ import { startSshd, type SshdSandbox } from '../sandbox/sshd.js';
 import { startWan, type LinkMeasurement, type RelayStats, type WanBed } from '../sandbox/wan.js';
 import { freePort } from '../sandbox/util.js';
 import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { auditMarkdown, type AuditRecord } from '../state/audit.js';
 import * as path from 'node:path';
+
+/** What the audit record of a rehearsal says about where its data lives. */
+const REHEARSAL_LOCATION = 'rehearsal: throwaway servers on this machine';
 
 async function listTunnels(dir: string): Promise<string[]> {
   const files = await readdir(dir).catch(() => [] as string[]);
@@ -144,6 +148,8 @@ export interface RehearsalReport {
   lag: LagPoint[];
   /** The state directory that holds the rehearsal's migration record. */
   stateDir?: string;
+  /** The audit record the steps wrote there (src/state/audit.ts), and its page. */
+  audit?: { path: string; record: AuditRecord; markdown: string };
   error?: string;
 }
 
@@ -217,12 +223,14 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     const inputs = fx.stepInputs({ fence: opts.fence, targetMemory: opts.targetMemory });
     // The migration record of this rehearsal: kept after it, beside its report.
     report.stateDir = await mkdtemp(path.join(os.tmpdir(), 'zdm-rehearsal-state-'));
-    for (const step of REHEARSAL_STEPS) inputs[step]['state-dir'] = report.stateDir;
+    for (const step of REHEARSAL_STEPS) Object.assign(inputs[step], { 'state-dir': report.stateDir, 'data-location': REHEARSAL_LOCATION });
+    // Throwaway servers: nobody approves a rehearsal, and the record says so (require-approval false).
+    inputs.cutover['require-approval'] = 'false';
     const crossMajor = opts.engine === 'postgres' && (opts.sourceMajor ?? 15) !== (opts.targetMajor ?? 15);
     const verifyMode = opts.verify ?? (crossMajor ? 'strict' : 'off');
     const wayBack = opts.rollback ? fx.wayBackInputs({ fence: opts.fence }) : undefined;
     if (wayBack) Object.assign(inputs.cutover, wayBack.cutover);
-    if (wayBack) wayBack.rollback['state-dir'] = report.stateDir;
+    if (wayBack) Object.assign(wayBack.rollback, { 'state-dir': report.stateDir, 'data-location': REHEARSAL_LOCATION, 'require-approval': 'false' });
     if (pooler) for (const step of ['preflight', 'cutover'] as const) Object.assign(inputs[step], pooler.inputs);
     if (opts.method) for (const step of ['preflight', 'seed-replica'] as const) inputs[step].method = opts.method;
     if (opts.noSuper && fx instanceof MariadbFixture) await asMasterUser(fx, inputs, wayBack?.rollback, log);
@@ -300,8 +308,18 @@ export async function rehearse(opts: RehearsalOptions, log: Log = new TextLog())
     else if (fx) log.info(`kept the servers: ${fx.describe()}`);
     if (wan && report.wan) report.wan.relay = wan.stats();
     if (wan && !opts.keep) await wan.destroy();
+    if (report.stateDir) report.audit = await readAudit(report.stateDir).catch(() => undefined);
   }
   return report;
+}
+
+/** The audit record of the rehearsal's migration (the only one in its state directory). */
+async function readAudit(dir: string): Promise<RehearsalReport['audit']> {
+  const name = (await readdir(dir)).find((f) => f.endsWith('.audit.json'));
+  if (!name) return undefined;
+  const file = path.join(dir, name);
+  const record = JSON.parse(await readFile(file, 'utf8')) as AuditRecord;
+  return { path: file, record, markdown: auditMarkdown(record, file) };
 }
 
 /**
@@ -490,6 +508,7 @@ export function formatReport(r: RehearsalReport): string {
         ? 'OK: rolled back; every acknowledged write, including those of the new primary, is on the old source.'
         : 'OK: every acknowledged write is on the new primary.'
       : `NOT OK${r.error ? `: ${r.error}` : ''}`,
+    ...(r.audit ? ['', `audit record: ${r.audit.path}`, '', r.audit.markdown.trimEnd()] : []),
   ];
   return lines.join('\n');
 }

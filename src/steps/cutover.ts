@@ -16,6 +16,7 @@ import { auditFence, CUTOVER_ROLES, fenceAndPromote, lagGate, Timeline, type Swi
 import { prepareReverse, startReverse, type PreparedReverse } from '../switch/reverse-replication.js';
 import { StepFailed, type StepResult } from './step.js';
 import type { StepOutputs } from '../inputs.js';
+import { requireApproval } from '../github/approval.js';
 
 /**
  * Runs the parts of what follows promotion one by one: one that fails is reported as a warning and
@@ -206,6 +207,8 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
   const { inputs, log } = ctx;
   // A fence the user chose is checked before any server is reached; `auto` once the engine has settled it.
   if (inputs.fenceGiven) requireStopCommand(inputs.fence, inputs);
+  // A person is proven to have approved the switch before anything is locked, paused or fenced.
+  await requireApproval(ctx, 'cutover');
   const plan = tuningOf(ctx);
   if (!plan)
     log.warn(

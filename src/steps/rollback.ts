@@ -13,6 +13,7 @@ import type { Inputs, StepOutputs } from '../inputs.js';
 import { info, logNotes, switchSummary, warning, type Note } from '../notes.js';
 import { auditFence, fenceAndPromote, lagGate, Timeline, type Roles, type Switched } from '../switch/switchover.js';
 import { StepFailed, type StepResult } from './step.js';
+import { requireApproval } from '../github/approval.js';
 
 /**
  * What rollback calls the engine's sides: its source is the new primary (fenced), its target the old
@@ -90,6 +91,8 @@ export async function rollback(ctx: StepContext): Promise<StepResult<'rollback'>
       'is required by rollback with fence: shutdown (the PostgreSQL default): the command that fast-stops the new primary, or choose fence: read-only',
     );
   }
+  // A person is proven to have approved the switch back before anything is locked or fenced.
+  await requireApproval(ctx, 'rollback');
   return switchBack(ctx);
 }
 

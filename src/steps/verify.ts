@@ -10,6 +10,7 @@ import { narrowedTo, parseTableFilter } from '../verify/filter.js';
 import { failureMessage, reportJson, summaryMarkdown, verdictOf } from '../verify/report.js';
 import { LagThrottle } from '../verify/throttle.js';
 import { TableWalker } from '../verify/walk.js';
+import { ChecksumDigest } from '../verify/digest.js';
 import { StepFailed, type StepResult } from './step.js';
 
 /** How long the target may take to apply a position the source reached (online rechecks, strict start). */
@@ -21,7 +22,8 @@ export async function verify(ctx: StepContext): Promise<StepResult<'verify'>> {
   // A PostgreSQL logical migration carried only `tables` (db.schema.table names here, schema.table there).
   const filter = inputs.engine === 'postgres' && inputs.tables.trim() ? narrowedTo(chosen, parseTableFilter(inputs.tables, 'tables')) : chosen;
   const engine = openEngine(ctx);
-  const v = engine.verify.verifier();
+  const digest = new ChecksumDigest();
+  const v = digest.wrap(engine.verify.verifier());
   try {
     const replicates = await v.targetReplicates();
     log.info(
@@ -65,6 +67,16 @@ export async function verify(ctx: StepContext): Promise<StepResult<'verify'>> {
       },
       summary: summaryMarkdown(walk, verdict, inputs.verifyMode),
     };
+    // For the audit record: what was compared, and a digest of the chunk checksums.
+    await ctx.journal?.extra('verify', {
+      at: new Date().toISOString(),
+      mode: inputs.verifyMode,
+      ok: verdict.ok,
+      tables: walk.tables.length,
+      rowsCompared: verdict.rowsCompared,
+      mismatches: verdict.mismatches,
+      checksums: digest.result(),
+    });
     if (!verdict.ok) throw new StepFailed(failureMessage(walk, verdict), result);
     log.info(`verified: ${walk.tables.length} tables, ${verdict.rowsCompared} rows, no difference`);
     return result;

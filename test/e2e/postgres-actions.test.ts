@@ -2,6 +2,7 @@
  * End to end, the way GitHub Actions runs zdm: dist/index.js once per step, each step's outputs
  * fed to the next step's inputs, real PostgreSQL servers, a live write load, zero lost writes.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSampleData, missingWrites, pgWriteTargets, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
 import { WriteLoad } from '../../src/rehearse/writer.js';
@@ -92,6 +93,10 @@ describe('the four actions through dist/index.js on real PostgreSQL under writes
     expect(cut.outputs.fence).toBe('shutdown');
     expect(cut.outputs.endpoint).toBe(`127.0.0.1:${pair.target.port}`);
     expect(cut.summary).toContain(`Write-blocked window: ${blocked} ms`);
+    // The audit record reaches the runner as an output and in the summary (ok() scanned both for secrets).
+    expect(cut.outputs['audit-record']).toMatch(/\.audit\.json$/);
+    expect(cut.summary).toMatch(/### zdm audit record: .*\n[\s\S]*write-blocked \*\*\d+ ms\*\* \(fence shutdown\)/);
+    expect(JSON.parse(readFileSync(cut.outputs['audit-record'], 'utf8')).cutover.writeBlockedMs).toBe(blocked);
     const [{ rec: after }] = await pair.target.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
     expect(after).toBe(false);
     // The catch-up settings were restored on the new primary.

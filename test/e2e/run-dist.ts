@@ -57,6 +57,8 @@ export async function runDistStep(step: StepName, given: Record<string, string>,
     ...opts.env,
   };
   for (const def of inputsFor(step)) env[`INPUT_${def.name.toUpperCase()}`] = given[def.name] ?? def.default ?? '';
+  // No GitHub API here: the approval gate has its own test against a stand-in (test/integration/approval.test.ts).
+  if (inputsFor(step).some((d) => d.name === 'require-approval')) env['INPUT_REQUIRE-APPROVAL'] = given['require-approval'] ?? 'false';
   const entry = path.resolve('dist/index.js');
   try {
     return await new Promise<DistRun>((resolve, reject) => {
@@ -110,7 +112,8 @@ export function outputDrift(step: StepName, outputs: Record<string, string>): st
   if (set.length === 0) return undefined;
   const declared = outputsFor(step).map((o) => o.name);
   const undeclared = set.filter((n) => !declared.includes(n));
-  const missing = declared.filter((n) => !set.includes(n));
+  // The audit record's path is set once it is written (src/state/audit.ts): a step may end without it.
+  const missing = declared.filter((n) => !set.includes(n) && n !== 'audit-record');
   if (undeclared.length + missing.length === 0) return undefined;
   return `${step} set outputs that do not match its declared ones: undeclared ${JSON.stringify(undeclared)}, missing ${JSON.stringify(missing)}`;
 }

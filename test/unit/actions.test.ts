@@ -31,7 +31,7 @@ describe('action metadata', () => {
         const i = a.inputs[d.name];
         expect(i.description, d.name).toBeTruthy();
         expect(i.required ?? false, `${d.name} required`).toBe(Boolean(d.requiredFor?.includes(step)));
-        expect(i.default ?? '', `${d.name} default`).toBe(d.default ?? '');
+        expect(i.default ?? '', `${d.name} default`).toBe(d.actionDefault ?? d.default ?? '');
       }
       expect(a.runs.using).toBe('composite');
       const run = a.runs.steps!.find((s) => s.id === 'run')!;

@@ -71,7 +71,7 @@ describe('Inputs derived from the schema', () => {
 
 describe('outputs typed per step', () => {
   it('are the record of the outputs the step declares', () => {
-    expectTypeOf<StepOutputs<'finalize'>>().toEqualTypeOf<{ 'reverse-replication': string }>();
+    expectTypeOf<StepOutputs<'finalize'>>().toEqualTypeOf<{ 'reverse-replication': string; 'audit-record'?: string }>();
     expectTypeOf<keyof StepOutputs<'await-lag-zero'>>().toEqualTypeOf<'lag-bytes' | 'lag-seconds' | 'waited-seconds'>();
     // @ts-expect-error an output finalize does not declare
     const extra: StepOutputs<'finalize'> = { 'reverse-replication': 'removed', endpoint: 'x' };

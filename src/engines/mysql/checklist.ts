@@ -1,5 +1,5 @@
 /** What preflight and post-cutover ask of a MySQL/MariaDB server: limits, clock, the new primary's state. */
-import type { DurabilitySetting, Inspection, PrimaryState, ServerLimits } from '../engine.js';
+import type { DurabilitySetting, Inspection, PrimaryState, ServerIdentity, ServerLimits } from '../engine.js';
 import { connectMy, one, rows, variables, type MyConn } from './connect.js';
 import type { MySession } from './session.js';
 
@@ -67,6 +67,7 @@ export function myInspection(s: MySession): Inspection {
     freshLogin: (which) => freshLogin(s, which),
     serverNow: (which) => serverNow(s, which),
     newPrimaryState: () => newPrimaryState(s),
+    identity: (which) => identity(s, which),
     sourceSize: async () =>
       Number(
         (
@@ -80,4 +81,12 @@ export function myInspection(s: MySession): Inspection {
       await (await s.source()).query('SELECT REPEAT(?, ?) AS x', ['x', bytes]);
     },
   };
+}
+
+/** server_uuid where the server has one (MySQL), else server_id (MariaDB has no uuid). */
+export async function identity(s: MySession, which: 'source' | 'target'): Promise<ServerIdentity> {
+  const v = await variables(await on(which, s), ['server_uuid', 'server_id', 'version', 'hostname', 'port']);
+  const host = `${v.hostname ?? '?'}:${v.port ?? '?'}`;
+  if (v.server_uuid) return { idName: 'server_uuid', id: v.server_uuid, serverId: v.server_id, version: v.version, host };
+  return { idName: 'server_id', id: v.server_id, version: v.version, host };
 }

@@ -1,5 +1,5 @@
 /** What preflight and post-cutover ask of a PostgreSQL server: limits, clock, the new primary's state. */
-import type { Inspection, PrimaryState, ServerLimits } from '../engine.js';
+import type { Inspection, PrimaryState, ServerIdentity, ServerLimits } from '../engine.js';
 import { connectPg, one, quoteIdent, rows, type PgClient } from './connect.js';
 import type { PgSession } from './session.js';
 
@@ -102,6 +102,7 @@ export function pgInspection(s: PgSession): Inspection {
     freshLogin: (which) => freshLogin(s, which),
     serverNow: (which) => serverNow(s, which),
     newPrimaryState: () => newPrimaryState(s),
+    identity: (which) => identity(s, which),
     sourceSize: async () =>
       Number(
         (await one<{ n: string }>(await s.source(), 'SELECT coalesce(sum(pg_database_size(datname)), 0)::text AS n FROM pg_database WHERE datallowconn')).n,
@@ -111,3 +112,15 @@ export function pgInspection(s: PgSession): Inspection {
     },
   };
 }
+
+export async function identity(s: PgSession, which: 'source' | 'target'): Promise<ServerIdentity> {
+  const r = await one<{ id: string; version: string; addr: string | null; port: number | null }>(
+    await on(which, s),
+    `SELECT system_identifier::text AS id, current_setting('server_version') AS version, host(inet_server_addr()) AS addr, inet_server_port() AS port
+       FROM pg_control_system()`,
+  );
+  const host = r.addr ? `${r.addr}:${r.port}` : `local socket ${current(s, which)}`;
+  return { idName: 'system_identifier', id: r.id, version: r.version, host };
+}
+
+const current = (s: PgSession, which: 'source' | 'target'): string => s.endpoint(which).connectUrl.hostname;
