@@ -2,11 +2,12 @@
 # Installs, on Debian/Ubuntu as root, the database servers and sshd that rehearsals and tests start
 # throwaway copies of, percona-toolkit (bench/verify.ts compares zdm verify with pt-table-checksum), and
 # pgbouncer and haproxy (the poolers `zdm rehearse --pooler` and the pooler tests put in front of the source), and
-# mydumper (the parallel logical seed of MySQL/MariaDB).
+# mydumper (the parallel logical seed of MySQL/MariaDB), and iproute2 (ip, tc: the WAN test bed), zstd (the compressed seed stream)
+# and util-linux (script: the CLI confirmation test).
 # The packages' own services are not started.
 set -euo pipefail
 need=()
-for pkg in postgresql mariadb-server mariadb-backup openssh-server percona-toolkit pgbouncer haproxy mydumper; do
+for pkg in postgresql mariadb-server mariadb-backup openssh-server percona-toolkit pgbouncer haproxy mydumper iproute2 zstd util-linux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
