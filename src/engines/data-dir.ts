@@ -5,7 +5,7 @@
  * directory beside it first, which a killed seed leaves behind for the next run to remove.
  */
 import * as path from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, UserError } from '../errors.js';
 import type { Host } from '../hosts/host.js';
 import { lastLines } from '../hosts/host.js';
 import type { Inputs } from '../inputs.js';
@@ -52,6 +52,22 @@ export function targetStartCommand(inputs: Inputs): string {
 
 export function targetStopCommand(inputs: Inputs): string {
   return inputs.targetStopCommand || (inputs.engine === 'postgres' ? 'systemctl stop postgresql' : 'systemctl stop mariadb');
+}
+
+/**
+ * abort's `stop`: runs target-stop-command on a target that still answers. A failure stops abort
+ * there, before the source is cleaned, so that a second run (once the target is stopped) finds
+ * everything that is left.
+ */
+export async function stopTargetForAbort(host: Host, inputs: Inputs, answers: boolean, done: string[]): Promise<void> {
+  if (!answers) return;
+  const r = await host.shell(targetStopCommand(inputs), { timeoutMs: 300_000 });
+  if (r.code !== 0)
+    throw new UserError(
+      `target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. abort stopped there${done.length ? ` (done: ${done.join('; ')})` : ''}: ` +
+        'the source still keeps what it kept for the target. Stop the target yourself (or fix target-stop-command), then run abort again.',
+    );
+  done.push('the target stopped (target-stop-command)');
 }
 
 /** What an interrupted seed left beside the data directory with this infix, oldest first. */

@@ -113,6 +113,12 @@ describe('PostgreSQL, physical: status while the target is down, then abort', ()
   it('abort, given no tuning, leaves the source as before tune-target; a second abort changes nothing', async () => {
     const stats = await load.stop();
     expect(stats.acknowledged).toBeGreaterThan(0);
+    // A stop command that fails stops abort before the source is cleaned: a second run finds everything left.
+    const stuck = await failure('abort', { ...abortInputs(), 'target-stop-command': 'echo no such service >&2; false' });
+    expect(stuck.message).toMatch(
+      /^target-stop-command failed \(exit 1\): no such service\. abort stopped there \(done: .*standby settings.*\): the source still keeps/,
+    );
+    expect((await q("SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'zdm_replica'")).length).toBe(1);
     const out = await run('abort', abortInputs());
     expect(out.outputs.removed).toMatch(/tune-target's settings restored on the target/);
     expect(out.outputs.removed).toMatch(/replication slot zdm_replica dropped on the source/);

@@ -4,9 +4,8 @@
  * (abort): the replica configuration and its stored password go from the target, the heartbeat
  * table from the source. The source's binlogs and grants are left as they are (zdm made neither).
  */
-import { describeError, UserError } from '../../errors.js';
-import { lastLines } from '../../hosts/host.js';
-import { targetStopCommand } from '../data-dir.js';
+import { describeError } from '../../errors.js';
+import { stopTargetForAbort } from '../data-dir.js';
 import type { Lifecycle, Retention } from '../engine.js';
 import { one, rows, type MyConn } from './connect.js';
 import { quoteName } from './flavor.js';
@@ -117,27 +116,23 @@ async function cleanSource(s: MySession, done: string[]): Promise<void> {
   }
 }
 
-async function stopTarget(s: MySession, done: string[]): Promise<void> {
-  let running = true;
-  try {
-    await one(await s.target(), 'SELECT 1 AS x');
-  } catch {
-    running = false;
-  }
-  await s.forget('target');
-  if (!running) return;
-  const r = await s.ctx.targetHost.shell(targetStopCommand(s.inputs), { timeoutMs: 300_000 });
-  if (r.code !== 0)
-    throw new UserError(
-      `target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. The rest of abort is done; stop the target yourself.`,
+/** Whether the target still answers: abort stops only a running server, and forgets its connection first. */
+async function targetAnswers(s: MySession): Promise<boolean> {
+  const up = await s
+    .target()
+    .then((c) => one(c, 'SELECT 1 AS x'))
+    .then(
+      () => true,
+      () => false,
     );
-  done.push('the target stopped (target-stop-command)');
+  await s.forget('target');
+  return up;
 }
 
 async function abandon(s: MySession, mode: 'stop' | 'standalone'): Promise<string[]> {
   const done: string[] = [];
   await detachTarget(s, done);
-  if (mode === 'stop') await stopTarget(s, done);
+  if (mode === 'stop') await stopTargetForAbort(s.ctx.targetHost, s.inputs, await targetAnswers(s), done);
   await cleanSource(s, done);
   return done;
 }

@@ -4,9 +4,8 @@
  * Physical (slot + standby) and logical (publication + subscription + slot) alike.
  */
 import { describeError, UserError } from '../../errors.js';
-import { lastLines } from '../../hosts/host.js';
 import { formatBytes } from '../../log.js';
-import { targetStopCommand } from '../data-dir.js';
+import { stopTargetForAbort } from '../data-dir.js';
 import type { Lifecycle, Retention } from '../engine.js';
 import { passfilePath } from './conninfo.js';
 import { one, quoteIdent, quoteQualified, rows, type PgClient } from './connect.js';
@@ -148,28 +147,24 @@ async function cleanSource(s: PgSession, done: string[]): Promise<void> {
   }
 }
 
-async function stopTarget(s: PgSession, done: string[]): Promise<void> {
-  let running = true;
-  try {
-    await one(await s.target(), 'SELECT 1 AS x');
-  } catch {
-    running = false;
-  }
-  await s.forget('target');
-  if (!running) return;
-  const r = await s.ctx.targetHost.shell(targetStopCommand(s.inputs), { timeoutMs: 120_000 });
-  if (r.code !== 0)
-    throw new UserError(
-      `target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. The rest of abort is done; stop the target yourself.`,
+/** Whether the target still answers: abort stops only a running server, and forgets its connection first. */
+async function targetAnswers(s: PgSession): Promise<boolean> {
+  const up = await s
+    .target()
+    .then((c) => one(c, 'SELECT 1 AS x'))
+    .then(
+      () => true,
+      () => false,
     );
-  done.push('the target stopped (target-stop-command)');
+  await s.forget('target');
+  return up;
 }
 
 async function abandon(s: PgSession, mode: 'stop' | 'standalone'): Promise<string[]> {
   const done: string[] = [];
   await detachTarget(s, mode, done);
   // A physical standby still streaming holds the slot: it lets go once stopped (or promoted above).
-  if (mode === 'stop') await stopTarget(s, done);
+  if (mode === 'stop') await stopTargetForAbort(s.ctx.targetHost, s.inputs, await targetAnswers(s), done);
   await cleanSource(s, done);
   return done;
 }
