@@ -80,6 +80,52 @@ export const INPUTS = [
     description: 'Admin (superuser) connection to the new target server, e.g. `postgres://postgres:PASSWORD@127.0.0.1:5432/postgres`. Masked.',
   },
   {
+    name: 'source-ssl-ca',
+    kind: 'string',
+    default: '',
+    steps: CONNECTED,
+    description:
+      "CA certificate that signed the source server's TLS certificate: a PEM file path or the PEM text. Same as `sslrootcert` (PostgreSQL) or `ssl-ca` (MySQL/MariaDB) in source-url (TLS: docs/postgres.md, docs/mysql.md).",
+  },
+  {
+    name: 'source-ssl-cert',
+    kind: 'string',
+    default: '',
+    steps: CONNECTED,
+    description: 'Client certificate for source-url, when the server asks for one: a PEM file path or the PEM text (`sslcert` / `ssl-cert` in the URL).',
+  },
+  {
+    name: 'source-ssl-key',
+    kind: 'string',
+    default: '',
+    secret: true,
+    steps: CONNECTED,
+    description: 'Private key of source-ssl-cert: a PEM file path or the PEM text, from a secret (masked; `sslkey` / `ssl-key` in the URL).',
+  },
+  {
+    name: 'target-ssl-ca',
+    kind: 'string',
+    default: '',
+    steps: ALL,
+    description:
+      "CA certificate that signed the target server's TLS certificate: a PEM file path or the PEM text. Same as `sslrootcert` (PostgreSQL) or `ssl-ca` (MySQL/MariaDB) in target-url (TLS: docs/postgres.md, docs/mysql.md).",
+  },
+  {
+    name: 'target-ssl-cert',
+    kind: 'string',
+    default: '',
+    steps: ALL,
+    description: 'Client certificate for target-url, when the server asks for one: a PEM file path or the PEM text (`sslcert` / `ssl-cert` in the URL).',
+  },
+  {
+    name: 'target-ssl-key',
+    kind: 'string',
+    default: '',
+    secret: true,
+    steps: ALL,
+    description: 'Private key of target-ssl-cert: a PEM file path or the PEM text, from a secret (masked; `sslkey` / `ssl-key` in the URL).',
+  },
+  {
     name: 'replication-user',
     kind: 'string',
     default: '',
@@ -987,6 +1033,8 @@ function resolve(step: StepName, p: ParsedInputs): Inputs {
   const pg = engine === 'postgres';
   return {
     ...p,
+    sourceUrl: p.sourceUrl && withTlsInputs(p.sourceUrl, pg, [p.sourceSslCa, p.sourceSslCert, p.sourceSslKey]),
+    targetUrl: withTlsInputs(p.targetUrl, pg, [p.targetSslCa, p.targetSslCert, p.targetSslKey]),
     step,
     engine,
     fence: p.fence === 'auto' ? (pg ? 'shutdown' : 'read-only') : p.fence,
@@ -994,6 +1042,15 @@ function resolve(step: StepName, p: ParsedInputs): Inputs {
     heartbeatTable: p.heartbeatTable || (pg ? 'public.zdm_heartbeat' : 'zdm.heartbeat'),
     replicationTunnelPort: p.replicationTunnelPort ?? (pg ? 15432 : 13306),
   };
+}
+
+/** A side's ssl-ca / ssl-cert / ssl-key inputs as the URL's own parameters (sslrootcert... for PostgreSQL): one place the drivers, tools and servers read. */
+function withTlsInputs(url: URL, pg: boolean, [ca, cert, key]: string[]): URL {
+  if (!ca && !cert && !key) return url;
+  const u = new URL(url.href);
+  const names = pg ? ['sslrootcert', 'sslcert', 'sslkey'] : ['ssl-ca', 'ssl-cert', 'ssl-key'];
+  for (const [i, v] of [ca, cert, key].entries()) if (v) u.searchParams.set(names[i], v);
+  return u;
 }
 
 function resolveEngine(p: ParsedInputs): EngineKind {

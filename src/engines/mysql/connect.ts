@@ -3,6 +3,7 @@ import { SideError, UserError } from '../../errors.js';
 import type { Side } from '../../hosts/endpoint.js';
 import { track } from '../open-clients.js';
 import { markLostOn } from '../server-lost.js';
+import { myTls, myTlsInputOf, type MySslMode } from './tls.js';
 
 export type MyConn = mysql.Connection;
 export type Row = Record<string, unknown>;
@@ -20,37 +21,91 @@ export function hostPort(url: URL): { host: string; port: number } {
   return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 3306) };
 }
 
+/** How a connection went: encrypted or not, and what of the server was checked. */
+export interface MyTlsState {
+  mode: MySslMode;
+  encrypted: boolean;
+  verified: boolean;
+  hostChecked: boolean;
+}
+
+const tlsStates = new WeakMap<object, MyTlsState>();
+
+/** Whether a connection zdm opened is encrypted, and what was verified. */
+export function tlsStateOf(c: MyConn): MyTlsState | undefined {
+  return tlsStates.get(c);
+}
+
 /** Opens one connection and turns the usual failures into errors that say what to fix. */
 export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyConn> {
   const { host, port } = hostPort(url);
   const user = opts.user ?? decodeURIComponent(url.username || 'root');
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || undefined;
-  try {
-    const c = await mysql.createConnection({
-      host,
-      port,
-      user,
-      password: opts.password ?? decodeURIComponent(url.password),
-      database,
-      connectTimeout: opts.timeoutMs ?? 10_000,
-      timezone: 'Z',
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-    });
-    // An idle connection that breaks must not crash the process; the next query reports it.
-    c.on('error', () => undefined);
-    const untrack = track(() => c.destroy());
-    (c as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.once('close', untrack);
-    return markLostOn(c, ['query', 'execute'], { input: opts.input, at: `${host.includes(':') ? `[${host}]` : host}:${port}` });
-  } catch (e) {
-    throw explainMyError(e, opts.input, `${host}:${port}`, user, database, opts.side);
+  const tls = myTls(url, opts.input);
+  let last: unknown;
+  // PREFERRED: TLS when the server offers it, else plaintext (as the mysql client does).
+  for (const [i, ssl] of tls.attempts.entries()) {
+    try {
+      const c = await mysql.createConnection({
+        host,
+        port,
+        user,
+        password: opts.password ?? decodeURIComponent(url.password),
+        database,
+        connectTimeout: opts.timeoutMs ?? 10_000,
+        timezone: 'Z',
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        ssl,
+      });
+      // An idle connection that breaks must not crash the process; the next query reports it.
+      c.on('error', () => undefined);
+      const untrack = track(() => c.destroy());
+      (c as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.once('close', untrack);
+      const lost = markLostOn(c, ['query', 'execute'], { input: opts.input, at: `${host.includes(':') ? `[${host}]` : host}:${port}` });
+      tlsStates.set(lost, {
+        mode: tls.mode,
+        encrypted: ssl !== undefined,
+        verified: ssl !== undefined && tls.verified,
+        hostChecked: ssl !== undefined && tls.hostChecked,
+      });
+      return lost;
+    } catch (e) {
+      last = e;
+      if (i < tls.attempts.length - 1 && (e as { code?: string }).code === 'HANDSHAKE_NO_SSL_SUPPORT') continue;
+      break;
+    }
   }
+  throw explainMyError(last, opts.input, `${host}:${port}`, user, database, opts.side, tls.mode);
 }
 
 /** Maps connection errors to a UserError (a SideError for one of the sides) that names the input and the fix. */
-export function explainMyError(e: unknown, input: string, at: string, user: string, database?: string, side?: Side): UserError {
-  const message = connectProblem(e, input, at, user, database);
+export function explainMyError(e: unknown, input: string, at: string, user: string, database?: string, side?: Side, mode?: MySslMode): UserError {
+  const message = tlsProblem(e, input, at, mode) ?? connectProblem(e, input, at, user, database);
   return side ? new SideError(side, input, () => message, { cause: e }) : new UserError(message, { cause: e });
+}
+
+/** TLS failures: the certificate, the host name, or a server that insists on (or lacks) TLS. */
+function tlsProblem(e: unknown, input: string, at: string, mode: MySslMode | undefined): string | undefined {
+  const err = e as { code?: string; errno?: number; message?: string };
+  const code = err.code ?? '';
+  const ca = myTlsInputOf(input);
+  if (
+    /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_SIGNATURE_FAILURE|CERT_UNTRUSTED)$/.test(
+      code,
+    )
+  )
+    return `${input}: the TLS certificate of ${at} is not signed by the CA zdm checks it against (ssl-mode=${mode}; ${code}). Set ${ca} (or ssl-ca in the URL) to the CA certificate that signed the server's certificate (PEM file or text), or ask the server's admin for it.`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `${input}: the TLS certificate of ${at} is not for that host name (ssl-mode=VERIFY_IDENTITY checks it: ${err.message}). Connect by a name the certificate lists, or use ssl-mode=VERIFY_CA to check only the CA.`;
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID')
+    return `${input}: the TLS certificate of ${at} is not valid now (${code}). Renew the server's certificate.`;
+  if (code === 'HANDSHAKE_NO_SSL_SUPPORT')
+    return `${input}: the server at ${at} does not offer TLS, but ssl-mode=${mode} requires it. Give the server ssl_cert/ssl_key, or (on a trusted network only) use ssl-mode=PREFERRED.`;
+  // ER_SECURE_TRANSPORT_REQUIRED (3159 in MySQL; MariaDB says so in ER_ACCESS_DENIED / 1045 text with require_secure_transport)
+  if (err.errno === 3159 || /secure transport|insecure transport/i.test(err.message ?? ''))
+    return `${input}: the server at ${at} accepts only TLS connections (require_secure_transport), and ssl-mode=${mode}. Use ssl-mode=VERIFY_IDENTITY (or REQUIRED), with ${ca} set to the server's CA.`;
+  return undefined;
 }
 
 /** What went wrong, in words that name the input (not the side's role: the same in cutover and rollback). */
