@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import mysql from 'mysql2/promise';
 import { killPidSync, register, removeSync, unregister, type Disposable } from './cleanup.js';
+import { installServerCerts, testCerts, type TestCerts } from './tls.js';
 import { buildOnce, CACHE_DIR, copyTree, freePort, q, run, sh, tailOf } from './util.js';
 
 export interface MariadbSandboxOptions {
@@ -25,6 +26,12 @@ export interface MariadbSandboxOptions {
    * server; false: both relaxed (0 and 2), for faster throwaway runs.
    */
   durable?: boolean;
+  /**
+   * TLS with the harness's test certificates (src/sandbox/tls.ts) and require_secure_transport=ON:
+   * the server refuses every plaintext TCP connection; url() asks for ssl-mode=VERIFY_IDENTITY
+   * against the test CA.
+   */
+  tls?: boolean;
 }
 
 export interface MariadbSandbox {
@@ -39,6 +46,8 @@ export interface MariadbSandbox {
   readonly password: string;
   /** A file inside the server's !includedir: where tune-target's catch-up profile goes. */
   readonly optionFile: string;
+  /** The test certificates, when started with `tls`. */
+  readonly tls?: TestCerts;
   url(opts?: { user?: string; password?: string; database?: string }): string;
   readonly startCommand: string;
   readonly stopCommand: string;
@@ -64,6 +73,7 @@ class MariadbSandboxImpl implements MariadbSandbox, Disposable {
   readonly host = '127.0.0.1' as const;
   readonly rootUser = 'root' as const;
   readonly password: string;
+  tls?: TestCerts;
   readonly dataDir: string;
   readonly logFile: string;
   readonly socket: string;
@@ -98,7 +108,8 @@ class MariadbSandboxImpl implements MariadbSandbox, Disposable {
   url(opts: { user?: string; password?: string; database?: string } = {}): string {
     const user = encodeURIComponent(opts.user ?? 'root');
     const pw = encodeURIComponent(opts.password ?? this.password);
-    return `mariadb://${user}:${pw}@127.0.0.1:${this.port}/${opts.database ? encodeURIComponent(opts.database) : ''}`;
+    const tls = this.tls ? `?ssl-mode=VERIFY_IDENTITY&ssl-ca=${encodeURIComponent(this.tls.caFile)}` : '';
+    return `mariadb://${user}:${pw}@127.0.0.1:${this.port}/${opts.database ? encodeURIComponent(opts.database) : ''}${tls}`;
   }
 
   async start(): Promise<void> {
@@ -135,7 +146,14 @@ class MariadbSandboxImpl implements MariadbSandbox, Disposable {
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port: this.port, user: 'root', password: this.password, connectTimeout: 10_000 });
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: this.port,
+      user: 'root',
+      password: this.password,
+      connectTimeout: 10_000,
+      ssl: this.tls ? { ca: this.tls.caPem } : undefined,
+    });
     try {
       const [r] = await c.query(sql, params);
       return (Array.isArray(r) ? r : []) as T[];
@@ -174,6 +192,15 @@ class MariadbSandboxImpl implements MariadbSandbox, Disposable {
   }
 }
 
+/** The test certificates copied into the sandbox, and the server told to accept TCP only over TLS. */
+async function tlsSettings(sb: MariadbSandboxImpl): Promise<Record<string, string>> {
+  sb.tls = await testCerts();
+  const dir = `${sb.baseDir}/tls`;
+  await fs.mkdir(dir, { mode: 0o700 });
+  const f = await installServerCerts(dir);
+  return { 'ssl-cert': f.cert, 'ssl-key': f.key, 'ssl-ca': f.ca, 'require-secure-transport': 'ON' };
+}
+
 export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<MariadbSandbox> {
   const tpl = await template();
   const name = opts.name ?? 'mariadb';
@@ -199,6 +226,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
       'innodb-buffer-pool-size': '32M',
       'skip-name-resolve': '',
       'performance-schema': 'OFF',
+      ...(opts.tls ? await tlsSettings(sb) : {}),
       ...opts.settings,
     };
     if (opts.settings && 'skip-log-bin' in opts.settings) delete settings['log-bin'];

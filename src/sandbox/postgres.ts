@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { killPidSync, register, removeSync, unregister, type Disposable } from './cleanup.js';
+import { installServerCerts, testCerts, type TestCerts } from './tls.js';
 import { buildOnce, CACHE_DIR, copyTree, currentUser, freePort, isRoot, lookupUser, q, run, sh, tailOf, type Ids } from './util.js';
 
 export interface PostgresSandboxOptions {
@@ -26,6 +27,12 @@ export interface PostgresSandboxOptions {
   password?: string;
   /** fsync, synchronous_commit and full_page_writes on, as on a production server (default: fsync off). */
   durable?: boolean;
+  /**
+   * TLS with the harness's test certificates (src/sandbox/tls.ts): ssl = on and only `hostssl`
+   * lines in pg_hba.conf, so that every TCP connection must be encrypted; url() then asks for
+   * sslmode=verify-full against the test CA.
+   */
+  tls?: boolean;
 }
 
 /** What `durable` sets: a production server's defaults, which the template's fsync=off overrides. */
@@ -43,6 +50,8 @@ export interface PostgresSandbox {
   readonly superuser: 'postgres';
   readonly password: string;
   readonly osUser: Ids;
+  /** The test certificates, when started with `tls`. */
+  readonly tls?: TestCerts;
   url(opts?: { user?: string; password?: string; database?: string }): string;
   readonly startCommand: string;
   readonly stopCommand: string;
@@ -74,6 +83,14 @@ shared_buffers = 32MB
 max_connections = 100
 password_encryption = 'scram-sha-256'
 log_min_messages = warning
+`;
+
+/** With `tls`: TCP only over TLS (no `host` line matches a plaintext connection). */
+const HBA_TLS_ONLY = `local all all trust
+hostssl all all 127.0.0.0/8 scram-sha-256
+hostssl replication all 127.0.0.0/8 scram-sha-256
+hostssl all all ::1/128 scram-sha-256
+hostssl replication all ::1/128 scram-sha-256
 `;
 
 const HBA = `local all all trust
@@ -172,6 +189,7 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   readonly stopCommand: string;
   readonly fastStopCommand: string;
   private destroyed = false;
+  tls?: TestCerts;
 
   constructor(
     readonly name: string,
@@ -205,7 +223,8 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   url(opts: { user?: string; password?: string; database?: string } = {}): string {
     const user = encodeURIComponent(opts.user ?? 'postgres');
     const pw = encodeURIComponent(opts.password ?? this.password);
-    return `postgres://${user}:${pw}@127.0.0.1:${this.port}/${encodeURIComponent(opts.database ?? 'postgres')}`;
+    const tls = this.tls ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(this.tls.caFile)}` : '';
+    return `postgres://${user}:${pw}@127.0.0.1:${this.port}/${encodeURIComponent(opts.database ?? 'postgres')}${tls}`;
   }
 
   async start(): Promise<void> {
@@ -243,7 +262,15 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const c = new pg.Client({ connectionString: this.url(), connectionTimeoutMillis: 10_000 });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: this.port,
+      user: 'postgres',
+      password: this.password,
+      database: 'postgres',
+      connectionTimeoutMillis: 10_000,
+      ssl: this.tls ? { ca: this.tls.caPem } : undefined,
+    });
     c.on('error', () => undefined);
     await c.connect();
     try {
@@ -278,6 +305,16 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   }
 }
 
+/** ssl = on with the test certificates (copied into the sandbox, owned by the server's user), and pg_hba with hostssl lines only. */
+async function enableTls(sb: PgSandboxImpl): Promise<void> {
+  sb.tls = await testCerts();
+  const dir = `${sb.baseDir}/tls`;
+  await fs.mkdir(dir, { mode: 0o700 });
+  const f = await installServerCerts(dir);
+  await fs.appendFile(`${sb.dataDir}/postgresql.conf`, `ssl = on\nssl_cert_file = '${f.cert}'\nssl_key_file = '${f.key}'\nssl_ca_file = '${f.ca}'\n`);
+  await fs.writeFile(`${sb.dataDir}/pg_hba.conf`, HBA_TLS_ONLY);
+}
+
 export async function startPostgres(opts: PostgresSandboxOptions = {}): Promise<PostgresSandbox> {
   const bins = findBinaries(opts.major);
   const user = await serverUser();
@@ -295,6 +332,7 @@ export async function startPostgres(opts: PostgresSandboxOptions = {}): Promise<
       const lines = Object.entries(settings).map(([k, v]) => `${k} = '${String(v).replace(/'/g, "''")}'`);
       await fs.appendFile(`${sb.dataDir}/postgresql.conf`, lines.join('\n') + '\n');
     }
+    if (opts.tls) await enableTls(sb);
     if (isRoot()) await run('chown', ['-R', `${user.uid}:${user.gid}`, baseDir]);
     if (opts.start !== false) {
       await sb.start();

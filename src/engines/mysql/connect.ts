@@ -105,6 +105,8 @@ function tlsProblem(e: unknown, input: string, at: string, mode: MySslMode | und
   // ER_SECURE_TRANSPORT_REQUIRED (3159 in MySQL; MariaDB says so in ER_ACCESS_DENIED / 1045 text with require_secure_transport)
   if (err.errno === 3159 || /secure transport|insecure transport/i.test(err.message ?? ''))
     return `${input}: the server at ${at} accepts only TLS connections (require_secure_transport), and ssl-mode=${mode}. Use ssl-mode=VERIFY_IDENTITY (or REQUIRED), with ${ca} set to the server's CA.`;
+  if (code === 'ER_ACCESS_DENIED_ERROR' && mode === 'DISABLED')
+    return `${input}: access denied at ${at} with ssl-mode=DISABLED. A server with require_secure_transport=ON (MariaDB) refuses plaintext logins as "access denied": remove ssl-mode=DISABLED (or use VERIFY_IDENTITY with ${ca}); otherwise check the user name and the password in the secret.`;
   return undefined;
 }
 
