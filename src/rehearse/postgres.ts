@@ -25,14 +25,30 @@ export async function startPgPair(
     sourceSettings?: Record<string, string>;
     targetSettings?: Record<string, string>;
     durable?: boolean;
+    /** Both servers accept TCP only over TLS (sandbox option tls); their url() asks for verify-full. */
+    tls?: boolean;
   } = {},
 ): Promise<PgPair> {
   // As on real hosts, the new server's admin has the same name and password as the source's:
   // the copy replaces the target's roles with the source's.
   const adminPassword = randomBytes(12).toString('hex');
   const [source, target] = await Promise.all([
-    startPostgres({ name: 'source', major: opts.sourceMajor ?? opts.major, password: adminPassword, settings: opts.sourceSettings, durable: opts.durable }),
-    startPostgres({ name: 'target', major: opts.targetMajor ?? opts.major, password: adminPassword, settings: opts.targetSettings, durable: opts.durable }),
+    startPostgres({
+      name: 'source',
+      major: opts.sourceMajor ?? opts.major,
+      password: adminPassword,
+      settings: opts.sourceSettings,
+      durable: opts.durable,
+      tls: opts.tls,
+    }),
+    startPostgres({
+      name: 'target',
+      major: opts.targetMajor ?? opts.major,
+      password: adminPassword,
+      settings: opts.targetSettings,
+      durable: opts.durable,
+      tls: opts.tls,
+    }),
   ]);
   const pair: PgPair = {
     source,

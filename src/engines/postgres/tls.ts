@@ -87,3 +87,13 @@ export function pgConnection(url: URL, input: string): PgConnection {
     hostChecked: mode === 'verify-full',
   };
 }
+
+/** A URL for `addr` (a replication address) that keeps `from`'s TLS parameters: the same server's TLS, reached elsewhere. */
+export function addressUrl(addr: { host: string; port: number }, from: URL): URL {
+  const u = new URL(`postgres://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
+  for (const k of ['sslmode', ...PG_TLS_FILES]) {
+    const v = from.searchParams.get(k);
+    if (v) u.searchParams.set(k, v);
+  }
+  return u;
+}

@@ -8,6 +8,7 @@ import { skip, type CheckUnit } from '../../../checks/check.js';
 import { connectPg, one, rows } from '../connect.js';
 import { replicationAddress } from '../seed.js';
 import type { PgSession } from '../session.js';
+import { addressUrl } from '../tls.js';
 
 export interface PgMethod {
   method: 'physical' | 'logical';
@@ -63,7 +64,7 @@ async function physicalRefused(s: PgSession): Promise<string | undefined> {
   // A role that does not exist is a mistake in the inputs, not a source that refuses.
   if (role[0] && !role[0].ok) return `role "${user}" has no REPLICATION attribute (or no LOGIN) on the source`;
   const addr = replicationAddress(s);
-  const url = new URL(`postgres://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
+  const url = addressUrl(addr, s.sourceEndpoint.given);
   try {
     const rc = await connectPg(url, { input: 'replication-user', user, password: s.inputs.replicationPassword, replication: true, timeoutMs: 5000 });
     await rc.end().catch(() => undefined);

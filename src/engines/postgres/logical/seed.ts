@@ -15,6 +15,7 @@ import { capitalized } from '../../../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../../../errors.js';
 import { Progress, formatBytes, formatSeconds, transferProgress } from '../../../log.js';
 import { one, quoteIdent, quoteLiteral, quoteQualified, rows, type PgClient } from '../connect.js';
+import { subscriptionTls, tlsKeywords } from '../conninfo.js';
 import { ensureHeartbeatTable } from '../lag.js';
 import { replicationAddress } from '../seed.js';
 import type { PgSession } from '../session.js';
@@ -141,7 +142,11 @@ async function createSubscription(s: PgSession, src: PgClient, tgt: PgClient, na
   const who = await subscriber(s, src);
   const db = decodeURIComponent(s.sourceEndpoint.connectUrl.pathname.replace(/^\//, '')) || 'postgres';
   const cq = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  const conninfo = `host=${cq(addr.host)} port=${addr.port} dbname=${cq(db)} user=${cq(who.user)} password=${cq(who.password)} application_name=${name} connect_timeout=10`;
+  const tls = await subscriptionTls(s.ctx.targetHost, tgt, s.sourceEndpoint.given, s.sourceEndpoint.input, 'subscription');
+  const conninfo = [
+    `host=${cq(addr.host)} port=${addr.port} dbname=${cq(db)} user=${cq(who.user)} password=${cq(who.password)} application_name=${name} connect_timeout=10`,
+    ...tlsKeywords(tls, cq),
+  ].join(' ');
   try {
     await tgt.query(
       `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(name)} WITH (copy_data = true, create_slot = true, slot_name = ${quoteLiteral(name)}, enabled = false)`,

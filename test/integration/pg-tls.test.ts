@@ -1,0 +1,134 @@
+/**
+ * PostgreSQL servers that accept TCP only over TLS (ssl = on, hostssl lines only, the harness's
+ * test CA): a physical migration end to end (seed, replication, cutover with reverse replication,
+ * rollback) with every link verified against the CA, and the refusals of a wrong CA and of a host
+ * name the certificate does not list.
+ */
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeError } from '../../src/errors.js';
+import type { StepName } from '../../src/inputs.js';
+import { TextLog } from '../../src/log.js';
+import { runStep } from '../../src/run-step.js';
+import { loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
+import { testCerts } from '../../src/sandbox/index.js';
+import { pgAppWrite } from '../harness/pg-app.js';
+
+const logged: string[] = [];
+const run = (step: StepName, raw: Record<string, string>) => runStep(step, (n) => raw[n], new TextLog((l) => logged.push(l)));
+
+async function failure(step: StepName, raw: Record<string, string>): Promise<string> {
+  try {
+    await run(step, raw);
+  } catch (e) {
+    return describeError(e);
+  }
+  throw new Error(`${step} succeeded but should have failed`);
+}
+
+/** Every client connection the server has now, over TCP: whether each is encrypted. */
+const tcpSessions = (pair: PgPair, server: 'source' | 'target') =>
+  pair[server].query<{ backend_type: string; ssl: boolean; usename: string | null }>(
+    'SELECT a.backend_type, s.ssl, a.usename FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.client_addr IS NOT NULL AND a.pid <> pg_backend_pid()',
+  );
+
+describe('PostgreSQL requiring TLS (hostssl only), every link verified against the harness CA', () => {
+  let pair: PgPair;
+  let tuning = '';
+  const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.target.url() });
+
+  beforeAll(async () => {
+    pair = await startPgPair({ tls: true });
+    await loadSampleData(pair, 1);
+  }, 180_000);
+  afterAll(async () => {
+    await pair?.destroy();
+  }, 60_000);
+
+  it('refuses plaintext: the servers have no line for it', async () => {
+    const u = new URL(pair.source.url());
+    u.searchParams.set('sslmode', 'disable');
+    const m = await failure('verify', { ...common(), 'source-url': u.href });
+    expect(m).toMatch(/source-url: the server at 127\.0\.0\.1:\d+ accepts only TLS connections .*sslmode=disable\. Use sslmode=verify-full/);
+  }, 60_000);
+
+  it('refuses a CA that did not sign the certificate, naming the side, the input and the fix', async () => {
+    const m = await failure('verify', { ...common(), 'source-ssl-ca': (await testCerts()).wrongCaFile });
+    expect(m).toMatch(/source-url: the TLS certificate of 127\.0\.0\.1:\d+ is not signed by the CA .*Set source-ssl-ca .* to the CA certificate/);
+  }, 60_000);
+
+  it('refuses a host name the certificate does not list (verify-full), and verify-ca accepts it', async () => {
+    // 127.0.0.2 reaches the same server, but the certificate is for 127.0.0.1 and localhost only.
+    const relay = net.createServer((c) => {
+      const up = net.connect(pair.target.port, '127.0.0.1');
+      c.pipe(up).pipe(c);
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.2', r));
+    try {
+      const u = new URL(pair.target.url());
+      u.hostname = '127.0.0.2';
+      u.port = String((relay.address() as net.AddressInfo).port);
+      const m = await failure('tune-target', { 'target-url': u.href, 'target-memory': '512MB', 'dry-run': 'true' });
+      expect(m).toMatch(/target-url: the TLS certificate of 127\.0\.0\.2:\d+ is not for the host name "127\.0\.0\.2" .*use sslmode=verify-ca/);
+      u.searchParams.set('sslmode', 'verify-ca');
+      await run('tune-target', { 'target-url': u.href, 'target-memory': '512MB', 'dry-run': 'true' });
+    } finally {
+      relay.close();
+    }
+  }, 60_000);
+
+  it('seeds, replicates and cuts over with every link over verified TLS', async () => {
+    tuning = (await run('tune-target', { ...common(), 'target-memory': '512MB' })).outputs.tuning;
+    await run('seed-replica', {
+      ...common(),
+      'replication-user': pair.replicationUser,
+      'replication-password': pair.replicationPassword,
+      'target-data-dir': pair.target.dataDir,
+      'target-start-command': pair.target.startCommand,
+      'target-stop-command': pair.target.stopCommand,
+      tuning,
+    });
+    // The standby's walreceiver: verify-full against the CA copied beside its data directory.
+    const [wr] = await pair.target.query<{ conninfo: string }>('SELECT conninfo FROM pg_stat_wal_receiver');
+    expect(wr.conninfo).toMatch(/sslmode=verify-full/);
+    expect(wr.conninfo).toMatch(/sslrootcert=\S+\.primary\.sslrootcert\.pem/);
+    const sessions = await tcpSessions(pair, 'source');
+    expect(sessions.find((x) => x.backend_type === 'walsender')).toMatchObject({ ssl: true });
+    expect(sessions.every((x) => x.ssl)).toBe(true);
+    await pgAppWrite(pair, 'source', 1);
+    await run('await-lag-zero', { ...common(), 'settle-seconds': '1' });
+    const out = (
+      await run('cutover', {
+        ...common(),
+        tuning,
+        'source-stop-command': pair.source.fastStopCommand,
+        'source-start-command': pair.source.startCommand,
+        'reverse-replication': 'true',
+        'replication-user': pair.replicationUser,
+        'replication-password': pair.replicationPassword,
+      })
+    ).outputs;
+    expect(out['reverse-replication']).toBe('running');
+    // The old source streams back from the new primary, verified the same way.
+    const [back] = await pair.source.query<{ conninfo: string }>('SELECT conninfo FROM pg_stat_wal_receiver');
+    expect(back.conninfo).toMatch(/sslmode=verify-full/);
+    const onNew = await tcpSessions(pair, 'target');
+    expect(onNew.find((x) => x.backend_type === 'walsender')).toMatchObject({ ssl: true });
+    expect(onNew.every((x) => x.ssl)).toBe(true);
+  }, 240_000);
+
+  it('rolls back over the same verified links', async () => {
+    await pgAppWrite(pair, 'target', 2);
+    await run('rollback', { ...common(), 'target-stop-command': pair.target.fastStopCommand, 'target-start-command': pair.target.startCommand });
+    const [r] = await pair.source.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+    expect(r.r).toBe(false);
+    expect((await tcpSessions(pair, 'source')).every((x) => x.ssl)).toBe(true);
+  }, 240_000);
+
+  it('printed no password', () => {
+    const text = logged.join('\n');
+    for (const s of [pair.source.password, pair.replicationPassword]) expect(text).not.toContain(s);
+  });
+});
