@@ -40,13 +40,13 @@ export class MariadbFixture implements RehearsalFixture {
   ) {}
 
   /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. */
-  static async start(opts: { durable?: boolean } = {}): Promise<MariadbFixture> {
+  static async start(opts: { durable?: boolean; tls?: boolean; settings?: Record<string, string> } = {}): Promise<MariadbFixture> {
     const durable = opts.durable ?? true;
     // As on real hosts, the new server's admin has the same password as the source's: the copy brings the source's accounts.
     const password = randomBytes(12).toString('hex');
     const [source, target] = await Promise.all([
-      startMariadb({ name: 'source', serverId: 1, password, durable }),
-      startMariadb({ name: 'target', serverId: 2, password, durable }),
+      startMariadb({ name: 'source', serverId: 1, password, durable, tls: opts.tls, settings: opts.settings }),
+      startMariadb({ name: 'target', serverId: 2, password, durable, tls: opts.tls, settings: opts.settings }),
     ]);
     const fx = new MariadbFixture(source, target, durable);
     try {
@@ -90,7 +90,17 @@ export class MariadbFixture implements RehearsalFixture {
   }
 
   private async app(server: MariadbSandbox): Promise<mysql.Connection> {
-    const c = await mysql.createConnection({ uri: this.appUrl(server), connectTimeout: 2000 });
+    const c = server.tls
+      ? await mysql.createConnection({
+          host: server.host,
+          port: server.port,
+          user: this.appUser,
+          password: this.appPassword,
+          database: APP_DB,
+          ssl: { ca: server.tls.caPem },
+          connectTimeout: 2000,
+        })
+      : await mysql.createConnection({ uri: this.appUrl(server), connectTimeout: 2000 });
     c.on('error', () => undefined);
     return c;
   }

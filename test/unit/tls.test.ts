@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pgConnection } from '../../src/engines/postgres/tls.js';
-import { myTls, myToolTlsArgs } from '../../src/engines/mysql/tls.js';
+import { myTls, toolTlsArgs } from '../../src/engines/mysql/tls.js';
+import { LocalHost } from '../../src/hosts/local.js';
 import { readInputs } from '../../src/inputs.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
@@ -64,10 +65,15 @@ describe('MySQL ssl-mode', () => {
     expect(() => my('?ssl-mode=VERIFY_CA')).toThrow(/target-ssl-ca/);
     expect(() => my('?ssl-mode=ON')).toThrow(/not an ssl-mode/);
   });
-  it('gives the tools the same TLS, certificates as files', () => {
-    const args = myToolTlsArgs(new URL(`mysql://root:x@db.example/?ssl-mode=VERIFY_IDENTITY&ssl-ca=${encodeURIComponent(PEM)}`), 'target-url');
+  it('gives the tools the same TLS, certificates as files on the host they run on', async () => {
+    const url = new URL(`mysql://root:x@db.example/?ssl-mode=VERIFY_IDENTITY&ssl-ca=${encodeURIComponent(PEM)}`);
+    const host = new LocalHost();
+    const { args, files } = await toolTlsArgs(host, url, 'target-url', 'mariadb');
     expect(args.slice(0, 2)).toEqual(['--ssl', '--ssl-verify-server-cert']);
-    expect(args[2]).toMatch(/^--ssl-ca=\/.*\.pem$/);
+    expect(args[2]).toBe(`--ssl-ca=${files[0]}`);
+    expect(await host.readFile(files[0])).toBe(PEM);
+    expect((await toolTlsArgs(host, url, 'target-url', 'mydumper')).args).toEqual(['--ssl', expect.stringMatching(/^--ca=\/tmp\/.*\.pem$/)]);
+    for (const f of files) await host.remove(f);
   });
 });
 

@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import mysql from 'mysql2/promise';
 import { SideError, UserError } from '../../errors.js';
 import type { Side } from '../../hosts/endpoint.js';
@@ -57,6 +58,7 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
         supportBigNumbers: true,
         bigNumberStrings: true,
         ssl,
+        stream: ssl?.verifyIdentity && net.isIP(host) ? () => identifiedSocket(host, port) : undefined,
       });
       // An idle connection that breaks must not crash the process; the next query reports it.
       c.on('error', () => undefined);
@@ -79,6 +81,17 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
   throw explainMyError(last, opts.input, `${host}:${port}`, user, database, opts.side, tls.mode);
 }
 
+/**
+ * A TCP socket to an IP address that node's TLS checks against the certificate's IP names: mysql2
+ * sends no servername for an IP and checks no identity then, and node falls back to the socket's
+ * `_host`, which a connection to a literal address does not set.
+ */
+function identifiedSocket(host: string, port: number): net.Socket {
+  const s = net.connect(port, host);
+  (s as net.Socket & { _host?: string })._host = host;
+  return s;
+}
+
 /** Maps connection errors to a UserError (a SideError for one of the sides) that names the input and the fix. */
 export function explainMyError(e: unknown, input: string, at: string, user: string, database?: string, side?: Side, mode?: MySslMode): UserError {
   const message = tlsProblem(e, input, at, mode) ?? connectProblem(e, input, at, user, database);
@@ -88,7 +101,7 @@ export function explainMyError(e: unknown, input: string, at: string, user: stri
 /** TLS failures: the certificate, the host name, or a server that insists on (or lacks) TLS. */
 function tlsProblem(e: unknown, input: string, at: string, mode: MySslMode | undefined): string | undefined {
   const err = e as { code?: string; errno?: number; message?: string };
-  const code = err.code ?? '';
+  const code = tlsCodeOf(err.message ?? '') || (err.code ?? '');
   const ca = myTlsInputOf(input);
   if (
     /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_SIGNATURE_FAILURE|CERT_UNTRUSTED)$/.test(
@@ -108,6 +121,17 @@ function tlsProblem(e: unknown, input: string, at: string, mode: MySslMode | und
   if (code === 'ER_ACCESS_DENIED_ERROR' && mode === 'DISABLED')
     return `${input}: access denied at ${at} with ssl-mode=DISABLED. A server with require_secure_transport=ON (MariaDB) refuses plaintext logins as "access denied": remove ssl-mode=DISABLED (or use VERIFY_IDENTITY with ${ca}); otherwise check the user name and the password in the secret.`;
   return undefined;
+}
+
+/** mysql2 passes some TLS errors on without their code: the code from node's message. */
+function tlsCodeOf(msg: string): string {
+  if (/self[- ]signed certificate in certificate chain/i.test(msg)) return 'SELF_SIGNED_CERT_IN_CHAIN';
+  if (/self[- ]signed certificate/i.test(msg)) return 'DEPTH_ZERO_SELF_SIGNED_CERT';
+  if (/unable to verify the first certificate/i.test(msg)) return 'UNABLE_TO_VERIFY_LEAF_SIGNATURE';
+  if (/unable to get (local )?issuer certificate/i.test(msg)) return 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY';
+  if (/does not match certificate's altnames/i.test(msg)) return 'ERR_TLS_CERT_ALTNAME_INVALID';
+  if (/certificate has expired/i.test(msg)) return 'CERT_HAS_EXPIRED';
+  return '';
 }
 
 /** What went wrong, in words that name the input (not the side's role: the same in cutover and rollback). */

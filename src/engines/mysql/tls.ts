@@ -3,7 +3,11 @@
  * REQUIRED, VERIFY_CA, VERIFY_IDENTITY; PREFERRED by default, VERIFY_CA when only a CA is given) and
  * `ssl-ca`, `ssl-cert`, `ssl-key` as file paths or PEM text, turned into mysql2's `ssl` option.
  */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { SslOptions } from 'mysql2';
+import type { Host } from '../../hosts/host.js';
+import type { MyConn } from './connect.js';
 import { UserError } from '../../errors.js';
 import { pemFile, readPem } from '../tls-files.js';
 
@@ -71,19 +75,89 @@ export function myTlsFiles(t: MyTls, input: string): Partial<Record<MyTlsFile, s
   return out;
 }
 
-/** Client options of the mariadb/mysql tools (mariadb-dump, mariadb-backup, mydumper) for the URL's TLS. */
-export function myToolTlsArgs(url: URL, input: string, tool: 'mariadb' | 'mysql' | 'mydumper' = 'mariadb'): string[] {
+/**
+ * Command-line options of a client tool run on `host` (mariadb, mariadb-dump, mariadb-backup, the
+ * mysql client; mydumper/myloader) for the URL's TLS, with the certificate files written on that host
+ * (0600, removed by the caller with `files`).
+ */
+export async function toolTlsArgs(
+  host: Host,
+  url: URL,
+  input: string,
+  tool: 'mariadb' | 'mysql' | 'mydumper',
+  /** PREFERRED: the runner's own connection to that server is encrypted (mydumper has no "preferred"). */
+  encrypted = false,
+): Promise<{ args: string[]; files: string[] }> {
   const t = myTls(url, input);
-  if (t.mode === 'DISABLED') return tool === 'mydumper' ? [] : ['--skip-ssl'];
-  const f = myTlsFiles(t, input);
-  const files = [
-    ...(f['ssl-ca'] ? [`--ssl-ca=${f['ssl-ca']}`] : []),
-    ...(f['ssl-cert'] ? [`--ssl-cert=${f['ssl-cert']}`] : []),
-    ...(f['ssl-key'] ? [`--ssl-key=${f['ssl-key']}`] : []),
-  ];
-  if (t.mode === 'PREFERRED') return files;
-  if (tool === 'mysql') return [`--ssl-mode=${t.mode}`, ...files];
-  if (tool === 'mydumper') return ['--ssl', ...(t.verified ? [`--ssl-mode=${t.mode}`] : []), ...files];
-  // MariaDB clients: --ssl encrypts; --ssl-verify-server-cert checks the CA and the host name.
-  return ['--ssl', ...(t.verified ? ['--ssl-verify-server-cert'] : []), ...files];
+  const runnerEncrypted = t.mode !== 'DISABLED';
+  if (!runnerEncrypted) return { args: tool === 'mydumper' ? [] : tool === 'mysql' ? ['--ssl-mode=DISABLED'] : ['--skip-ssl'], files: [] };
+  const local = myTlsFiles(t, input);
+  const files: string[] = [];
+  const paths: Partial<Record<MyTlsFile, string>> = {};
+  for (const k of MY_TLS_FILES) {
+    if (!local[k]) continue;
+    const dest = `/tmp/.zdm-${process.pid}-${Math.random().toString(36).slice(2)}.${k}.pem`;
+    await host.writeFile(dest, readFileSync(local[k], 'utf8'), { mode: 0o600 });
+    files.push(dest);
+    paths[k] = dest;
+  }
+  const named = (prefix: string) => MY_TLS_FILES.filter((k) => paths[k]).map((k) => `--${prefix}${k.slice(4)}=${paths[k]}`);
+  if (tool === 'mydumper') return { args: t.mode === 'PREFERRED' && !encrypted ? [] : ['--ssl', ...named('')], files };
+  if (tool === 'mysql') return { args: [`--ssl-mode=${t.mode}`, ...named('ssl-')], files };
+  // MariaDB clients: --ssl encrypts; --ssl-verify-server-cert checks the chain and the host name.
+  if (t.mode === 'PREFERRED') return { args: named('ssl-'), files };
+  return { args: ['--ssl', ...(t.verified ? ['--ssl-verify-server-cert'] : []), ...named('ssl-')], files };
+}
+
+/** TLS of a replication link (CHANGE MASTER / CHANGE REPLICATION SOURCE), the files on the replica's host. */
+export interface ReplicationTls {
+  ssl: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** The source's certificate is checked against the CA. */
+  verifyCa: boolean;
+  /** ... and its host name (MASTER_SSL_VERIFY_SERVER_CERT / SOURCE_SSL_VERIFY_SERVER_CERT). */
+  verifyIdentity: boolean;
+}
+
+/**
+ * The TLS the replica `server` (on `host`) uses to reach the server of `url`: its ssl-mode, the
+ * certificate files copied beside the replica's data directory for its server user. PREFERRED
+ * encrypts when the runner's own connection to that server is encrypted (a replication channel
+ * has no fallback of its own).
+ */
+export async function replicationTls(host: Host, server: MyConn, url: URL, input: string, runnerEncrypted: boolean): Promise<ReplicationTls> {
+  const t = myTls(url, input);
+  const ssl = t.mode === 'PREFERRED' ? runnerEncrypted : t.mode !== 'DISABLED';
+  const out: ReplicationTls = { ssl, verifyCa: t.verified, verifyIdentity: t.hostChecked };
+  const files = myTlsFiles(t, input);
+  if (!ssl || !Object.keys(files).length) return out;
+  const [r] = (await server.query('SELECT @@datadir AS d'))[0] as { d: string }[];
+  const dataDir = path.resolve(r.d);
+  const owner = await host.ownerOf(dataDir);
+  for (const [k, field] of [
+    ['ssl-ca', 'ca'],
+    ['ssl-cert', 'cert'],
+    ['ssl-key', 'key'],
+  ] as const) {
+    const f = files[k];
+    if (!f) continue;
+    const dest = replicationTlsPath(dataDir, k);
+    await host.writeFile(dest, readFileSync(f, 'utf8'), { mode: 0o600, owner });
+    out[field] = dest;
+  }
+  return out;
+}
+
+/** Where the replica's copy of a certificate file goes: beside (not inside) its data directory. */
+export function replicationTlsPath(dataDir: string, k: MyTlsFile): string {
+  return path.join(path.dirname(path.resolve(dataDir)), `.zdm-${path.basename(path.resolve(dataDir))}.replication.${k}.pem`);
+}
+
+/** A URL for `addr` (a replication address) that keeps `from`'s TLS parameters. */
+export function myAddressUrl(addr: { host: string; port: number }, from: URL): URL {
+  const u = new URL(`mysql://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
+  for (const [k, v] of from.searchParams) if (/^ssl[-_]?/i.test(k)) u.searchParams.set(k, v);
+  return u;
 }
