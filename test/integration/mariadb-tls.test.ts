@@ -78,6 +78,14 @@ describe('MariaDB with require_secure_transport=ON, every link verified against 
     }
   }, 60_000);
 
+  it('preflight reports every link encrypted and verified', async () => {
+    const checks = JSON.parse((await run('preflight', inputs().preflight)).outputs.checks) as { check: string; status: string; detail: string }[];
+    const tls = checks.filter((c) => c.check.startsWith('TLS '));
+    expect(tls.map((c) => c.check)).toEqual(['TLS runner -> source', 'TLS runner -> target', 'TLS replication: target server -> source']);
+    for (const c of tls)
+      expect(c).toMatchObject({ status: 'ok', detail: expect.stringMatching(/encrypted, certificate and host name verified \(ssl-mode=VERIFY_IDENTITY\)/) });
+  }, 120_000);
+
   it('seeds with mariadb-backup and replicates over verified TLS', async () => {
     tuning = (await run('tune-target', inputs()['tune-target'])).outputs.tuning;
     const seed = await run('seed-replica', { ...inputs()['seed-replica'], tuning });

@@ -79,6 +79,29 @@ describe('PostgreSQL requiring TLS (hostssl only), every link verified against t
     }
   }, 60_000);
 
+  it('preflight reports every link encrypted and verified, and sslmode=prefer as encrypted but not verified', async () => {
+    const raw = {
+      ...common(),
+      'replication-user': pair.replicationUser,
+      'replication-password': pair.replicationPassword,
+      'target-data-dir': pair.target.dataDir,
+    };
+    const rowsOf = async (r: Record<string, string>) =>
+      (JSON.parse((await run('preflight', r)).outputs.checks) as { check: string; status: string; detail: string }[]).filter((c) => c.check.startsWith('TLS '));
+    const tls = await rowsOf(raw);
+    expect(tls.map((c) => c.check)).toEqual(['TLS runner -> source', 'TLS runner -> target', 'TLS replication: target server -> source']);
+    for (const c of tls)
+      expect(c).toMatchObject({ status: 'ok', detail: expect.stringMatching(/encrypted, certificate and host name verified \(sslmode=verify-full\)/) });
+    // The replication link named by another address (as across hosts) and left at sslmode=prefer: encrypted, not verified.
+    const prefer = new URL(pair.source.url());
+    prefer.searchParams.set('sslmode', 'prefer');
+    const [, , repl] = await rowsOf({ ...raw, 'source-url': prefer.href });
+    expect(repl).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/encrypted, peer NOT verified \(sslmode=prefer\); to verify it, set sslmode=verify-full and source-ssl-ca/),
+    });
+  }, 120_000);
+
   it('seeds, replicates and cuts over with every link over verified TLS', async () => {
     tuning = (await run('tune-target', { ...common(), 'target-memory': '512MB' })).outputs.tuning;
     await run('seed-replica', {
