@@ -973,6 +973,8 @@ function parseOne(def: InputDef, raw: string): unknown {
         throw bad('must be the JSON text another zdm step printed as an output');
       }
     case 'url': {
+      const reserved = unencodedUserinfo(raw);
+      if (reserved) throw new InputError(def.name, percentEncodeAdvice(reserved));
       let u: URL;
       try {
         u = new URL(raw);
@@ -1179,6 +1181,72 @@ function checkIdentifiers(i: Inputs): void {
     );
 }
 
+/**
+ * The user part of a URL as the user meant it. A parser ends it at the first / ? or #, so a password
+ * holding one of them leaves an @ further on: in the path, in the fragment, or in the query before
+ * something shaped like host/path. Then the user part runs to that last @.
+ */
+function splitUserinfo(raw: string): { userinfo: string; broken: boolean } | undefined {
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
+  if (!m) return undefined;
+  const rest = raw.slice(m[0].length);
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return undefined;
+  if (end >= 0 && at > end) {
+    const after = rest.slice(at + 1);
+    const q = rest.indexOf('?');
+    const hash = rest.indexOf('#');
+    const inPath = q < 0 || at < q;
+    const inFragment = hash >= 0 && at > hash;
+    const hostShaped = /^[^=&]*\/[^=&]*$/.test(after);
+    if (inPath || inFragment || hostShaped) return { userinfo: rest.slice(0, at), broken: true };
+  }
+  const aAt = authority.lastIndexOf('@');
+  return aAt < 0 ? undefined : { userinfo: authority.slice(0, aAt), broken: false };
+}
+
+/** What of a URL's user part must be percent-encoded: # / ? that end it early, or a % that starts no %XX. */
+function unencodedUserinfo(raw: string): string[] | undefined {
+  const p = splitUserinfo(raw);
+  if (!p) return undefined;
+  const found = [...new Set([...p.userinfo].filter((ch) => '#/?'.includes(ch)))];
+  if (/%(?![0-9a-f]{2})/i.test(p.userinfo)) found.push('%');
+  return found.length ? found : undefined;
+}
+
+function percentEncodeAdvice(chars: string[]): string {
+  const code = (ch: string) => `${ch} as %${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
+  return (
+    `has a password (or user name) holding ${chars.map((c) => `"${c}"`).join(', ')}, which a URL reads as the end of the user part (the rest would be taken for the host). ` +
+    `Percent-encode the password: ${['@', '#', '/', ':', '%', '?'].map(code).join(', ')}, e.g. postgres://app:p%40ss%23word@db1.example:5432/app for the password p@ss#word ` +
+    "(node -e 'console.log(encodeURIComponent(process.argv[1]))' 'the password' prints it)."
+  );
+}
+
+/** The password of a URL as the user meant it: the whole of it, also when the URL does not parse. */
+function urlPasswords(item: string): string[] {
+  const p = splitUserinfo(item);
+  if (p && unencodedUserinfo(item)) {
+    const colon = p.userinfo.indexOf(':');
+    const pw = colon < 0 ? '' : p.userinfo.slice(colon + 1);
+    let decoded = pw;
+    try {
+      decoded = decodeURIComponent(pw);
+    } catch {
+      /* a stray % */
+    }
+    return [pw, decoded];
+  }
+  try {
+    const u = new URL(item);
+    return u.password ? [u.password, decodeURIComponent(u.password)] : [];
+  } catch {
+    return [];
+  }
+}
+
 /** Every value that must never be printed, from the raw inputs. */
 export function secretValues(step: StepName, raw: RawInputs): string[] {
   const out: string[] = [];
@@ -1189,14 +1257,8 @@ export function secretValues(step: StepName, raw: RawInputs): string[] {
     // A multi-line secret (a private key) is masked line by line too.
     if (v.includes('\n')) for (const line of v.split('\n')) if (line.trim().length >= 8) out.push(line.trim());
     // A URL, or a list of them (pooler-admin-urls): each password is masked on its own too.
-    for (const item of def.kind === 'url' ? [v] : v.split(/[\s,]+/)) {
-      try {
-        const u = new URL(item);
-        if (u.password) out.push(u.password, decodeURIComponent(u.password));
-      } catch {
-        /* invalid URLs are reported by readInputs; other secrets are not URLs */
-      }
-    }
+    // A URL that does not parse as meant: its whole password, never the fragment a parser would make of it.
+    for (const item of def.kind === 'url' ? [v] : v.split(/[\s,]+/)) out.push(...urlPasswords(item));
   }
   return [...new Set(out.filter((s) => s.length > 0))];
 }

@@ -6,8 +6,9 @@
  */
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectMy } from '../../src/engines/mysql/connect.js';
 import { describeError } from '../../src/errors.js';
-import type { StepName } from '../../src/inputs.js';
+import { readInputs, type StepName } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { MariadbFixture } from '../../src/rehearse/mariadb.js';
@@ -110,6 +111,21 @@ describe('MariaDB with require_secure_transport=ON, every link verified against 
     const [{ ro }] = await fx.source.query<{ ro: number }>('SELECT @@read_only AS ro');
     expect(Number(ro)).toBe(0);
   }, 240_000);
+
+  it('a password holding @#/:% works percent-encoded', async () => {
+    const pw = 'p@ss#w/rd:50%x';
+    await fx.source.query(`CREATE USER 'weird'@'%' IDENTIFIED BY '${pw}'`);
+    const encoded = fx.source.url({ user: 'weird', password: pw });
+    expect(encoded).toContain(encodeURIComponent(pw));
+    const i = readInputs('verify', (n) => ({ 'source-url': encoded, 'target-url': fx.target.url() })[n]);
+    const c = await connectMy(i.sourceUrl!, { input: 'source-url' });
+    try {
+      const [r] = await c.query('SELECT CURRENT_USER() AS u');
+      expect((r as { u: string }[])[0].u).toBe('weird@%');
+    } finally {
+      await c.end();
+    }
+  }, 60_000);
 
   it('printed no password', () => {
     const text = logged.join('\n');

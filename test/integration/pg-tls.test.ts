@@ -6,8 +6,9 @@
  */
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectPg } from '../../src/engines/postgres/connect.js';
 import { describeError } from '../../src/errors.js';
-import type { StepName } from '../../src/inputs.js';
+import { readInputs, secretValues, type StepName } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
@@ -149,6 +150,23 @@ describe('PostgreSQL requiring TLS (hostssl only), every link verified against t
     expect(r.r).toBe(false);
     expect((await tcpSessions(pair, 'source')).every((x) => x.ssl)).toBe(true);
   }, 240_000);
+
+  it('a password holding @#/:% works percent-encoded; unencoded it gets the percent-encoding error', async () => {
+    const pw = 'p@ss#w/rd:50%x';
+    await pair.source.query(`CREATE ROLE weird LOGIN PASSWORD '${pw}'`);
+    const url = new URL(pair.source.url());
+    const encoded = url.href.replace(/^postgres:\/\/[^@]+@/, `postgres://weird:${encodeURIComponent(pw)}@`);
+    const i = readInputs('verify', (n) => ({ 'source-url': encoded, 'target-url': pair.target.url() })[n]);
+    const c = await connectPg(i.sourceUrl!, { input: 'source-url' });
+    try {
+      expect((await c.query('SELECT current_user AS u')).rows[0].u).toBe('weird');
+    } finally {
+      await c.end();
+    }
+    const plain = encoded.replace(encodeURIComponent(pw), pw);
+    expect(() => readInputs('verify', (n) => ({ 'source-url': plain, 'target-url': pair.target.url() })[n])).toThrow(/percent-encode the password/i);
+    expect(secretValues('verify', (n) => ({ 'source-url': plain })[n])).toContain(pw);
+  }, 60_000);
 
   it('printed no password', () => {
     const text = logged.join('\n');

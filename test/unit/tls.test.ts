@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { pgConnection } from '../../src/engines/postgres/tls.js';
 import { myTls, toolTlsArgs } from '../../src/engines/mysql/tls.js';
 import { LocalHost } from '../../src/hosts/local.js';
-import { readInputs } from '../../src/inputs.js';
+import { readInputs, secretValues } from '../../src/inputs.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'zdm-tls-unit-'));
@@ -90,5 +90,32 @@ describe('ssl inputs per side', () => {
     expect(i.targetUrl.searchParams.get('sslrootcert')).toBe(PEM.trim());
     const m = readInputs('verify', (n) => ({ ...raw, 'source-url': 'mysql://a:b@src/', 'target-url': 'mysql://a:b@tgt/' })[n]);
     expect(m.sourceUrl!.searchParams.get('ssl-ca')).toBe(caFile);
+  });
+});
+
+describe('a password that needs percent-encoding', () => {
+  const raw = (url: string) => (n: string) => ({ 'target-url': url })[n];
+  it('gets one error naming the characters and an example, not a DNS error', () => {
+    for (const [url, chars] of [
+      ['postgres://weird:Pw@x#y/z9@host/db', '"#", "/"'],
+      ['postgres://u:a/b@db1:5432/postgres', '"/"'],
+      ['postgres://u:a?b@db1:5432/postgres', '"\\?"'],
+      ['mysql://u:50%off@db1/', '"%"'],
+    ] as const) {
+      expect(() => readInputs('tune-target', raw(url))).toThrow(
+        new RegExp(
+          `^input target-url has a password \\(or user name\\) holding ${chars}, .*Percent-encode the password: @ as %40, # as %23, / as %2F, : as %3A, % as %25`,
+        ),
+      );
+    }
+  });
+  it('leaves alone an @ in a query value and a password the parser reads right', () => {
+    expect(readInputs('tune-target', raw('postgres://u:p@ss@db1:5432/app?application_name=a@b')).targetUrl.hostname).toBe('db1');
+    expect(readInputs('tune-target', raw('postgres://u:p%40%23%2F%3A%25@db1/app')).targetUrl.password).toBe('p%40%23%2F%3A%25');
+  });
+  it('masks the whole password, never a fragment of it', () => {
+    const secrets = secretValues('tune-target', raw('postgres://weird:Pw@x#y/z9@host/db'));
+    expect(secrets).toContain('Pw@x#y/z9');
+    expect(secrets).not.toContain('Pw');
   });
 });
