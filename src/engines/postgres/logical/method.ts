@@ -5,6 +5,7 @@
  * (isLogicalTarget: zdm's subscription exists there), so that a re-run or another job agrees.
  */
 import { skip, type CheckUnit } from '../../../checks/check.js';
+import { UserError } from '../../../errors.js';
 import { connectPg, one, rows } from '../connect.js';
 import { replicationAddress } from '../seed.js';
 import type { PgSession } from '../session.js';
@@ -43,7 +44,7 @@ async function resolveMethod(s: PgSession): Promise<PgMethod> {
   const [sm, tm] = await Promise.all([s.source().then(major), s.target().then(major)]);
   if (sm !== tm) return { method: 'logical', reason: `auto: the majors differ (source ${sm}, target ${tm}); a physical copy needs the same major` };
   const cannot = await physicalRefused(s);
-  if (cannot) return { method: 'logical', reason: `auto: the source cannot serve a physical copy: ${cannot}` };
+  if (cannot) throw await wouldNarrow(s, cannot);
   return { method: 'physical', reason: `auto: same major (${sm}) and the source serves a physical copy (pg_basebackup, the faster seed)` };
 }
 
@@ -75,6 +76,30 @@ async function physicalRefused(s: PgSession): Promise<string | undefined> {
     return code === '28000' ? `no physical replication line in the source's pg_hba.conf for "${user}" from here` : undefined;
   }
 }
+
+/**
+ * `auto` never narrows what is migrated: a physical copy moves the whole cluster, a logical one only
+ * the database in the URL. When only logical is possible on the same major, the user chooses it.
+ */
+async function wouldNarrow(s: PgSession, cannot: string): Promise<UserError> {
+  const db = decodeURIComponent(s.sourceEndpoint.connectUrl.pathname.replace(/^\//, '')) || 'postgres';
+  const others = await rows<{ datname: string }>(
+    await s.source(),
+    'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate AND datname <> $1 ORDER BY datname',
+    [db],
+  );
+  const behind = others.map((r) => r.datname);
+  const fix = cannot.includes('pg_hba')
+    ? `add a line such as \`host replication ${s.inputs.replicationUser} <target-address>/32 scram-sha-256\` to the source's pg_hba.conf and reload it`
+    : `ALTER ROLE ${s.inputs.replicationUser} WITH LOGIN REPLICATION on the source`;
+  return new UserError(
+    `method: auto refuses to narrow the migration: the source cannot serve a physical copy (${cancel(cannot)}), and a logical migration moves only database "${db}" (the path of source-url), not the whole cluster. ` +
+      (behind.length ? `These databases would stay behind: ${behind.join(', ')}. ` : 'The source has no other database. ') +
+      `To move the whole cluster, ${fix}. To move only "${db}", set method: logical (and migrate each other database the same way, one run each). Nothing was changed.`,
+  );
+}
+
+const cancel = (s: string) => s.replace(/\.$/, '');
 
 /** The one name of zdm's publication, subscription and logical slot: the replication-slot input (default zdm_replica). */
 export function logicalName(s: PgSession): string {
