@@ -168,6 +168,11 @@ export async function one<T extends Row = Row>(c: MyConn, sql: string, params: u
   return r[0];
 }
 
+/** The server's data directory (@@datadir). */
+export async function dataDirOf(c: MyConn): Promise<string> {
+  return (await one<{ d: string }>(c, 'SELECT @@datadir AS d')).d;
+}
+
 /** Global variables by name (lower case keys). */
 export async function variables(c: MyConn, names: string[]): Promise<Record<string, string>> {
   const r = await rows<{ Variable_name: string; Value: string }>(c, `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${names.map(() => '?').join(',')})`, names);

@@ -8,7 +8,7 @@ import type { Fence, Reverse, ReverseReplication } from '../engine.js';
 import type { MyFenceUndo } from './cutover.js';
 import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
-import { connectMy, one, rows, tlsStateOf, variables } from './connect.js';
+import { connectMy, dataDirOf, one, rows, tlsStateOf, variables } from './connect.js';
 import { myAddressUrl, replicationTls } from './tls.js';
 import { ownPrivileges } from './privileges.js';
 import type { MySession } from './session.js';
@@ -94,7 +94,13 @@ export async function startReverse(s: MySession, plan: ReversePlan, _f: Fence, f
     );
   await src.query(flavor.stopReplica).catch(() => undefined);
   await src.query(flavor.resetReplicaAll).catch(() => undefined);
-  const tls = await replicationTls(s.ctx.sourceHost, src, s.targetEndpoint.given, s.targetEndpoint.input, Boolean(tlsStateOf(await s.target())?.encrypted));
+  const tls = await replicationTls(
+    s.ctx.sourceHost,
+    () => dataDirOf(src),
+    s.targetEndpoint.given,
+    s.targetEndpoint.input,
+    Boolean(tlsStateOf(await s.target())?.encrypted),
+  );
   for (const stmt of flavor.resumeFrom({ ...plan.addr, user: s.inputs.replicationUser, password: s.inputs.replicationPassword, gtid, tls }))
     await src.query(stmt);
   await src.query(flavor.startReplica);

@@ -8,7 +8,7 @@ import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser, type Spawned } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
-import { connectMy, one, rows, tlsStateOf, variables, type MyConn } from './connect.js';
+import { connectMy, dataDirOf, one, rows, tlsStateOf, variables, type MyConn } from './connect.js';
 import { replicationTls, toolTlsArgs } from './tls.js';
 import { detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
@@ -133,7 +133,13 @@ export async function startReplication(s: MySession, flavor: Flavor, tgt: MyConn
   const addr = replicationAddress(s);
   await tgt.query(flavor.stopReplica).catch(() => undefined);
   await tgt.query(flavor.resetReplicaAll).catch(() => undefined);
-  const tls = await replicationTls(s.ctx.targetHost, tgt, s.sourceEndpoint.given, s.sourceEndpoint.input, Boolean(tlsStateOf(await s.source())?.encrypted));
+  const tls = await replicationTls(
+    s.ctx.targetHost,
+    () => dataDirOf(tgt),
+    s.sourceEndpoint.given,
+    s.sourceEndpoint.input,
+    Boolean(tlsStateOf(await s.source())?.encrypted),
+  );
   for (const stmt of flavor.changeSource({
     ...addr,
     tls,

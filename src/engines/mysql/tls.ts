@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { SslOptions } from 'mysql2';
 import type { Host } from '../../hosts/host.js';
-import type { MyConn } from './connect.js';
 import { UserError } from '../../errors.js';
 import { pemFile, readPem } from '../tls-files.js';
 
@@ -127,14 +126,20 @@ export interface ReplicationTls {
  * encrypts when the runner's own connection to that server is encrypted (a replication channel
  * has no fallback of its own).
  */
-export async function replicationTls(host: Host, server: MyConn, url: URL, input: string, runnerEncrypted: boolean): Promise<ReplicationTls> {
+export async function replicationTls(
+  host: Host,
+  /** The replica's @@datadir, read only when there are files to copy. */
+  readDataDir: () => Promise<string>,
+  url: URL,
+  input: string,
+  runnerEncrypted: boolean,
+): Promise<ReplicationTls> {
   const t = myTls(url, input);
   const ssl = t.mode === 'PREFERRED' ? runnerEncrypted : t.mode !== 'DISABLED';
   const out: ReplicationTls = { ssl, verifyCa: t.verified, verifyIdentity: t.hostChecked };
   const files = myTlsFiles(t, input);
   if (!ssl || !Object.keys(files).length) return out;
-  const [r] = (await server.query('SELECT @@datadir AS d'))[0] as { d: string }[];
-  const dataDir = path.resolve(r.d);
+  const dataDir = path.resolve(await readDataDir());
   const owner = await host.ownerOf(dataDir);
   for (const [k, field] of [
     ['ssl-ca', 'ca'],
