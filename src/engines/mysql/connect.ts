@@ -22,6 +22,8 @@ export function hostPort(url: URL): { host: string; port: number } {
   return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 3306) };
 }
 
+const NO_NBE = "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', ''), ',,', ','))";
+
 /** How a connection went: encrypted or not, and what of the server was checked. */
 export interface MyTlsState {
   mode: MySslMode;
@@ -63,6 +65,8 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
       // An idle connection that breaks must not crash the process; the next query reports it.
       c.on('error', () => undefined);
       const untrack = track(() => c.destroy());
+      // zdm's literals use backslash escapes (mysql2's escape, client-side placeholders): never NO_BACKSLASH_ESCAPES in its sessions.
+      await c.query(NO_NBE);
       (c as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream.once('close', untrack);
       const lost = markLostOn(c, ['query', 'execute'], { input: opts.input, at: `${host.includes(':') ? `[${host}]` : host}:${port}` });
       tlsStates.set(lost, {

@@ -6,6 +6,7 @@
  * - MariaDB (10.5.2+) accepts START/STOP/SHOW REPLICA, RESET REPLICA ALL and SHOW BINLOG STATUS, but
  *   not CHANGE REPLICATION SOURCE TO; its status columns keep the Master/Slave names.
  */
+import { escape, escapeId } from 'mysql2';
 import type { ReplicationTls } from './tls.js';
 
 export type FlavorName = 'mariadb' | 'mysql80' | 'mysql84';
@@ -82,12 +83,17 @@ export interface Flavor {
   readonly connectionAdmin: string;
 }
 
+/**
+ * A string literal, escaped by mysql2 (backslash escapes): right because zdm's sessions never run
+ * under NO_BACKSLASH_ESCAPES (connectMy takes it out of the session's sql_mode).
+ */
 export function quoteString(v: string): string {
-  return "'" + v.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\0/g, '\\0').replace(/\n/g, '\\n').replace(/\r/g, '\\r') + "'";
+  return escape(v);
 }
 
+/** An identifier, quoted by mysql2 (a dot stays part of the name). */
 export function quoteName(v: string): string {
-  return '`' + v.replace(/`/g, '``') + '`';
+  return escapeId(v, true);
 }
 
 const MYSQL_COLUMNS: StatusColumns = {

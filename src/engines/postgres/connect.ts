@@ -183,8 +183,9 @@ export async function one<T extends Record<string, unknown>>(c: PgClient, sql: s
   return r[0];
 }
 
+/** An identifier, quoted by pg. */
 export function quoteIdent(name: string): string {
-  return '"' + name.replace(/"/g, '""') + '"';
+  return pg.escapeIdentifier(name);
 }
 
 export function quoteLiteral(value: string): string {
