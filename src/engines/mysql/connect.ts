@@ -33,6 +33,8 @@ export interface MyTlsState {
 }
 
 const tlsStates = new WeakMap<object, MyTlsState>();
+/** PREFERRED: which attempt a server accepted last (host:port:mode -> index). */
+const WORKED = new Map<string, number>();
 
 /** Whether a connection zdm opened is encrypted, and what was verified. */
 export function tlsStateOf(c: MyConn): MyTlsState | undefined {
@@ -46,8 +48,12 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || undefined;
   const tls = myTls(url, opts.input);
   let last: unknown;
-  // PREFERRED: TLS when the server offers it, else plaintext (as the mysql client does).
-  for (const [i, ssl] of tls.attempts.entries()) {
+  // PREFERRED: TLS when the server offers it, else plaintext (as the mysql client does); the way that
+  // worked is remembered per server, so that later connections try it first.
+  const key = `${host}:${port}:${tls.mode}`;
+  const first = WORKED.get(key) ?? 0;
+  const attempts = [tls.attempts[first], ...tls.attempts.filter((_, j) => j !== first)];
+  for (const [i, ssl] of attempts.entries()) {
     try {
       const c = await mysql.createConnection({
         host,
@@ -75,10 +81,11 @@ export async function connectMy(url: URL, opts: MyConnectOptions): Promise<MyCon
         verified: ssl !== undefined && tls.verified,
         hostChecked: ssl !== undefined && tls.hostChecked,
       });
+      if (tls.attempts.length > 1) WORKED.set(key, tls.attempts.indexOf(ssl));
       return lost;
     } catch (e) {
       last = e;
-      if (i < tls.attempts.length - 1 && (e as { code?: string }).code === 'HANDSHAKE_NO_SSL_SUPPORT') continue;
+      if (i < attempts.length - 1 && (e as { code?: string }).code === 'HANDSHAKE_NO_SSL_SUPPORT') continue;
       break;
     }
   }

@@ -31,6 +31,8 @@ export interface PgTlsState {
 }
 
 const tlsStates = new WeakMap<PgClient, PgTlsState>();
+/** prefer/allow: which attempt a server accepted last (host:port:mode -> index). */
+const WORKED = new Map<string, number>();
 
 /** Whether a client zdm opened is encrypted, and what was verified. */
 export function tlsStateOf(c: PgClient): PgTlsState | undefined {
@@ -54,7 +56,11 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
   };
   let last: unknown;
   // libpq's allow and prefer: when the first way is refused, the other one (allow: plaintext, then TLS).
-  for (const [i, ssl] of conn.attempts.entries()) {
+  // The way that worked is remembered per server, so that later connections (in a cutover's window) try it first.
+  const key = `${conn.host}:${conn.port}:${conn.mode}`;
+  const first = WORKED.get(key) ?? 0;
+  const attempts = [conn.attempts[first], ...conn.attempts.filter((_, j) => j !== first)];
+  for (const [i, ssl] of attempts.entries()) {
     const client = new pg.Client({
       host: conn.host,
       port: conn.port,
@@ -75,9 +81,10 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
     } catch (e) {
       await client.end().catch(() => undefined);
       last = e;
-      if (i < conn.attempts.length - 1 && mayRetryOtherWay(e)) continue;
+      if (i < attempts.length - 1 && mayRetryOtherWay(e)) continue;
       throw explainPgError(e, where);
     }
+    if (conn.attempts.length > 1) WORKED.set(key, conn.attempts.indexOf(ssl));
     tlsStates.set(client, {
       mode: conn.mode,
       encrypted: ssl !== false,
