@@ -12,7 +12,7 @@ import { readInputs, type StepName } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { MariadbFixture } from '../../src/rehearse/mariadb.js';
-import { testCerts, type MariadbSandbox } from '../../src/sandbox/index.js';
+import { startMariadb, testCerts, type MariadbSandbox } from '../../src/sandbox/index.js';
 
 const logged: string[] = [];
 const run = (step: StepName, raw: Record<string, string>) => runStep(step, (n) => raw[n], new TextLog((l) => logged.push(l)));
@@ -110,6 +110,27 @@ describe('MariaDB with require_secure_transport=ON, every link verified against 
     await run('rollback', way.rollback);
     const [{ ro }] = await fx.source.query<{ ro: number }>('SELECT @@read_only AS ro');
     expect(Number(ro)).toBe(0);
+  }, 240_000);
+
+  it('seeds logically (mydumper/myloader) over TLS into another server that requires it', async () => {
+    const t = await startMariadb({ name: 'tls-logical', serverId: 3, password: fx.source.password, durable: false, tls: true });
+    try {
+      const seed = await run('seed-replica', {
+        engine: 'mariadb',
+        'source-url': fx.source.url(),
+        'target-url': t.url(),
+        method: 'logical',
+        'replication-user': fx.replicationUser,
+        'replication-password': fx.replicationPassword,
+      });
+      expect(seed.outputs.method).toBe('logical');
+      const [st] = await t.query<Record<string, string>>('SHOW REPLICA STATUS');
+      expect(st).toMatchObject({ Master_SSL_Allowed: 'Yes', Master_SSL_Verify_Server_Cert: 'Yes', Slave_IO_Running: 'Yes' });
+      const n = async (s: MariadbSandbox) => Number((await s.query<{ n: string }>('SELECT COUNT(*) AS n FROM appdb.sample'))[0].n);
+      expect(await n(t)).toBe(await n(fx.source));
+    } finally {
+      await t.destroy();
+    }
   }, 240_000);
 
   it('a password holding @#/:% works percent-encoded', async () => {
