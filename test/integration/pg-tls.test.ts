@@ -12,7 +12,7 @@ import { readInputs, secretValues, type StepName } from '../../src/inputs.js';
 import { TextLog } from '../../src/log.js';
 import { runStep } from '../../src/run-step.js';
 import { loadSampleData, startPgPair, type PgPair } from '../../src/rehearse/postgres.js';
-import { testCerts } from '../../src/sandbox/index.js';
+import { startPostgres, testCerts } from '../../src/sandbox/index.js';
 import { pgAppWrite } from '../harness/pg-app.js';
 
 const logged: string[] = [];
@@ -39,7 +39,7 @@ describe('PostgreSQL requiring TLS (hostssl only), every link verified against t
   const common = () => ({ 'source-url': pair.source.url(), 'target-url': pair.target.url() });
 
   beforeAll(async () => {
-    pair = await startPgPair({ tls: true });
+    pair = await startPgPair({ tls: true, sourceSettings: { wal_level: 'logical' } });
     await loadSampleData(pair, 1);
   }, 180_000);
   afterAll(async () => {
@@ -149,6 +149,28 @@ describe('PostgreSQL requiring TLS (hostssl only), every link verified against t
     const [r] = await pair.source.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
     expect(r.r).toBe(false);
     expect((await tcpSessions(pair, 'source')).every((x) => x.ssl)).toBe(true);
+  }, 240_000);
+
+  it('seeds logically over verified TLS: the subscription checks the source against the CA copied for the server', async () => {
+    const t = await startPostgres({ name: 'tls-logical', password: pair.source.password, tls: true });
+    try {
+      const src = pair.source.url({ database: pair.appDatabase });
+      await run('seed-replica', {
+        'source-url': src,
+        'target-url': t.url({ database: pair.appDatabase }),
+        method: 'logical',
+        'replication-user': pair.replicationUser,
+        'replication-password': pair.replicationPassword,
+      });
+      const [sub] = await t.query<{ conninfo: string }>('SELECT subconninfo AS conninfo FROM pg_subscription');
+      expect(sub.conninfo).toMatch(/sslmode=verify-full/);
+      expect(sub.conninfo).toMatch(/sslrootcert='\S+\.subscription\.sslrootcert\.pem'/);
+      const walsenders = (await tcpSessions(pair, 'source')).filter((x) => x.backend_type === 'walsender');
+      expect(walsenders.length).toBeGreaterThan(0);
+      expect(walsenders.every((x) => x.ssl)).toBe(true);
+    } finally {
+      await t.destroy();
+    }
   }, 240_000);
 
   it('a password holding @#/:% works percent-encoded; unencoded it gets the percent-encoding error', async () => {
