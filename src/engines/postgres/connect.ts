@@ -80,9 +80,10 @@ export async function connectPg(url: URL, opts: PgConnectOptions): Promise<PgCli
       await client.connect();
     } catch (e) {
       await client.end().catch(() => undefined);
-      last = e;
+      // The answer that says most: a refusal (pg_hba, password) over "the server does not offer TLS".
+      if (last === undefined || !/does not support SSL/i.test((e as Error).message ?? '')) last = e;
       if (i < attempts.length - 1 && mayRetryOtherWay(e)) continue;
-      throw explainPgError(e, where);
+      throw explainPgError(last, where);
     }
     if (conn.attempts.length > 1) WORKED.set(key, conn.attempts.indexOf(ssl));
     tlsStates.set(client, {

@@ -40,9 +40,10 @@ async function major(c: Awaited<ReturnType<PgSession['source']>>): Promise<numbe
 async function resolveMethod(s: PgSession): Promise<PgMethod> {
   const given = s.inputs.method;
   if (given === 'physical') return { method: 'physical', reason: 'method: physical was given' };
-  if (given === 'logical') return { method: 'logical', reason: 'method: logical was given' };
+  if (given === 'logical') return { method: 'logical', reason: `method: logical was given${await leftBehind(s)}` };
   const [sm, tm] = await Promise.all([s.source().then(major), s.target().then(major)]);
-  if (sm !== tm) return { method: 'logical', reason: `auto: the majors differ (source ${sm}, target ${tm}); a physical copy needs the same major` };
+  if (sm !== tm)
+    return { method: 'logical', reason: `auto: the majors differ (source ${sm}, target ${tm}); a physical copy needs the same major${await leftBehind(s)}` };
   const cannot = await physicalRefused(s);
   if (cannot) throw await wouldNarrow(s, cannot);
   return { method: 'physical', reason: `auto: same major (${sm}) and the source serves a physical copy (pg_basebackup, the faster seed)` };
@@ -77,18 +78,34 @@ async function physicalRefused(s: PgSession): Promise<string | undefined> {
   }
 }
 
+/** The source database a logical migration moves: source-url's path. */
+function movedDatabase(s: PgSession): string {
+  return decodeURIComponent(s.sourceEndpoint.connectUrl.pathname.replace(/^\//, '')) || 'postgres';
+}
+
+/** The source's other databases, which a logical migration of one database leaves behind. */
+async function otherDatabases(s: PgSession): Promise<string[]> {
+  const r = await rows<{ datname: string }>(
+    await s.source(),
+    'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate AND datname <> $1 ORDER BY datname',
+    [movedDatabase(s)],
+  );
+  return r.map((x) => x.datname);
+}
+
+/** "; moves database app only: postgres, other stay behind (one run per database moves them)", for the method's reason. */
+async function leftBehind(s: PgSession): Promise<string> {
+  const others = await otherDatabases(s);
+  return others.length ? `; moves database "${movedDatabase(s)}" only: ${others.join(', ')} stay behind (migrate each the same way, one run per database)` : '';
+}
+
 /**
  * `auto` never narrows what is migrated: a physical copy moves the whole cluster, a logical one only
  * the database in the URL. When only logical is possible on the same major, the user chooses it.
  */
 async function wouldNarrow(s: PgSession, cannot: string): Promise<UserError> {
-  const db = decodeURIComponent(s.sourceEndpoint.connectUrl.pathname.replace(/^\//, '')) || 'postgres';
-  const others = await rows<{ datname: string }>(
-    await s.source(),
-    'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate AND datname <> $1 ORDER BY datname',
-    [db],
-  );
-  const behind = others.map((r) => r.datname);
+  const db = movedDatabase(s);
+  const behind = await otherDatabases(s);
   const fix = cannot.includes('pg_hba')
     ? `add a line such as \`host replication ${s.inputs.replicationUser} <target-address>/32 scram-sha-256\` to the source's pg_hba.conf and reload it`
     : `ALTER ROLE ${s.inputs.replicationUser} WITH LOGIN REPLICATION on the source`;
