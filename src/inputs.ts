@@ -100,6 +100,52 @@ export const INPUTS = [
     description: 'Admin (superuser) connection to the new target server, e.g. `postgres://postgres:PASSWORD@127.0.0.1:5432/postgres`. Masked.',
   },
   {
+    name: 'source-ssl-ca',
+    kind: 'string',
+    default: '',
+    steps: CONNECTED,
+    description:
+      "CA certificate that signed the source server's TLS certificate: a PEM file path or the PEM text. Same as `sslrootcert` (PostgreSQL) or `ssl-ca` (MySQL/MariaDB) in source-url (TLS: docs/postgres.md, docs/mysql.md).",
+  },
+  {
+    name: 'source-ssl-cert',
+    kind: 'string',
+    default: '',
+    steps: CONNECTED,
+    description: 'Client certificate for source-url, when the server asks for one: a PEM file path or the PEM text (`sslcert` / `ssl-cert` in the URL).',
+  },
+  {
+    name: 'source-ssl-key',
+    kind: 'string',
+    default: '',
+    secret: true,
+    steps: CONNECTED,
+    description: 'Private key of source-ssl-cert: a PEM file path or the PEM text, from a secret (masked; `sslkey` / `ssl-key` in the URL).',
+  },
+  {
+    name: 'target-ssl-ca',
+    kind: 'string',
+    default: '',
+    steps: ALL,
+    description:
+      "CA certificate that signed the target server's TLS certificate: a PEM file path or the PEM text. Same as `sslrootcert` (PostgreSQL) or `ssl-ca` (MySQL/MariaDB) in target-url (TLS: docs/postgres.md, docs/mysql.md).",
+  },
+  {
+    name: 'target-ssl-cert',
+    kind: 'string',
+    default: '',
+    steps: ALL,
+    description: 'Client certificate for target-url, when the server asks for one: a PEM file path or the PEM text (`sslcert` / `ssl-cert` in the URL).',
+  },
+  {
+    name: 'target-ssl-key',
+    kind: 'string',
+    default: '',
+    secret: true,
+    steps: ALL,
+    description: 'Private key of target-ssl-cert: a PEM file path or the PEM text, from a secret (masked; `sslkey` / `ssl-key` in the URL).',
+  },
+  {
     name: 'replication-user',
     kind: 'string',
     default: '',
@@ -1087,6 +1133,8 @@ function parseOne(def: InputDef, raw: string): unknown {
         throw bad('must be the JSON text another zdm step printed as an output');
       }
     case 'url': {
+      const reserved = unencodedUserinfo(raw);
+      if (reserved) throw new InputError(def.name, percentEncodeAdvice(reserved));
       let u: URL;
       try {
         u = new URL(raw);
@@ -1147,6 +1195,8 @@ function resolve(step: StepName, p: ParsedInputs): Inputs {
   const pg = engine === 'postgres';
   return {
     ...p,
+    sourceUrl: p.sourceUrl && withTlsInputs(p.sourceUrl, pg, [p.sourceSslCa, p.sourceSslCert, p.sourceSslKey]),
+    targetUrl: withTlsInputs(p.targetUrl, pg, [p.targetSslCa, p.targetSslCert, p.targetSslKey]),
     step,
     engine,
     fence: p.fence === 'auto' ? (pg ? 'shutdown' : 'read-only') : p.fence,
@@ -1155,6 +1205,15 @@ function resolve(step: StepName, p: ParsedInputs): Inputs {
     stateDir: p.stateDir || process.env.ZDM_STATE_DIR || '/var/lib/zdm',
     replicationTunnelPort: p.replicationTunnelPort ?? (pg ? 15432 : 13306),
   };
+}
+
+/** A side's ssl-ca / ssl-cert / ssl-key inputs as the URL's own parameters (sslrootcert... for PostgreSQL): one place the drivers, tools and servers read. */
+function withTlsInputs(url: URL, pg: boolean, [ca, cert, key]: string[]): URL {
+  if (!ca && !cert && !key) return url;
+  const u = new URL(url.href);
+  const names = pg ? ['sslrootcert', 'sslcert', 'sslkey'] : ['ssl-ca', 'ssl-cert', 'ssl-key'];
+  for (const [i, v] of [ca, cert, key].entries()) if (v) u.searchParams.set(names[i], v);
+  return u;
 }
 
 function resolveEngine(p: ParsedInputs): EngineKind {
@@ -1283,6 +1342,72 @@ function checkIdentifiers(i: Inputs): void {
     );
 }
 
+/**
+ * The user part of a URL as the user meant it. A parser ends it at the first / ? or #, so a password
+ * holding one of them leaves an @ further on: in the path, in the fragment, or in the query before
+ * something shaped like host/path. Then the user part runs to that last @.
+ */
+function splitUserinfo(raw: string): { userinfo: string; broken: boolean } | undefined {
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
+  if (!m) return undefined;
+  const rest = raw.slice(m[0].length);
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return undefined;
+  if (end >= 0 && at > end) {
+    const after = rest.slice(at + 1);
+    const q = rest.indexOf('?');
+    const hash = rest.indexOf('#');
+    const inPath = q < 0 || at < q;
+    const inFragment = hash >= 0 && at > hash;
+    const hostShaped = /^[^=&]*\/[^=&]*$/.test(after);
+    if (inPath || inFragment || hostShaped) return { userinfo: rest.slice(0, at), broken: true };
+  }
+  const aAt = authority.lastIndexOf('@');
+  return aAt < 0 ? undefined : { userinfo: authority.slice(0, aAt), broken: false };
+}
+
+/** What of a URL's user part must be percent-encoded: # / ? that end it early, or a % that starts no %XX. */
+function unencodedUserinfo(raw: string): string[] | undefined {
+  const p = splitUserinfo(raw);
+  if (!p) return undefined;
+  const found = [...new Set([...p.userinfo].filter((ch) => '#/?'.includes(ch)))];
+  if (/%(?![0-9a-f]{2})/i.test(p.userinfo)) found.push('%');
+  return found.length ? found : undefined;
+}
+
+function percentEncodeAdvice(chars: string[]): string {
+  const code = (ch: string) => `${ch} as %${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
+  return (
+    `has a password (or user name) holding ${chars.map((c) => `"${c}"`).join(', ')}, which a URL reads as the end of the user part (the rest would be taken for the host). ` +
+    `Percent-encode the password: ${['@', '#', '/', ':', '%', '?'].map(code).join(', ')}, e.g. postgres://app:p%40ss%23word@db1.example:5432/app for the password p@ss#word ` +
+    "(node -e 'console.log(encodeURIComponent(process.argv[1]))' 'the password' prints it)."
+  );
+}
+
+/** The password of a URL as the user meant it: the whole of it, also when the URL does not parse. */
+function urlPasswords(item: string): string[] {
+  const p = splitUserinfo(item);
+  if (p && unencodedUserinfo(item)) {
+    const colon = p.userinfo.indexOf(':');
+    const pw = colon < 0 ? '' : p.userinfo.slice(colon + 1);
+    let decoded = pw;
+    try {
+      decoded = decodeURIComponent(pw);
+    } catch {
+      /* a stray % */
+    }
+    return [pw, decoded];
+  }
+  try {
+    const u = new URL(item);
+    return u.password ? [u.password, decodeURIComponent(u.password)] : [];
+  } catch {
+    return [];
+  }
+}
+
 /** Every value that must never be printed, from the raw inputs. */
 export function secretValues(step: StepName, raw: RawInputs): string[] {
   const out: string[] = [];
@@ -1293,14 +1418,8 @@ export function secretValues(step: StepName, raw: RawInputs): string[] {
     // A multi-line secret (a private key) is masked line by line too.
     if (v.includes('\n')) for (const line of v.split('\n')) if (line.trim().length >= 8) out.push(line.trim());
     // A URL, or a list of them (pooler-admin-urls): each password is masked on its own too.
-    for (const item of def.kind === 'url' ? [v] : v.split(/[\s,]+/)) {
-      try {
-        const u = new URL(item);
-        if (u.password) out.push(u.password, decodeURIComponent(u.password));
-      } catch {
-        /* invalid URLs are reported by readInputs; other secrets are not URLs */
-      }
-    }
+    // A URL that does not parse as meant: its whole password, never the fragment a parser would make of it.
+    for (const item of def.kind === 'url' ? [v] : v.split(/[\s,]+/)) out.push(...urlPasswords(item));
   }
   return [...new Set(out.filter((s) => s.length > 0))];
 }

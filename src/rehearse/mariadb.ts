@@ -65,8 +65,10 @@ export class MariadbFixture implements RehearsalFixture {
     readonly engine: MyEngine,
   ) {}
 
-  /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. `engine`: mariadb (the default) or mysql. `sourceNetns`: the source behind a WAN test bed. */
-  static async start(opts: { durable?: boolean; engine?: MyEngine; sourceNetns?: NetnsPlacement } = {}): Promise<MariadbFixture> {
+  /** `durable` (the default): sync_binlog=1 and innodb_flush_log_at_trx_commit=1; false relaxes both. `engine`: mariadb (the default) or mysql. `sourceNetns`: the source behind a WAN test bed. `tls`: both servers require TLS. */
+  static async start(
+    opts: { durable?: boolean; engine?: MyEngine; sourceNetns?: NetnsPlacement; tls?: boolean; settings?: Record<string, string> } = {},
+  ): Promise<MariadbFixture> {
     const durable = opts.durable ?? true;
     const engine = opts.engine ?? 'mariadb';
     const start = engine === 'mysql' ? startMysql : startMariadb;
@@ -75,8 +77,8 @@ export class MariadbFixture implements RehearsalFixture {
     // As on real hosts, the new server's admin has the same password as the source's: the copy brings the source's accounts.
     const password = randomBytes(12).toString('hex');
     const [source, target] = await Promise.all([
-      start({ name: 'source', serverId: 1, password, durable, netns: opts.sourceNetns }),
-      start({ name: 'target', serverId: 2, password, durable }),
+      start({ name: 'source', serverId: 1, password, durable, netns: opts.sourceNetns, tls: opts.tls, settings: opts.settings }),
+      start({ name: 'target', serverId: 2, password, durable, tls: opts.tls, settings: opts.settings }),
     ]);
     const fx = new MariadbFixture(source, target, durable, engine);
     try {
@@ -120,7 +122,17 @@ export class MariadbFixture implements RehearsalFixture {
   }
 
   private async app(server: MariadbSandbox): Promise<mysql.Connection> {
-    const c = await mysql.createConnection({ uri: this.appUrl(server), connectTimeout: 2000 });
+    const c = server.tls
+      ? await mysql.createConnection({
+          host: server.host,
+          port: server.port,
+          user: this.appUser,
+          password: this.appPassword,
+          database: APP_DB,
+          ssl: { ca: server.tls.caPem },
+          connectTimeout: 2000,
+        })
+      : await mysql.createConnection({ uri: this.appUrl(server), connectTimeout: 2000 });
     c.on('error', () => undefined);
     return c;
   }

@@ -28,6 +28,8 @@ export async function startPgPair(
     durable?: boolean;
     /** The source behind a WAN test bed. */
     sourceNetns?: NetnsPlacement;
+    /** Both servers accept TCP only over TLS (sandbox option tls); their url() asks for verify-full. */
+    tls?: boolean;
   } = {},
 ): Promise<PgPair> {
   // As on real hosts, the new server's admin has the same name and password as the source's:
@@ -41,8 +43,16 @@ export async function startPgPair(
       settings: opts.sourceSettings,
       durable: opts.durable,
       netns: opts.sourceNetns,
+      tls: opts.tls,
     }),
-    startPostgres({ name: 'target', major: opts.targetMajor ?? opts.major, password: adminPassword, settings: opts.targetSettings, durable: opts.durable }),
+    startPostgres({
+      name: 'target',
+      major: opts.targetMajor ?? opts.major,
+      password: adminPassword,
+      settings: opts.targetSettings,
+      durable: opts.durable,
+      tls: opts.tls,
+    }),
   ]);
   const pair: PgPair = {
     source,

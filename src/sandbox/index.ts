@@ -4,3 +4,4 @@ export * from './mariadb.js';
 export * from './sshd.js';
 export * from './mysql.js';
 export * from './wan.js';
+export * from './tls.js';

@@ -4,6 +4,7 @@
  * sandbox starts as this one, and an `!includedir` that tune-target's option file goes into. A
  * `ServerKind` says how one engine is started, pinged, initialised and given its root password.
  */
+import { installServerCerts, testCerts, type TestCerts } from './tls.js';
 import type { NetnsPlacement } from './wan.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -29,6 +30,12 @@ export interface MyServerSandboxOptions {
   durable?: boolean;
   /** Runs the server inside a WAN test bed's namespace (see wan.ts); clients still use 127.0.0.1. */
   netns?: NetnsPlacement;
+  /**
+   * TLS with the harness's test certificates (src/sandbox/tls.ts) and require_secure_transport=ON:
+   * the server refuses every plaintext TCP connection; url() asks for ssl-mode=VERIFY_IDENTITY
+   * against the test CA.
+   */
+  tls?: boolean;
 }
 
 export interface MyServerSandbox {
@@ -43,6 +50,8 @@ export interface MyServerSandbox {
   readonly password: string;
   /** A file inside the server's !includedir: where tune-target's catch-up profile goes. */
   readonly optionFile: string;
+  /** The test certificates, when started with `tls`. */
+  readonly tls?: TestCerts;
   url(opts?: { user?: string; password?: string; database?: string }): string;
   readonly startCommand: string;
   readonly stopCommand: string;
@@ -75,6 +84,7 @@ class MyServerSandboxImpl implements MyServerSandbox, Disposable {
   readonly host = '127.0.0.1' as const;
   readonly rootUser = 'root' as const;
   readonly password: string;
+  tls?: TestCerts;
   readonly dataDir: string;
   readonly logFile: string;
   readonly socket: string;
@@ -111,7 +121,8 @@ class MyServerSandboxImpl implements MyServerSandbox, Disposable {
   url(opts: { user?: string; password?: string; database?: string } = {}): string {
     const user = encodeURIComponent(opts.user ?? 'root');
     const pw = encodeURIComponent(opts.password ?? this.password);
-    return `${this.kind.scheme}://${user}:${pw}@127.0.0.1:${this.port}/${opts.database ? encodeURIComponent(opts.database) : ''}`;
+    const tls = this.tls ? `?ssl-mode=VERIFY_IDENTITY&ssl-ca=${encodeURIComponent(this.tls.caFile)}` : '';
+    return `${this.kind.scheme}://${user}:${pw}@127.0.0.1:${this.port}/${opts.database ? encodeURIComponent(opts.database) : ''}${tls}`;
   }
 
   async start(): Promise<void> {
@@ -148,7 +159,14 @@ class MyServerSandboxImpl implements MyServerSandbox, Disposable {
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port: this.port, user: 'root', password: this.password, connectTimeout: 10_000 });
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: this.port,
+      user: 'root',
+      password: this.password,
+      connectTimeout: 10_000,
+      ssl: this.tls ? { ca: this.tls.caPem } : undefined,
+    });
     try {
       const [r] = await c.query(sql, params);
       return (Array.isArray(r) ? r : []) as T[];
@@ -169,6 +187,15 @@ class MyServerSandboxImpl implements MyServerSandbox, Disposable {
     killPidSync(this.pid(), 'SIGKILL');
     await fs.rm(this.baseDir, { recursive: true, force: true });
   }
+}
+
+/** The test certificates copied into the sandbox, and the server told to accept TCP only over TLS. */
+async function tlsSettings(sb: MyServerSandboxImpl): Promise<Record<string, string>> {
+  sb.tls = await testCerts();
+  const dir = `${sb.baseDir}/tls`;
+  await fs.mkdir(dir, { mode: 0o700 });
+  const f = await installServerCerts(dir);
+  return { 'ssl-cert': f.cert, 'ssl-key': f.key, 'ssl-ca': f.ca, 'require-secure-transport': 'ON' };
 }
 
 /** Starts (unless `opts.start` is false) a sandbox of `kind` from its template data directory. */
@@ -196,6 +223,7 @@ export async function startMyServer(kind: ServerKind, opts: MyServerSandboxOptio
       'innodb-buffer-pool-size': '32M',
       'skip-name-resolve': '',
       ...kind.settings(sb),
+      ...(opts.tls ? await tlsSettings(sb) : {}),
       ...opts.settings,
     };
     if (opts.settings && 'skip-log-bin' in opts.settings) delete settings['log-bin'];

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { killPidSync, register, removeSync, unregister, type Disposable } from './cleanup.js';
 import type { NetnsPlacement } from './wan.js';
+import { installServerCerts, testCerts, type TestCerts } from './tls.js';
 import { buildOnce, CACHE_DIR, copyTree, currentUser, freePort, isRoot, lookupUser, q, run, sh, tailOf, type Ids } from './util.js';
 
 export interface PostgresSandboxOptions {
@@ -29,6 +30,12 @@ export interface PostgresSandboxOptions {
   durable?: boolean;
   /** Runs the server inside a WAN test bed's namespace (see wan.ts); clients still use 127.0.0.1. */
   netns?: NetnsPlacement;
+  /**
+   * TLS with the harness's test certificates (src/sandbox/tls.ts): ssl = on and only `hostssl`
+   * lines in pg_hba.conf, so that every TCP connection must be encrypted; url() then asks for
+   * sslmode=verify-full against the test CA.
+   */
+  tls?: boolean;
 }
 
 /** What `durable` sets: a production server's defaults, which the template's fsync=off overrides. */
@@ -46,6 +53,8 @@ export interface PostgresSandbox {
   readonly superuser: 'postgres';
   readonly password: string;
   readonly osUser: Ids;
+  /** The test certificates, when started with `tls`. */
+  readonly tls?: TestCerts;
   url(opts?: { user?: string; password?: string; database?: string }): string;
   readonly startCommand: string;
   readonly stopCommand: string;
@@ -77,6 +86,14 @@ shared_buffers = 32MB
 max_connections = 100
 password_encryption = 'scram-sha-256'
 log_min_messages = warning
+`;
+
+/** With `tls`: TCP only over TLS (no `host` line matches a plaintext connection). */
+const HBA_TLS_ONLY = `local all all trust
+hostssl all all 127.0.0.0/8 scram-sha-256
+hostssl replication all 127.0.0.0/8 scram-sha-256
+hostssl all all ::1/128 scram-sha-256
+hostssl replication all ::1/128 scram-sha-256
 `;
 
 const HBA = `local all all trust
@@ -175,6 +192,7 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   readonly stopCommand: string;
   readonly fastStopCommand: string;
   private destroyed = false;
+  tls?: TestCerts;
 
   constructor(
     readonly name: string,
@@ -211,7 +229,8 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   url(opts: { user?: string; password?: string; database?: string } = {}): string {
     const user = encodeURIComponent(opts.user ?? 'postgres');
     const pw = encodeURIComponent(opts.password ?? this.password);
-    return `postgres://${user}:${pw}@127.0.0.1:${this.port}/${encodeURIComponent(opts.database ?? 'postgres')}`;
+    const tls = this.tls ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(this.tls.caFile)}` : '';
+    return `postgres://${user}:${pw}@127.0.0.1:${this.port}/${encodeURIComponent(opts.database ?? 'postgres')}${tls}`;
   }
 
   async start(): Promise<void> {
@@ -249,7 +268,15 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const c = new pg.Client({ connectionString: this.url(), connectionTimeoutMillis: 10_000 });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: this.port,
+      user: 'postgres',
+      password: this.password,
+      database: 'postgres',
+      connectionTimeoutMillis: 10_000,
+      ssl: this.tls ? { ca: this.tls.caPem } : undefined,
+    });
     c.on('error', () => undefined);
     await c.connect();
     try {
@@ -284,6 +311,16 @@ class PgSandboxImpl implements PostgresSandbox, Disposable {
   }
 }
 
+/** ssl = on with the test certificates (copied into the sandbox, owned by the server's user), and pg_hba with hostssl lines only. */
+async function enableTls(sb: PgSandboxImpl): Promise<void> {
+  sb.tls = await testCerts();
+  const dir = `${sb.baseDir}/tls`;
+  await fs.mkdir(dir, { mode: 0o700 });
+  const f = await installServerCerts(dir);
+  await fs.appendFile(`${sb.dataDir}/postgresql.conf`, `ssl = on\nssl_cert_file = '${f.cert}'\nssl_key_file = '${f.key}'\nssl_ca_file = '${f.ca}'\n`);
+  await fs.writeFile(`${sb.dataDir}/pg_hba.conf`, HBA_TLS_ONLY);
+}
+
 export async function startPostgres(opts: PostgresSandboxOptions = {}): Promise<PostgresSandbox> {
   const bins = findBinaries(opts.major);
   const user = await serverUser();
@@ -307,6 +344,7 @@ export async function startPostgres(opts: PostgresSandboxOptions = {}): Promise<
       const lines = Object.entries(settings).map(([k, v]) => `${k} = '${String(v).replace(/'/g, "''")}'`);
       await fs.appendFile(`${sb.dataDir}/postgresql.conf`, lines.join('\n') + '\n');
     }
+    if (opts.tls) await enableTls(sb);
     if (isRoot()) await run('chown', ['-R', `${user.uid}:${user.gid}`, baseDir]);
     if (opts.start !== false) {
       await sb.start();

@@ -64,17 +64,28 @@ afterAll(async () => {
 }, 60_000);
 
 describe('method auto between servers of one major', () => {
-  it('picks logical where the replication role may not stream or pg_hba admits no physical replication (logical being set up), physical where it may', async () => {
+  it('refuses to narrow the migration where the replication role may not stream or pg_hba admits no physical replication, listing the databases left behind; physical where it may; logical when asked', async () => {
     const t15 = await startPostgres({ name: 'same-major-target', password: pair.source.password });
     try {
-      const said = async (user: string, password: string) => {
+      const said = async (user: string, password: string, method = 'auto') => {
         lines.length = 0;
-        const raw = { ...common(), 'target-url': t15.url(), 'replication-user': user, 'replication-password': password, 'target-data-dir': t15.dataDir };
-        await run('preflight', raw).catch(() => undefined);
-        return lines.find((l) => l.includes('method: ')) ?? '';
+        const raw = {
+          ...common(),
+          'target-url': t15.url(),
+          'replication-user': user,
+          'replication-password': password,
+          'target-data-dir': t15.dataDir,
+          method,
+        };
+        let error = '';
+        await run('preflight', raw).catch((e) => (error = describeError(e)));
+        return `${error}\n${lines.join('\n')}`;
       };
       expect(await said(pair.appUser, pair.appPassword)).toMatch(
-        /method: logical \(auto: the source cannot serve a physical copy: role "app_writer" has no REPLICATION attribute/,
+        /method: auto refuses to narrow the migration: the source cannot serve a physical copy \(role "app_writer" has no REPLICATION attribute .*a logical migration moves only database "appdb" .*These databases would stay behind: postgres\. To move the whole cluster, ALTER ROLE app_writer WITH LOGIN REPLICATION on the source\. To move only "appdb", set method: logical/,
+      );
+      expect(await said(pair.appUser, pair.appPassword, 'logical')).toMatch(
+        /method: logical \(method: logical was given; moves database "appdb" only: postgres stay behind \(migrate each the same way, one run per database\)\)/,
       );
       expect(await said(pair.replicationUser, pair.replicationPassword)).toMatch(/method: physical \(auto: same major \(15\)/);
       // A source that admits database connections only, as managed services do: no `replication` line in pg_hba.conf.
@@ -84,7 +95,7 @@ describe('method auto between servers of one major', () => {
       await pair.source.query('SELECT pg_reload_conf()');
       try {
         expect(await said(pair.replicationUser, pair.replicationPassword)).toMatch(
-          /method: logical \(auto: the source cannot serve a physical copy: no physical replication line in the source's pg_hba.conf for "zdm_repl"/,
+          /method: auto refuses to narrow the migration: the source cannot serve a physical copy \(no physical replication line in the source's pg_hba.conf for "zdm_repl" .*These databases would stay behind: postgres\. To move the whole cluster, add a line such as `host replication zdm_repl <target-address>\/32 scram-sha-256` to the source's pg_hba.conf/,
         );
       } finally {
         await fs.writeFile(hba, original);
@@ -113,7 +124,9 @@ describe('PostgreSQL 15 to 17 by logical replication', () => {
     // The re-run goes on from the loaded schema.
     const seed = await run('seed-replica', seedInputs);
     expect(lines.join('\n')).toMatch(/holds the source's 3 table\(s\), empty: the schema an earlier seed loaded; going on from there/);
-    expect(lines.join('\n')).toMatch(/method: logical \(auto: the majors differ \(source 15, target 17\)/);
+    expect(lines.join('\n')).toMatch(
+      /method: logical \(auto: the majors differ \(source 15, target 17\); a physical copy needs the same major; moves database "appdb" only: postgres stay behind/,
+    );
     expect(seed.outputs['seed-position']).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     const subs = await pair.target.query<{ subname: string }>('SELECT subname FROM pg_subscription');
     expect(subs.map((r) => r.subname)).toEqual(['zdm_replica']);

@@ -57,7 +57,7 @@ it('each step finds its checks by scope: the engines hold seed checks, post-cuto
   expect(inScope(PG_CHECKS as readonly CheckUnit<never>[], 'seed').map((u) => u.id)).not.toContain('read-only-fence-privileges');
   expect(inScope(PG_CHECKS as readonly CheckUnit<never>[], 'preflight').map((u) => u.id)).toContain('read-only-fence-privileges');
   expect(inScope(MY_CHECKS as readonly CheckUnit<never>[], 'cutover')).toEqual([]);
-  expect(inScope(MY_CHECKS as readonly CheckUnit<never>[], 'preflight').map((u) => u.id)).toEqual(['account-fence']);
+  expect(inScope(MY_CHECKS as readonly CheckUnit<never>[], 'preflight').map((u) => u.id)).toEqual(['account-fence', 'tls-links']);
   expect(inScope<never>([...NEW_PRIMARY_CHECKS, backups], 'post-cutover').map((u) => u.id)).toEqual([
     'new-primary-connection',
     'new-primary-latency',

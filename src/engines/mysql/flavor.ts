@@ -6,6 +6,9 @@
  * - MariaDB (10.5.2+) accepts START/STOP/SHOW REPLICA, RESET REPLICA ALL and SHOW BINLOG STATUS, but
  *   not CHANGE REPLICATION SOURCE TO; its status columns keep the Master/Slave names.
  */
+import { escape, escapeId } from 'mysql2';
+import type { ReplicationTls } from './tls.js';
+
 export type FlavorName = 'mariadb' | 'mysql80' | 'mysql84';
 
 export interface SourceCoordinates {
@@ -17,6 +20,18 @@ export interface SourceCoordinates {
   gtid?: string;
   file?: string;
   position?: number;
+  /** TLS of the link; absent: the server's defaults. */
+  tls?: ReplicationTls;
+}
+
+/** The TLS options of CHANGE MASTER (MariaDB) or CHANGE REPLICATION SOURCE (MySQL), after the others. */
+function sslClause(p: 'MASTER' | 'SOURCE', t: ReplicationTls | undefined): string {
+  if (!t) return '';
+  if (!t.ssl) return `, ${p}_SSL=0`;
+  const files = (['ca', 'cert', 'key'] as const).filter((k) => t[k]).map((k) => `${p}_SSL_${k.toUpperCase()}=${quoteString(t[k]!)}`);
+  // MariaDB has no CA-only check: its VERIFY_SERVER_CERT checks the chain and the host name together.
+  const verify = t.verifyIdentity || (p === 'MASTER' && t.verifyCa);
+  return `, ${[`${p}_SSL=1`, ...files, `${p}_SSL_VERIFY_SERVER_CERT=${verify ? 1 : 0}`].join(', ')}`;
 }
 
 /** The names of the replica status columns this flavor uses. */
@@ -68,12 +83,17 @@ export interface Flavor {
   readonly connectionAdmin: string;
 }
 
+/**
+ * A string literal, escaped by mysql2 (backslash escapes): right because zdm's sessions never run
+ * under NO_BACKSLASH_ESCAPES (connectMy takes it out of the session's sql_mode).
+ */
 export function quoteString(v: string): string {
-  return "'" + v.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\0/g, '\\0').replace(/\n/g, '\\n').replace(/\r/g, '\\r') + "'";
+  return escape(v);
 }
 
+/** An identifier, quoted by mysql2 (a dot stays part of the name). */
 export function quoteName(v: string): string {
-  return '`' + v.replace(/`/g, '``') + '`';
+  return escapeId(v, true);
 }
 
 const MYSQL_COLUMNS: StatusColumns = {
@@ -116,7 +136,7 @@ const mariadb: Flavor = {
   startReplica: 'START REPLICA',
   resetReplicaAll: 'RESET REPLICA ALL',
   changeSource(c) {
-    const common = `MASTER_HOST=${quoteString(c.host)}, MASTER_PORT=${c.port}, MASTER_USER=${quoteString(c.user)}, MASTER_PASSWORD=${quoteString(c.password)}, MASTER_CONNECT_RETRY=5`;
+    const common = `MASTER_HOST=${quoteString(c.host)}, MASTER_PORT=${c.port}, MASTER_USER=${quoteString(c.user)}, MASTER_PASSWORD=${quoteString(c.password)}, MASTER_CONNECT_RETRY=5${sslClause('MASTER', c.tls)}`;
     if (c.gtid !== undefined) {
       // Without gtid_slave_pos set first, a replica replays the source's whole binlog from its start.
       return [`SET GLOBAL gtid_slave_pos = ${quoteString(c.gtid)}`, `CHANGE MASTER TO ${common}, MASTER_USE_GTID=slave_pos`];
@@ -151,7 +171,7 @@ function mysql(name: 'mysql80' | 'mysql84'): Flavor {
     resetReplicaAll: 'RESET REPLICA ALL',
     changeSource(c) {
       // GET_SOURCE_PUBLIC_KEY: caching_sha2_password (the 8.x default) over a connection without TLS.
-      const common = `SOURCE_HOST=${quoteString(c.host)}, SOURCE_PORT=${c.port}, SOURCE_USER=${quoteString(c.user)}, SOURCE_PASSWORD=${quoteString(c.password)}, SOURCE_CONNECT_RETRY=5, GET_SOURCE_PUBLIC_KEY=1`;
+      const common = `SOURCE_HOST=${quoteString(c.host)}, SOURCE_PORT=${c.port}, SOURCE_USER=${quoteString(c.user)}, SOURCE_PASSWORD=${quoteString(c.password)}, SOURCE_CONNECT_RETRY=5, GET_SOURCE_PUBLIC_KEY=1${sslClause('SOURCE', c.tls)}`;
       if (c.gtid !== undefined) {
         const reset = name === 'mysql80' ? 'RESET MASTER' : 'RESET BINARY LOGS AND GTIDS';
         return [reset, `SET GLOBAL gtid_purged = ${quoteString(c.gtid)}`, `CHANGE REPLICATION SOURCE TO ${common}, SOURCE_AUTO_POSITION=1`];
@@ -160,7 +180,7 @@ function mysql(name: 'mysql80' | 'mysql84'): Flavor {
     },
     resumeFrom(c) {
       // gtid_executed of the former primary already holds c.gtid: auto-positioning asks for the rest.
-      const common = `SOURCE_HOST=${quoteString(c.host)}, SOURCE_PORT=${c.port}, SOURCE_USER=${quoteString(c.user)}, SOURCE_PASSWORD=${quoteString(c.password)}, SOURCE_CONNECT_RETRY=5, GET_SOURCE_PUBLIC_KEY=1`;
+      const common = `SOURCE_HOST=${quoteString(c.host)}, SOURCE_PORT=${c.port}, SOURCE_USER=${quoteString(c.user)}, SOURCE_PASSWORD=${quoteString(c.password)}, SOURCE_CONNECT_RETRY=5, GET_SOURCE_PUBLIC_KEY=1${sslClause('SOURCE', c.tls)}`;
       return [`CHANGE REPLICATION SOURCE TO ${common}, SOURCE_AUTO_POSITION=1`];
     },
     gtidExecutedVariable: 'gtid_executed',

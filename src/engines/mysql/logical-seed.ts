@@ -11,7 +11,8 @@ import { formatBytes, formatSeconds, Progress } from '../../log.js';
 import type { SeedResult } from '../engine.js';
 import { toolOn } from './checks/context.js';
 import { copyAccounts } from './accounts.js';
-import { hostPort, one, rows, type MyConn } from './connect.js';
+import { hostPort, one, rows, tlsStateOf, type MyConn } from './connect.js';
+import { toolTlsArgs } from './tls.js';
 import { compareVersions, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
 import { dumpWithServerDump } from './mariadb-dump.js';
@@ -154,10 +155,10 @@ async function withProgress(s: MySession, argv: string[], status: () => Promise<
 }
 
 /** mydumper into `dir` on the runner; returns the snapshot's coordinates. */
-async function dump(s: MySession, dir: string, creds: string, lock: string[], estimate: number, threads: number): Promise<Coordinates> {
+async function dump(s: MySession, dir: string, creds: string, tls: string[], lock: string[], estimate: number, threads: number): Promise<Coordinates> {
   const src = hostPort(s.sourceEndpoint.connectUrl);
   const started = Date.now();
-  const argv = ['mydumper', `--defaults-file=${creds}`, `--host=${src.host}`, `--port=${src.port}`, `--outputdir=${dir}`, `--threads=${threads}`];
+  const argv = ['mydumper', `--defaults-file=${creds}`, ...tls, `--host=${src.host}`, `--port=${src.port}`, `--outputdir=${dir}`, `--threads=${threads}`];
   // Chunks of rows (by primary key) let several threads dump, and later load, one large table.
   const chunks = [`--rows=${CHUNK_ROWS}`];
   const r = await withProgress(s, [...argv, ...lock, ...chunks, `--regex=${DUMP_REGEX}`, '--triggers', '--events', '--routines', '--verbose=2'], async () => {
@@ -183,7 +184,7 @@ async function dataFiles(runner: Host, dir: string): Promise<number> {
 }
 
 /** myloader from `dir` into the running target, without binary logging (the copy is not replicated further). */
-async function load(s: MySession, dir: string, creds: string, threads: number): Promise<void> {
+async function load(s: MySession, dir: string, creds: string, tls: string[], threads: number): Promise<void> {
   const tgt = hostPort(s.targetEndpoint.connectUrl);
   const total = await dataFiles(s.ctx.runnerHost, dir);
   const started = Date.now();
@@ -191,6 +192,7 @@ async function load(s: MySession, dir: string, creds: string, threads: number): 
   const argv = [
     'myloader',
     `--defaults-file=${creds}`,
+    ...tls,
     `--host=${tgt.host}`,
     `--port=${tgt.port}`,
     `--directory=${dir}`,
@@ -227,16 +229,24 @@ async function copyWithMydumper(s: MySession, src: MyConn, estimate: number, non
   if (mk.code !== 0) throw new UserError(`cannot create a directory for the dump on the runner: ${lastLines(mk.stderr)}`);
   const dir = mk.stdout.trim();
   const [srcCreds, tgtCreds] = await Promise.all([credentialsFile(runner, s.sourceEndpoint.given), credentialsFile(runner, s.targetEndpoint.given)]);
+  const encrypted = async (c: MyConn) => Boolean(tlsStateOf(c)?.encrypted);
+  const srcTls = await toolTlsArgs(runner, s.sourceEndpoint.connectUrl, s.sourceEndpoint.input, 'mydumper', await encrypted(src));
+  const tgtTls = await toolTlsArgs(runner, s.targetEndpoint.connectUrl, s.targetEndpoint.input, 'mydumper', await encrypted(await s.target()));
   try {
     s.ctx.log.info(
       `mydumper: ${threads} threads, consistent point by ${lock.includes('--lock-all-tables') ? 'LOCK TABLES' : 'FLUSH TABLES WITH READ LOCK'} held only while the snapshots open (${lock.at(-1)})`,
     );
-    const coords = await dump(s, dir, srcCreds, lock, estimate, threads);
+    const coords = await dump(s, dir, srcCreds, srcTls.args, lock, estimate, threads);
     const bytes = await dirBytes(runner, dir);
-    await load(s, dir, tgtCreds, threads);
+    await load(s, dir, tgtCreds, tgtTls.args, threads);
     return { bytes, coords };
   } finally {
-    await Promise.all([runner.remove(srcCreds), runner.remove(tgtCreds), runner.remove(dir)]);
+    await Promise.all([
+      runner.remove(srcCreds),
+      runner.remove(tgtCreds),
+      runner.remove(dir),
+      ...[...srcTls.files, ...tgtTls.files].map((f) => runner.remove(f).catch(() => undefined)),
+    ]);
   }
 }
 

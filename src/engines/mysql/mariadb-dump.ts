@@ -8,6 +8,7 @@ import { formatBytes, formatSeconds, Progress } from '../../log.js';
 import { hostPort, rows } from './connect.js';
 import { credentialsFile } from './seed.js';
 import type { MySession } from './session.js';
+import { toolTlsArgs } from './tls.js';
 
 const SYSTEM = ['mysql', 'sys', 'performance_schema', 'information_schema'];
 
@@ -76,10 +77,13 @@ export async function dumpWithServerDump(
   const [srcCreds, tgtCreds] = await Promise.all([credentialsFile(runner, s.sourceEndpoint.given), credentialsFile(runner, s.targetEndpoint.given)]);
   let dump: Spawned | undefined;
   let load: Spawned | undefined;
+  const srcTls = await toolTlsArgs(runner, s.sourceEndpoint.connectUrl, s.sourceEndpoint.input, 'mariadb');
+  const tgtTls = await toolTlsArgs(runner, s.targetEndpoint.connectUrl, s.targetEndpoint.input, 'mariadb');
   try {
     dump = await runner.spawn([
       d.dump,
       `--defaults-extra-file=${srcCreds}`,
+      ...srcTls.args,
       `--host=${src.host}`,
       `--port=${src.port}`,
       '--single-transaction',
@@ -90,7 +94,7 @@ export async function dumpWithServerDump(
       '--databases',
       ...dbs,
     ]);
-    load = await runner.spawn([d.client, `--defaults-extra-file=${tgtCreds}`, `--host=${tgt.host}`, `--port=${tgt.port}`]);
+    load = await runner.spawn([d.client, `--defaults-extra-file=${tgtCreds}`, ...tgtTls.args, `--host=${tgt.host}`, `--port=${tgt.port}`]);
     const progress = new Progress(s.ctx.log);
     const started = Date.now();
     let bytes = 0;
@@ -113,6 +117,10 @@ export async function dumpWithServerDump(
   } finally {
     dump?.kill();
     load?.kill();
-    await Promise.all([runner.remove(srcCreds), runner.remove(tgtCreds)]);
+    await Promise.all([
+      runner.remove(srcCreds),
+      runner.remove(tgtCreds),
+      ...[...srcTls.files, ...tgtTls.files].map((f) => runner.remove(f).catch(() => undefined)),
+    ]);
   }
 }

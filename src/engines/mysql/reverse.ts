@@ -8,7 +8,8 @@ import type { Fence, Reverse, ReverseReplication } from '../engine.js';
 import type { MyFenceUndo } from './cutover.js';
 import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
-import { connectMy, one, rows, variables } from './connect.js';
+import { connectMy, dataDirOf, one, rows, tlsStateOf, variables } from './connect.js';
+import { myAddressUrl, replicationTls } from './tls.js';
 import { ownPrivileges } from './privileges.js';
 import type { MySession } from './session.js';
 import { info, type Note } from '../../notes.js';
@@ -53,7 +54,7 @@ export async function prepareReverse(s: MySession): Promise<ReversePlan> {
   let privs: Set<string>;
   let serverId: string;
   try {
-    const rc = await connectMy(new URL(`mysql://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`), {
+    const rc = await connectMy(myAddressUrl(addr, s.targetEndpoint.given), {
       input: 'replication-user/replication-password',
       user: i.replicationUser,
       password: i.replicationPassword,
@@ -93,7 +94,15 @@ export async function startReverse(s: MySession, plan: ReversePlan, _f: Fence, f
     );
   await src.query(flavor.stopReplica).catch(() => undefined);
   await src.query(flavor.resetReplicaAll).catch(() => undefined);
-  for (const stmt of flavor.resumeFrom({ ...plan.addr, user: s.inputs.replicationUser, password: s.inputs.replicationPassword, gtid })) await src.query(stmt);
+  const tls = await replicationTls(
+    s.ctx.sourceHost,
+    () => dataDirOf(src),
+    s.targetEndpoint.given,
+    s.targetEndpoint.input,
+    Boolean(tlsStateOf(await s.target())?.encrypted),
+  );
+  for (const stmt of flavor.resumeFrom({ ...plan.addr, user: s.inputs.replicationUser, password: s.inputs.replicationPassword, gtid, tls }))
+    await src.query(stmt);
   await src.query(flavor.startReplica);
   for (const stmt of flavor.readOnly(true)) await src.query(stmt);
   const c = flavor.columns;

@@ -8,7 +8,8 @@ import { waitFor } from '../wait.js';
 import { SafetyError, UserError } from '../../errors.js';
 import { lastLines, type Host, type OsUser, type Spawned } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
-import { connectMy, one, rows, variables, type MyConn } from './connect.js';
+import { connectMy, dataDirOf, one, rows, tlsStateOf, variables, type MyConn } from './connect.js';
+import { replicationTls, toolTlsArgs } from './tls.js';
 import { detectFlavor, parseBinlogInfo, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
 import type { MySession } from './session.js';
@@ -114,12 +115,14 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
   let backup: Spawned | undefined;
   let extract: Spawned | undefined;
   const z = await streamCompression(s);
+  const tls = await toolTlsArgs(srcHost, s.sourceEndpoint.given, s.sourceEndpoint.input, tool === 'xtrabackup' ? 'mysql' : 'mariadb');
   log.info(`compression of the backup stream: ${z.why}`);
   try {
     backup = await srcHost.spawn(
       z.pack([
         tool,
         `--defaults-extra-file=${creds}`,
+        ...tls.args,
         '--backup',
         '--stream=xbstream',
         `--host=${host}`,
@@ -153,6 +156,7 @@ async function streamBackup(s: MySession, flavor: Flavor, dataDir: string, sourc
     extract?.kill();
     await srcHost.remove(creds);
     await srcHost.remove(tmpDir);
+    for (const f of tls.files) await srcHost.remove(f).catch(() => undefined);
   }
 }
 
@@ -161,8 +165,16 @@ export async function startReplication(s: MySession, flavor: Flavor, tgt: MyConn
   const addr = replicationAddress(s);
   await tgt.query(flavor.stopReplica).catch(() => undefined);
   await tgt.query(flavor.resetReplicaAll).catch(() => undefined);
+  const tls = await replicationTls(
+    s.ctx.targetHost,
+    () => dataDirOf(tgt),
+    s.sourceEndpoint.given,
+    s.sourceEndpoint.input,
+    Boolean(tlsStateOf(await s.source())?.encrypted),
+  );
   for (const stmt of flavor.changeSource({
     ...addr,
+    tls,
     user: s.inputs.replicationUser,
     password: s.inputs.replicationPassword,
     ...(coords.gtid ? { gtid: coords.gtid } : { file: coords.file, position: coords.position }),

@@ -13,7 +13,8 @@ import { waitFor } from '../wait.js';
 import { InputError, SafetyError, UserError } from '../../errors.js';
 import { lastLines, type OsUser } from '../../hosts/host.js';
 import { connectPg, one, quoteLiteral, rows, type PgClient } from './connect.js';
-import { APPLICATION_NAME, passfilePath } from './conninfo.js';
+import { addressUrl } from './tls.js';
+import { APPLICATION_NAME, installTls, libpqTls, passfilePath, tlsEnv, tlsFilePaths, tlsKeywords, type LibpqTls } from './conninfo.js';
 import { findPgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 import { SWITCH_RETRY_INTERVAL } from './tuning.js';
@@ -112,7 +113,7 @@ export async function prepareReverse(s: PgSession): Promise<ReversePlan> {
   const addr = targetReplicationAddress(s);
   // The target is still a standby, a copy of the source: same system identifier, and it accepts
   // replication connections already. This proves the login the old source will use after the switch.
-  const url = new URL(`postgres://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
+  const url = addressUrl(addr, s.targetEndpoint.given);
   let sysid: string;
   try {
     const rc = await connectPg(url, {
@@ -137,7 +138,7 @@ export async function prepareReverse(s: PgSession): Promise<ReversePlan> {
 }
 
 /** Lines appended to the old source's postgresql.auto.conf: stream from the new primary through its slot. */
-function reverseConfig(s: PgSession, plan: ReversePlan, passfile: string): string {
+function reverseConfig(s: PgSession, plan: ReversePlan, passfile: string, tls: LibpqTls): string {
   const cq = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const conninfo = [
     `host=${cq(plan.addr.host)}`,
@@ -146,6 +147,7 @@ function reverseConfig(s: PgSession, plan: ReversePlan, passfile: string): strin
     `passfile=${cq(passfile)}`,
     `application_name=${APPLICATION_NAME}`,
     'connect_timeout=10',
+    ...tlsKeywords(tls, cq),
   ].join(' ');
   return (
     [
@@ -189,6 +191,7 @@ async function rewindOldSource(s: PgSession, plan: ReversePlan, bin: string): Pr
   const tu = s.targetEndpoint.given;
   const user = decodeURIComponent(tu.username || 'postgres');
   const db = decodeURIComponent(tu.pathname.replace(/^\//, '')) || 'postgres';
+  const tls = await installTls(host, libpqTls(tu, s.targetEndpoint.input), dataDir, owner, 'rewind');
   const passfile = path.join(path.dirname(dataDir), `.zdm-rewind-${path.basename(dataDir)}.pgpass`);
   await host.writeFile(passfile, `${escPass(addr.host)}:${addr.port}:*:${escPass(user)}:${escPass(decodeURIComponent(tu.password))}\n`, { mode: 0o600, owner });
   const cq = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -196,7 +199,7 @@ async function rewindOldSource(s: PgSession, plan: ReversePlan, bin: string): Pr
   try {
     const rw = await host.run([bin, '--target-pgdata', dataDir, '--source-server', conn], {
       user: owner.name,
-      env: { PGPASSFILE: passfile, PGAPPNAME: 'zdm_rewind' },
+      env: { PGPASSFILE: passfile, PGAPPNAME: 'zdm_rewind', ...tlsEnv(tls) },
       timeoutMs: 3_600_000,
     });
     if (rw.code !== 0)
@@ -207,6 +210,7 @@ async function rewindOldSource(s: PgSession, plan: ReversePlan, bin: string): Pr
     return lastLines(rw.stderr || rw.stdout, 1);
   } finally {
     await host.remove(passfile);
+    for (const f of tlsFilePaths(dataDir, 'rewind')) await host.remove(f).catch(() => undefined);
   }
 }
 
@@ -232,9 +236,11 @@ export async function startReverse(s: PgSession, plan: ReversePlan, f: Fence, fi
     mode: 0o600,
     owner,
   });
+  // The new primary's TLS (target-url's sslmode and CA), in files the old source's server reads.
+  const tls = await installTls(host, libpqTls(s.targetEndpoint.given, s.targetEndpoint.input), dataDir, owner, 'primary');
   const auto = path.join(dataDir, 'postgresql.auto.conf');
   const existing = (await host.exists(auto)) ? await host.readFile(auto) : '';
-  await host.writeFile(auto, withoutStandbyLines(existing) + reverseConfig(s, plan, passfile), { mode: 0o600, owner });
+  await host.writeFile(auto, withoutStandbyLines(existing) + reverseConfig(s, plan, passfile, tls), { mode: 0o600, owner });
 
   await s.forget('source');
   const r = await host.shell(s.inputs.sourceStartCommand, { timeoutMs: 300_000 });
@@ -321,6 +327,7 @@ export async function teardownReverse(s: PgSession): Promise<Note[]> {
     const owner = await host.ownerOf(dataDir);
     if (await host.exists(auto)) await host.writeFile(auto, withoutStandbyLines(await host.readFile(auto)), { mode: 0o600, owner });
     await host.remove(passfilePath(dataDir));
+    for (const f of tlsFilePaths(dataDir, 'primary')) await host.remove(f).catch(() => undefined);
     notes.push(
       info(
         "removed the old source's standby connection settings and replication passfile. standby.signal stays: started again, it comes up as a standby connected to nothing, which refuses writes, never as a second primary. Decommission it (or seed it anew).",

@@ -9,7 +9,7 @@ import { lastLines, type OsUser } from '../../hosts/host.js';
 import { formatBytes, formatSeconds, Progress, transferProgress } from '../../log.js';
 import { one, quoteLiteral, quoteQualified, rows, type PgClient } from './connect.js';
 import { ensureHeartbeatTable } from './lag.js';
-import { APPLICATION_NAME, passfilePath } from './conninfo.js';
+import { APPLICATION_NAME, installTls, libpqTls, passfilePath, tlsEnv, tlsFilePaths, tlsKeywords, type LibpqTls } from './conninfo.js';
 import { pgProgram } from './programs.js';
 import type { PgSession } from './session.js';
 import { findServerLogs, markLogs, newLogLines, relevantLines, type ServerLogs } from './server-log.js';
@@ -138,7 +138,7 @@ export async function seedCompression(s: PgSession, major: number, clientMajor =
   return { arg: '--compress=server-gzip:level=1', why: 'gzip on the source (it has neither zstd nor lz4), unpacked here' };
 }
 
-async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: OsUser, passfile: string, major: number): Promise<BackupRun> {
+async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: OsUser, passfile: string, major: number, tls: LibpqTls): Promise<BackupRun> {
   const addr = replicationAddress(s);
   const progress = new Progress(s.ctx.log);
   const started = Date.now();
@@ -178,7 +178,11 @@ async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: 
   const compression = await seedCompression(s, major);
   if (compression.arg) args.push(compression.arg);
   s.ctx.log.info(`compression of the copy: ${compression.why}`);
-  const r = await s.ctx.targetHost.run(args, { user: owner.name, env: { PGPASSFILE: passfile, PGAPPNAME: 'zdm_seed', PGCONNECT_TIMEOUT: '15' }, onStderr });
+  const r = await s.ctx.targetHost.run(args, {
+    user: owner.name,
+    env: { PGPASSFILE: passfile, PGAPPNAME: 'zdm_seed', PGCONNECT_TIMEOUT: '15', ...tlsEnv(tls) },
+    onStderr,
+  });
   if (r.code !== 0) throw new UserError(`pg_basebackup failed (exit ${r.code}): ${lastLines(stderr || r.stderr, 4)}`);
   const end = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/i.exec(stderr);
   if (!end) throw new Error(`pg_basebackup succeeded but printed no end point: ${lastLines(stderr, 3)}`);
@@ -187,7 +191,7 @@ async function runBasebackup(s: PgSession, bin: string, dataDir: string, owner: 
 }
 
 /** Lines appended to postgresql.auto.conf of the fresh copy: standby connection and the tuning. */
-export function standbyConfig(s: PgSession, passfile: string, plan: TuningPlan | undefined): string {
+export function standbyConfig(s: PgSession, passfile: string, plan: TuningPlan | undefined, tls?: LibpqTls): string {
   const addr = replicationAddress(s);
   const cq = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const conninfo = [
@@ -197,6 +201,7 @@ export function standbyConfig(s: PgSession, passfile: string, plan: TuningPlan |
     `passfile=${cq(passfile)}`,
     `application_name=${APPLICATION_NAME}`,
     'connect_timeout=10',
+    ...(tls ? tlsKeywords(tls, cq) : []),
   ].join(' ');
   const lines = [
     '# Added by zdm seed-replica: streaming replication from the source (password in the passfile only).',
@@ -211,6 +216,8 @@ export function standbyConfig(s: PgSession, passfile: string, plan: TuningPlan |
 interface SeedProgress {
   dataDir: string;
   passfile: string;
+  /** The source's TLS as the target's server reads it: sslmode and certificate files beside the data directory. */
+  tls: LibpqTls;
   aside: string;
   stopped: boolean;
   /** The data directory was set aside (or was absent) and the copy went in its place. */
@@ -241,6 +248,7 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
   const p: SeedProgress = {
     dataDir,
     passfile,
+    tls: libpqTls(s.sourceEndpoint.given, s.sourceEndpoint.input),
     aside: asidePath(dataDir),
     stopped: false,
     replaced: false,
@@ -254,6 +262,7 @@ export async function seedPostgres(s: PgSession, plan: TuningPlan | undefined): 
   });
   let backup: BackupRun;
   try {
+    p.tls = await installTls(host, p.tls, dataDir, owner, 'primary');
     backup = await copyAndStart(s, p, bin, owner, plan, major);
   } catch (e) {
     throw await putBack(s, p, e);
@@ -286,7 +295,7 @@ async function copyAndStart(s: PgSession, p: SeedProgress, bin: string, owner: O
 
   const addr = replicationAddress(s);
   log.info(`copying the source with pg_basebackup from ${addr.host}:${addr.port} into ${dataDir} (no lock on the source)`);
-  const backup = await runBasebackup(s, bin, dataDir, owner, passfile, major);
+  const backup = await runBasebackup(s, bin, dataDir, owner, passfile, major, p.tls);
   const kept = await restoreTargetConfig(host, dataDir, p.saved, owner);
   if (kept.length)
     log.info(
@@ -295,7 +304,7 @@ async function copyAndStart(s: PgSession, p: SeedProgress, bin: string, owner: O
   await host.writeFile(path.join(dataDir, 'standby.signal'), '', { mode: 0o600, owner });
   const auto = path.join(dataDir, 'postgresql.auto.conf');
   const existing = (await host.exists(auto)) ? await host.readFile(auto) : '';
-  await host.writeFile(auto, existing + (existing.endsWith('\n') || !existing ? '' : '\n') + standbyConfig(s, passfile, plan), { mode: 0o600, owner });
+  await host.writeFile(auto, existing + (existing.endsWith('\n') || !existing ? '' : '\n') + standbyConfig(s, passfile, plan, p.tls), { mode: 0o600, owner });
 
   log.info(`starting the target as a standby: ${startCommand(s)}`);
   await markLogs(host, p.logs).catch(() => undefined);
@@ -368,6 +377,7 @@ async function putBack(s: PgSession, p: SeedProgress, e: unknown): Promise<Error
     else left.push(`starting it again failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}`);
   }
   await host.remove(p.passfile).catch(() => undefined);
+  for (const f of tlsFilePaths(p.dataDir, 'primary')) await host.remove(f).catch(() => undefined);
   const msg =
     describeError(e).replace(/\.?$/, '.') +
     (logLines.length ? ` The server's log: ${logLines.join('; ')}.` : '') +

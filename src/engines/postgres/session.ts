@@ -29,9 +29,30 @@ export class PgSession extends SideSession {
 
   async target(): Promise<PgClient> {
     const e = this.targetEndpoint;
-    this.tgt ??= await connectPg(e.connectUrl, { input: e.input, side: 'target', trips: e.trips });
+    this.tgt ??= await connectPg(e.connectUrl, { input: e.input, side: 'target', trips: e.trips }).catch((err: unknown) => this.beforeItsDatabase(err));
     return this.tgt;
   }
+
+  /**
+   * Before a logical seed has created target-url's database (seedLogical does, like the source's),
+   * tune-target, preflight and seed-replica work on the target's server through its postgres database.
+   */
+  private async beforeItsDatabase(err: unknown): Promise<PgClient> {
+    const code = ((err as Error).cause as { code?: string } | undefined)?.code;
+    const early = ['tune-target', 'preflight', 'seed-replica'].includes(this.inputs.step);
+    if (code !== '3D000' || !early) throw err;
+    const e = this.targetEndpoint;
+    const db = decodeURIComponent(e.connectUrl.pathname.replace(/^\//, '')) || 'postgres';
+    if (db === 'postgres') throw err;
+    if (!this.noDatabaseSaid)
+      this.ctx.log.info(
+        `database "${db}" does not exist on ${this.names.target} yet: a logical seed creates it; until then zdm works through the postgres database`,
+      );
+    this.noDatabaseSaid = true;
+    return connectPg(e.connectUrl, { input: e.input, side: 'target', database: 'postgres' });
+  }
+
+  private noDatabaseSaid = false;
 
   /** Drops a connection that the server has closed (shutdown, promotion) so the next use reconnects. */
   async forget(which: 'source' | 'target'): Promise<void> {

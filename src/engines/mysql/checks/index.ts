@@ -8,6 +8,7 @@ import { backupPrivileges, binlogFormat, gtidMode, logBin, replicationUser } fro
 import { backupTools, configFileRead, dataDirWritable, diskSpace, dumpTools, logicalSeedSize } from './target-host.js';
 import { binlogRetention, binlogRowImage, cloneCheck, dumpSpace, nonInnodb, seedMethodCheck } from './method.js';
 import { credentialsAfterCopy, holdsNoDatabases, notAlreadyReplica } from './target-state.js';
+import { tlsLinks } from './tls.js';
 
 export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
   compatibleServers,
@@ -35,6 +36,8 @@ export const MY_CHECKS: readonly CheckUnit<MyCheckContext>[] = [
   dumpSpace,
   backupTools,
   accountFence,
+  // preflight only: how each link is protected.
+  tlsLinks,
 ];
 
 /** The registry bound to a session; facts are read once per call, shared by the checks. */

@@ -1,6 +1,7 @@
 /** What binlog replication and the backup need on the source: the binary log in ROW format, the accounts' privileges. */
 import { ok, skip, verdict, type CheckUnit } from '../../../checks/check.js';
 import { connectMy } from '../connect.js';
+import { myAddressUrl } from '../tls.js';
 import { ownPrivileges } from '../privileges.js';
 import { replicationAddress } from '../seed.js';
 import { seedMethod, type SeedMethod } from '../method.js';
@@ -90,7 +91,7 @@ export const replicationUser: CheckUnit<MyCheckContext> = {
     const user = c.s.inputs.replicationUser;
     let privs: Set<string>;
     try {
-      const rc = await connectMy(new URL(`mysql://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`), {
+      const rc = await connectMy(myAddressUrl(addr, c.s.sourceEndpoint.given), {
         input: 'replication-user/replication-password',
         user,
         password: c.s.inputs.replicationPassword,

@@ -11,6 +11,7 @@ import { LOGICAL_CHECKS } from './logical.js';
 import { schemaUnchanged } from './logical-ddl.js';
 import { tablesInput } from './logical-tables.js';
 import { readOnlyFencePrivileges } from './fence-privileges.js';
+import { tlsLinks } from './tls.js';
 
 export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   sameMajor,
@@ -36,6 +37,8 @@ export const PG_CHECKS: readonly CheckUnit<PgCheckContext>[] = [
   schemaUnchanged,
   // preflight and cutover (before the fence): what the read-only fence needs of a source role without superuser.
   readOnlyFencePrivileges,
+  // preflight only: how each link is protected.
+  tlsLinks,
 ];
 
 /** The registry bound to a session; facts are read once per call, shared by the checks. */

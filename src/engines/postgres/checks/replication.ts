@@ -1,6 +1,7 @@
 /** replication-user: a role that may stream, and a replication login that reaches the source itself. */
 import { skip, verdict, type CheckUnit } from '../../../checks/check.js';
 import { connectPg } from '../connect.js';
+import { addressUrl } from '../tls.js';
 import { replicationAddress } from '../seed.js';
 import { roleUsable, type PgCheckContext } from './context.js';
 
@@ -31,7 +32,7 @@ export const replicationConnection: CheckUnit<PgCheckContext> = {
     const { sf } = await c.facts();
     const user = c.s.inputs.replicationUser;
     const addr = replicationAddress(c.s);
-    const url = new URL(`postgres://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
+    const url = addressUrl(addr, c.s.sourceEndpoint.given);
     let sysid: string;
     try {
       const rc = await connectPg(url, { input: 'replication-user/replication-password', user, password: c.s.inputs.replicationPassword, replication: true });

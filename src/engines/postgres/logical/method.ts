@@ -5,9 +5,11 @@
  * (isLogicalTarget: zdm's subscription exists there), so that a re-run or another job agrees.
  */
 import { skip, type CheckUnit } from '../../../checks/check.js';
+import { UserError } from '../../../errors.js';
 import { connectPg, one, rows } from '../connect.js';
 import { replicationAddress } from '../seed.js';
 import type { PgSession } from '../session.js';
+import { addressUrl } from '../tls.js';
 
 export interface PgMethod {
   method: 'physical' | 'logical';
@@ -38,11 +40,12 @@ async function major(c: Awaited<ReturnType<PgSession['source']>>): Promise<numbe
 async function resolveMethod(s: PgSession): Promise<PgMethod> {
   const given = s.inputs.method;
   if (given === 'physical') return { method: 'physical', reason: 'method: physical was given' };
-  if (given === 'logical') return { method: 'logical', reason: 'method: logical was given' };
+  if (given === 'logical') return { method: 'logical', reason: `method: logical was given${await leftBehind(s)}` };
   const [sm, tm] = await Promise.all([s.source().then(major), s.target().then(major)]);
-  if (sm !== tm) return { method: 'logical', reason: `auto: the majors differ (source ${sm}, target ${tm}); a physical copy needs the same major` };
+  if (sm !== tm)
+    return { method: 'logical', reason: `auto: the majors differ (source ${sm}, target ${tm}); a physical copy needs the same major${await leftBehind(s)}` };
   const cannot = await physicalRefused(s);
-  if (cannot) return { method: 'logical', reason: `auto: the source cannot serve a physical copy: ${cannot}` };
+  if (cannot) throw await wouldNarrow(s, cannot);
   return { method: 'physical', reason: `auto: same major (${sm}) and the source serves a physical copy (pg_basebackup, the faster seed)` };
 }
 
@@ -63,7 +66,7 @@ async function physicalRefused(s: PgSession): Promise<string | undefined> {
   // A role that does not exist is a mistake in the inputs, not a source that refuses.
   if (role[0] && !role[0].ok) return `role "${user}" has no REPLICATION attribute (or no LOGIN) on the source`;
   const addr = replicationAddress(s);
-  const url = new URL(`postgres://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
+  const url = addressUrl(addr, s.sourceEndpoint.given);
   try {
     const rc = await connectPg(url, { input: 'replication-user', user, password: s.inputs.replicationPassword, replication: true, timeoutMs: 5000 });
     await rc.end().catch(() => undefined);
@@ -74,6 +77,46 @@ async function physicalRefused(s: PgSession): Promise<string | undefined> {
     return code === '28000' ? `no physical replication line in the source's pg_hba.conf for "${user}" from here` : undefined;
   }
 }
+
+/** The source database a logical migration moves: source-url's path. */
+function movedDatabase(s: PgSession): string {
+  return decodeURIComponent(s.sourceEndpoint.connectUrl.pathname.replace(/^\//, '')) || 'postgres';
+}
+
+/** The source's other databases, which a logical migration of one database leaves behind. */
+async function otherDatabases(s: PgSession): Promise<string[]> {
+  const r = await rows<{ datname: string }>(
+    await s.source(),
+    'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate AND datname <> $1 ORDER BY datname',
+    [movedDatabase(s)],
+  );
+  return r.map((x) => x.datname);
+}
+
+/** "; moves database app only: postgres, other stay behind (one run per database moves them)", for the method's reason. */
+async function leftBehind(s: PgSession): Promise<string> {
+  const others = await otherDatabases(s);
+  return others.length ? `; moves database "${movedDatabase(s)}" only: ${others.join(', ')} stay behind (migrate each the same way, one run per database)` : '';
+}
+
+/**
+ * `auto` never narrows what is migrated: a physical copy moves the whole cluster, a logical one only
+ * the database in the URL. When only logical is possible on the same major, the user chooses it.
+ */
+async function wouldNarrow(s: PgSession, cannot: string): Promise<UserError> {
+  const db = movedDatabase(s);
+  const behind = await otherDatabases(s);
+  const fix = cannot.includes('pg_hba')
+    ? `add a line such as \`host replication ${s.inputs.replicationUser} <target-address>/32 scram-sha-256\` to the source's pg_hba.conf and reload it`
+    : `ALTER ROLE ${s.inputs.replicationUser} WITH LOGIN REPLICATION on the source`;
+  return new UserError(
+    `method: auto refuses to narrow the migration: the source cannot serve a physical copy (${cancel(cannot)}), and a logical migration moves only database "${db}" (the path of source-url), not the whole cluster. ` +
+      (behind.length ? `These databases would stay behind: ${behind.join(', ')}. ` : 'The source has no other database. ') +
+      `To move the whole cluster, ${fix}. To move only "${db}", set method: logical (and migrate each other database the same way, one run each). Nothing was changed.`,
+  );
+}
+
+const cancel = (s: string) => s.replace(/\.$/, '');
 
 /** The one name of zdm's publication, subscription and logical slot: the replication-slot input (default zdm_replica). */
 export function logicalName(s: PgSession): string {

@@ -17,6 +17,7 @@ import type { Fence, ReverseReplication } from '../../engine.js';
 import { InputError, SafetyError, UserError, describeError } from '../../../errors.js';
 import { info, warning, type Note } from '../../../notes.js';
 import { connectPg, one, quoteIdent, quoteLiteral, rows, type PgClient } from '../connect.js';
+import { subscriptionTls, tlsKeywords } from '../conninfo.js';
 import { liftReadOnlyFence } from '../cutover.js';
 import { targetReplicationAddress } from '../reverse.js';
 import type { PgSession } from '../session.js';
@@ -246,7 +247,11 @@ export async function startLogicalReverse(s: PgSession, plan: LogicalReversePlan
   // The old source keeps its fence's read-only default; this session (zdm's role) acts past it.
   await src.query('SET default_transaction_read_only = off');
   const { addr, database, user, password } = plan;
-  const conninfo = `host=${cq(addr.host)} port=${addr.port} dbname=${cq(database)} user=${cq(user)} password=${cq(password)} application_name=${name} connect_timeout=10`;
+  const tls = await subscriptionTls(s.ctx.sourceHost, src, s.targetEndpoint.given, s.targetEndpoint.input, 'subscription');
+  const conninfo = [
+    `host=${cq(addr.host)} port=${addr.port} dbname=${cq(database)} user=${cq(user)} password=${cq(password)} application_name=${name} connect_timeout=10`,
+    ...tlsKeywords(tls, cq),
+  ].join(' ');
   try {
     await dropSubscription(src, name);
     try {

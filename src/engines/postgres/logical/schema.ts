@@ -9,6 +9,7 @@ import { LocalHost } from '../../../hosts/local.js';
 import { lastLines } from '../../../hosts/host.js';
 import { UserError } from '../../../errors.js';
 import { rows, type PgClient } from '../connect.js';
+import { libpqTls, tlsEnv } from '../conninfo.js';
 import type { PgSession } from '../session.js';
 
 export interface ClientTools {
@@ -58,9 +59,7 @@ function connEnv(url: URL): Record<string, string> {
     PGAPPNAME: 'zdm_seed',
   };
   if (url.password) env.PGPASSWORD = decodeURIComponent(url.password);
-  const ssl = url.searchParams.get('sslmode');
-  if (ssl) env.PGSSLMODE = ssl;
-  return env;
+  return { ...env, ...tlsEnv(libpqTls(url, 'the URL')) };
 }
 
 async function tool(argv: string[], url: URL, what: string): Promise<void> {

@@ -14,7 +14,8 @@ import type { SeedResult } from '../../engine.js';
 import { capitalized } from '../../../hosts/endpoint.js';
 import { SafetyError, UserError, describeError } from '../../../errors.js';
 import { Progress, formatBytes, formatSeconds, transferProgress } from '../../../log.js';
-import { one, quoteIdent, quoteLiteral, quoteQualified, rows, type PgClient } from '../connect.js';
+import { connectPg, one, quoteIdent, quoteLiteral, quoteQualified, rows, type PgClient } from '../connect.js';
+import { subscriptionTls, tlsKeywords } from '../conninfo.js';
 import { ensureHeartbeatTable } from '../lag.js';
 import { replicationAddress } from '../seed.js';
 import type { PgSession } from '../session.js';
@@ -31,6 +32,7 @@ export async function seedLogical(s: PgSession): Promise<SeedResult> {
   const { log } = s.ctx;
   const started = Date.now();
   const src = await s.source();
+  const owner = await ensureTargetDatabase(s, src);
   const tgt = await s.target();
   const { version, num } = await one<{ version: string; num: string }>(
     src,
@@ -45,6 +47,8 @@ export async function seedLogical(s: PgSession): Promise<SeedResult> {
   } else {
     await ensureHeartbeatTable(s, src, quoteQualified(s.inputs.heartbeatTable));
     await loadSchema(s, Math.floor(Number(num) / 10000));
+    if (owner && (await rows(tgt, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [owner])).length)
+      await tgt.query(`ALTER DATABASE ${quoteIdent(await targetDatabase(tgt))} OWNER TO ${quoteIdent(owner)}`);
     const guarded = await guardTarget(tgt);
     if (guarded.length) log.info(`${s.names.target} is read-only for ${guarded.join(', ')} until cutover (default_transaction_read_only as a role setting)`);
     await createPublication(s, src, name);
@@ -53,6 +57,41 @@ export async function seedLogical(s: PgSession): Promise<SeedResult> {
   const bytes = await waitTablesReady(s, tgt, src, name);
   log.info(`every table is copied and ${s.names.target} streams changes from slot ${name} (consistent point ${position})`);
   return { position, seconds: (Date.now() - started) / 1000, bytes, sourceVersion: version };
+}
+
+/**
+ * target-url's database, created when it does not exist yet: with the source database's encoding,
+ * collation and ctype (from template0, as pg_dump --create does), owned by the source's owner when
+ * that role exists on the target (else by target-url's user; the roles come with the schema).
+ */
+async function ensureTargetDatabase(s: PgSession, src: PgClient): Promise<string | undefined> {
+  const e = s.targetEndpoint;
+  const db = decodeURIComponent(e.connectUrl.pathname.replace(/^\//, '')) || 'postgres';
+  const admin = await connectPg(e.connectUrl, { input: e.input, side: 'target', database: 'postgres' });
+  try {
+    if ((await rows(admin, 'SELECT 1 FROM pg_database WHERE datname = $1', [db])).length) return undefined;
+    const d = await one<{ enc: string; coll: string; ctype: string; owner: string }>(
+      src,
+      'SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS coll, datctype AS ctype, pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()',
+    );
+    const hasOwner = (await rows(admin, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [d.owner])).length > 0;
+    await admin.query(
+      `CREATE DATABASE ${quoteIdent(db)} TEMPLATE template0 ENCODING ${quoteLiteral(d.enc)} LC_COLLATE ${quoteLiteral(d.coll)} LC_CTYPE ${quoteLiteral(d.ctype)}${hasOwner ? ` OWNER ${quoteIdent(d.owner)}` : ''}`,
+    );
+    s.ctx.log.info(
+      `created database "${db}" on ${s.names.target} (encoding ${d.enc}, collation ${d.coll}${hasOwner ? `, owner ${d.owner}` : ''}), as the source's`,
+    );
+    // The session's target connection went to the postgres database meanwhile: the next one goes to the new database.
+    await s.forget('target');
+    // An owner the target lacks yet comes with the roles (loadSchema): it gets the database then.
+    return hasOwner ? undefined : d.owner;
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+}
+
+async function targetDatabase(c: PgClient): Promise<string> {
+  return (await one<{ d: string }>(c, 'SELECT current_database() AS d')).d;
 }
 
 /** Roles, then the schema (pg_dump --schema-only), into an empty target database. */
@@ -141,7 +180,11 @@ async function createSubscription(s: PgSession, src: PgClient, tgt: PgClient, na
   const who = await subscriber(s, src);
   const db = decodeURIComponent(s.sourceEndpoint.connectUrl.pathname.replace(/^\//, '')) || 'postgres';
   const cq = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  const conninfo = `host=${cq(addr.host)} port=${addr.port} dbname=${cq(db)} user=${cq(who.user)} password=${cq(who.password)} application_name=${name} connect_timeout=10`;
+  const tls = await subscriptionTls(s.ctx.targetHost, tgt, s.sourceEndpoint.given, s.sourceEndpoint.input, 'subscription');
+  const conninfo = [
+    `host=${cq(addr.host)} port=${addr.port} dbname=${cq(db)} user=${cq(who.user)} password=${cq(who.password)} application_name=${name} connect_timeout=10`,
+    ...tlsKeywords(tls, cq),
+  ].join(' ');
   try {
     await tgt.query(
       `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(name)} WITH (copy_data = true, create_slot = true, slot_name = ${quoteLiteral(name)}, enabled = false)`,
