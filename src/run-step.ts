@@ -29,7 +29,10 @@ export async function runStep<S extends StepName>(step: S, raw: RawInputs, log: 
   await journal.started();
   try {
     const result = await runWith(step, inputs, activity, { ...overrides, journal }, sides);
-    await journal.succeeded(result.outputs);
+    // The step is done (a promotion cannot be taken back): a record that cannot be written is a warning, never its failure.
+    await journal
+      .succeeded(result.outputs)
+      .catch((w: unknown) => activity.warn(`the step succeeded, but its outcome could not be written into the migration record: ${describeError(w)}`));
     await audited(step, journal, result, activity);
     return result;
   } catch (e) {

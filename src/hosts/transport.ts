@@ -74,7 +74,7 @@ export async function openTransport(inputs: Inputs, log: Log): Promise<Transport
   };
 }
 
-export function replicationTunnelName(inputs: Inputs): string {
+export function replicationTunnelName(inputs: Pick<Inputs, 'replicationTunnelPort'>): string {
   return `replication-${inputs.replicationTunnelPort}`;
 }
 

@@ -10,7 +10,8 @@
 import { openEngine, tuningOf } from '../engines/index.js';
 import type { StepContext } from '../engines/engine.js';
 import { SafetyError, UserError } from '../errors.js';
-import { stopReplicationTunnel } from '../hosts/transport.js';
+import { stopSupervisedTunnel } from '../hosts/supervised-tunnel.js';
+import { replicationTunnelName } from '../hosts/transport.js';
 import { heading } from '../report/markdown.js';
 import { phaseAt, PROMOTED_PHASES, type MigrationRecord } from '../state/record.js';
 import { restoreTuning } from './revert.js';
@@ -64,7 +65,10 @@ export async function abort(ctx: StepContext): Promise<StepResult<'abort'>> {
         removed.push(line);
       }
     });
-    if (await stopReplicationTunnel(inputs)) removed.push('the replication tunnel stopped');
+    // The tunnel seed-replica started, named in the record; else the one these inputs name.
+    const tunnelPort = rec?.made.tunnelPort ?? inputs.replicationTunnelPort;
+    if (await stopSupervisedTunnel(inputs.tunnelDir, replicationTunnelName({ replicationTunnelPort: tunnelPort })))
+      removed.push(`the replication tunnel (port ${tunnelPort}) stopped`);
   } finally {
     await engine.close();
   }

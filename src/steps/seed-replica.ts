@@ -31,6 +31,8 @@ export async function seedReplica(given: StepContext): Promise<StepResult<'seed-
     // The target's server replicates through a tunnel of its own that outlives this job.
     const address = await ensureReplicationTunnel(ctx.ssh, ctx.inputs, ctx.log);
     tunnelStarted = true;
+    // abort and status find it by the record, whatever inputs their runs are given.
+    await ctx.journal?.made({ tunnelPort: ctx.inputs.replicationTunnelPort });
     ctx = { ...ctx, inputs: { ...ctx.inputs, sourceReplicationAddress: address } };
   }
   const { inputs, log } = ctx;

@@ -18,6 +18,9 @@ import { PostgresFixture } from '../../src/rehearse/postgres.js';
 import { MariadbFixture } from '../../src/rehearse/mariadb.js';
 import { StepFailed } from '../../src/steps/step.js';
 import { WriteLoad } from '../../src/rehearse/writer.js';
+import { startSshd, type SshdSandbox } from '../../src/sandbox/sshd.js';
+import { freePort } from '../../src/sandbox/util.js';
+import { readTunnelStatus } from '../../src/hosts/supervised-tunnel.js';
 
 const lines: string[] = [];
 async function run(step: StepName, raw: Record<string, string>) {
@@ -219,4 +222,41 @@ describe('MariaDB: abort after seed-replica', () => {
     expect(Number(pos2.Position)).toBeGreaterThanOrEqual(Number(pos1.Position));
     expect((await run('abort', { ...i['seed-replica'], 'abort-target': 'standalone', 'kernel-tuning': 'off' })).outputs.removed).toBe('');
   }, 240_000);
+});
+
+describe('PostgreSQL over SSH: abort stops the replication tunnel the record names', () => {
+  let fx: PostgresFixture;
+  let sshd: SshdSandbox;
+  const state = mkdtempSync(path.join(os.tmpdir(), 'zdm-life-ssh-'));
+  beforeAll(async () => {
+    [fx, sshd] = await Promise.all([PostgresFixture.start(), startSshd({ name: 'life-ssh' })]);
+    await fx.loadSampleData(1);
+  }, 180_000);
+  afterAll(async () => {
+    await fx?.destroy();
+    await sshd?.destroy();
+  }, 60_000);
+
+  it('seed-replica over SSH records its tunnel; abort, given another tunnel port, still stops it', async () => {
+    const tunnelDir = `${sshd.baseDir}/tunnels`;
+    const port = await freePort();
+    const ssh = {
+      'source-ssh-host': `127.0.0.1:${sshd.port}`,
+      'source-ssh-user': sshd.user,
+      'source-ssh-key': sshd.privateKey,
+      'source-ssh-host-key': sshd.hostKeyFingerprint,
+      'tunnel-dir': tunnelDir,
+      'state-dir': state,
+    };
+    await run('seed-replica', { ...fx.stepInputs({ fence: 'auto', targetMemory: '1GB' })['seed-replica'], ...ssh, 'replication-tunnel-port': String(port) });
+    expect(readTunnelStatus(tunnelDir, `replication-${port}`)).toBeDefined();
+    const out = await run('abort', {
+      ...fx.stepInputs({ fence: 'auto', targetMemory: '1GB' })['seed-replica'],
+      ...ssh,
+      'replication-tunnel-port': String(port + 1),
+      'abort-target': 'standalone',
+    });
+    expect(out.outputs.removed).toContain(`the replication tunnel (port ${port}) stopped`);
+    expect(readTunnelStatus(tunnelDir, `replication-${port}`)).toBeUndefined();
+  }, 180_000);
 });
