@@ -11,9 +11,17 @@ import type { Host } from '../hosts/host.js';
 import type { Inputs, StepName } from '../inputs.js';
 import type { Log } from '../log.js';
 import type { TuningPlan } from '../tuning/plan.js';
+
+/** What the step read of the servers (the engine's MigrationState, as far as the record is compared with it). */
+export interface ServersSeen {
+  target: 'streaming-replica' | 'broken-replica' | 'primary' | 'unreachable';
+  seededByZdm: boolean;
+  detail: string;
+}
 import {
   defaultMigrationId,
   FINISHED_PHASES,
+  PROMOTED_PHASES,
   newRecord,
   RecordStore,
   urlWithoutSecrets,
@@ -103,6 +111,12 @@ export class Journal {
     rec.source ??= source;
     const j = new Journal(store, rec, step, mask, writes);
     return j;
+  }
+
+  /** Warns where the record disagrees with the servers' real state (read by the step first), which the step goes by. */
+  checkAgainst(state: ServersSeen, log: Log): void {
+    const d = recordDisagrees(this.rec, state);
+    if (d) log.warn(d);
   }
 
   /** Marks the step's start, written at once: a run that dies leaves it. */
@@ -197,6 +211,23 @@ export class Journal {
       );
     }
   }
+}
+
+/**
+ * Where the record and the servers disagree, in words, or undefined. Steps go by the servers (they
+ * read them first) and say so: a record written by a run that died, or lost, never overrides them.
+ */
+export function recordDisagrees(rec: MigrationRecord, state: ServersSeen): string | undefined {
+  const p = rec.phase;
+  const says = `the migration record ${rec.id} says ${p ?? 'nothing was done yet'}`;
+  const replica = state.target === 'streaming-replica' || state.target === 'broken-replica';
+  let seen: string | undefined;
+  if ((p === 'seeded' || p === 'caught-up' || p === 'fenced') && state.target === 'primary' && !state.seededByZdm)
+    seen = 'the target is a primary that zdm did not seed';
+  else if (p && PROMOTED_PHASES.includes(p) && p !== 'rolled-back' && replica) seen = 'the target is still a replica';
+  else if ((p === undefined || p === 'tuned') && replica && state.seededByZdm)
+    seen = 'the target already replicates from a seed of zdm (another run, or a lost record)';
+  return seen ? `${says}, but ${seen} (${state.detail}): zdm goes by the servers` : undefined;
 }
 
 /** The merged record's phase: that of its last event with one (events are in time order). */

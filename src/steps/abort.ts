@@ -45,6 +45,7 @@ export async function abort(ctx: StepContext): Promise<StepResult<'abort'>> {
   const engine = openEngine(ctx);
   try {
     const state = await engine.replication.migrationState();
+    ctx.journal?.checkAgainst(state, ctx.log);
     log.info(`before abort: ${state.detail}`);
     if (rec?.phase !== 'aborted' && state.target === 'primary' && state.seededByZdm && state.source !== 'writable') refusePromoted(undefined, state.detail);
     if (state.source === 'fenced')

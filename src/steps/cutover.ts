@@ -233,6 +233,7 @@ export async function cutover(ctx: StepContext): Promise<StepResult<'cutover'>> 
       );
     // Read what the servers really are: this may be a re-run after a failure or a runner crash.
     const state = await engine.replication.migrationState();
+    ctx.journal?.checkAgainst(state, ctx.log);
     if (state.target === 'primary' && state.seededByZdm && state.source !== 'writable')
       return await alreadyPromoted(engine, ctx, plan, durability, state.detail, poolers);
     const resume = (state.target === 'streaming-replica' || state.target === 'broken-replica') && state.source !== 'writable';

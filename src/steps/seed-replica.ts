@@ -41,6 +41,7 @@ export async function seedReplica(given: StepContext): Promise<StepResult<'seed-
   try {
     // A re-run after a seed killed midway finds the target down with a partial copy: start from the target as it was.
     const state = await engine.replication.migrationState();
+    ctx.journal?.checkAgainst(state, ctx.log);
     log.info(`before seeding: ${state.detail}`);
     if (state.target === 'unreachable') {
       const recovered = await recoverInterruptedSeed(ctx.targetHost, inputs, log);

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { LocalHost } from '../../src/hosts/local.js';
 import { readInputs, type StepName } from '../../src/inputs.js';
 import type { Log } from '../../src/log.js';
-import { Journal } from '../../src/state/journal.js';
-import { defaultMigrationId, urlWithoutSecrets } from '../../src/state/record.js';
+import { Journal, recordDisagrees, type ServersSeen } from '../../src/state/journal.js';
+import { defaultMigrationId, newRecord, urlWithoutSecrets, type Phase } from '../../src/state/record.js';
 
 const quiet: Log = { info: () => {}, warn: () => {}, secret: () => {}, group: (_t, fn) => fn() };
 const SRC = 'postgres://admin:s3cret-pw@db-old.example:5432/app';
@@ -90,5 +90,23 @@ describe('migration record', () => {
     await s.started();
     await s.succeeded({});
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('the record against the servers', () => {
+  const rec = (phase?: Phase) => ({ ...newRecord('db-5432', 'postgres', 'postgres://a:5432/x', 'postgres://b:5432/x'), phase });
+  const seen = (target: ServersSeen['target'], seededByZdm: boolean) => ({ target, seededByZdm, detail: 'what the servers said' });
+  it('says where they disagree, and that zdm goes by the servers', () => {
+    expect(recordDisagrees(rec('caught-up'), seen('primary', false))).toBe(
+      'the migration record db-5432 says caught-up, but the target is a primary that zdm did not seed (what the servers said): zdm goes by the servers',
+    );
+    expect(recordDisagrees(rec('promoted'), seen('streaming-replica', true))).toMatch(/says promoted, but the target is still a replica/);
+    expect(recordDisagrees(rec(undefined), seen('streaming-replica', true))).toMatch(/says nothing was done yet, but the target already replicates/);
+  });
+  it('is silent where they agree', () => {
+    expect(recordDisagrees(rec('caught-up'), seen('streaming-replica', true))).toBeUndefined();
+    expect(recordDisagrees(rec('promoted'), seen('primary', true))).toBeUndefined();
+    expect(recordDisagrees(rec('tuned'), seen('primary', false))).toBeUndefined();
+    expect(recordDisagrees(rec('seeded'), seen('unreachable', false))).toBeUndefined();
   });
 });
