@@ -25,6 +25,23 @@ export abstract class SideSession {
     return this.ctx.names ?? CUTOVER_NAMES;
   }
 
+  /** A connection to the target, opened once and kept (each engine's client). */
+  abstract target(): Promise<{ query(sql: string): Promise<unknown> }>;
+  /** Drops a side's connection, so that the next use reconnects. */
+  abstract forget(which: Side): Promise<void>;
+
+  /** Whether the target answers a query now; its connection is dropped either way (abort stops only a running server). */
+  async targetAnswers(): Promise<boolean> {
+    const up = await this.target()
+      .then((c) => c.query('SELECT 1'))
+      .then(
+        () => true,
+        () => false,
+      );
+    await this.forget('target');
+    return up;
+  }
+
   /** The endpoint of one side. */
   endpoint(which: Side): Endpoint {
     return which === 'source' ? this.sourceEndpoint : this.targetEndpoint;

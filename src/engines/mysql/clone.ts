@@ -16,7 +16,7 @@ import { compareVersions, quoteString, type Flavor } from './flavor.js';
 import { ensureHeartbeatTable } from './lag.js';
 import { nonInnodbTables } from './logical-seed.js';
 import { ownPrivileges } from './privileges.js';
-import { facts, replicationAddress, startReplication } from './seed.js';
+import { facts, replicationAddress, startReplication, targetDown } from './seed.js';
 import type { MySession } from './session.js';
 
 /** CLONE's first release; between different point releases of one series from 8.0.37. */
@@ -132,16 +132,7 @@ const refused = (e: unknown) => /ECONNREFUSED|connection refused|ECONNRESET|clos
 async function restartTarget(s: MySession): Promise<MyConn> {
   const { log, targetHost } = s.ctx;
   await s.forget('target');
-  await waitFor('the target shutting down after CLONE', 300_000, async () => {
-    try {
-      const c = await connectMy(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, side: 'target', timeoutMs: 2000 });
-      await c.end();
-      return undefined;
-    } catch (e) {
-      if (refused(e)) return true;
-      throw e;
-    }
-  });
+  await targetDown(s, 'the target shutting down after CLONE', 300_000, refused);
   // The process may still be flushing: the stop command waits for it (and is a no-op on a stopped server).
   const stop = await targetHost.shell(targetStopCommand(s.inputs), { timeoutMs: 300_000 });
   if (stop.code !== 0) log.warn(`target-stop-command after CLONE exited ${stop.code}: ${lastLines(stop.stderr || stop.stdout)}`);

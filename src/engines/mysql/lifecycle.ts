@@ -116,23 +116,10 @@ async function cleanSource(s: MySession, done: string[]): Promise<void> {
   }
 }
 
-/** Whether the target still answers: abort stops only a running server, and forgets its connection first. */
-async function targetAnswers(s: MySession): Promise<boolean> {
-  const up = await s
-    .target()
-    .then((c) => one(c, 'SELECT 1 AS x'))
-    .then(
-      () => true,
-      () => false,
-    );
-  await s.forget('target');
-  return up;
-}
-
 async function abandon(s: MySession, mode: 'stop' | 'standalone'): Promise<string[]> {
   const done: string[] = [];
   await detachTarget(s, done);
-  if (mode === 'stop') await stopTargetForAbort(s.ctx.targetHost, s.inputs, await targetAnswers(s), done);
+  if (mode === 'stop') await stopTargetForAbort(s.ctx.targetHost, s.inputs, await s.targetAnswers(), done);
   await cleanSource(s, done);
   return done;
 }

@@ -65,13 +65,18 @@ async function stopTarget(s: MySession): Promise<void> {
   const r = await s.ctx.targetHost.shell(stopCommand(s), { timeoutMs: 300_000 });
   if (r.code !== 0)
     throw new UserError(`target-stop-command failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout)}. Check the command; nothing was changed.`);
-  await waitFor('the target server stopping', 120_000, async () => {
+  await targetDown(s, 'the target server stopping', 120_000);
+}
+
+/** Waits until the target refuses connections; `down` tells its refusal from other errors, which end the wait. */
+export async function targetDown(s: MySession, what: string, timeoutMs: number, down: (e: unknown) => boolean = refused): Promise<void> {
+  await waitFor(what, timeoutMs, async () => {
     try {
       const c = await connectMy(s.targetEndpoint.connectUrl, { input: s.targetEndpoint.input, side: 'target', timeoutMs: 2000 });
       await c.end();
       return undefined;
     } catch (e) {
-      if (refused(e)) return true;
+      if (down(e)) return true;
       throw e;
     }
   });

@@ -147,24 +147,11 @@ async function cleanSource(s: PgSession, done: string[]): Promise<void> {
   }
 }
 
-/** Whether the target still answers: abort stops only a running server, and forgets its connection first. */
-async function targetAnswers(s: PgSession): Promise<boolean> {
-  const up = await s
-    .target()
-    .then((c) => one(c, 'SELECT 1 AS x'))
-    .then(
-      () => true,
-      () => false,
-    );
-  await s.forget('target');
-  return up;
-}
-
 async function abandon(s: PgSession, mode: 'stop' | 'standalone'): Promise<string[]> {
   const done: string[] = [];
   await detachTarget(s, mode, done);
   // A physical standby still streaming holds the slot: it lets go once stopped (or promoted above).
-  if (mode === 'stop') await stopTargetForAbort(s.ctx.targetHost, s.inputs, await targetAnswers(s), done);
+  if (mode === 'stop') await stopTargetForAbort(s.ctx.targetHost, s.inputs, await s.targetAnswers(), done);
   await cleanSource(s, done);
   return done;
 }
